@@ -1,0 +1,20 @@
+//! clicktap: a reverse-proxy sidecar that turns every redirect a URL shortener answers
+//! into an enriched, durable click event and delivers it as webhooks.
+//!
+//! ```text
+//! visitor ─► [proxy] ──────────────► shortener (upstream), answer passed back unchanged
+//!               │ logging phase: RawClick, try_send (never waits)
+//!               ▼ crossbeam channel, bounded
+//!            [enrich] N threads: client IP, GeoIP, user agent, bots, referrer, params
+//!               │ batches
+//!               ▼
+//!            [queue] sled: event log, per-consumer cursors, delivery state
+//!               │
+//!               ▼
+//!            [deliver] tokio + reqwest: one consumer per webhook
+//! ```
+//!
+//! Each stage owns its data and hands it on; only counters flow back (`metrics`).
+
+pub mod click;
+pub mod enrich;

@@ -31,6 +31,7 @@ pub struct RawClick {
     /// The socket peer; `None` only for non-IP sockets.
     pub peer: Option<IpAddr>,
     pub forwarded_for: Option<HeaderValue>,
+    pub forwarded_proto: Option<HeaderValue>,
     pub real_ip: Option<HeaderValue>,
     /// `Purpose`, `Sec-Purpose` or `X-Purpose`: set by browsers on prefetches.
     pub purpose: Option<HeaderValue>,

@@ -16,5 +16,17 @@
 //!
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
 
+pub mod admin;
 pub mod click;
+pub mod config;
+pub mod deliver;
+pub mod demo;
 pub mod enrich;
+pub mod events;
+pub mod keeper;
+pub mod metrics;
+pub mod proxy;
+pub mod queue;
+pub mod run;
+pub mod shutdown;
+pub mod tls;

@@ -1,1 +1,127 @@
-fn main() {}
+//! The `clicktap` command: run the sidecar, check a configuration, read events.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clicktap::config::{self, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "clicktap",
+    version,
+    about = "Click webhooks for any URL shortener: a reverse-proxy sidecar"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy, the enrichment and delivery until SIGTERM or SIGINT.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run clicktap with a toy shortener on proxy.upstream and a webhook receiver that
+    /// prints what it gets: the whole flow on one machine.
+    Demo {
+        #[arg(long, short, default_value = "conf/demo.toml")]
+        config: PathBuf,
+        /// Where the demo receiver listens.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        receiver: std::net::SocketAddr,
+    },
+    /// Validate a configuration file: exit 0, or 2 with every problem listed.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print stored events as JSON lines, newest last.
+    Events {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How many of the newest events.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// Exit code for configuration problems, as `check` documents.
+const CONFIG_PROBLEM: u8 = 2;
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|problems| {
+        eprintln!("{problems}");
+        eprintln!(
+            "{} problem{} found",
+            problems.list.len(),
+            if problems.list.len() == 1 { "" } else { "s" }
+        );
+        ExitCode::from(CONFIG_PROBLEM)
+    })
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(config: &std::path::Path, demo: Option<clicktap::run::Demo>) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    init_logging(&cfg);
+    match clicktap::run::run(cfg, demo) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("clicktap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match load(&config) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} webhook{})",
+                    config.display(),
+                    cfg.webhooks.len(),
+                    if cfg.webhooks.len() == 1 { "" } else { "s" }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { config } => run(&config, None),
+        Command::Demo { config, receiver } => run(&config, Some(clicktap::run::Demo { receiver })),
+        Command::Events { config, limit } => {
+            let cfg = match load(&config) {
+                Ok(cfg) => cfg,
+                Err(code) => return code,
+            };
+            match clicktap::events::print(&cfg, limit) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("clicktap: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The TOML file as operators write it: every key, its default, nothing interpreted.
+//!
+//! Values that need parsing (addresses, durations, sizes, CIDRs) stay strings here so
+//! that validation can report every bad one at once, naming its key; serde would stop
+//! at the first. Defaults live in this file and nowhere else, and conf/clicktap.toml
+//! shows each of them.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use super::webhook_file::{LinkFile, WebhookFile};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigFile {
+    pub proxy: ProxyFile,
+    pub enrich: EnrichFile,
+    pub geoip: GeoipFile,
+    pub queue: QueueFile,
+    pub delivery: DeliveryFile,
+    pub log: LogFile,
+    pub admin: Option<AdminFile>,
+    pub webhooks: Vec<WebhookFile>,
+    pub links: Vec<LinkFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ProxyFile {
+    pub listen: String,
+    pub upstream: String,
+    pub upstream_tls: bool,
+    pub upstream_sni: Option<String>,
+    pub upstream_verify: bool,
+    pub capture: bool,
+    pub capture_statuses: Vec<u16>,
+    pub trusted_proxies: Vec<String>,
+    pub threads: usize,
+    pub work_stealing: bool,
+    pub listener_tasks: usize,
+    pub upstream_keepalive_pool: usize,
+    pub upstream_connect_timeout: String,
+    pub upstream_read_timeout: String,
+    pub upstream_idle_timeout: String,
+    pub grace_period: String,
+    pub shutdown_timeout: String,
+}
+
+impl Default for ProxyFile {
+    fn default() -> Self {
+        ProxyFile {
+            listen: "127.0.0.1:8080".into(),
+            upstream: "127.0.0.1:8081".into(),
+            upstream_tls: false,
+            upstream_sni: None,
+            upstream_verify: true,
+            capture: true,
+            capture_statuses: vec![301, 302],
+            trusted_proxies: Vec::new(),
+            threads: 2,
+            work_stealing: true,
+            listener_tasks: 1,
+            upstream_keepalive_pool: 1024,
+            upstream_connect_timeout: "2s".into(),
+            upstream_read_timeout: "30s".into(),
+            upstream_idle_timeout: "60s".into(),
+            grace_period: "5s".into(),
+            shutdown_timeout: "5s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct EnrichFile {
+    pub channel_capacity: usize,
+    pub workers: usize,
+    pub batch_size: usize,
+    pub keep_raw_ip: bool,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+}
+
+impl Default for EnrichFile {
+    fn default() -> Self {
+        EnrichFile {
+            channel_capacity: 65_536,
+            workers: 1,
+            batch_size: 512,
+            keep_raw_ip: false,
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GeoipFile {
+    pub database: Option<OneOrMany>,
+    pub optional: bool,
+}
+
+/// `database = "a.mmdb"` or `database = ["v4.mmdb", "v6.mmdb"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct QueueFile {
+    pub path: String,
+    pub flush_interval: String,
+    pub max_events: u64,
+    pub max_bytes: String,
+    pub when_full: String,
+    pub retention: String,
+    pub cache_size: String,
+}
+
+impl Default for QueueFile {
+    fn default() -> Self {
+        QueueFile {
+            path: "data/queue".into(),
+            flush_interval: "0s".into(),
+            max_events: 10_000_000,
+            max_bytes: "4GiB".into(),
+            when_full: "drop_newest".into(),
+            retention: "7d".into(),
+            cache_size: "64MiB".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct DeliveryFile {
+    pub allow_private_targets: bool,
+    pub allow_http: bool,
+    pub log_retention: String,
+    pub log_body_bytes: usize,
+    pub threads: usize,
+    pub poll_interval: String,
+}
+
+impl Default for DeliveryFile {
+    fn default() -> Self {
+        DeliveryFile {
+            allow_private_targets: false,
+            allow_http: false,
+            log_retention: "7d".into(),
+            log_body_bytes: 1024,
+            threads: 1,
+            poll_interval: "50ms".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct LogFile {
+    pub level: String,
+    pub format: String,
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        LogFile {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct AdminFile {
+    pub listen: String,
+    pub token: Option<String>,
+    pub metrics_public: bool,
+}
+
+impl Default for AdminFile {
+    fn default() -> Self {
+        AdminFile {
+            listen: "127.0.0.1:9090".into(),
+            token: None,
+            metrics_public: true,
+        }
+    }
+}
+
+/// Extra static headers of a webhook.
+pub type Headers = BTreeMap<String, String>;

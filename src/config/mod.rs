@@ -1,0 +1,139 @@
+//! Configuration: one TOML file in, one validated, typed [`Config`] out.
+//!
+//! The file's shape ([`file`]) never leaks past this module: the rest of clicktap reads
+//! [`Config`], whose values are already parsed (addresses, durations, CIDRs, globs,
+//! secrets). [`load`] reports every problem at once, each naming the file and the key,
+//! and `clicktap check` and `clicktap run` share it, so what `check` accepts `run`
+//! starts with.
+
+mod file;
+mod parse;
+mod problems;
+mod validate;
+mod webhook;
+mod webhook_file;
+
+pub use problems::{Problem, Problems};
+pub use webhook::{
+    Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, SigningKey, WebhookConfig,
+};
+
+use ipnet::IpNet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, for messages.
+    pub source: PathBuf,
+    pub proxy: ProxyConfig,
+    pub enrich: EnrichConfig,
+    pub geoip: GeoipConfig,
+    pub queue: QueueConfig,
+    pub delivery: DeliveryConfig,
+    pub log: LogConfig,
+    /// `None`: no admin listener.
+    pub admin: Option<AdminConfig>,
+    pub webhooks: Vec<WebhookConfig>,
+    pub links: Vec<LinkMeta>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    /// As written, for messages and the TLS server name.
+    pub upstream_name: String,
+    pub upstream: SocketAddr,
+    pub upstream_tls: bool,
+    pub upstream_sni: String,
+    pub upstream_verify: bool,
+    /// Off: a plain proxy, nothing captured (a benchmark baseline).
+    pub capture: bool,
+    pub capture_statuses: Vec<u16>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub threads: usize,
+    pub work_stealing: bool,
+    pub listener_tasks: usize,
+    pub upstream_keepalive_pool: usize,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_read_timeout: Duration,
+    pub upstream_idle_timeout: Duration,
+    pub grace_period: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    pub channel_capacity: usize,
+    pub workers: usize,
+    pub batch_size: usize,
+    pub keep_raw_ip: bool,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct GeoipConfig {
+    /// Looked up in order; empty: no GeoIP.
+    pub databases: Vec<PathBuf>,
+    /// A missing or unreadable database is a warning, not a refusal to start.
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Refuse new events (counted) until delivery or retention makes room.
+    DropNewest,
+    /// Evict the oldest events (counted), delivered or not.
+    DropOldest,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub path: PathBuf,
+    /// Zero: every appended batch is flushed to disk before the next one.
+    pub flush_interval: Duration,
+    pub max_events: u64,
+    pub max_bytes: u64,
+    pub when_full: WhenFull,
+    pub retention: Duration,
+    pub cache_size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub allow_private_targets: bool,
+    pub allow_http: bool,
+    pub log_retention: Duration,
+    pub log_body_bytes: usize,
+    pub threads: usize,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Required as `Authorization: Bearer` on every route but /healthz, /readyz and,
+    /// when `metrics_public`, /metrics. No token: the API routes are refused.
+    pub token: Option<Secret>,
+    pub metrics_public: bool,
+}
+
+/// Reads and validates `path`: every problem at once, or the typed configuration.
+pub fn load(path: &Path) -> Result<Config, Problems> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Problems::one(path, Problem::new("", format!("cannot read the file: {e}"))))?;
+    from_str(&text, path)
+}
+
+/// Validates TOML text as if it were read from `path`.
+pub fn from_str(text: &str, path: &Path) -> Result<Config, Problems> {
+    validate::validate(text, path)
+}

@@ -1,0 +1,185 @@
+//! The enrichment threads: take clicks off the channel in batches, enrich them, append
+//! each batch to the queue in one write, flush as configured.
+//!
+//! Plain threads rather than tasks: the work is CPU-bound and the queue is
+//! synchronous, and keeping it off the proxy's runtimes means a slow disk can never
+//! steal a thread that serves visitors.
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::Enricher;
+use crate::click::RawClick;
+use crate::metrics::Metrics;
+use crate::queue::{Queue, Record};
+
+/// The running enrichment threads.
+pub struct Workers {
+    handles: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Workers {
+    /// Asks the threads to finish: each drains what is left in the channel, appends
+    /// it, flushes, and exits. Call once nothing sends any more.
+    pub fn drain_and_stop(self) {
+        self.stop.store(true, Ordering::Release);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+struct Worker {
+    rx: Receiver<RawClick>,
+    queue: Queue,
+    enricher: Arc<Enricher>,
+    metrics: Arc<Metrics>,
+    batch_size: usize,
+    flush_interval: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts `workers` threads reading `rx`.
+pub fn start(
+    workers: usize,
+    batch_size: usize,
+    flush_interval: Duration,
+    rx: Receiver<RawClick>,
+    queue: Queue,
+    enricher: Arc<Enricher>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Workers> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for n in 0..workers {
+        let w = Worker {
+            rx: rx.clone(),
+            queue: queue.clone(),
+            enricher: enricher.clone(),
+            metrics: metrics.clone(),
+            batch_size,
+            flush_interval,
+            stop: stop.clone(),
+        };
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("clicktap-enrich-{n}"))
+                .spawn(move || w.run())?,
+        );
+    }
+    Ok(Workers { handles, stop })
+}
+
+/// How long a worker waits for a click before looking at its stop flag and flush timer.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+impl Worker {
+    fn run(self) {
+        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut last_flush = Instant::now();
+        let mut dirty = false;
+        let mut errors = ErrorLog::default();
+        loop {
+            match self.rx.recv_timeout(IDLE_WAIT) {
+                Ok(click) => batch.push(click),
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.stop.load(Ordering::Acquire) && self.rx.is_empty() {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < self.batch_size {
+                match self.rx.try_recv() {
+                    Ok(click) => batch.push(click),
+                    Err(_) => break,
+                }
+            }
+            self.metrics.channel_depth.set(self.rx.len() as i64);
+            if !batch.is_empty() {
+                self.process(&mut batch, &mut errors);
+                dirty = true;
+            }
+            if dirty && last_flush.elapsed() >= self.flush_interval {
+                if let Err(e) = self.queue.flush() {
+                    errors.report(&e);
+                }
+                last_flush = Instant::now();
+                dirty = false;
+            }
+        }
+        if let Err(e) = self.queue.flush() {
+            tracing::error!(error = %e, "final queue flush failed");
+        }
+    }
+
+    fn process(&self, batch: &mut Vec<RawClick>, errors: &mut ErrorLog) {
+        let geo = self.enricher.geo.load();
+        let mut records = Vec::with_capacity(batch.len());
+        for raw in batch.drain(..) {
+            let event = self.enricher.enrich(&raw, geo.as_deref());
+            let at_ms = raw
+                .at
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            match serde_json::to_vec(&event) {
+                Ok(bytes) => records.push(Record { at_ms, bytes }),
+                // Serialising plain data cannot fail; counted as a storage error if it does.
+                Err(_) => self.metrics.queue_dropped_error.inc(),
+            }
+        }
+        self.metrics.enrich_events.inc_by(records.len() as u64);
+        match self.queue.append(&records) {
+            Ok(out) if out.refused > 0 => errors.full(out.refused),
+            Ok(_) => {}
+            Err(e) => errors.report(&e),
+        }
+    }
+}
+
+/// Logs storage trouble at most once per interval, with how often it happened since:
+/// a full disk must not also flood the log.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+    refused: u64,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl ErrorLog {
+    fn due(&mut self) -> bool {
+        if self.last.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            self.last = Some(Instant::now());
+            true
+        } else {
+            false
+        }
+    }
+
+    fn report(&mut self, e: &dyn std::fmt::Display) {
+        if self.due() {
+            tracing::error!(error = %e, suppressed = self.suppressed, "queue write failed; events counted in clicktap_queue_dropped_total{{reason=\"error\"}}");
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+    }
+
+    fn full(&mut self, refused: u64) {
+        self.refused += refused;
+        if self.due() {
+            tracing::warn!(
+                refused = self.refused,
+                "queue full: new events refused (queue.when_full = \"drop_newest\")"
+            );
+            self.refused = 0;
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Counters for every stage: what came in, what went out, what was dropped and why.
+//!
+//! The invariant "no click is lost silently" is checkable only if each stage counts
+//! both sides, so that `captured = dropped + enriched` and `enriched = persisted +
+//! queue drops` can be read off `/metrics`. Counters the request path touches are
+//! resolved to plain `IntCounter`s up front: one relaxed atomic add, no lookup, no lock.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub proxy_requests: IntCounter,
+    pub capture_clicks: IntCounter,
+    pub capture_dropped_full: IntCounter,
+    pub capture_dropped_closed: IntCounter,
+    pub enrich_events: IntCounter,
+    pub channel_depth: IntGauge,
+    pub queue_appended: IntCounter,
+    pub queue_dropped_full: IntCounter,
+    pub queue_evicted: IntCounter,
+    pub queue_expired: IntCounter,
+    pub queue_dropped_error: IntCounter,
+    pub queue_errors: IntCounter,
+    pub queue_flushes: IntCounter,
+    pub queue_depth: IntGauge,
+    pub queue_bytes: IntGauge,
+    pub delivery_attempts: IntCounterVec,
+    pub delivery_delivered: IntCounterVec,
+    pub delivery_retried: IntCounterVec,
+    pub delivery_dead: IntCounterVec,
+    pub delivery_skipped: IntCounterVec,
+    pub delivery_state: IntGaugeVec,
+    pub delivery_lag: IntGaugeVec,
+    pub delivery_latency: HistogramVec,
+    pub delivery_token_fetches: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("metric names are valid");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric names are unique");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("metric names are valid");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric names are unique");
+    g
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("metric names are valid");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric names are unique");
+    c
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric names are valid");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric names are unique");
+    g
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let dropped = counter_vec(
+            &r,
+            "clicktap_capture_dropped_total",
+            "Redirects not captured, by reason (channel_full, closed).",
+            &["reason"],
+        );
+        let queue_lost = counter_vec(
+            &r,
+            "clicktap_queue_dropped_total",
+            "Events not stored or removed before every consumer read them, by reason \
+             (full: refused when the queue was full; evicted: oldest removed to make room; \
+             expired: older than the retention; error: a failed write).",
+            &["reason"],
+        );
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "clicktap_delivery_latency_seconds",
+                "Time from request sent to response received, per webhook.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["webhook"],
+        )
+        .expect("metric names are valid");
+        r.register(Box::new(latency.clone()))
+            .expect("metric names are unique");
+        Metrics {
+            proxy_requests: counter(
+                &r,
+                "clicktap_proxy_requests_total",
+                "Requests proxied to the upstream.",
+            ),
+            capture_clicks: counter(
+                &r,
+                "clicktap_capture_clicks_total",
+                "Redirects captured and handed to enrichment.",
+            ),
+            capture_dropped_full: dropped.with_label_values(&["channel_full"]),
+            capture_dropped_closed: dropped.with_label_values(&["closed"]),
+            enrich_events: counter(
+                &r,
+                "clicktap_enrich_events_total",
+                "Clicks enriched into events.",
+            ),
+            channel_depth: gauge(
+                &r,
+                "clicktap_capture_channel_depth",
+                "Clicks waiting in the channel between proxy and enrichment.",
+            ),
+            queue_appended: counter(
+                &r,
+                "clicktap_queue_appended_total",
+                "Events written to the queue.",
+            ),
+            queue_dropped_full: queue_lost.with_label_values(&["full"]),
+            queue_evicted: queue_lost.with_label_values(&["evicted"]),
+            queue_expired: queue_lost.with_label_values(&["expired"]),
+            queue_dropped_error: queue_lost.with_label_values(&["error"]),
+            queue_errors: counter(
+                &r,
+                "clicktap_queue_errors_total",
+                "Storage errors; the events of a failed write are counted here too.",
+            ),
+            queue_flushes: counter(
+                &r,
+                "clicktap_queue_flushes_total",
+                "Flushes of the queue to disk.",
+            ),
+            queue_depth: gauge(&r, "clicktap_queue_depth", "Events stored in the queue."),
+            queue_bytes: gauge(
+                &r,
+                "clicktap_queue_bytes",
+                "Bytes of event data stored in the queue.",
+            ),
+            delivery_attempts: counter_vec(
+                &r,
+                "clicktap_delivery_attempts_total",
+                "Delivery attempts per webhook and outcome (success, failure).",
+                &["webhook", "outcome"],
+            ),
+            delivery_delivered: counter_vec(
+                &r,
+                "clicktap_delivery_delivered_total",
+                "Events delivered per webhook.",
+                &["webhook"],
+            ),
+            delivery_retried: counter_vec(
+                &r,
+                "clicktap_delivery_retried_total",
+                "Events scheduled for another attempt per webhook.",
+                &["webhook"],
+            ),
+            delivery_dead: counter_vec(
+                &r,
+                "clicktap_delivery_dead_total",
+                "Events moved to dead letters after the last attempt, per webhook.",
+                &["webhook"],
+            ),
+            delivery_skipped: counter_vec(
+                &r,
+                "clicktap_delivery_filtered_total",
+                "Events a webhook's filter did not select.",
+                &["webhook"],
+            ),
+            delivery_state: gauge_vec(
+                &r,
+                "clicktap_delivery_webhook_state",
+                "Webhook health: 0 healthy, 1 alerting, 2 disabled.",
+                &["webhook"],
+            ),
+            delivery_lag: gauge_vec(
+                &r,
+                "clicktap_delivery_lag_events",
+                "Events in the queue a webhook has not read yet.",
+                &["webhook"],
+            ),
+            delivery_latency: latency,
+            delivery_token_fetches: counter_vec(
+                &r,
+                "clicktap_delivery_token_fetches_total",
+                "OAuth token fetches per webhook and outcome.",
+                &["webhook", "outcome"],
+            ),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,87 @@
+//! The write side: sequence numbers, bounds, one sled batch per append.
+
+use std::sync::atomic::Ordering;
+
+use super::read::seq_key;
+use super::{META_NEXT, Queue, QueueError, Record};
+use crate::config::WhenFull;
+
+/// What became of an append.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub stored: u64,
+    /// Refused because the queue was full (`drop_newest`).
+    pub refused: u64,
+    /// Older events removed to make room (`drop_oldest`) that a consumer had not read.
+    pub evicted: u64,
+}
+
+impl Queue {
+    /// Appends `records` in one write, within the queue's bounds. Never blocks on
+    /// anything but other appenders and the trimming of the log's front.
+    pub fn append(&self, records: &[Record]) -> Result<Appended, QueueError> {
+        let inner = &self.inner;
+        let _guard = inner.append_lock.lock();
+        let cfg = &inner.cfg;
+        let mut out = Appended::default();
+
+        let mut take = records.len();
+        if cfg.when_full == WhenFull::DropOldest {
+            let incoming: u64 = records.iter().map(|r| 8 + r.bytes.len() as u64).sum();
+            let need_events = (self.depth() + records.len() as u64).saturating_sub(cfg.max_events);
+            let need_bytes = (self.bytes() + incoming).saturating_sub(cfg.max_bytes);
+            if need_events > 0 || need_bytes > 0 {
+                out.evicted = self.trim_front_locked(|_, removed, freed| {
+                    removed < need_events || freed < need_bytes
+                })?;
+            }
+        } else {
+            let room = cfg.max_events.saturating_sub(self.depth());
+            take = take.min(room as usize);
+            let mut bytes = self.bytes();
+            for (i, r) in records[..take].iter().enumerate() {
+                bytes += 8 + r.bytes.len() as u64;
+                if bytes > cfg.max_bytes {
+                    take = i;
+                    break;
+                }
+            }
+        }
+        out.refused = (records.len() - take) as u64;
+
+        let head = self.head();
+        let mut batch = sled::Batch::default();
+        let mut written = 0i64;
+        for (i, r) in records[..take].iter().enumerate() {
+            let mut value = Vec::with_capacity(8 + r.bytes.len());
+            value.extend_from_slice(&r.at_ms.to_be_bytes());
+            value.extend_from_slice(&r.bytes);
+            written += value.len() as i64;
+            batch.insert(&seq_key(head + i as u64), value);
+        }
+        let next = head + take as u64;
+        if take > 0 {
+            let result = inner.events.apply_batch(batch).and_then(|_| {
+                inner
+                    .meta
+                    .insert(META_NEXT, &next.to_be_bytes())
+                    .map(|_| ())
+            });
+            if let Err(e) = result {
+                inner.metrics.queue_errors.inc();
+                inner.metrics.queue_dropped_error.inc_by(take as u64);
+                return Err(e.into());
+            }
+            inner.bytes.fetch_add(written, Ordering::Relaxed);
+            inner.head.store(next, Ordering::Release);
+            inner.head_tx.send_replace(next);
+        }
+        out.stored = take as u64;
+        let m = &inner.metrics;
+        m.queue_appended.inc_by(out.stored);
+        m.queue_dropped_full.inc_by(out.refused);
+        m.queue_evicted.inc_by(out.evicted);
+        self.update_gauges();
+        Ok(out)
+    }
+}

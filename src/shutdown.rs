@@ -1,0 +1,43 @@
+//! How clicktap stops: both SIGTERM and SIGINT are graceful.
+//!
+//! Pingora treats SIGINT as a fast shutdown that cancels requests in flight; for a
+//! sidecar whose promise is that nothing captured is lost, an interrupt from a
+//! terminal deserves the same care as a `systemctl stop`. The sequence after a signal:
+//! the listeners stop accepting, requests in flight get `proxy.grace_period` to finish,
+//! Pingora's runtimes stop, and then `run` drains the capture channel, stops delivery
+//! and flushes the queue. SIGQUIT keeps Pingora's meaning: hand the listening sockets
+//! to a new process started with `--upgrade`.
+
+use async_trait::async_trait;
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use tokio::signal::unix::{SignalKind, signal};
+
+pub struct Signals;
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::GracefulTerminate;
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: stopping gracefully");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping gracefully");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = quit.recv() => {
+                tracing::info!("SIGQUIT: handing the listeners to the new process");
+                ShutdownSignal::GracefulUpgrade
+            }
+        }
+    }
+}

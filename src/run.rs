@@ -28,14 +28,15 @@ use crate::shutdown::Signals;
 /// Pingora's own settings, filled from clicktap's file rather than a second YAML one.
 fn server_conf(cfg: &Config) -> ServerConf {
     let p = &cfg.proxy;
-    let mut conf = ServerConf::default();
-    conf.threads = p.threads;
-    conf.work_stealing = p.work_stealing;
-    conf.listener_tasks_per_fd = p.listener_tasks;
-    conf.upstream_keepalive_pool_size = p.upstream_keepalive_pool;
-    conf.grace_period_seconds = Some(p.grace_period.as_secs_f64().ceil() as u64);
-    conf.graceful_shutdown_timeout_seconds = Some(p.shutdown_timeout.as_secs_f64().ceil() as u64);
-    conf
+    ServerConf {
+        threads: p.threads,
+        work_stealing: p.work_stealing,
+        listener_tasks_per_fd: p.listener_tasks,
+        upstream_keepalive_pool_size: p.upstream_keepalive_pool,
+        grace_period_seconds: Some(p.grace_period.as_secs_f64().ceil() as u64),
+        graceful_shutdown_timeout_seconds: Some(p.shutdown_timeout.as_secs_f64().ceil() as u64),
+        ..ServerConf::default()
+    }
 }
 
 /// Opens the configured GeoIP databases; a failure is one warning and no geo.

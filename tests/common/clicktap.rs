@@ -1,0 +1,262 @@
+//! The real clicktap binary, started on free loopback ports with a generated config,
+//! waited on through its admin listener, stopped with real signals.
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What goes into the config file besides the addresses the harness chooses.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Lines under `[proxy]`.
+    pub proxy: Vec<String>,
+    pub enrich: Vec<String>,
+    pub geoip: Vec<String>,
+    pub queue: Vec<String>,
+    pub delivery: Vec<String>,
+    /// Whole sections after the rest (`[[webhooks]]`, `[[links]]`).
+    pub tail: String,
+    /// Listen on `[::1]` instead of `127.0.0.1`.
+    pub ipv6: bool,
+}
+
+impl Options {
+    pub fn proxy(mut self, line: &str) -> Self {
+        self.proxy.push(line.into());
+        self
+    }
+    pub fn enrich(mut self, line: &str) -> Self {
+        self.enrich.push(line.into());
+        self
+    }
+    pub fn geoip(mut self, line: &str) -> Self {
+        self.geoip.push(line.into());
+        self
+    }
+    pub fn queue(mut self, line: &str) -> Self {
+        self.queue.push(line.into());
+        self
+    }
+    pub fn delivery(mut self, line: &str) -> Self {
+        self.delivery.push(line.into());
+        self
+    }
+    pub fn tail(mut self, text: &str) -> Self {
+        self.tail.push_str(text);
+        self.tail.push('\n');
+        self
+    }
+}
+
+pub struct Clicktap {
+    pub child: Child,
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_clicktap")
+}
+
+/// The project's own GeoIP test database.
+pub fn test_city_db() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("geo/test/clicktap-test-city.mmdb")
+}
+
+pub fn write_config(dir: &Path, upstream: SocketAddr, o: &Options) -> (PathBuf, SocketAddr, SocketAddr) {
+    let host = if o.ipv6 { "[::1]" } else { "127.0.0.1" };
+    let proxy: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let lines = |v: &[String]| v.join("\n");
+    let text = format!(
+        r#"[proxy]
+listen = "{proxy}"
+upstream = "{upstream}"
+grace_period = "1s"
+shutdown_timeout = "1s"
+{}
+
+[enrich]
+{}
+
+[geoip]
+{}
+
+[queue]
+path = "{}"
+{}
+
+[delivery]
+allow_private_targets = true
+allow_http = true
+poll_interval = "10ms"
+{}
+
+[admin]
+listen = "{admin}"
+token = "{TOKEN}"
+
+[log]
+level = "info,pingora_core=warn,pingora_proxy=warn"
+
+{}
+"#,
+        lines(&o.proxy),
+        lines(&o.enrich),
+        lines(&o.geoip),
+        dir.join("queue").display(),
+        lines(&o.queue),
+        lines(&o.delivery),
+        o.tail
+    );
+    let path = dir.join("clicktap.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, proxy, admin)
+}
+
+impl Clicktap {
+    /// Writes a config into `dir` and starts clicktap on it; returns once it is ready.
+    pub fn start(dir: &Path, upstream: SocketAddr, o: &Options) -> Clicktap {
+        let (config, proxy, admin) = write_config(dir, upstream, o);
+        Clicktap::start_with(config, proxy, admin, dir)
+    }
+
+    pub fn start_with(config: PathBuf, proxy: SocketAddr, admin: SocketAddr, dir: &Path) -> Clicktap {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let log = dir.join(format!("clicktap-{n}.log"));
+        let child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start clicktap");
+        let mut c = Clicktap { child, proxy, admin, config, log };
+        c.wait_ready();
+        c
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("clicktap exited early with {status}:\n{}", self.log_text());
+            }
+            let proxy_up = std::net::TcpStream::connect(self.proxy).is_ok();
+            let admin_up = std::net::TcpStream::connect(self.admin).is_ok();
+            if proxy_up && admin_up {
+                return;
+            }
+            assert!(Instant::now() < deadline, "clicktap not ready in 30s:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.proxy, path)
+    }
+
+    /// Sends a signal and waits (bounded) for the exit.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args([signal, &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "clicktap did not exit after {signal}:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal_and_wait("-TERM")
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn admin_get(&self, path: &str) -> String {
+        let (status, body) = super::http_get(self.admin, path, &[("Authorization", &format!("Bearer {TOKEN}"))]);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// The newest `limit` stored events.
+    pub fn events(&self, limit: usize) -> Vec<Value> {
+        self.admin_get(&format!("/api/v1/events?limit={limit}"))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("event JSON"))
+            .collect()
+    }
+
+    /// Waits (bounded) until at least `n` events are stored.
+    pub fn wait_events(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.events(n.max(1) + 100);
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One metric's value (sum over label sets matching `labels`, e.g. `reason="full"`).
+    pub fn metric(&self, name: &str, labels: &str) -> f64 {
+        metric_in(&self.admin_get("/metrics"), name, labels)
+    }
+}
+
+pub fn metric_in(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter(|l| labels.is_empty() || l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+impl Drop for Clicktap {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// Events printed by `clicktap events` for a stopped clicktap.
+pub fn events_cli(config: &Path, limit: usize) -> Vec<Value> {
+    let out = Command::new(bin())
+        .args(["events", "--limit", &limit.to_string(), "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "clicktap events failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -1,0 +1,107 @@
+//! The proxy is invisible: every answer reaches the visitor as the shortener gave it,
+//! and the shortener sees the visitor's request plus the conventional forwarding headers.
+
+mod common;
+
+use common::{Clicktap, Options, raw_exchange, upstream};
+
+fn request(method: &str, path: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: sho.rt\r\nUser-Agent: test/1\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The answer without `Connection` (hop-by-hop) and `Date`, which each server on the
+/// way sets for itself (Pingora as nginx does).
+fn end_to_end(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .split("\r\n")
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("connection:") && !l.starts_with("date:")
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[test]
+fn answers_are_passed_through_byte_for_byte() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let big = format!("X-Big: {}\r\n", "h".repeat(12_000));
+    let cases = [
+        request("GET", "/r/abc?utm_source=news", "", ""),
+        request("GET", "/p/perm", "", ""),
+        request("GET", "/cookie", "", ""),
+        request("GET", "/ok", "", ""),
+        request("GET", "/missing", "", ""),
+        request("HEAD", "/r/head", "", ""),
+        request("HEAD", "/ok", "", ""),
+        request("POST", "/echo", "Content-Type: text/plain\r\n", &"body ".repeat(5000)),
+        request("GET", "/ok", &big, ""),
+    ];
+    for req in &cases {
+        let direct = raw_exchange(up.addr, req);
+        let proxied = raw_exchange(ct.proxy, req);
+        assert!(!direct.is_empty());
+        assert_eq!(
+            end_to_end(&proxied),
+            end_to_end(&direct),
+            "request: {}",
+            String::from_utf8_lossy(&req[..req.len().min(60)])
+        );
+    }
+}
+
+#[test]
+fn the_upstream_gets_the_request_with_forwarding_headers() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let body = "x=1&y=2";
+    raw_exchange(
+        ct.proxy,
+        &request("POST", "/echo?q=1", "X-Custom: kept\r\nX-Forwarded-For: 198.51.100.7\r\n", body),
+    );
+    let seen = up.wait_for(1, std::time::Duration::from_secs(5));
+    let r = seen.last().expect("upstream saw the request");
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.uri.to_string(), "/echo?q=1");
+    assert_eq!(r.headers["host"], "sho.rt");
+    assert_eq!(r.headers["x-custom"], "kept");
+    assert_eq!(r.headers["user-agent"], "test/1");
+    assert_eq!(&r.body[..], body.as_bytes());
+    // The client's claim is kept and the real peer appended, as proxies do.
+    assert_eq!(r.headers["x-forwarded-for"], "198.51.100.7, 127.0.0.1");
+    assert_eq!(r.headers["x-forwarded-proto"], "http");
+}
+
+#[test]
+fn upstream_connections_are_reused() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    for i in 0..20 {
+        raw_exchange(ct.proxy, &request("GET", &format!("/r/{i}"), "", ""));
+    }
+    let seen = up.wait_for(20, std::time::Duration::from_secs(5));
+    let peers: std::collections::HashSet<_> = seen.iter().map(|s| s.peer).collect();
+    assert_eq!(seen.len(), 20);
+    assert!(peers.len() < 5, "20 sequential requests used {} upstream connections", peers.len());
+}
+
+#[test]
+fn upstream_down_is_a_fast_502_and_no_event() {
+    let dead = common::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), format!("127.0.0.1:{dead}").parse().unwrap(), &Options::default());
+    let started = std::time::Instant::now();
+    let resp = raw_exchange(ct.proxy, &request("GET", "/r/x", "", ""));
+    assert!(String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 502"), "{}", String::from_utf8_lossy(&resp));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
+    assert!(ct.events(10).is_empty());
+}

@@ -40,7 +40,12 @@ fn answers_are_passed_through_byte_for_byte() {
         request("GET", "/missing", "", ""),
         request("HEAD", "/r/head", "", ""),
         request("HEAD", "/ok", "", ""),
-        request("POST", "/echo", "Content-Type: text/plain\r\n", &"body ".repeat(5000)),
+        request(
+            "POST",
+            "/echo",
+            "Content-Type: text/plain\r\n",
+            &"body ".repeat(5000),
+        ),
         request("GET", "/ok", &big, ""),
     ];
     for req in &cases {
@@ -64,7 +69,12 @@ fn the_upstream_gets_the_request_with_forwarding_headers() {
     let body = "x=1&y=2";
     raw_exchange(
         ct.proxy,
-        &request("POST", "/echo?q=1", "X-Custom: kept\r\nX-Forwarded-For: 198.51.100.7\r\n", body),
+        &request(
+            "POST",
+            "/echo?q=1",
+            "X-Custom: kept\r\nX-Forwarded-For: 198.51.100.7\r\n",
+            body,
+        ),
     );
     let seen = up.wait_for(1, std::time::Duration::from_secs(5));
     let r = seen.last().expect("upstream saw the request");
@@ -90,18 +100,34 @@ fn upstream_connections_are_reused() {
     let seen = up.wait_for(20, std::time::Duration::from_secs(5));
     let peers: std::collections::HashSet<_> = seen.iter().map(|s| s.peer).collect();
     assert_eq!(seen.len(), 20);
-    assert!(peers.len() < 5, "20 sequential requests used {} upstream connections", peers.len());
+    assert!(
+        peers.len() < 5,
+        "20 sequential requests used {} upstream connections",
+        peers.len()
+    );
 }
 
 #[test]
 fn upstream_down_is_a_fast_502_and_no_event() {
     let dead = common::free_port();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), format!("127.0.0.1:{dead}").parse().unwrap(), &Options::default());
+    let ct = Clicktap::start(
+        dir.path(),
+        format!("127.0.0.1:{dead}").parse().unwrap(),
+        &Options::default(),
+    );
     let started = std::time::Instant::now();
     let resp = raw_exchange(ct.proxy, &request("GET", "/r/x", "", ""));
-    assert!(String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 502"), "{}", String::from_utf8_lossy(&resp));
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 502"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
     assert!(ct.events(10).is_empty());
 }

@@ -78,7 +78,11 @@ pub fn test_city_db() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("geo/test/clicktap-test-city.mmdb")
 }
 
-pub fn write_config(dir: &Path, upstream: SocketAddr, o: &Options) -> (PathBuf, SocketAddr, SocketAddr) {
+pub fn write_config(
+    dir: &Path,
+    upstream: SocketAddr,
+    o: &Options,
+) -> (PathBuf, SocketAddr, SocketAddr) {
     let host = if o.ipv6 { "[::1]" } else { "127.0.0.1" };
     let proxy: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -136,7 +140,12 @@ impl Clicktap {
         Clicktap::start_with(config, proxy, admin, dir)
     }
 
-    pub fn start_with(config: PathBuf, proxy: SocketAddr, admin: SocketAddr, dir: &Path) -> Clicktap {
+    pub fn start_with(
+        config: PathBuf,
+        proxy: SocketAddr,
+        admin: SocketAddr,
+        dir: &Path,
+    ) -> Clicktap {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("clicktap-{n}.log"));
         let child = Command::new(bin())
@@ -146,7 +155,13 @@ impl Clicktap {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start clicktap");
-        let mut c = Clicktap { child, proxy, admin, config, log };
+        let mut c = Clicktap {
+            child,
+            proxy,
+            admin,
+            config,
+            log,
+        };
         c.wait_ready();
         c
     }
@@ -162,7 +177,11 @@ impl Clicktap {
             if proxy_up && admin_up {
                 return;
             }
-            assert!(Instant::now() < deadline, "clicktap not ready in 30s:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "clicktap not ready in 30s:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -184,7 +203,11 @@ impl Clicktap {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "clicktap did not exit after {signal}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "clicktap did not exit after {signal}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -199,7 +222,11 @@ impl Clicktap {
     }
 
     fn admin_get(&self, path: &str) -> String {
-        let (status, body) = super::http_get(self.admin, path, &[("Authorization", &format!("Bearer {TOKEN}"))]);
+        let (status, body) = super::http_get(
+            self.admin,
+            path,
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        );
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
@@ -220,6 +247,24 @@ impl Clicktap {
             if got.len() >= n || Instant::now() >= deadline {
                 return got;
             }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) until `requests` requests were proxied and every captured click
+    /// is accounted for (stored or dropped): the pipeline is idle.
+    pub fn wait_settled(&self, requests: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = self.admin_get("/metrics");
+            let proxied = metric_in(&m, "clicktap_proxy_requests_total", "");
+            let captured = metric_in(&m, "clicktap_capture_clicks_total", "");
+            let done = metric_in(&m, "clicktap_queue_appended_total", "")
+                + metric_in(&m, "clicktap_queue_dropped_total", "");
+            if proxied >= requests as f64 && done >= captured {
+                return;
+            }
+            assert!(Instant::now() < deadline, "pipeline not settled:\n{m}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -254,7 +299,11 @@ pub fn events_cli(config: &Path, limit: usize) -> Vec<Value> {
         .arg(config)
         .output()
         .unwrap();
-    assert!(out.status.success(), "clicktap events failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "clicktap events failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -26,8 +26,7 @@ pub struct Seen {
 }
 
 pub type Reply = Response<Full<Bytes>>;
-pub type Handler =
-    Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -83,7 +82,12 @@ impl TestServer {
             });
             rt.shutdown_timeout(Duration::from_millis(100));
         });
-        TestServer { addr, seen, stop: Some(stop_tx), thread: Some(thread) }
+        TestServer {
+            addr,
+            seen,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

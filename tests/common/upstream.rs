@@ -12,16 +12,35 @@ pub fn routes() -> Handler {
         let path = s.uri.path().to_string();
         let slug = |prefix: &str| path.strip_prefix(prefix).map(str::to_string);
         if let Some(x) = slug("/r/") {
-            return reply(302, &[("Location", &format!("https://example.com/{x}")), ("X-Shortener", "test")], "");
+            return reply(
+                302,
+                &[
+                    ("Location", &format!("https://example.com/{x}")),
+                    ("X-Shortener", "test"),
+                ],
+                "",
+            );
         }
         if let Some(x) = slug("/p/") {
-            return reply(301, &[("Location", &format!("https://example.com/{x}"))], "");
+            return reply(
+                301,
+                &[("Location", &format!("https://example.com/{x}"))],
+                "",
+            );
         }
         if let Some(x) = slug("/t/") {
-            return reply(307, &[("Location", &format!("https://example.com/{x}"))], "");
+            return reply(
+                307,
+                &[("Location", &format!("https://example.com/{x}"))],
+                "",
+            );
         }
         if let Some(x) = slug("/s/") {
-            return reply(303, &[("Location", &format!("https://example.com/{x}"))], "");
+            return reply(
+                303,
+                &[("Location", &format!("https://example.com/{x}"))],
+                "",
+            );
         }
         if let Some(x) = slug("/rel/") {
             return reply(302, &[("Location", &format!("/landing/{x}"))], "");
@@ -36,7 +55,11 @@ pub fn routes() -> Handler {
                 ],
                 "",
             ),
-            "/ok" => reply(200, &[("Content-Type", "text/plain"), ("X-Big", &"v".repeat(6000))], "hello"),
+            "/ok" => reply(
+                200,
+                &[("Content-Type", "text/plain"), ("X-Big", &"v".repeat(6000))],
+                "hello",
+            ),
             "/echo" => {
                 let len = s.body.len().to_string();
                 reply(200, &[("X-Body-Len", &len)], s.body.clone())

@@ -1,0 +1,136 @@
+//! Every redirect served becomes exactly one event; nothing else does.
+
+mod common;
+
+use common::{Clicktap, Options, raw_exchange, upstream};
+use std::collections::HashMap;
+
+fn get(ct: &Clicktap, method: &str, path: &str, headers: &str) -> u16 {
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: sho.rt\r\n{headers}Connection: close\r\n\r\n");
+    let resp = raw_exchange(ct.proxy, req.as_bytes());
+    String::from_utf8_lossy(&resp)[9..12].parse().unwrap()
+}
+
+#[test]
+fn one_event_per_captured_redirect_and_none_otherwise() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let sent = [
+        ("GET", "/r/a?utm_source=mail&utm_campaign=x", 302),
+        ("GET", "/p/b", 301),
+        ("GET", "/t/c", 307),
+        ("GET", "/s/d", 303),
+        ("GET", "/ok", 200),
+        ("GET", "/missing", 404),
+        ("POST", "/echo", 200),
+        ("HEAD", "/r/e", 302),
+        ("GET", "/rel/f", 302),
+    ];
+    for (method, path, want) in sent {
+        assert_eq!(get(&ct, method, path, ""), want, "{method} {path}");
+    }
+    // 301 and 302 are captured by default: a, b, e, f. Once every captured click is
+    // stored, the count is final.
+    ct.wait_settled(sent.len());
+    let events = ct.events(100);
+    assert_eq!(events.len(), 4, "{events:#?}");
+    let by_path: HashMap<_, _> = events
+        .iter()
+        .map(|e| (e["link"]["path"].as_str().unwrap().to_string(), e.clone()))
+        .collect();
+    let a = &by_path["/r/a"];
+    assert_eq!(a["status"], 302);
+    assert_eq!(a["method"], "GET");
+    assert_eq!(a["kind"], "human");
+    assert_eq!(
+        a["link"]["url"],
+        "http://sho.rt/r/a?utm_source=mail&utm_campaign=x"
+    );
+    assert_eq!(a["params"]["utm_source"], "mail");
+    assert_eq!(a["params"]["utm_campaign"], "x");
+    assert_eq!(a["destination"]["url"], "https://example.com/a");
+    assert_eq!(a["referrer"]["host"], "direct");
+    assert_eq!(a["client"]["ip"], "127.0.0.0");
+    assert_eq!(a["client"]["raw_ip"], serde_json::Value::Null);
+    assert_eq!(by_path["/p/b"]["status"], 301);
+    assert_eq!(by_path["/r/e"]["kind"], "head");
+    assert_eq!(
+        by_path["/rel/f"]["destination"]["url"],
+        "http://sho.rt/landing/f"
+    );
+    // Ids are UUIDv7 and timestamps RFC 3339 UTC with milliseconds.
+    for e in &events {
+        let id = e["id"].as_str().unwrap();
+        assert_eq!(&id[14..15], "7", "{id} is not a UUIDv7");
+        let ts = e["timestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && &ts[19..20] == ".",
+            "{ts}"
+        );
+    }
+    assert_eq!(ct.metric("clicktap_capture_clicks_total", ""), 4.0);
+    assert_eq!(ct.metric("clicktap_queue_appended_total", ""), 4.0);
+    assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 9.0);
+}
+
+#[test]
+fn capture_statuses_are_configurable() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().proxy("capture_statuses = [303, 307]");
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    for p in ["/r/a", "/p/b", "/t/c", "/s/d"] {
+        get(&ct, "GET", p, "");
+    }
+    let events = ct.wait_events(2);
+    let mut statuses: Vec<u64> = events
+        .iter()
+        .map(|e| e["status"].as_u64().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, vec![303, 307]);
+}
+
+#[test]
+fn referrer_prefetch_and_raw_ip_setting() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().enrich("keep_raw_ip = true");
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    get(
+        &ct,
+        "GET",
+        "/r/ref",
+        "Referer: https://News.Example.org/post/1\r\n",
+    );
+    get(&ct, "GET", "/r/pre", "Sec-Purpose: prefetch;prerender\r\n");
+    let events = ct.wait_events(2);
+    let by_path: HashMap<_, _> = events
+        .iter()
+        .map(|e| (e["link"]["path"].as_str().unwrap().to_string(), e.clone()))
+        .collect();
+    let r = &by_path["/r/ref"];
+    assert_eq!(r["referrer"]["host"], "news.example.org");
+    assert_eq!(r["referrer"]["url"], "https://News.Example.org/post/1");
+    assert_eq!(r["client"]["raw_ip"], "127.0.0.1");
+    let p = &by_path["/r/pre"];
+    assert_eq!(p["kind"], "prefetch");
+    assert_eq!(p["client"]["prefetch"], true);
+}
+
+#[test]
+fn capture_off_is_a_plain_proxy() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(
+        dir.path(),
+        up.addr,
+        &Options::default().proxy("capture = false"),
+    );
+    assert_eq!(get(&ct, "GET", "/r/a", ""), 302);
+    assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
+    assert_eq!(ct.metric("clicktap_capture_clicks_total", ""), 0.0);
+    assert!(ct.events(10).is_empty());
+}

@@ -1,0 +1,79 @@
+//! Whose click it was: the socket peer, or a trusted proxy's X-Forwarded-For; IPv4
+//! and IPv6 alike, anonymised by default.
+
+mod common;
+
+use common::{Clicktap, Options, raw_exchange, upstream};
+
+fn click(ct: &Clicktap, path: &str, headers: &str) {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\n{headers}Connection: close\r\n\r\n");
+    raw_exchange(ct.proxy, req.as_bytes());
+}
+
+#[test]
+fn forwarded_for_is_ignored_from_untrusted_peers() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    click(
+        &ct,
+        "/r/x",
+        "X-Forwarded-For: 81.2.69.142\r\nX-Real-IP: 81.2.69.143\r\n",
+    );
+    let e = &ct.wait_events(1)[0];
+    assert_eq!(e["client"]["ip"], "127.0.0.0");
+    assert_eq!(e["client"]["ip_source"], "socket");
+}
+
+#[test]
+fn forwarded_for_is_honoured_from_trusted_peers() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .proxy(r#"trusted_proxies = ["127.0.0.0/8", "10.0.0.0/8"]"#)
+        .enrich("keep_raw_ip = true");
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    // The client forged the first entry; 10.1.2.3 is an internal hop we trust.
+    click(
+        &ct,
+        "/r/a",
+        "X-Forwarded-For: 6.6.6.6, 81.2.69.142, 10.1.2.3\r\nX-Forwarded-Proto: https\r\n",
+    );
+    click(&ct, "/r/b", "X-Real-IP: 89.160.20.112\r\n");
+    let events = ct.wait_events(2);
+    let a = events.iter().find(|e| e["link"]["path"] == "/r/a").unwrap();
+    assert_eq!(a["client"]["raw_ip"], "81.2.69.142");
+    assert_eq!(a["client"]["ip"], "81.2.69.0");
+    assert_eq!(a["client"]["ip_source"], "x-forwarded-for");
+    assert_eq!(a["link"]["scheme"], "https");
+    let b = events.iter().find(|e| e["link"]["path"] == "/r/b").unwrap();
+    assert_eq!(b["client"]["raw_ip"], "89.160.20.112");
+    assert_eq!(b["client"]["ip_source"], "x-real-ip");
+}
+
+#[test]
+fn ipv6_clients_are_captured_and_anonymised() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options {
+        ipv6: true,
+        ..Options::default()
+    }
+    .proxy(r#"trusted_proxies = ["::1"]"#);
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    click(&ct, "/r/six", "");
+    click(&ct, "/r/fwd", "X-Forwarded-For: 2001:db8:abcd:12::1\r\n");
+    let events = ct.wait_events(2);
+    let six = events
+        .iter()
+        .find(|e| e["link"]["path"] == "/r/six")
+        .unwrap();
+    assert_eq!(six["client"]["ip_version"], 6);
+    assert_eq!(six["client"]["ip"], "::");
+    let fwd = events
+        .iter()
+        .find(|e| e["link"]["path"] == "/r/fwd")
+        .unwrap();
+    assert_eq!(fwd["client"]["ip"], "2001:db8:abcd::");
+    assert_eq!(fwd["client"]["ip_version"], 6);
+}

@@ -1,6 +1,6 @@
 //! Real parts for the integration tests: an upstream, webhook receivers and the
 //! clicktap binary itself, all on loopback.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod clicktap;
 pub mod server;

@@ -1,4 +1,7 @@
 //! Delivery (being written).
+pub mod formats;
+pub mod sign;
+
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::Queue;

@@ -13,6 +13,8 @@ use pingora::protocols::http::ServerSession;
 use std::sync::Arc;
 
 use crate::config::AdminConfig;
+use crate::deliver::log::DeliveryLog;
+use crate::deliver::webhook::{Webhook, redacted};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 
@@ -20,14 +22,109 @@ pub struct Admin {
     cfg: AdminConfig,
     metrics: Arc<Metrics>,
     queue: Queue,
+    webhooks: Vec<Arc<Webhook>>,
+    log: Option<DeliveryLog>,
 }
 
 impl Admin {
-    pub fn new(cfg: AdminConfig, metrics: Arc<Metrics>, queue: Queue) -> Admin {
+    pub fn new(
+        cfg: AdminConfig,
+        metrics: Arc<Metrics>,
+        queue: Queue,
+        webhooks: Vec<Arc<Webhook>>,
+    ) -> Admin {
+        let log = DeliveryLog::open(&queue).ok();
         Admin {
             cfg,
             metrics,
             queue,
+            webhooks,
+            log,
+        }
+    }
+
+    fn webhook(&self, id: &str) -> Option<&Arc<Webhook>> {
+        self.webhooks.iter().find(|w| w.cfg.id == id)
+    }
+
+    fn list_webhooks(&self) -> Response<Vec<u8>> {
+        let head = self.queue.head();
+        let list: Vec<_> = self
+            .webhooks
+            .iter()
+            .map(|w| {
+                let cursor = self
+                    .queue
+                    .cursor(&w.consumer)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(head);
+                serde_json::json!({
+                    "id": w.cfg.id,
+                    "url": redacted(&w.cfg.url),
+                    "format": w.cfg.format.as_str(),
+                    "health": w.health(),
+                    "lag": head.saturating_sub(cursor),
+                    "dead_letters": w.dead_letters(),
+                })
+            })
+            .collect();
+        json(StatusCode::OK, &serde_json::json!({ "webhooks": list }))
+    }
+
+    fn webhook_route(
+        &self,
+        method: &http::Method,
+        rest: &str,
+        query: Option<&str>,
+    ) -> Response<Vec<u8>> {
+        let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+        let Some(w) = self.webhook(id) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_webhook",
+                "no running webhook has that id",
+            );
+        };
+        match (method.as_str(), action) {
+            ("GET", "deliveries") => {
+                let limit = param(query, "limit").unwrap_or(100).min(10_000) as usize;
+                let since = param(query, "since_ms").unwrap_or(0);
+                let list = self
+                    .log
+                    .as_ref()
+                    .map(|l| l.list(id, since, limit))
+                    .unwrap_or_default();
+                let ok = list.iter().filter(|a| a.error.is_none()).count();
+                let rate = if list.is_empty() {
+                    None
+                } else {
+                    Some(ok as f64 / list.len() as f64)
+                };
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "deliveries": list, "success_rate": rate }),
+                )
+            }
+            ("POST", "reactivate") => {
+                w.reactivate();
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "id": id, "health": w.health() }),
+                )
+            }
+            ("POST", "dead-letters/replay") => match w.replay_dead() {
+                Ok(n) => json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "id": id, "replayed": n }),
+                ),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "queue_error",
+                    &e.to_string(),
+                ),
+            },
+            _ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
         }
     }
 
@@ -72,6 +169,16 @@ impl Admin {
     }
 }
 
+fn param(query: Option<&str>, name: &str) -> Option<u64> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>> {
+    respond(status, "application/json", v.to_string().into_bytes())
+}
+
 /// Compares without stopping at the first difference, so the time taken does not
 /// tell how much of a guess was right.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -101,7 +208,24 @@ impl ServeHttp for Admin {
         let req = session.req_header();
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
-        let get = req.method == http::Method::GET;
+        let method = req.method.clone();
+        let get = method == http::Method::GET;
+        if let Some(rest) = path.strip_prefix("/api/v1/webhooks") {
+            if !self.authorized(session) {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send Authorization: Bearer <admin.token>",
+                );
+            }
+            return match rest.strip_prefix('/') {
+                None if get && rest.is_empty() => self.list_webhooks(),
+                Some(rest) if !rest.is_empty() => {
+                    self.webhook_route(&method, rest, query.as_deref())
+                }
+                _ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
+            };
+        }
         match (get, path.as_str()) {
             (true, "/healthz") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             (true, "/readyz") => match self.queue.size_on_disk() {

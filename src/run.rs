@@ -138,7 +138,12 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
     if let Some(a) = &cfg.admin {
         let mut admin = Service::new(
             "clicktap admin".to_string(),
-            Admin::new(a.clone(), metrics.clone(), queue.clone()),
+            Admin::new(
+                a.clone(),
+                metrics.clone(),
+                queue.clone(),
+                delivery.webhooks.clone(),
+            ),
         );
         admin.add_tcp(&a.listen.to_string());
         server.add_service(admin);

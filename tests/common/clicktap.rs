@@ -87,12 +87,24 @@ pub fn write_config(
     let proxy: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let lines = |v: &[String]| v.join("\n");
+    // The harness's defaults, unless the test sets the same key.
+    let with_defaults = |defaults: &[&str], own: &[String]| {
+        let mut out: Vec<String> = defaults
+            .iter()
+            .filter(|d| {
+                let key = d.split('=').next().unwrap().trim();
+                !own.iter()
+                    .any(|o| o.split('=').next().unwrap().trim() == key)
+            })
+            .map(|d| d.to_string())
+            .collect();
+        out.extend(own.iter().cloned());
+        out.join("\n")
+    };
     let text = format!(
         r#"[proxy]
 listen = "{proxy}"
 upstream = "{upstream}"
-grace_period = "1s"
-shutdown_timeout = "1s"
 {}
 
 [enrich]
@@ -106,9 +118,6 @@ path = "{}"
 {}
 
 [delivery]
-allow_private_targets = true
-allow_http = true
-poll_interval = "10ms"
 {}
 
 [admin]
@@ -120,12 +129,22 @@ level = "info,pingora_core=warn,pingora_proxy=warn"
 
 {}
 "#,
-        lines(&o.proxy),
+        with_defaults(
+            &[r#"grace_period = "1s""#, r#"shutdown_timeout = "1s""#],
+            &o.proxy
+        ),
         lines(&o.enrich),
         lines(&o.geoip),
         dir.join("queue").display(),
         lines(&o.queue),
-        lines(&o.delivery),
+        with_defaults(
+            &[
+                "allow_private_targets = true",
+                "allow_http = true",
+                r#"poll_interval = "10ms""#
+            ],
+            &o.delivery
+        ),
         o.tail
     );
     let path = dir.join("clicktap.toml");
@@ -221,7 +240,7 @@ impl Clicktap {
         let _ = self.child.wait();
     }
 
-    fn admin_get(&self, path: &str) -> String {
+    pub fn admin_get(&self, path: &str) -> String {
         let (status, body) = super::http_get(
             self.admin,
             path,

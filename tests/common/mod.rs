@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod clicktap;
+pub mod receiver;
 pub mod server;
 pub mod upstream;
 
@@ -54,4 +55,17 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// A POST without a body to the admin listener, with the test token; returns the body.
+pub fn http_post(addr: std::net::SocketAddr, path: &str) -> String {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        clicktap::TOKEN
+    );
+    let raw = raw_exchange(addr, req.as_bytes());
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(text)
 }

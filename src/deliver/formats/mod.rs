@@ -34,5 +34,8 @@ pub struct Rendered {
 /// Renders `items` (one, or several for batching formats) in `format`.
 pub fn render(format: Format, items: &[Item<'_>], env: &Envelope<'_>) -> Rendered {
     let _ = (format, items, env);
-    Rendered { body: b"{}".to_vec(), headers: Vec::new() }
+    Rendered {
+        body: b"{}".to_vec(),
+        headers: Vec::new(),
+    }
 }

@@ -1,0 +1,187 @@
+//! One request: render, sign, authenticate, POST, and read what came back.
+
+use http::header::CONTENT_TYPE;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+use super::formats::{self, Envelope, Item};
+use super::guard;
+use super::retry;
+use super::webhook::{Member, Webhook};
+
+/// How one request ended.
+pub struct Outcome {
+    pub delivered: bool,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    /// The receiver's `Retry-After` on a 429.
+    pub retry_after: Option<Duration>,
+    pub latency: Duration,
+    /// The first bytes of the response body.
+    pub response: String,
+}
+
+impl Outcome {
+    fn failed(error: String, latency: Duration) -> Outcome {
+        Outcome {
+            delivered: false,
+            status: None,
+            error: Some(error),
+            retry_after: None,
+            latency,
+            response: String::new(),
+        }
+    }
+}
+
+/// The Standard Webhooks message id: stable for one event and one webhook across
+/// attempts and restarts; for a batch, derived from its events' ids.
+pub fn message_id(webhook: &str, members: &[Member]) -> String {
+    let mut name = webhook.as_bytes().to_vec();
+    for m in members {
+        name.push(b'/');
+        name.extend_from_slice(m.event.id.as_bytes());
+    }
+    format!("msg_{}", Uuid::new_v5(&Uuid::NAMESPACE_OID, &name).simple())
+}
+
+impl Webhook {
+    /// Sends `members` as one request. Never panics, never returns a secret in an error.
+    pub async fn send(&self, members: &[Member]) -> Outcome {
+        let started = Instant::now();
+        if let Err(e) = guard::check_url(&self.cfg.url, self.allow_private) {
+            return Outcome::failed(e.to_string(), started.elapsed());
+        }
+        self.limiter.wait().await;
+        let msg_id = message_id(&self.cfg.id, members);
+        let items: Vec<Item<'_>> = members
+            .iter()
+            .map(|m| Item {
+                event: &m.event,
+                link: super::filter::link_meta(&self.links, &m.event),
+            })
+            .collect();
+        let mut retried_auth = false;
+        loop {
+            let sent_at = SystemTime::now();
+            let rendered = formats::render(
+                self.cfg.format,
+                &items,
+                &Envelope {
+                    webhook: &self.cfg,
+                    message_id: &msg_id,
+                    sent_at,
+                },
+            );
+            let ts = sent_at
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs() as i64;
+            let mut req = self
+                .client
+                .post(self.auth.url(&self.cfg.url))
+                .timeout(self.cfg.timeout)
+                .header(CONTENT_TYPE, "application/json")
+                .header("idempotency-key", &msg_id);
+            for (k, v) in rendered.headers.iter().chain(self.cfg.headers.iter()) {
+                req = req.header(k, v);
+            }
+            if !self.cfg.secrets.is_empty() {
+                req = req
+                    .header("webhook-id", &msg_id)
+                    .header("webhook-timestamp", ts.to_string())
+                    .header(
+                        "webhook-signature",
+                        super::sign::signature(&self.cfg.secrets, &msg_id, ts, &rendered.body),
+                    );
+            }
+            let req = match self.auth.apply(&self.client, req).await {
+                Ok(r) => r.body(rendered.body),
+                Err(e) => return Outcome::failed(e, started.elapsed()),
+            };
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => return Outcome::failed(describe(&e), started.elapsed()),
+            };
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && self.auth.is_oauth() && !retried_auth
+            {
+                // The token expired early or was revoked: one fresh token, same attempt.
+                self.auth.invalidate().await;
+                retried_auth = true;
+                continue;
+            }
+            let retry_after = (status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+                .then(|| resp.headers().get(http::header::RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::retry_after(v, SystemTime::now()));
+            let response = read_prefix(resp, self.log_body_bytes).await;
+            let delivered = status.is_success();
+            let error = (!delivered).then(|| {
+                if status.is_redirection() {
+                    format!("answered {status}: redirects are not followed")
+                } else {
+                    format!("answered {status}")
+                }
+            });
+            return Outcome {
+                delivered,
+                status: Some(status.as_u16()),
+                error,
+                retry_after,
+                latency: started.elapsed(),
+                response,
+            };
+        }
+    }
+}
+
+/// The error without its URL, which may carry an API key in the query.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "request"
+    };
+    let mut msg = format!("{kind}: {}", strip_url(e));
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+fn strip_url(e: &reqwest::Error) -> String {
+    // `without_url` needs ownership; the display of a URL-less error is its kind.
+    let s = e.to_string();
+    match s.find(" for url (") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Reads at most `limit` bytes of the body (then drains a bounded rest so that the
+/// connection can be reused).
+async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        if kept.len() < limit {
+            let n = (limit - kept.len()).min(chunk.len());
+            kept.extend_from_slice(&chunk[..n]);
+        }
+        read += chunk.len();
+        if read > 1 << 20 {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}

@@ -1,0 +1,56 @@
+//! Which events a webhook receives, and the link metadata that fills vendor fields.
+
+use crate::click::ClickEvent;
+use crate::config::{Filter, LinkMeta};
+
+/// The host without its port, as filters and link entries name it.
+pub fn bare_host(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    })
+}
+
+/// The first `[[links]]` entry matching the event's link.
+pub fn link_meta<'a>(links: &'a [LinkMeta], e: &ClickEvent) -> Option<&'a LinkMeta> {
+    let host = bare_host(&e.link.host);
+    links.iter().find(|l| l.matches(host, &e.link.path))
+}
+
+pub fn selects(f: &Filter, e: &ClickEvent, meta: Option<&LinkMeta>) -> bool {
+    if !f.kinds.contains(&e.kind) {
+        return false;
+    }
+    let host = bare_host(&e.link.host);
+    if !f.hosts.is_empty() && !f.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return false;
+    }
+    if !f.paths.is_empty() && !f.paths.iter().any(|g| g.is_match(&e.link.path)) {
+        return false;
+    }
+    if !f.tags.is_empty() {
+        let tags = meta.map(|m| m.tags.as_slice()).unwrap_or_default();
+        if !f.tags.iter().any(|t| tags.contains(t)) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_not_part_of_the_host() {
+        assert_eq!(bare_host("sho.rt:8080"), "sho.rt");
+        assert_eq!(bare_host("sho.rt"), "sho.rt");
+        assert_eq!(bare_host("[::1]:8080"), "::1");
+    }
+}

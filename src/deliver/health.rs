@@ -1,0 +1,111 @@
+//! Webhook health, as Bitly and T.LY run it: the first failure puts a webhook in
+//! alerting, a success makes it healthy again, and failing without a success for
+//! `disable_after` disables it. A disabled webhook gets no attempts; its events stay
+//! in the queue (within retention) and its cursor and retries stay where they were,
+//! so reactivating it resumes delivery.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Healthy,
+    Alerting,
+    Disabled,
+}
+
+impl State {
+    pub fn as_gauge(self) -> i64 {
+        match self {
+            State::Healthy => 0,
+            State::Alerting => 1,
+            State::Disabled => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub state: State,
+    /// The first failure since the last success.
+    pub failing_since_ms: Option<u64>,
+    pub last_success_ms: Option<u64>,
+    pub last_failure_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            state: State::Healthy,
+            failing_since_ms: None,
+            last_success_ms: None,
+            last_failure_ms: None,
+            last_error: None,
+        }
+    }
+}
+
+impl Health {
+    /// Records a success; returns the new state when it changed.
+    pub fn success(&mut self, now_ms: u64) -> Option<State> {
+        self.last_success_ms = Some(now_ms);
+        self.failing_since_ms = None;
+        self.transition(State::Healthy)
+    }
+
+    /// Records a failure; returns the new state when it changed.
+    pub fn failure(&mut self, now_ms: u64, disable_after_ms: u64, error: &str) -> Option<State> {
+        self.last_failure_ms = Some(now_ms);
+        self.last_error = Some(error.to_string());
+        let since = *self.failing_since_ms.get_or_insert(now_ms);
+        if now_ms.saturating_sub(since) >= disable_after_ms {
+            self.transition(State::Disabled)
+        } else {
+            self.transition(State::Alerting)
+        }
+    }
+
+    /// Back to healthy by hand, with a fresh failure clock.
+    pub fn reactivate(&mut self) -> Option<State> {
+        self.failing_since_ms = None;
+        self.transition(State::Healthy)
+    }
+
+    fn transition(&mut self, to: State) -> Option<State> {
+        if self.state == State::Disabled && to != State::Healthy {
+            return None;
+        }
+        (self.state != to).then(|| {
+            self.state = to;
+            to
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_failure_alerts_and_a_success_clears_it() {
+        let mut h = Health::default();
+        assert_eq!(h.failure(1_000, 60_000, "503"), Some(State::Alerting));
+        assert_eq!(h.failure(2_000, 60_000, "503"), None);
+        assert_eq!(h.success(3_000), Some(State::Healthy));
+        assert_eq!(h.failing_since_ms, None);
+    }
+
+    #[test]
+    fn failing_for_disable_after_disables_until_reactivated() {
+        let mut h = Health::default();
+        h.failure(0, 60_000, "timeout");
+        assert_eq!(h.failure(59_999, 60_000, "timeout"), None);
+        assert_eq!(h.failure(60_000, 60_000, "timeout"), Some(State::Disabled));
+        assert_eq!(h.failure(70_000, 60_000, "timeout"), None);
+        assert_eq!(h.state, State::Disabled);
+        assert_eq!(h.reactivate(), Some(State::Healthy));
+        // The clock starts again: one failure alerts, it does not disable at once.
+        assert_eq!(h.failure(80_000, 60_000, "timeout"), Some(State::Alerting));
+    }
+}

@@ -1,0 +1,340 @@
+//! Delivery against real loopback receivers: retries, failures, health, restarts.
+
+mod common;
+
+use common::receiver::{self, native_ids};
+use common::{Clicktap, Options, raw_exchange, reply, upstream};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+fn click(ct: &Clicktap, path: &str) {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n");
+    let resp = raw_exchange(ct.proxy, req.as_bytes());
+    assert!(
+        resp.starts_with(b"HTTP/1.1 302"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+}
+
+fn webhook(id: &str, url: &str, extra: &str) -> String {
+    format!("[[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\nformat = \"native\"\n{extra}\n")
+}
+
+fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_click_reaches_the_webhook_with_clicktap_headers() {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook("main", &rx.url("/hook"), ""));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..20 {
+        click(&ct, &format!("/r/{i}"));
+    }
+    let seen = rx.wait_for(20, Duration::from_secs(10));
+    assert_eq!(seen.len(), 20);
+    let stored: HashSet<String> = ct
+        .events(100)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let got: HashSet<String> = seen.iter().flat_map(native_ids).collect();
+    assert_eq!(got, stored);
+    let r = &seen[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.uri.path(), "/hook");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert!(
+        r.headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("clicktap/")
+    );
+    assert!(
+        r.headers["idempotency-key"]
+            .to_str()
+            .unwrap()
+            .starts_with("msg_")
+    );
+    assert_eq!(ct.metric("clicktap_delivery_delivered_total", ""), 20.0);
+}
+
+#[test]
+fn failures_are_retried_until_the_receiver_recovers() {
+    let up = upstream::start();
+    // Fails the first three requests (500, a redirect, a 404), then accepts.
+    let rx = receiver::scripted(|n, _| async move {
+        match n {
+            0 => reply(500, &[], "boom"),
+            1 => reply(302, &[("Location", "https://elsewhere.example/")], ""),
+            2 => reply(404, &[], "gone?"),
+            _ => reply(204, &[], ""),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook(
+        "flaky",
+        &rx.url("/"),
+        "[webhooks.retry]\nmax_attempts = 5\nschedule = [\"50ms\"]\njitter = 0.0",
+    ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    click(&ct, "/r/flaky");
+    let seen = rx.wait_for(4, Duration::from_secs(10));
+    assert_eq!(seen.len(), 4);
+    // Same message, same id, every attempt.
+    let ids: HashSet<_> = seen
+        .iter()
+        .map(|s| s.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(ids.len(), 1);
+    wait_until("delivered", Duration::from_secs(5), || {
+        ct.metric("clicktap_delivery_delivered_total", "") == 1.0
+    });
+    assert_eq!(
+        ct.metric("clicktap_delivery_attempts_total", r#"outcome="failure""#),
+        3.0
+    );
+    assert_eq!(ct.metric("clicktap_delivery_retried_total", ""), 3.0);
+    // The delivery log has every attempt, the redirect named as a failure.
+    let log: serde_json::Value =
+        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/flaky/deliveries")).unwrap();
+    let attempts = log["deliveries"].as_array().unwrap();
+    assert_eq!(attempts.len(), 4);
+    assert_eq!(attempts[1]["status"], 302);
+    assert!(
+        attempts[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed")
+    );
+    assert_eq!(attempts[0]["response"], "boom");
+    assert_eq!(attempts[3]["attempt"], 4);
+    assert_eq!(log["success_rate"], 0.25);
+}
+
+#[test]
+fn the_last_failure_goes_to_dead_letters_and_can_be_replayed() {
+    let up = upstream::start();
+    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a = accept.clone();
+    let rx = receiver::scripted(move |_, _| {
+        let ok = a.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if ok {
+                reply(200, &[], "")
+            } else {
+                reply(301, &[("Location", "/x")], "")
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook(
+        "dead",
+        &rx.url("/"),
+        "[webhooks.retry]\nmax_attempts = 2\nschedule = [\"10ms\"]",
+    ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    click(&ct, "/r/d");
+    wait_until("dead letter", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_dead_total", "") == 1.0
+    });
+    assert_eq!(rx.requests().len(), 2);
+    accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = common::http_post(ct.admin, "/api/v1/webhooks/dead/dead-letters/replay");
+    assert!(out.contains("\"replayed\":1"), "{out}");
+    wait_until("replayed delivery", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_delivered_total", "") == 1.0
+    });
+    assert_eq!(rx.requests().len(), 3);
+}
+
+#[test]
+fn a_slow_receiver_times_out_and_a_429_waits_for_retry_after() {
+    let up = upstream::start();
+    let slow = receiver::slow(Duration::from_secs(3));
+    let limited = receiver::scripted(|n, _| async move {
+        if n == 0 {
+            reply(429, &[("Retry-After", "1")], "")
+        } else {
+            reply(200, &[], "")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .tail(&webhook(
+            "slow",
+            &slow.url("/"),
+            "timeout = \"200ms\"\n[webhooks.retry]\nmax_attempts = 1",
+        ))
+        .tail(&webhook(
+            "limited",
+            &limited.url("/"),
+            "[webhooks.retry]\nschedule = [\"10ms\"]\njitter = 0.0",
+        ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    click(&ct, "/r/t");
+    wait_until("the timeout", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_dead_total", r#"webhook="slow""#) == 1.0
+    });
+    let log: serde_json::Value =
+        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/slow/deliveries")).unwrap();
+    assert!(
+        log["deliveries"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"),
+        "{log}"
+    );
+    let seen = limited.wait_for(2, Duration::from_secs(10));
+    assert_eq!(seen.len(), 2);
+    let log: serde_json::Value =
+        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/limited/deliveries")).unwrap();
+    let at =
+        |i: usize| humantime::parse_rfc3339(log["deliveries"][i]["at"].as_str().unwrap()).unwrap();
+    let gap = at(1).duration_since(at(0)).unwrap();
+    assert!(
+        gap >= Duration::from_millis(900),
+        "retried after {gap:?} despite Retry-After: 1"
+    );
+}
+
+#[test]
+fn failing_webhooks_alert_then_disable_and_reactivate() {
+    let up = upstream::start();
+    let rx = receiver::always(503);
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook(
+        "health",
+        &rx.url("/"),
+        "disable_after = \"1s\"\n[webhooks.retry]\nmax_attempts = 1000\nschedule = [\"100ms\"]\njitter = 0.0",
+    ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    click(&ct, "/r/h");
+    wait_until("alerting", Duration::from_secs(5), || {
+        ct.metric("clicktap_delivery_webhook_state", r#"webhook="health""#) == 1.0
+    });
+    wait_until("disabled", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_webhook_state", r#"webhook="health""#) == 2.0
+    });
+    // Disabled: no more attempts, the event kept.
+    let attempts = rx.requests().len();
+    click(&ct, "/r/h2");
+    ct.wait_settled(2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        rx.requests().len(),
+        attempts,
+        "a disabled webhook was attempted"
+    );
+    let list = ct.admin_get("/api/v1/webhooks");
+    assert!(list.contains("\"state\":\"disabled\""), "{list}");
+    // The state survives a restart.
+    let mut ct = ct;
+    assert!(ct.stop().success());
+    let ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
+    assert_eq!(
+        ct.metric("clicktap_delivery_webhook_state", r#"webhook="health""#),
+        2.0
+    );
+    // Reactivated, it takes up where it stopped: the second click gets attempted too.
+    common::http_post(ct.admin, "/api/v1/webhooks/health/reactivate");
+    wait_until("attempts resume", Duration::from_secs(10), || {
+        rx.requests().len() > attempts + 1
+    });
+    let paths: HashSet<String> = rx
+        .requests()
+        .iter()
+        .map(|s| {
+            receiver::body_json(s)["link"]["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(paths.contains("/r/h2"));
+}
+
+#[test]
+fn a_dead_endpoint_does_not_slow_a_healthy_one() {
+    let up = upstream::start();
+    let hang = receiver::slow(Duration::from_secs(30));
+    let good = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .tail(&webhook(
+            "hang",
+            &hang.url("/"),
+            "timeout = \"20s\"\nconcurrency = 1",
+        ))
+        .tail(&webhook("good", &good.url("/"), ""));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    let started = Instant::now();
+    for i in 0..50 {
+        click(&ct, &format!("/r/{i}"));
+    }
+    let seen = good.wait_for(50, Duration::from_secs(10));
+    assert_eq!(
+        seen.len(),
+        50,
+        "the healthy webhook got {} of 50",
+        seen.len()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        hang.requests().len(),
+        1,
+        "the hanging one is still on its first request"
+    );
+}
+
+#[test]
+fn kill_9_mid_delivery_then_restart_delivers_everything_at_least_once() {
+    let up = upstream::start();
+    let rx = receiver::slow(Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook("kill", &rx.url("/"), "concurrency = 1"));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..100 {
+        click(&ct, &format!("/r/{i}"));
+    }
+    ct.wait_settled(100);
+    let stored: HashSet<String> = ct
+        .events(1000)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored.len(), 100);
+    rx.wait_for(10, Duration::from_secs(10));
+    ct.kill9();
+    let before = rx.requests().len();
+    assert!(
+        before < 100,
+        "everything was delivered before the kill; the test proves nothing"
+    );
+    let ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
+    wait_until("all delivered", Duration::from_secs(20), || {
+        let got: HashSet<String> = rx.requests().iter().flat_map(native_ids).collect();
+        got.is_superset(&stored)
+    });
+    // Redelivered events carry the message id they had before the kill.
+    let mut by_event = std::collections::HashMap::new();
+    for s in rx.requests() {
+        let key = s.headers["idempotency-key"].to_str().unwrap().to_string();
+        for id in native_ids(&s) {
+            let prev = by_event.insert(id.clone(), key.clone());
+            assert!(
+                prev.is_none_or(|p| p == key),
+                "event {id} changed message id"
+            );
+        }
+    }
+    drop(ct);
+}

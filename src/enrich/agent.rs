@@ -28,6 +28,9 @@ use woothee::woothee::VALUE_UNKNOWN;
 /// The bot name of a click that carried no user agent, or an empty one.
 pub const NO_USER_AGENT: &str = "no-user-agent";
 
+/// woothee's name for crawlers it found by a generic word; not a name to report.
+const WOOTHEE_UNNAMED_CRAWLER: &str = "misc crawler";
+
 /// Reads one user agent. Runs on the enrichment threads for every click: no I/O, no lock;
 /// the rule automaton is built on first use.
 pub fn classify(user_agent: Option<&str>) -> (Agent, Option<Bot>) {
@@ -61,7 +64,7 @@ pub fn classify(user_agent: Option<&str>) -> (Agent, Option<Bot>) {
 
     let agent = match &parsed {
         Some(p) => Agent {
-            browser: known(p.name),
+            browser: known(p.name).filter(|name| name != WOOTHEE_UNNAMED_CRAWLER),
             browser_version: known(p.version),
             os: known(p.os),
             os_version: known(&p.os_version),
@@ -144,7 +147,7 @@ fn is_tv(ua: &str) -> bool {
 /// libraries it files under `misc`.
 fn woothee_bot<'a>(ua: &'a str, parsed: &WootheeResult<'a>) -> Option<bots::Detection<'a>> {
     match (parsed.category, parsed.name) {
-        ("crawler", "misc crawler") => Some(bots::Detection {
+        ("crawler", WOOTHEE_UNNAMED_CRAWLER) => Some(bots::Detection {
             name: bots::product_name(ua),
             kind: BotKind::Crawler,
         }),
@@ -170,4 +173,209 @@ fn is_known(value: &str) -> bool {
 
 fn known(value: &str) -> Option<String> {
     is_known(value).then(|| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One real agent and what clicktap must read from it.
+    struct Case {
+        ua: &'static str,
+        browser: Option<&'static str>,
+        os: Option<&'static str>,
+        device_type: &'static str,
+        bot: Option<(&'static str, BotKind)>,
+    }
+
+    const fn person(
+        ua: &'static str,
+        browser: &'static str,
+        os: &'static str,
+        device_type: &'static str,
+    ) -> Case {
+        Case {
+            ua,
+            browser: Some(browser),
+            os: Some(os),
+            device_type,
+            bot: None,
+        }
+    }
+
+    const fn bot(ua: &'static str, name: &'static str, kind: BotKind) -> Case {
+        Case {
+            ua,
+            browser: None,
+            os: None,
+            device_type: "bot",
+            bot: Some((name, kind)),
+        }
+    }
+
+    use BotKind::{Crawler, Preview, Scanner, Tool};
+
+    #[rustfmt::skip]
+    const CASES: &[Case] = &[
+        person("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+            "Chrome", "Windows 10", "desktop"),
+        person("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+            "Safari", "iPhone", "mobile"),
+        person("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+            "Chrome", "Android", "mobile"),
+        person("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.230 Safari/537.36",
+            "Chrome", "Android", "tablet"),
+        person("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+            "Safari", "iPad", "tablet"),
+        person("Mozilla/5.0 (Linux; U; en-us; KFTT Build/IML74K) AppleWebKit/535.19 (KHTML, like Gecko) Silk/2.2 Safari/535.19 Silk-Accelerated=true",
+            "Safari", "Linux", "tablet"),
+        person("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+            "Firefox", "Linux", "desktop"),
+        person("Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0",
+            "Firefox", "Android", "mobile"),
+        person("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.51",
+            "Edge", "Windows 10", "desktop"),
+        person("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
+            "Safari", "Mac OSX", "desktop"),
+        person("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
+            "SamsungBrowser", "Android", "mobile"),
+        person("Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko",
+            "Internet Explorer", "Windows 10", "desktop"),
+        person("Opera/9.80 (Windows NT 6.1; U; en) Presto/2.10.289 Version/12.02",
+            "Opera", "Windows 7", "desktop"),
+        // A phone maker whose name ends in "bot".
+        person("Mozilla/5.0 (Linux; Android 4.2.2; CUBOT C9+ Build/JDQ39) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/31.0.1650.59 Mobile Safari/537.36",
+            "Chrome", "Android", "mobile"),
+        // In-app browsers are people, even when the app also has a preview fetcher.
+        person("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.5.0",
+            "Webview", "iPhone", "mobile"),
+        person("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Snapchat/13.10.0.40 (like Safari/8617.2.4.10.8, panda)",
+            "Safari", "iPhone", "mobile"),
+        person("Mozilla/5.0 (Linux; Android 9; SHIELD Android TV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "Chrome", "Android", "other"),
+        bot("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "Slackbot", Preview),
+        bot("Twitterbot/1.0", "Twitterbot", Preview),
+        bot("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", "facebookexternalhit", Preview),
+        bot("Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)", "Discordbot", Preview),
+        bot("TelegramBot (like TwitterBot)", "TelegramBot", Preview),
+        bot("WhatsApp/2.23.20.0 A", "WhatsApp", Preview),
+        bot("LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)", "LinkedInBot", Preview),
+        bot("http.rb/5.1.1 (Mastodon/4.2.1; +https://mastodon.social/)", "Mastodon", Preview),
+        bot("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0",
+            "iMessage", Preview),
+        bot("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 (compatible; BingPreview/1.0b)",
+            "BingPreview", Scanner),
+        bot("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Googlebot", Crawler),
+        bot("Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.118 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Googlebot", Crawler),
+        bot("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "bingbot", Crawler),
+        bot("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+            "Applebot", Crawler),
+        bot("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)", "GPTBot", Crawler),
+        bot("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.60 Safari/537.36",
+            "HeadlessChrome", Crawler),
+        bot("Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)", "MJ12bot", Crawler),
+        bot("Zabbix", "Zabbix", Crawler),
+        bot("curl/8.5.0", "curl", Tool),
+        bot("Wget/1.21.4", "Wget", Tool),
+        bot("python-requests/2.31.0", "python-requests", Tool),
+    ];
+
+    #[test]
+    fn real_agents_read_as_expected() {
+        for case in CASES {
+            let (agent, bot) = classify(Some(case.ua));
+            let bot = bot.map(|b| (b.name, b.kind));
+            assert_eq!(
+                bot.as_ref().map(|(name, kind)| (name.as_str(), *kind)),
+                case.bot,
+                "bot of {}",
+                case.ua
+            );
+            assert_eq!(
+                agent.device_type, case.device_type,
+                "device type of {}",
+                case.ua
+            );
+            if case.bot.is_none() {
+                assert_eq!(
+                    agent.browser.as_deref(),
+                    case.browser,
+                    "browser of {}",
+                    case.ua
+                );
+                assert_eq!(agent.os.as_deref(), case.os, "os of {}", case.ua);
+            }
+        }
+    }
+
+    #[test]
+    fn browser_fields_carry_versions_and_vendor() {
+        let (agent, bot) = classify(Some(CASES[0].ua));
+        assert_eq!(bot, None);
+        assert_eq!(
+            agent,
+            Agent {
+                browser: Some("Chrome".into()),
+                browser_version: Some("124.0.0.0".into()),
+                os: Some("Windows 10".into()),
+                os_version: Some("NT 10.0".into()),
+                category: Some("pc".into()),
+                vendor: Some("Google".into()),
+                device_type: "desktop".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_agent_is_a_tool_with_nothing_known() {
+        for ua in [None, Some(""), Some("   "), Some("-")] {
+            let (agent, bot) = classify(ua);
+            assert_eq!(
+                bot,
+                Some(Bot {
+                    name: NO_USER_AGENT.into(),
+                    kind: Tool
+                }),
+                "{ua:?}"
+            );
+            assert_eq!(
+                agent,
+                Agent {
+                    device_type: "bot".into(),
+                    ..Agent::default()
+                },
+                "{ua:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_values_become_none_and_a_text_browser_is_a_person() {
+        let (agent, bot) = classify(Some(
+            "Lynx/2.8.9rel.1 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/3.0.2",
+        ));
+        assert_eq!(bot, None);
+        assert_eq!(
+            agent,
+            Agent {
+                device_type: "other".into(),
+                ..Agent::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_bot_keeps_what_woothee_read_but_not_its_placeholder_name() {
+        let (agent, _) = classify(Some(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.60 Safari/537.36",
+        ));
+        assert_eq!(agent.browser.as_deref(), Some("Chrome"));
+        assert_eq!(agent.os.as_deref(), Some("Linux"));
+        let (agent, _) = classify(Some(
+            "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+        ));
+        assert_eq!(agent.browser, None);
+        assert_eq!(agent.category.as_deref(), Some("crawler"));
+    }
 }

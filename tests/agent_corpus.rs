@@ -92,6 +92,24 @@ fn mainstream_browsers_get_a_browser_name_and_a_device_type() {
     }
 }
 
+#[test]
+fn device_types_follow_the_platform_in_the_browser_list() {
+    for ua in browser_agents() {
+        let expected = if ua.contains("iPad") {
+            "tablet"
+        } else if ua.contains("iPhone") || ua.contains("iPod") {
+            "mobile"
+        } else if ua.contains("Android") && ua.contains("Mobile") {
+            "mobile"
+        } else if ua.contains("Windows NT") || ua.contains("Macintosh") || ua.contains("X11;") {
+            "desktop"
+        } else {
+            continue;
+        };
+        assert_eq!(classify(Some(ua)).0.device_type, expected, "{ua}");
+    }
+}
+
 /// Cost per agent; meaningful only in an optimised build:
 /// `cargo test --release --test agent_corpus -- --ignored --nocapture`
 #[test]

@@ -3,9 +3,9 @@
 //!
 //! woothee gives the names; `UNKNOWN` becomes `None` so that payloads carry nulls rather
 //! than a sentinel. woothee has no notion of tablets (an iPad and an Android tablet are
-//! `smartphone` to it), so `device_type` adds the usual signs: `iPad`, Kindle and Silk,
-//! `Tablet;`, and Android without `Mobi` (Android browsers mark phones with `Mobile`; TVs
-//! and set-top boxes are `other`). iPads since iPadOS 13 send a Mac agent by default and
+//! `smartphone` to it), so `device_type` adds the usual signs: the iPad OS, Kindle and
+//! Silk, `Tablet;`, and Android without `Mobi` (Android browsers mark phones with `Mobile`;
+//! TVs and set-top boxes are `other`). iPads since iPadOS 13 send a Mac agent by default and
 //! count as desktops: nothing in the agent tells them apart.
 //!
 //! Whether the agent is a bot is decided in this order: the rules of [`super::bots`];
@@ -50,16 +50,22 @@ pub fn classify(user_agent: Option<&str>) -> (Agent, Option<Bot>) {
     }
 
     let parsed = Parser::new().parse(ua);
-    let category = parsed.as_ref().map_or(VALUE_UNKNOWN, |p| p.category);
+    let recognised = parsed
+        .as_ref()
+        .is_some_and(|p| is_known(p.category) || is_known(p.name));
     let bot = bots::detect(ua)
         .or_else(|| parsed.as_ref().and_then(|p| woothee_bot(ua, p)))
-        .or_else(|| match category {
-            VALUE_UNKNOWN => bots::non_browser(ua),
-            _ => None,
+        .or_else(|| {
+            if recognised {
+                None
+            } else {
+                bots::non_browser(ua)
+            }
         });
-    let device_type = match bot {
-        Some(_) => DeviceType::Bot,
-        None => device_type(ua, category),
+    let device_type = match (&bot, &parsed) {
+        (Some(_), _) => DeviceType::Bot,
+        (None, Some(p)) => device_type(ua, p),
+        (None, None) => DeviceType::Other,
     };
 
     let agent = match &parsed {
@@ -105,27 +111,41 @@ impl DeviceType {
     }
 }
 
-fn device_type(ua: &str, category: &str) -> DeviceType {
-    match category {
-        "pc" if is_tablet(ua) => DeviceType::Tablet,
-        "pc" => DeviceType::Desktop,
-        "smartphone" if is_tv(ua) => DeviceType::Other,
-        "smartphone" if is_tablet(ua) => DeviceType::Tablet,
-        "smartphone" | "mobilephone" => DeviceType::Mobile,
-        "crawler" => DeviceType::Bot,
+/// The device type of a person's agent, from woothee's category and OS and the few signs
+/// woothee does not read. Only the agents that can be tablets are searched again.
+fn device_type(ua: &str, parsed: &WootheeResult) -> DeviceType {
+    // woothee takes the category from the OS; a browser on an OS it does not know
+    // (Windows NT 6.4, say) still tells a phone from a computer by "Mobi".
+    let category = match parsed.category {
+        VALUE_UNKNOWN if parsed.browser_type == "browser" && ua.contains("Mobi") => "smartphone",
+        VALUE_UNKNOWN if parsed.browser_type == "browser" => "pc",
+        category => category,
+    };
+    match (category, parsed.os) {
+        ("smartphone", "iPad") => DeviceType::Tablet,
+        // Android browsers mark phones with "Mobile"; what lacks it is a tablet or a TV.
+        ("smartphone", "Android") if ua.contains("Mobi") => DeviceType::Mobile,
+        ("smartphone", "Android") if is_tv(ua) => DeviceType::Other,
+        ("smartphone", "Android") => DeviceType::Tablet,
+        ("smartphone", _) if is_other_tablet(ua) => DeviceType::Tablet,
+        ("smartphone" | "mobilephone", _) => DeviceType::Mobile,
+        // Kindle's Silk can send a Linux or Mac agent.
+        ("pc", _) if is_kindle(ua) => DeviceType::Tablet,
+        ("pc", _) => DeviceType::Desktop,
+        ("crawler", _) => DeviceType::Bot,
         // appliance (consoles, TVs), misc (feed readers, libraries), unknown
         _ => DeviceType::Other,
     }
 }
 
-fn is_tablet(ua: &str) -> bool {
-    ua.contains("iPad")
-        || ua.contains("Kindle")
-        || ua.contains("Silk/")
-        || ua.contains("; KF")
-        || ua.contains("PlayBook")
-        || (ua.contains("Tablet") && !ua.contains("Tablet PC"))
-        || (ua.contains("Android") && !ua.contains("Mobi"))
+fn is_kindle(ua: &str) -> bool {
+    ua.contains("Silk/") || ua.contains("Kindle") || ua.contains("; KF")
+}
+
+/// Tablets woothee files as smartphones without an iPad or Android OS: Firefox OS and
+/// Firefox's `Tablet;` token, BlackBerry PlayBook, Kindle.
+fn is_other_tablet(ua: &str) -> bool {
+    ua.contains("Tablet;") || ua.contains("PlayBook") || is_kindle(ua)
 }
 
 fn is_tv(ua: &str) -> bool {

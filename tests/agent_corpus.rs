@@ -97,9 +97,10 @@ fn device_types_follow_the_platform_in_the_browser_list() {
     for ua in browser_agents() {
         let expected = if ua.contains("iPad") {
             "tablet"
-        } else if ua.contains("iPhone") || ua.contains("iPod") {
-            "mobile"
-        } else if ua.contains("Android") && ua.contains("Mobile") {
+        } else if ua.contains("iPhone")
+            || ua.contains("iPod")
+            || (ua.contains("Android") && ua.contains("Mobile"))
+        {
             "mobile"
         } else if ua.contains("Windows NT") || ua.contains("Macintosh") || ua.contains("X11;") {
             "desktop"

@@ -79,6 +79,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 impl Worker {
     fn run(self) {
+        // Build the bot matcher now rather than on the first click.
+        let _ = super::bots::detect("");
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut last_flush = Instant::now();
         let mut dirty = false;

@@ -190,3 +190,6 @@ impl Queue {
         m.queue_bytes.set(self.bytes() as i64);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! The queue's guarantees, checked on a real sled directory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Queue, Record};
+use crate::config::{QueueConfig, WhenFull};
+use crate::metrics::Metrics;
+
+fn cfg(dir: &std::path::Path, max_events: u64, when_full: WhenFull) -> QueueConfig {
+    QueueConfig {
+        path: dir.join("q"),
+        flush_interval: Duration::ZERO,
+        max_events,
+        max_bytes: 1 << 30,
+        when_full,
+        retention: Duration::from_secs(3600),
+        cache_size: 1 << 20,
+    }
+}
+
+fn records(at_ms: u64, n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            at_ms: at_ms + i as u64,
+            bytes: format!("{{\"n\":{i}}}").into_bytes(),
+        })
+        .collect()
+}
+
+#[test]
+fn appends_are_numbered_in_order_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 100, WhenFull::DropNewest);
+    {
+        let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+        assert_eq!(q.append(&records(1000, 3)).unwrap().stored, 3);
+        q.flush().unwrap();
+        let read = q.read(0, 10).unwrap();
+        assert_eq!(
+            read.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert_eq!(read[1].at_ms, 1001);
+        assert_eq!(read[2].bytes(), b"{\"n\":2}");
+    }
+    let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+    assert_eq!(q.head(), 3);
+    assert_eq!(q.depth(), 3);
+    q.append(&records(2000, 1)).unwrap();
+    assert_eq!(q.tail(1).unwrap()[0].seq, 3);
+}
+
+#[test]
+fn drop_newest_refuses_what_does_not_fit_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Arc::new(Metrics::new());
+    let q = Queue::open(&cfg(dir.path(), 5, WhenFull::DropNewest), m.clone()).unwrap();
+    let out = q.append(&records(0, 8)).unwrap();
+    assert_eq!((out.stored, out.refused), (5, 3));
+    assert_eq!(m.queue_dropped_full.get(), 3);
+    assert_eq!(q.depth(), 5);
+    assert_eq!(q.append(&records(0, 1)).unwrap().refused, 1);
+}
+
+#[test]
+fn drop_oldest_evicts_and_counts_only_unread_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Arc::new(Metrics::new());
+    let q = Queue::open(&cfg(dir.path(), 5, WhenFull::DropOldest), m.clone()).unwrap();
+    q.append(&records(0, 5)).unwrap();
+    // One consumer has read the first two.
+    q.set_cursor("webhook:a", 2).unwrap();
+    let out = q.append(&records(10, 3)).unwrap();
+    assert_eq!(out.stored, 3);
+    assert_eq!(out.evicted, 1, "seq 0 and 1 were read; seq 2 was not");
+    assert_eq!(m.queue_evicted.get(), 1);
+    assert_eq!(q.first(), 3);
+    assert_eq!(q.depth(), 5);
+}
+
+#[test]
+fn retention_removes_old_events_and_numbering_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 100, WhenFull::DropNewest);
+    let m = Arc::new(Metrics::new());
+    {
+        let q = Queue::open(&c, m.clone()).unwrap();
+        q.append(&records(0, 4)).unwrap();
+        q.set_cursor("webhook:a", 1).unwrap();
+        // An hour of retention, measured an hour and a bit later: all four go.
+        let expired = q.retain(3_600_000 + 10).unwrap();
+        assert_eq!(
+            expired, 3,
+            "the three the consumer had not read count as expired"
+        );
+        assert_eq!(q.depth(), 0);
+        q.flush().unwrap();
+    }
+    let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+    assert_eq!(q.head(), 4, "an emptied log keeps its numbering");
+    q.append(&records(5_000_000, 1)).unwrap();
+    assert_eq!(q.read(0, 10).unwrap()[0].seq, 4);
+}
+
+#[test]
+fn a_reader_waiting_on_the_head_is_woken_by_an_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(
+        &cfg(dir.path(), 100, WhenFull::DropNewest),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap();
+    let mut rx = q.subscribe();
+    q.append(&records(0, 2)).unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), 2);
+}

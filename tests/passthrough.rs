@@ -131,3 +131,34 @@ fn upstream_down_is_a_fast_502_and_no_event() {
     assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
     assert!(ct.events(10).is_empty());
 }
+
+#[test]
+fn the_upstream_can_be_reached_over_tls() {
+    let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
+    let dir = tempfile::tempdir().unwrap();
+    // The test certificate is self-signed: verification is what an operator turns off
+    // for such an upstream.
+    let o = Options::default()
+        .proxy("upstream_tls = true")
+        .proxy(r#"upstream_sni = "shortener.test""#)
+        .proxy("upstream_verify = false");
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    let resp = raw_exchange(ct.proxy, &request("GET", "/r/tls", "", ""));
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 302"), "{text}");
+    assert!(text.contains("location: https://example.com/tls"));
+    assert_eq!(ct.wait_events(1).len(), 1);
+}
+
+#[test]
+fn a_tls_upstream_with_an_untrusted_certificate_is_refused_when_verifying() {
+    let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .proxy("upstream_tls = true")
+        .proxy(r#"upstream_sni = "shortener.test""#);
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    let resp = raw_exchange(ct.proxy, &request("GET", "/r/tls", "", ""));
+    assert!(String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 502"));
+    assert!(ct.events(10).is_empty());
+}

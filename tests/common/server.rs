@@ -38,6 +38,37 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `handler` on `bind` (`127.0.0.1:0` for any free port).
     pub fn start(bind: &str, handler: Handler) -> TestServer {
+        TestServer::start_with(bind, handler, None)
+    }
+
+    /// The same over TLS, with the test certificate in tests/data (CN shortener.test).
+    pub fn start_tls(bind: &str, handler: Handler) -> TestServer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        clicktap::tls::install_provider();
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(data.join("upstream-cert.pem"))
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(data.join("upstream-key.pem")).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        TestServer::start_with(
+            bind,
+            handler,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+    }
+
+    fn start_with(
+        bind: &str,
+        handler: Handler,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> TestServer {
         let std_listener = std::net::TcpListener::bind(bind).expect("bind test server");
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -59,6 +90,7 @@ impl TestServer {
                             let Ok((stream, peer)) = accepted else { continue };
                             let handler = handler.clone();
                             let seen = seen2.clone();
+                            let tls = tls.clone();
                             tokio::spawn(async move {
                                 let svc = service_fn(move |req: http::Request<Incoming>| {
                                     let handler = handler.clone();
@@ -71,10 +103,18 @@ impl TestServer {
                                         Ok::<_, std::convert::Infallible>(handler(s).await)
                                     }
                                 });
-                                let _ = http1::Builder::new()
-                                    .auto_date_header(false)
-                                    .serve_connection(TokioIo::new(stream), svc)
-                                    .await;
+                                let mut http = http1::Builder::new();
+                                http.auto_date_header(false);
+                                match tls {
+                                    Some(acceptor) => {
+                                        if let Ok(stream) = acceptor.accept(stream).await {
+                                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                                        }
+                                    }
+                                    None => {
+                                        let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                                    }
+                                }
                             });
                         }
                     }

@@ -5,7 +5,16 @@ mod common;
 use common::{Clicktap, Options, raw_exchange, upstream};
 
 /// (user agent, kind, bot name, browser, os, device type)
-const TABLE: &[(&str, &str, Option<&str>, Option<&str>, Option<&str>, &str)] = &[
+type Row = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+
+const TABLE: &[Row] = &[
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
         "human",

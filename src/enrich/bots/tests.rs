@@ -1,6 +1,7 @@
 //! The rules on real user agents.
 
 use super::*;
+use BotKind::{Crawler, Preview, Tool};
 
 fn found(ua: &str) -> Option<(&str, BotKind)> {
     detect(ua).map(|d| (d.name, d.kind))

@@ -260,6 +260,10 @@ def write_flat(path, ip_version, records):
     w = FixedEpochWriter(
         ip_version=ip_version,
         database_type=f"city ipv{ip_version}",
+        # The published flat files leave description empty, which the Rust
+        # crate's verify() rejects; ours carry one.
+        languages=["en"],
+        description=f"clicktap test database (flat schema, IPv{ip_version}), made-up records, CC0",
     )
     for net, rec in records:
         w.insert_network(IPSet([IPNetwork(net)]), rec)

@@ -788,6 +788,7 @@ mod tests {
             let db = GeoDb::open(&paths).unwrap_or_else(|e| panic!("{e}"));
             for (addr, country) in expected {
                 let geo = lookup(&db, addr);
+                println!("{files:?} {addr}: {geo:?}");
                 assert_eq!(
                     geo.country_code.as_deref(),
                     Some(*country),

@@ -26,7 +26,7 @@
 //!   keep their stale answer); otherwise it comes from the 27 member states below.
 
 use crate::click::Geo;
-use maxminddb::{MaxMindDbError, Reader};
+use maxminddb::{MaxMindDbError, PathElement, Reader};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -133,7 +133,14 @@ impl Database {
         }
         let found = self.reader.lookup(ip).ok()?;
         let record: Record<'_> = found.decode().ok()??;
-        record.into_geo()
+        // Nearly every MaxMind record has `country`; `registered_country` is decoded
+        // only when it must stand in.
+        let stand_in = record.registered_country.is_some()
+            && record.country.as_ref().is_none_or(|c| c.iso_code.is_none());
+        let registered = stand_in
+            .then(|| found.decode_path(&[PathElement::Key("registered_country")]))
+            .and_then(|decoded| decoded.ok().flatten());
+        record.into_geo(registered)
     }
 }
 
@@ -193,8 +200,8 @@ struct Record<'a> {
     // MaxMind GeoIP2 / GeoLite2 City and Country.
     #[serde(borrow)]
     country: Option<Country<'a>>,
-    #[serde(borrow)]
-    registered_country: Option<Country<'a>>,
+    /// Only whether it is there: see `Database::lookup`.
+    registered_country: Option<IgnoredAny>,
     #[serde(borrow)]
     subdivisions: Option<First<Subdivision<'a>>>,
     #[serde(borrow)]
@@ -254,12 +261,12 @@ struct Location<'a> {
     longitude: Option<Coordinate>,
 }
 
-impl Record<'_> {
-    fn into_geo(self) -> Option<Geo> {
-        let country = match self.country {
-            Some(c) if c.iso_code.is_some() => Some(c),
-            _ => self.registered_country,
-        };
+impl<'a> Record<'a> {
+    fn into_geo(self, registered_country: Option<Country<'a>>) -> Option<Geo> {
+        let country = self
+            .country
+            .filter(|c| c.iso_code.is_some())
+            .or(registered_country);
         let country_code = country
             .as_ref()
             .and_then(|c| c.iso_code)
@@ -807,17 +814,23 @@ mod tests {
         use std::hint::black_box;
         use std::time::Instant;
 
-        const N: u32 = 1_000_000;
-        let time = |label: &str, db: &GeoDb, addrs: &[IpAddr]| {
+        // Fewer under valgrind: CLICKTAP_GEO_BENCH_LOOKUPS=10000.
+        let n: u32 = std::env::var("CLICKTAP_GEO_BENCH_LOOKUPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let time = |label: &str, addrs: &[IpAddr], f: &mut dyn FnMut(IpAddr) -> bool| {
             let start = Instant::now();
             let mut hits = 0u32;
-            for i in 0..N {
-                let addr = addrs[i as usize % addrs.len()];
-                hits += u32::from(black_box(db.lookup(black_box(addr))).is_some());
+            for i in 0..n {
+                hits += u32::from(f(black_box(addrs[i as usize % addrs.len()])));
             }
-            let per = start.elapsed() / N;
-            println!("{label}: {per:?} per lookup, {hits} of {N} found");
+            let per = start.elapsed() / n;
+            println!("{label}: {per:?} per lookup, {hits} of {n} found");
         };
+        fn geo_lookup(db: &GeoDb) -> impl FnMut(IpAddr) -> bool + '_ {
+            move |a| black_box(db.lookup(a)).is_some()
+        }
 
         let known: Vec<IpAddr> = [
             "81.2.69.142",
@@ -828,8 +841,10 @@ mod tests {
         .iter()
         .map(|a| ip(a))
         .collect();
-        time("test city, hits", &open(&[CITY]), &known);
-        time("test flat v4+v6, hits", &open(&[FLAT_V4, FLAT_V6]), &known);
+        let city = open(&[CITY]);
+        time("test city, hits", &known, &mut geo_lookup(&city));
+        let flat = open(&[FLAT_V4, FLAT_V6]);
+        time("test flat v4+v6, hits", &known, &mut geo_lookup(&flat));
 
         // Spread-out public IPv4 addresses (a fixed xorshift sequence), for real files.
         let mut x: u32 = 0x9e37_79b9;
@@ -850,24 +865,41 @@ mod tests {
         ] {
             let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
             match GeoDb::open(&paths) {
-                Ok(db) => time(&format!("{files:?}, random public IPv4"), &db, &spread),
+                Ok(db) => {
+                    let label = format!("{files:?}, 4096 random public IPv4");
+                    time(&label, &spread, &mut geo_lookup(&db));
+                    let label = format!("{files:?}, one address repeated");
+                    time(&label, &spread[..1], &mut geo_lookup(&db));
+                }
                 Err(e) => println!("skipped: {e}"),
             }
         }
 
-        // The crate's own full City decode, for comparison.
-        if let Ok(reader) = Reader::open_readfile(dir.join("GeoLite2-City.mmdb")) {
-            let start = Instant::now();
-            for i in 0..N {
-                let addr = spread[i as usize % spread.len()];
-                if let Ok(found) = reader.lookup(black_box(addr)) {
-                    let _ = black_box(found.decode::<maxminddb::geoip2::City>());
-                }
-            }
-            println!(
-                "maxminddb::geoip2::City decode, GeoLite2-City: {:?} per lookup",
-                start.elapsed() / N
-            );
-        }
+        // Where the time goes, on GeoLite2-City: the tree walk alone, the decode
+        // without building a Geo, and the crate's own full City decode.
+        let Ok(reader) = Reader::open_readfile(dir.join("GeoLite2-City.mmdb")) else {
+            return;
+        };
+        time("GeoLite2-City, tree walk only", &spread, &mut |a| {
+            reader.lookup(a).is_ok_and(|r| r.has_data())
+        });
+        time(
+            "GeoLite2-City, tree walk + Record decode",
+            &spread,
+            &mut |a| {
+                reader
+                    .lookup(a)
+                    .is_ok_and(|r| black_box(r.decode::<Record>()).is_ok_and(|r| r.is_some()))
+            },
+        );
+        time(
+            "GeoLite2-City, tree walk + geoip2::City decode",
+            &spread,
+            &mut |a| {
+                reader.lookup(a).is_ok_and(|r| {
+                    black_box(r.decode::<maxminddb::geoip2::City>()).is_ok_and(|r| r.is_some())
+                })
+            },
+        );
     }
 }

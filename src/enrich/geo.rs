@@ -34,8 +34,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// Databases older than this are reported at open: GeoLite2 is rebuilt twice a week.
-const STALE_AFTER: Duration = Duration::from_secs(60 * 24 * 3600);
+/// Databases older than this are reported at open. GeoLite2 is rebuilt twice a week,
+/// and its licence asks that old versions stop being used within 30 days of a newer one.
+const STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// ISO 3166-1 codes of the European Union's 27 member states (Greece is `GR` here,
 /// not the EU's own `EL`).

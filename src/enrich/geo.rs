@@ -9,9 +9,9 @@
 //!   answer for the address family (IPv6 in an IPv4-only file, which the reader treats
 //!   as an error, not a miss) is skipped.
 //! - **Two schemas, one decode.** MaxMind's GeoIP2/GeoLite2 records are nested
-//!   (`country.iso_code`, `subdivisions[0]`, `location.time_zone`); the CC/CC0
-//!   databases published in the npm registry are flat (`country_code`, `state1`,
-//!   `timezone`). One record type holds the fields of both, so the schema is found per
+//!   (`country.iso_code`, `subdivisions[0]`, `location.time_zone`); the free
+//!   `@ip-location-db` databases in the npm registry are flat (`country_code`,
+//!   `state1`, `timezone`). One record type holds the fields of both, so the schema is found per
 //!   record at no extra cost, whatever `database_type` says ("city ipv4" tells little).
 //!   `city` is a map in one and a string in the other, so it has its own visitor.
 //! - **Cheap on the hot path.** A lookup runs once per click on the enrichment threads:

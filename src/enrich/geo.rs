@@ -782,8 +782,13 @@ mod tests {
         for (files, expected) in sets {
             let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
             if let Some(absent) = paths.iter().find(|p| !p.exists()) {
+                let flag = if files[0].starts_with("geolite2") {
+                    " --current"
+                } else {
+                    ""
+                };
                 println!(
-                    "skipped: {} absent (run geo/fetch-geolite2.sh)",
+                    "skipped: {} absent (run geo/fetch-geolite2.sh{flag})",
                     absent.display()
                 );
                 continue;

@@ -2,15 +2,8 @@
 
 mod common;
 
-use common::{Clicktap, Options, raw_exchange, upstream};
+use common::{Clicktap, Options, upstream};
 use std::collections::HashMap;
-
-fn get(ct: &Clicktap, method: &str, path: &str, headers: &str) -> u16 {
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nHost: sho.rt\r\n{headers}Connection: close\r\n\r\n");
-    let resp = raw_exchange(ct.proxy, req.as_bytes());
-    String::from_utf8_lossy(&resp)[9..12].parse().unwrap()
-}
 
 #[test]
 fn one_event_per_captured_redirect_and_none_otherwise() {
@@ -29,7 +22,11 @@ fn one_event_per_captured_redirect_and_none_otherwise() {
         ("GET", "/rel/f", 302),
     ];
     for (method, path, want) in sent {
-        assert_eq!(get(&ct, method, path, ""), want, "{method} {path}");
+        assert_eq!(
+            ct.click(&format!("{method} {path}"), common::BROWSER),
+            want,
+            "{method} {path}"
+        );
     }
     // 301 and 302 are captured by default: a, b, e, f. Once every captured click is
     // stored, the count is final.
@@ -82,7 +79,7 @@ fn capture_statuses_are_configurable() {
     let o = Options::default().proxy("capture_statuses = [303, 307]");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     for p in ["/r/a", "/p/b", "/t/c", "/s/d"] {
-        get(&ct, "GET", p, "");
+        ct.click(p, "");
     }
     let events = ct.wait_events(2);
     let mut statuses: Vec<u64> = events
@@ -99,13 +96,8 @@ fn referrer_prefetch_and_raw_ip_setting() {
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().enrich("keep_raw_ip = true");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    get(
-        &ct,
-        "GET",
-        "/r/ref",
-        "Referer: https://News.Example.org/post/1\r\n",
-    );
-    get(&ct, "GET", "/r/pre", "Sec-Purpose: prefetch;prerender\r\n");
+    ct.click("/r/ref", "Referer: https://News.Example.org/post/1\r\n");
+    ct.click("/r/pre", "Sec-Purpose: prefetch;prerender\r\n");
     let events = ct.wait_events(2);
     let by_path: HashMap<_, _> = events
         .iter()
@@ -129,7 +121,7 @@ fn capture_off_is_a_plain_proxy() {
         up.addr,
         &Options::default().proxy("capture = false"),
     );
-    assert_eq!(get(&ct, "GET", "/r/a", ""), 302);
+    assert_eq!(ct.click("/r/a", ""), 302);
     assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
     assert_eq!(ct.metric("clicktap_capture_clicks_total", ""), 0.0);
     assert!(ct.events(10).is_empty());

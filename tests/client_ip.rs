@@ -3,20 +3,14 @@
 
 mod common;
 
-use common::{Clicktap, Options, raw_exchange, upstream};
-
-fn click(ct: &Clicktap, path: &str, headers: &str) {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\n{headers}Connection: close\r\n\r\n");
-    raw_exchange(ct.proxy, req.as_bytes());
-}
+use common::{Clicktap, Options, upstream};
 
 #[test]
 fn forwarded_for_is_ignored_from_untrusted_peers() {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
-    click(
-        &ct,
+    ct.click(
         "/r/x",
         "X-Forwarded-For: 81.2.69.142\r\nX-Real-IP: 81.2.69.143\r\n",
     );
@@ -34,12 +28,11 @@ fn forwarded_for_is_honoured_from_trusted_peers() {
         .enrich("keep_raw_ip = true");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     // The client forged the first entry; 10.1.2.3 is an internal hop we trust.
-    click(
-        &ct,
+    ct.click(
         "/r/a",
         "X-Forwarded-For: 6.6.6.6, 81.2.69.142, 10.1.2.3\r\nX-Forwarded-Proto: https\r\n",
     );
-    click(&ct, "/r/b", "X-Real-IP: 89.160.20.112\r\n");
+    ct.click("/r/b", "X-Real-IP: 89.160.20.112\r\n");
     let events = ct.wait_events(2);
     let a = events.iter().find(|e| e["link"]["path"] == "/r/a").unwrap();
     assert_eq!(a["client"]["raw_ip"], "81.2.69.142");
@@ -61,8 +54,8 @@ fn ipv6_clients_are_captured_and_anonymised() {
     }
     .proxy(r#"trusted_proxies = ["::1"]"#);
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click(&ct, "/r/six", "");
-    click(&ct, "/r/fwd", "X-Forwarded-For: 2001:db8:abcd:12::1\r\n");
+    ct.click("/r/six", "");
+    ct.click("/r/fwd", "X-Forwarded-For: 2001:db8:abcd:12::1\r\n");
     let events = ct.wait_events(2);
     let six = events
         .iter()

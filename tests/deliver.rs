@@ -3,30 +3,12 @@
 mod common;
 
 use common::receiver::{self, native_ids};
-use common::{Clicktap, Options, raw_exchange, reply, upstream};
+use common::{Clicktap, Options, reply, upstream, wait_until};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-fn click(ct: &Clicktap, path: &str) {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n");
-    let resp = raw_exchange(ct.proxy, req.as_bytes());
-    assert!(
-        resp.starts_with(b"HTTP/1.1 302"),
-        "{}",
-        String::from_utf8_lossy(&resp)
-    );
-}
-
 fn webhook(id: &str, url: &str, extra: &str) -> String {
     format!("[[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\nformat = \"native\"\n{extra}\n")
-}
-
-fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -37,7 +19,7 @@ fn every_click_reaches_the_webhook_with_clicktap_headers() {
     let o = Options::default().tail(&webhook("main", &rx.url("/hook"), ""));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     for i in 0..20 {
-        click(&ct, &format!("/r/{i}"));
+        assert_eq!(ct.click(&format!("/r/{i}"), ""), 302);
     }
     let seen = rx.wait_for(20, Duration::from_secs(10));
     assert_eq!(seen.len(), 20);
@@ -86,7 +68,7 @@ fn failures_are_retried_until_the_receiver_recovers() {
         "[webhooks.retry]\nmax_attempts = 5\nschedule = [\"50ms\"]\njitter = 0.0",
     ));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click(&ct, "/r/flaky");
+    assert_eq!(ct.click("/r/flaky", ""), 302);
     let seen = rx.wait_for(4, Duration::from_secs(10));
     assert_eq!(seen.len(), 4);
     // Same message, same id, every attempt.
@@ -142,7 +124,7 @@ fn the_last_failure_goes_to_dead_letters_and_can_be_replayed() {
         "[webhooks.retry]\nmax_attempts = 2\nschedule = [\"10ms\"]",
     ));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click(&ct, "/r/d");
+    assert_eq!(ct.click("/r/d", ""), 302);
     wait_until("dead letter", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_dead_total", "") == 1.0
     });
@@ -180,7 +162,7 @@ fn a_slow_receiver_times_out_and_a_429_waits_for_retry_after() {
             "[webhooks.retry]\nschedule = [\"10ms\"]\njitter = 0.0",
         ));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click(&ct, "/r/t");
+    assert_eq!(ct.click("/r/t", ""), 302);
     wait_until("the timeout", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_dead_total", r#"webhook="slow""#) == 1.0
     });
@@ -217,7 +199,7 @@ fn failing_webhooks_alert_then_disable_and_reactivate() {
         "disable_after = \"1s\"\n[webhooks.retry]\nmax_attempts = 1000\nschedule = [\"100ms\"]\njitter = 0.0",
     ));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click(&ct, "/r/h");
+    assert_eq!(ct.click("/r/h", ""), 302);
     wait_until("alerting", Duration::from_secs(5), || {
         ct.metric("clicktap_delivery_webhook_state", r#"webhook="health""#) == 1.0
     });
@@ -226,7 +208,7 @@ fn failing_webhooks_alert_then_disable_and_reactivate() {
     });
     // Disabled: no more attempts, the event kept.
     let attempts = rx.requests().len();
-    click(&ct, "/r/h2");
+    assert_eq!(ct.click("/r/h2", ""), 302);
     ct.wait_settled(2);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -278,7 +260,7 @@ fn a_dead_endpoint_does_not_slow_a_healthy_one() {
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     let started = Instant::now();
     for i in 0..50 {
-        click(&ct, &format!("/r/{i}"));
+        assert_eq!(ct.click(&format!("/r/{i}"), ""), 302);
     }
     let seen = good.wait_for(50, Duration::from_secs(10));
     assert_eq!(
@@ -303,7 +285,7 @@ fn kill_9_mid_delivery_then_restart_delivers_everything_at_least_once() {
     let o = Options::default().tail(&webhook("kill", &rx.url("/"), "concurrency = 1"));
     let mut ct = Clicktap::start(dir.path(), up.addr, &o);
     for i in 0..100 {
-        click(&ct, &format!("/r/{i}"));
+        assert_eq!(ct.click(&format!("/r/{i}"), ""), 302);
     }
     ct.wait_settled(100);
     let stored: HashSet<String> = ct

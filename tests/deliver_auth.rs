@@ -4,27 +4,10 @@ mod common;
 
 use base64::Engine;
 use common::receiver;
-use common::{Clicktap, Options, raw_exchange, reply, upstream};
+use common::{Clicktap, Options, reply, upstream, wait_until};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-fn click(ct: &Clicktap, path: &str) {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n");
-    raw_exchange(ct.proxy, req.as_bytes());
-}
-
-fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn deliveries(ct: &Clicktap, id: &str) -> serde_json::Value {
-    serde_json::from_str(&ct.admin_get(&format!("/api/v1/webhooks/{id}/deliveries"))).unwrap()
-}
+use std::time::Duration;
 
 #[test]
 fn oauth_client_credentials_fetches_caches_and_refreshes_on_401() {
@@ -87,7 +70,7 @@ scope = "clicks:write"
         tokens.url("/token")
     );
     let ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&hook));
-    click(&ct, "/r/1");
+    ct.click("/r/1", "");
     wait_until("delivery", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_delivered_total", "") == 1.0
     });
@@ -104,8 +87,8 @@ scope = "clicks:write"
         0.0
     );
     // The cached token serves the next events without another fetch.
-    click(&ct, "/r/2");
-    click(&ct, "/r/3");
+    ct.click("/r/2", "");
+    ct.click("/r/3", "");
     wait_until("more deliveries", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_delivered_total", "") == 3.0
     });
@@ -131,12 +114,12 @@ fn a_failing_token_endpoint_is_a_delivery_failure_with_its_reason() {
         tokens.url("/token")
     );
     let ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&hook));
-    click(&ct, "/r/1");
+    ct.click("/r/1", "");
     wait_until("dead letter", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_dead_total", "") == 1.0
     });
     assert!(rx.requests().is_empty());
-    let log = deliveries(&ct, "oauth");
+    let log = ct.deliveries("oauth");
     assert_eq!(
         log["deliveries"][0]["error"],
         "token endpoint answered 500 Internal Server Error"
@@ -176,7 +159,7 @@ value = "k-456"
 "#
     );
     let ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&hooks));
-    click(&ct, "/r/a");
+    ct.click("/r/a", "");
     let seen = rx.wait_for(3, Duration::from_secs(10));
     let by_path = |p: &str| seen.iter().find(|s| s.uri.path() == p).unwrap().clone();
     let basic = by_path("/basic");
@@ -219,13 +202,13 @@ fn private_targets_are_refused_by_name_and_by_literal() {
         .delivery("allow_private_targets = false")
         .tail(&hooks);
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click(&ct, "/r/ssrf");
+    ct.click("/r/ssrf", "");
     wait_until("four refusals", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_dead_total", "") == 4.0
     });
     assert!(rx.requests().is_empty(), "a private target was reached");
     for id in ["name", "literal", "hex", "mapped"] {
-        let err = deliveries(&ct, id)["deliveries"][0]["error"]
+        let err = ct.deliveries(id)["deliveries"][0]["error"]
             .as_str()
             .unwrap()
             .to_string();

@@ -2,15 +2,8 @@
 
 mod common;
 
-use common::{Clicktap, Options, raw_exchange, test_city_db, upstream};
+use common::{Clicktap, Options, test_city_db, upstream};
 use std::path::Path;
-
-fn click_from(ct: &Clicktap, path: &str, ip: &str) {
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: sho.rt\r\nX-Forwarded-For: {ip}\r\nConnection: close\r\n\r\n"
-    );
-    raw_exchange(ct.proxy, req.as_bytes());
-}
 
 fn geo_of(events: &[serde_json::Value], path: &str) -> serde_json::Value {
     events.iter().find(|e| e["link"]["path"] == path).unwrap()["geo"].clone()
@@ -24,7 +17,7 @@ fn run(geoip: &str, clicks: &[(&str, &str)]) -> Vec<serde_json::Value> {
         .geoip(geoip);
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     for (path, ip) in clicks {
-        click_from(&ct, path, ip);
+        ct.click(path, &format!("X-Forwarded-For: {}\r\n", ip));
     }
     ct.wait_events(clicks.len())
 }
@@ -92,7 +85,7 @@ fn a_missing_optional_database_means_events_without_geo_and_one_warning() {
         .geoip("database = \"/nonexistent/City.mmdb\"")
         .geoip("optional = true");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
-    click_from(&ct, "/r/x", "81.2.69.142");
+    ct.click("/r/x", &format!("X-Forwarded-For: {}\r\n", "81.2.69.142"));
     let events = ct.wait_events(1);
     assert_eq!(events[0]["geo"], serde_json::Value::Null);
     let log = ct.log_text();

@@ -2,13 +2,7 @@
 
 mod common;
 
-use common::{Clicktap, Options, events_cli, raw_exchange, upstream};
-
-fn click(ct: &Clicktap, path: &str) {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n");
-    let resp = raw_exchange(ct.proxy, req.as_bytes());
-    assert!(resp.starts_with(b"HTTP/1.1 302"));
-}
+use common::{Clicktap, Options, events_cli, upstream};
 
 #[test]
 fn sigterm_and_sigint_stop_gracefully_and_lose_nothing() {
@@ -18,7 +12,7 @@ fn sigterm_and_sigint_stop_gracefully_and_lose_nothing() {
     let o = Options::default().queue(r#"flush_interval = "1h""#);
     let mut ct = Clicktap::start(dir.path(), up.addr, &o);
     for i in 0..300 {
-        click(&ct, &format!("/r/first-{i}"));
+        assert_eq!(ct.click(&format!("/r/first-{i}"), ""), 302);
     }
     let status = ct.stop();
     assert!(status.success(), "exit {status}:\n{}", ct.log_text());
@@ -29,7 +23,7 @@ fn sigterm_and_sigint_stop_gracefully_and_lose_nothing() {
     // A restart on the same queue continues it; SIGINT is as graceful as SIGTERM.
     let mut ct = Clicktap::start_with(config.clone(), ct.proxy, ct.admin, dir.path());
     for i in 0..200 {
-        click(&ct, &format!("/r/second-{i}"));
+        assert_eq!(ct.click(&format!("/r/second-{i}"), ""), 302);
     }
     let status = ct.signal_and_wait("-INT");
     assert!(status.success(), "exit {status}:\n{}", ct.log_text());
@@ -61,7 +55,7 @@ fn events_can_be_read_while_clicktap_runs() {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
-    click(&ct, "/r/live");
+    assert_eq!(ct.click("/r/live", ""), 302);
     ct.wait_events(1);
     let events = events_cli(&ct.config, 10);
     assert_eq!(events.len(), 1);

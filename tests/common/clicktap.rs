@@ -209,6 +209,26 @@ impl Clicktap {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// One request through the proxy (`Host: sho.rt`, `Connection: close`, plus
+    /// `headers`, each ending in CRLF); returns its status.
+    pub fn click(&self, method_path: &str, headers: &str) -> u16 {
+        let (method, path) = method_path.split_once(' ').unwrap_or(("GET", method_path));
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: sho.rt\r\n{headers}Connection: close\r\n\r\n"
+        );
+        let resp = super::raw_exchange(self.proxy, req.as_bytes());
+        String::from_utf8_lossy(&resp)
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// A webhook's delivery log from the admin API.
+    pub fn deliveries(&self, webhook: &str) -> Value {
+        serde_json::from_str(&self.admin_get(&format!("/api/v1/webhooks/{webhook}/deliveries")))
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.proxy, path)
     }

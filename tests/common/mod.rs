@@ -10,6 +10,9 @@ pub mod upstream;
 pub use clicktap::{Clicktap, Options, events_cli, free_port, test_city_db};
 pub use server::{TestServer, handler, reply};
 
+/// A browser's `User-Agent` line, for clicks that must count as a person's.
+pub const BROWSER: &str = "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\n";
+
 /// A raw HTTP/1.1 exchange: the exact bytes of the response to `request`.
 pub fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
     use std::io::{Read, Write};
@@ -68,4 +71,16 @@ pub fn http_post(addr: std::net::SocketAddr, path: &str) -> String {
     text.split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or(text)
+}
+
+/// Polls `cond` until it holds; fails the test after `within`.
+pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -47,6 +47,7 @@ struct Link<'a> {
     utm_campaign: Option<&'a str>,
     og_title: Option<&'a str>,
     og_description: Option<&'a str>,
+    /// Linkly's redirect rules; clicktap has none to report.
     rules: [(); 0],
 }
 

@@ -6,9 +6,10 @@
 //! shapes, casing, `direct` for no referrer), filled from the stored [`ClickEvent`], the
 //! matching `[[links]]` entry and the webhook's configuration. What a vendor sends that
 //! clicktap cannot know (an ISP, Open Graph titles, redirect rules) is sent as the null,
-//! false or empty value the vendor uses when it has nothing; nothing is invented that a
-//! receiver could mistake for data, and no format but `native` ever carries an IP
-//! address. The field-by-field sources are in the README.
+//! false or empty value the vendor uses when it has nothing; ids a vendor always sends
+//! and the operator did not configure are derived from stable names, and nothing else
+//! is made up. No format but `native` ever carries an IP address. The field-by-field
+//! sources are in the README.
 //!
 //! Rendering does no I/O and reads no clock: delivery passes the message id and the
 //! time of the attempt in the [`Envelope`], so a retry renders the same body but for
@@ -312,5 +313,77 @@ mod tests {
         let env = fixtures::envelope(&webhook);
         let out = render(Format::Bitly, &[], &env);
         assert_eq!(out.body, b"{}");
+    }
+
+    /// Render cost per event, per format: `cargo test --release --lib
+    /// render_cost_per_event -- --ignored --nocapture`. A loop, not a benchmark
+    /// harness: good for an order of magnitude.
+    #[test]
+    #[ignore = "a measurement; run it in --release"]
+    fn render_cost_per_event() {
+        use std::hint::black_box;
+        use std::time::Instant;
+
+        let event = fixtures::chrome_mac_london();
+        let link = fixtures::launch_link();
+        let item = fixtures::item(&event, Some(&link));
+        let batch: Vec<Item<'_>> = (0..100)
+            .map(|_| fixtures::item(&event, Some(&link)))
+            .collect();
+        let rounds = 100_000;
+        for format in [
+            Format::Native,
+            Format::Bitly,
+            Format::Linkly,
+            Format::Tly,
+            Format::Rebrandly,
+        ] {
+            let webhook = fixtures::webhook(format);
+            let env = fixtures::envelope(&webhook);
+            let one = std::slice::from_ref(&item);
+            let mut bytes = 0;
+            for _ in 0..rounds / 10 {
+                black_box(render(format, black_box(one), &env));
+            }
+            let start = Instant::now();
+            for _ in 0..rounds {
+                bytes = black_box(render(format, black_box(one), &env)).body.len();
+            }
+            let single = start.elapsed() / rounds;
+            let batched = if format.batches() {
+                let mut webhook = fixtures::webhook(format);
+                webhook.batch.max_events = batch.len();
+                let env = fixtures::envelope(&webhook);
+                let start = Instant::now();
+                for _ in 0..rounds / 100 {
+                    black_box(render(format, black_box(&batch), &env));
+                }
+                format!(
+                    ", {:?} per event in batches of 100",
+                    start.elapsed() / rounds
+                )
+            } else {
+                String::new()
+            };
+            println!(
+                "{:>9}: {single:?} per single-event request ({bytes} bytes){batched}",
+                format.as_str()
+            );
+        }
+        let body = vec![b'x'; 1024];
+        let keys = [crate::config::SigningKey(vec![7; 24])];
+        let start = Instant::now();
+        for _ in 0..rounds {
+            black_box(crate::deliver::sign::signature(
+                &keys,
+                fixtures::MESSAGE_ID,
+                1_795_749_957,
+                black_box(&body),
+            ));
+        }
+        println!(
+            "signature: {:?} per 1 KiB body, one key",
+            start.elapsed() / rounds
+        );
     }
 }

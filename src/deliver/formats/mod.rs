@@ -1,10 +1,36 @@
-//! Payload formats: one file per format, each a pure function from events to a body
-//! and the format's own headers. (contract; bodies being written)
+//! Payload formats: one file per format, each a pure function from events to a JSON
+//! body and the format's own headers.
+//!
+//! An operator moving from a hosted shortener keeps their receiver: each vendor format
+//! reproduces that vendor's field names, nesting and the way it writes values (date
+//! shapes, casing, `direct` for no referrer), filled from the stored [`ClickEvent`], the
+//! matching `[[links]]` entry and the webhook's configuration. What a vendor sends that
+//! clicktap cannot know (an ISP, Open Graph titles, redirect rules) is sent as the null,
+//! false or empty value the vendor uses when it has nothing; ids a vendor always sends
+//! and the operator did not configure are derived from stable names, and nothing else
+//! is made up. No format but `native` ever carries an IP address. The field-by-field
+//! sources are in the README.
+//!
+//! Rendering does no I/O and reads no clock: delivery passes the message id and the
+//! time of the attempt in the [`Envelope`], so a retry renders the same body but for
+//! the fields that say when it was sent. `Content-Type`, the Standard Webhooks
+//! signature and the auth headers are delivery's; a format adds only the headers its
+//! vendor defines.
+//!
+//! The helpers below are what several formats share: times taken from the event's
+//! RFC 3339 text, and the user agent's names as people write them.
+
+mod bitly;
+mod linkly;
+mod native;
+mod rebrandly;
+mod tly;
 
 use http::{HeaderName, HeaderValue};
-use std::time::SystemTime;
+use serde::Serialize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::click::ClickEvent;
+use crate::click::{Agent, ClickEvent, LinkRef};
 use crate::config::{Format, LinkMeta, WebhookConfig};
 
 /// One event to render, with what delivery knows about it.
@@ -32,10 +58,332 @@ pub struct Rendered {
 }
 
 /// Renders `items` (one, or several for batching formats) in `format`.
+///
+/// `native` and `rebrandly` put every item in one body. The other formats carry one
+/// event per request (configuration refuses `batch.max_events > 1` for them) and
+/// render the first item; given none, they render `{}`.
 pub fn render(format: Format, items: &[Item<'_>], env: &Envelope<'_>) -> Rendered {
-    let _ = (format, items, env);
-    Rendered {
-        body: b"{}".to_vec(),
-        headers: Vec::new(),
+    debug_assert!(
+        format.batches() || items.len() <= 1,
+        "{} carries one event per request",
+        format.as_str()
+    );
+    match format {
+        Format::Native => native::render(items, env),
+        Format::Rebrandly => rebrandly::render(items, env),
+        Format::Bitly => single(items, env, bitly::render),
+        Format::Linkly => single(items, env, linkly::render),
+        Format::Tly => single(items, env, tly::render),
+    }
+}
+
+fn single(
+    items: &[Item<'_>],
+    env: &Envelope<'_>,
+    one: fn(&Item<'_>, &Envelope<'_>) -> Rendered,
+) -> Rendered {
+    match items.first() {
+        Some(item) => one(item, env),
+        None => Rendered {
+            body: b"{}".to_vec(),
+            headers: Vec::new(),
+        },
+    }
+}
+
+/// The body: `value` as JSON. The payloads are plain structs with string keys, which
+/// serde_json always serialises; should that ever fail, the failure is logged and the
+/// body is `{}` rather than a panic on the delivery threads.
+fn json<T: Serialize>(format: Format, value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|e| {
+        tracing::error!(format = format.as_str(), error = %e, "payload did not serialise");
+        b"{}".to_vec()
+    })
+}
+
+/// A header whose value comes from configuration or the queue: left out, with a
+/// warning, when it is not a valid header value, rather than failing the request.
+fn header(name: &'static str, value: &str, sensitive: bool) -> Option<(HeaderName, HeaderValue)> {
+    match HeaderValue::from_str(value) {
+        Ok(mut v) => {
+            v.set_sensitive(sensitive);
+            Some((HeaderName::from_static(name), v))
+        }
+        Err(_) => {
+            tracing::warn!(
+                header = name,
+                "value is not a valid header value; header left out"
+            );
+            None
+        }
+    }
+}
+
+// ---- Times ----------------------------------------------------------------------
+
+/// The last second humantime formats (9999-12-31T23:59:59Z).
+const MAX_FORMATTED: Duration = Duration::from_secs(253_402_300_799);
+
+/// When the click happened: the event's RFC 3339 `timestamp`, or `fallback` when the
+/// stored text is not one (an event written by hand, or by a later version).
+pub fn click_time(event: &ClickEvent, fallback: SystemTime) -> SystemTime {
+    humantime::parse_rfc3339(&event.timestamp).unwrap_or(fallback)
+}
+
+/// Keeps `t` within what humantime formats (the epoch to the year 9999): its
+/// formatter panics outside that range.
+fn clamp(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) if d <= MAX_FORMATTED => t,
+        Ok(_) => UNIX_EPOCH + MAX_FORMATTED,
+        Err(_) => UNIX_EPOCH,
+    }
+}
+
+/// `2019-12-20T07:54:54Z`: ISO 8601, UTC, whole seconds.
+pub fn iso_seconds(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(clamp(t)).to_string()
+}
+
+/// `2025-10-25T02:36:47.132Z`: ISO 8601, UTC, milliseconds.
+pub fn iso_millis(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(clamp(t)).to_string()
+}
+
+/// Seconds since the Unix epoch; 0 for earlier times.
+pub fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+// ---- Links ----------------------------------------------------------------------
+
+/// The short link as vendors show it: `scheme://host/path`, without the query the
+/// visitor added.
+fn short_url(link: &LinkRef) -> String {
+    format!("{}://{}{}", link.scheme, link.host, link.path)
+}
+
+// ---- User agents as people write them ---------------------------------------------
+
+/// The browser's name as people write it (`Chrome`, `Safari`, `Samsung Internet`):
+/// woothee's names, but for the few it spells as code.
+fn browser_name(agent: &Agent) -> Option<&str> {
+    let name = agent.browser.as_deref()?;
+    Some(match name {
+        "SamsungBrowser" => "Samsung Internet",
+        "Webview" => "WebView",
+        "Google Search App" => "Google App",
+        other => other,
+    })
+}
+
+/// The operating system family as people write it: `Mac OS`, `Windows`, `iOS`,
+/// `Android`, `Linux`, `Chrome OS`; woothee's own name for the rest. woothee names
+/// Windows by release (`Windows 10`) and iOS by device (`iPhone`): families are what
+/// vendors report.
+fn os_name(agent: &Agent) -> Option<&str> {
+    let os = agent.os.as_deref()?;
+    Some(match os {
+        "Mac OSX" => "Mac OS",
+        "iPhone" | "iPad" | "iPod" | "iOS" => "iOS",
+        "ChromeOS" => "Chrome OS",
+        "Windows Phone OS" => "Windows Phone",
+        "BlackBerry 10" => "BlackBerry",
+        w if w.starts_with("Windows") => "Windows",
+        other => other,
+    })
+}
+
+/// The version of [`os_name`]'s family: `10` for `Windows 10` (woothee's version
+/// for Windows is the NT kernel's), the agent's OS version otherwise.
+fn os_version(agent: &Agent) -> Option<&str> {
+    let os = agent.os.as_deref()?;
+    match os.strip_prefix("Windows ") {
+        Some(release) if release.starts_with(|c: char| c.is_ascii_digit()) => Some(release),
+        Some(_) => None,
+        None => agent.os_version.as_deref(),
+    }
+}
+
+/// Whether the OS family is Apple's mobile one, or Android: vendors report these as
+/// platforms of their own.
+fn mobile_os(agent: &Agent) -> Option<&'static str> {
+    match os_name(agent)? {
+        "iOS" => Some("ios"),
+        "Android" => Some("android"),
+        _ => None,
+    }
+}
+
+/// Lower case, with runs of anything but letters and digits turned into one dash:
+/// `Chrome Mobile` → `chrome-mobile`, `San Francisco` → `san-francisco`. Dots are
+/// kept so that versions read as versions (`android-10.1`).
+fn slug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut dash = false;
+    for c in s.chars() {
+        if c.is_alphanumeric() || c == '.' {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.extend(c.to_lowercase());
+        } else {
+            dash = true;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn click_time_reads_the_event_timestamp_and_falls_back_when_it_cannot() {
+        let mut event = fixtures::chrome_mac_london();
+        let at = click_time(&event, UNIX_EPOCH);
+        assert_eq!(iso_millis(at), "2026-11-27T03:25:52.123Z");
+        assert_eq!(iso_seconds(at), "2026-11-27T03:25:52Z");
+        assert_eq!(unix_seconds(at), 1_795_749_952);
+
+        event.timestamp = "yesterday".into();
+        let fallback = UNIX_EPOCH + Duration::from_secs(60);
+        assert_eq!(click_time(&event, fallback), fallback);
+    }
+
+    #[test]
+    fn times_outside_what_can_be_written_are_clamped_not_panicked_on() {
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(iso_seconds(before), "1970-01-01T00:00:00Z");
+        assert_eq!(unix_seconds(before), 0);
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(iso_seconds(far), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn agents_are_named_as_people_write_them() {
+        let agent = |browser: &str, os: &str, os_version: &str| Agent {
+            browser: Some(browser.into()),
+            os: Some(os.into()),
+            os_version: Some(os_version.into()),
+            ..Agent::default()
+        };
+        let mac = agent("Chrome", "Mac OSX", "10.15.7");
+        assert_eq!(browser_name(&mac), Some("Chrome"));
+        assert_eq!(os_name(&mac), Some("Mac OS"));
+        assert_eq!(os_version(&mac), Some("10.15.7"));
+
+        let windows = agent("SamsungBrowser", "Windows 8.1", "NT 6.3");
+        assert_eq!(browser_name(&windows), Some("Samsung Internet"));
+        assert_eq!(os_name(&windows), Some("Windows"));
+        assert_eq!(os_version(&windows), Some("8.1"));
+
+        let iphone = agent("Safari", "iPhone", "17.4");
+        assert_eq!(os_name(&iphone), Some("iOS"));
+        assert_eq!(mobile_os(&iphone), Some("ios"));
+        assert_eq!(
+            mobile_os(&agent("Chrome", "Android", "10")),
+            Some("android")
+        );
+        assert_eq!(mobile_os(&mac), None);
+
+        assert_eq!(os_version(&agent("IE", "Windows UNKNOWN Ver", "")), None);
+        assert_eq!(os_name(&Agent::default()), None);
+    }
+
+    #[test]
+    fn slugs_are_lower_case_and_dashed() {
+        assert_eq!(slug("Chrome Mobile"), "chrome-mobile");
+        assert_eq!(slug("San Francisco"), "san-francisco");
+        assert_eq!(slug("  Mac OS "), "mac-os");
+        assert_eq!(slug("android 10.1"), "android-10.1");
+        assert_eq!(slug("Slackbot-LinkExpanding"), "slackbot-linkexpanding");
+        assert_eq!(slug("São Paulo"), "são-paulo");
+    }
+
+    #[test]
+    fn single_event_formats_render_an_empty_object_for_no_items() {
+        let webhook = fixtures::webhook(Format::Bitly);
+        let env = fixtures::envelope(&webhook);
+        let out = render(Format::Bitly, &[], &env);
+        assert_eq!(out.body, b"{}");
+    }
+
+    /// Render cost per event, per format: `cargo test --release --lib
+    /// render_cost_per_event -- --ignored --nocapture`. A loop, not a benchmark
+    /// harness: good for an order of magnitude.
+    #[test]
+    #[ignore = "a measurement; run it in --release"]
+    fn render_cost_per_event() {
+        use std::hint::black_box;
+        use std::time::Instant;
+
+        let event = fixtures::chrome_mac_london();
+        let link = fixtures::launch_link();
+        let item = fixtures::item(&event, Some(&link));
+        let batch: Vec<Item<'_>> = (0..100)
+            .map(|_| fixtures::item(&event, Some(&link)))
+            .collect();
+        let rounds = 100_000;
+        for format in [
+            Format::Native,
+            Format::Bitly,
+            Format::Linkly,
+            Format::Tly,
+            Format::Rebrandly,
+        ] {
+            let webhook = fixtures::webhook(format);
+            let env = fixtures::envelope(&webhook);
+            let one = std::slice::from_ref(&item);
+            let mut bytes = 0;
+            for _ in 0..rounds / 10 {
+                black_box(render(format, black_box(one), &env));
+            }
+            let start = Instant::now();
+            for _ in 0..rounds {
+                bytes = black_box(render(format, black_box(one), &env)).body.len();
+            }
+            let single = start.elapsed() / rounds;
+            let batched = if format.batches() {
+                let mut webhook = fixtures::webhook(format);
+                webhook.batch.max_events = batch.len();
+                let env = fixtures::envelope(&webhook);
+                let start = Instant::now();
+                for _ in 0..rounds / 100 {
+                    black_box(render(format, black_box(&batch), &env));
+                }
+                format!(
+                    ", {:?} per event in batches of 100",
+                    start.elapsed() / rounds
+                )
+            } else {
+                String::new()
+            };
+            println!(
+                "{:>9}: {single:?} per single-event request ({bytes} bytes){batched}",
+                format.as_str()
+            );
+        }
+        let body = vec![b'x'; 1024];
+        let keys = [crate::config::SigningKey(vec![7; 24])];
+        let start = Instant::now();
+        for _ in 0..rounds {
+            black_box(crate::deliver::sign::signature(
+                &keys,
+                fixtures::MESSAGE_ID,
+                1_795_749_957,
+                black_box(&body),
+            ));
+        }
+        println!(
+            "signature: {:?} per 1 KiB body, one key",
+            start.elapsed() / rounds
+        );
     }
 }

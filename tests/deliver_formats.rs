@@ -288,7 +288,7 @@ fn rebrandly_format_batches_with_its_secret_header() {
     );
     let e = &b["data"][0];
     assert!(e["timestamp"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(e["client"]["agent"]["browser"], "chrome");
+    assert_eq!(e["client"]["agent"]["browser"]["name"], "chrome");
     assert_eq!(e["client"]["geo"]["country"], "GB");
     assert_eq!(e["route"]["domain"]["raw"], "sho.rt");
     assert_eq!(e["route"]["domain"]["zone"], "rt.sho");

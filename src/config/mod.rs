@@ -16,6 +16,7 @@ mod webhook_file;
 pub use problems::{Problem, Problems};
 pub use webhook::{
     Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, SigningKey, WebhookConfig,
+    default_guid,
 };
 
 use ipnet::IpNet;

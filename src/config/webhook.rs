@@ -252,6 +252,15 @@ fn webhook(
         );
     }
     let raw_secrets = f.secret.map(OneOrMany::into_vec).unwrap_or_default();
+    if matches!(format, Some(Format::Tly | Format::Rebrandly))
+        && let Some(first) = raw_secrets.first()
+        && HeaderValue::try_from(first.as_str()).is_err()
+    {
+        p.push(
+            format!("{key}.secret"),
+            "is sent as a header by this format and must be visible ASCII",
+        );
+    }
     let mut secrets = Vec::new();
     for (n, s) in raw_secrets.iter().enumerate() {
         let k = if raw_secrets.len() == 1 {

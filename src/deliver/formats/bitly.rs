@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::{Envelope, Item, Rendered, click_time, iso_seconds, json};
-use crate::config::Format;
+use crate::config::{Format, default_guid};
 
 const API: &str = "https://api-ssl.bitly.com/v4";
 
@@ -53,10 +53,10 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
     let bitlink = format!("{}{}", e.link.host, e.link.path);
     let organization_guid = meta
         .and_then(|m| m.organization_guid.clone())
-        .unwrap_or_else(|| derived_guid('O', &webhook.id));
+        .unwrap_or_else(|| default_guid('O', &webhook.id));
     let group_guid = meta
         .and_then(|m| m.group_guid.clone())
-        .unwrap_or_else(|| derived_guid('B', &e.link.host));
+        .unwrap_or_else(|| default_guid('B', &e.link.host));
     let references = References {
         bitlink: format!("{API}/bitlinks/{bitlink}"),
         group: format!("{API}/groups/{group_guid}"),
@@ -105,26 +105,11 @@ fn capitalised(s: &str) -> String {
     }
 }
 
-/// A Bitly-style guid (a letter and ten digits) from a stable name.
-///
-/// The same derivation as `config`'s `default_guid`, which fills `webhook_guid`;
-/// `config` does not export it, so it is repeated here until it does (the test below
-/// pins the two together through a webhook's derived guid).
-fn derived_guid(letter: char, name: &str) -> String {
-    // FNV-1a: stable across builds and platforms, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{letter}{:010}", h % 10_000_000_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
-    use super::derived_guid;
     use crate::config::Format;
+    use crate::config::default_guid;
     use serde_json::{Value, json};
     use std::path::Path;
 
@@ -227,8 +212,8 @@ mod tests {
         };
         assert!(guid(org, 'O'), "{org}");
         assert!(guid(group, 'B'), "{group}");
-        assert_eq!(org, derived_guid('O', "crm"));
-        assert_eq!(group, derived_guid('B', "brand.link"));
+        assert_eq!(org, default_guid('O', "crm"));
+        assert_eq!(group, default_guid('B', "brand.link"));
         // Same webhook, same host: same guids.
         assert_eq!(a["organization_guid"], b["organization_guid"]);
         assert_eq!(a["group_guid"], b["group_guid"]);
@@ -252,7 +237,7 @@ mod tests {
             format = "bitly"
         "#;
         let cfg = crate::config::from_str(toml, Path::new("test.toml")).expect("valid config");
-        assert_eq!(cfg.webhooks[0].guid, derived_guid('W', "crm"));
+        assert_eq!(cfg.webhooks[0].guid, default_guid('W', "crm"));
     }
 
     #[test]

@@ -320,3 +320,44 @@ fn kill_9_mid_delivery_then_restart_delivers_everything_at_least_once() {
     }
     drop(ct);
 }
+
+#[test]
+fn rate_limit_spaces_requests_and_native_batches_carry_several_events() {
+    let up = upstream::start();
+    let limited = receiver::ok();
+    let batched = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .tail(&webhook("limited", &limited.url("/"), "rate_limit = 10.0"))
+        .tail(&webhook(
+            "batched",
+            &batched.url("/"),
+            "[webhooks.batch]\nmax_events = 10\nmax_wait = \"200ms\"",
+        ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..6 {
+        assert_eq!(ct.click(&format!("/r/{i}"), ""), 302);
+    }
+    let seen = limited.wait_for(6, Duration::from_secs(10));
+    assert_eq!(seen.len(), 6);
+    let log = ct.deliveries("limited");
+    let at =
+        |i: usize| humantime::parse_rfc3339(log["deliveries"][i]["at"].as_str().unwrap()).unwrap();
+    let spread = at(5).duration_since(at(0)).unwrap();
+    assert!(
+        spread >= Duration::from_millis(450),
+        "6 requests at 10/s took only {spread:?}"
+    );
+    wait_until("batched delivery", Duration::from_secs(10), || {
+        batched
+            .requests()
+            .iter()
+            .map(|s| native_ids(s).len())
+            .sum::<usize>()
+            == 6
+    });
+    let first = receiver::body_json(&batched.requests()[0]);
+    assert_eq!(first["webhook_id"], "batched");
+    assert!(first["events"].is_array());
+    assert!(batched.requests().len() < 6, "events were not batched");
+}

@@ -80,3 +80,52 @@ impl DeliveryLog {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::sync::Arc;
+
+    fn attempt(webhook: &str, seq: u64) -> Attempt {
+        Attempt {
+            webhook: webhook.into(),
+            event_id: format!("e{seq}"),
+            seq,
+            attempt: 1,
+            at: String::new(),
+            status: Some(200),
+            latency_ms: 1,
+            error: None,
+            response: String::new(),
+        }
+    }
+
+    #[test]
+    fn attempts_are_listed_by_webhook_and_pruned_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::config::QueueConfig {
+            path: dir.path().join("q"),
+            flush_interval: std::time::Duration::ZERO,
+            max_events: 10,
+            max_bytes: 1 << 20,
+            when_full: crate::config::WhenFull::DropNewest,
+            retention: std::time::Duration::from_secs(60),
+            cache_size: 1 << 20,
+        };
+        let q = Queue::open(&cfg, Arc::new(Metrics::new())).unwrap();
+        let log = DeliveryLog::open(&q).unwrap();
+        log.record(1_000, &attempt("a", 1)).unwrap();
+        log.record(2_000, &attempt("a", 2)).unwrap();
+        log.record(3_000, &attempt("ab", 3)).unwrap();
+        assert_eq!(
+            log.list("a", 0, 10).len(),
+            2,
+            "a webhook's prefix does not reach another's"
+        );
+        assert_eq!(log.list("a", 1_500, 10)[0].seq, 2);
+        assert_eq!(log.prune("a", 1_500).unwrap(), 1);
+        assert_eq!(log.list("a", 0, 10).len(), 1);
+        assert_eq!(log.list("ab", 0, 10).len(), 1);
+    }
+}

@@ -1,9 +1,9 @@
-//! The write side: sequence numbers, bounds, one sled batch per append.
+//! The write side: sequence numbers, bounds, one sled value per append.
 
 use std::sync::atomic::Ordering;
 
 use super::read::seq_key;
-use super::{META_NEXT, Queue, QueueError, Record};
+use super::{Queue, QueueError, Record};
 use crate::config::WhenFull;
 
 /// What became of an append.
@@ -27,7 +27,7 @@ impl Queue {
 
         let mut take = records.len();
         if cfg.when_full == WhenFull::DropOldest {
-            let incoming: u64 = records.iter().map(|r| 8 + r.bytes.len() as u64).sum();
+            let incoming: u64 = records.iter().map(|r| 12 + r.bytes.len() as u64).sum();
             let need_events = (self.depth() + records.len() as u64).saturating_sub(cfg.max_events);
             let need_bytes = (self.bytes() + incoming).saturating_sub(cfg.max_bytes);
             if need_events > 0 || need_bytes > 0 {
@@ -40,7 +40,7 @@ impl Queue {
             take = take.min(room as usize);
             let mut bytes = self.bytes();
             for (i, r) in records[..take].iter().enumerate() {
-                bytes += 8 + r.bytes.len() as u64;
+                bytes += 12 + r.bytes.len() as u64;
                 if bytes > cfg.max_bytes {
                     take = i;
                     break;
@@ -50,24 +50,11 @@ impl Queue {
         out.refused = (records.len() - take) as u64;
 
         let head = self.head();
-        let mut batch = sled::Batch::default();
-        let mut written = 0i64;
-        for (i, r) in records[..take].iter().enumerate() {
-            let mut value = Vec::with_capacity(8 + r.bytes.len());
-            value.extend_from_slice(&r.at_ms.to_be_bytes());
-            value.extend_from_slice(&r.bytes);
-            written += value.len() as i64;
-            batch.insert(&seq_key(head + i as u64), value);
-        }
         let next = head + take as u64;
         if take > 0 {
-            let result = inner.events.apply_batch(batch).and_then(|_| {
-                inner
-                    .meta
-                    .insert(META_NEXT, &next.to_be_bytes())
-                    .map(|_| ())
-            });
-            if let Err(e) = result {
+            let value = super::batch::encode(&records[..take]);
+            let written = value.len() as i64;
+            if let Err(e) = inner.events.insert(seq_key(head), value) {
                 inner.metrics.queue_errors.inc();
                 inner.metrics.queue_dropped_error.inc_by(take as u64);
                 return Err(e.into());

@@ -22,12 +22,14 @@
 //!   events: the queue stores bytes.
 //!
 //! # Layout
-//! One sled database under `queue.path` with the trees `events` (seq → capture time
-//! in ms, big-endian `u64`, then the event's JSON), `meta` (the next sequence, kept
-//! so that numbering continues past a log emptied by retention), `cursors`
-//! (consumer → seq) and one `state:<name>` tree per consumer-owned purpose.
+//! One sled database under `queue.path` with the trees `events` (one value per
+//! appended batch, keyed by its first sequence; see [`batch`] for the layout), `meta`
+//! (the next sequence, written when the front is trimmed, so that numbering continues
+//! past a log emptied by retention), `cursors` (consumer → seq) and one `state:<name>` tree per
+//! consumer-owned purpose. Retention and eviction remove whole batches.
 
 mod append;
+mod batch;
 mod read;
 mod retain;
 
@@ -109,7 +111,7 @@ impl Queue {
         let after_last = events
             .last()
             .map_err(open_err)?
-            .map(|(k, _)| read::be_u64(&k) + 1)
+            .map(|(k, v)| read::be_u64(&k) + batch::count(&v))
             .unwrap_or(0);
         let head = stored_next.max(after_last);
         let first = events

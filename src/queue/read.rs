@@ -2,6 +2,7 @@
 
 use sled::IVec;
 
+use super::batch;
 use super::{Queue, QueueError};
 
 /// One stored event.
@@ -10,25 +11,15 @@ pub struct Stored {
     pub seq: u64,
     /// Capture time, milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The batch value it lives in (shared, not copied) and its place there.
     value: IVec,
+    range: std::ops::Range<usize>,
 }
 
 impl Stored {
     /// The event as it was appended (JSON).
     pub fn bytes(&self) -> &[u8] {
-        &self.value[8..]
-    }
-
-    fn decode(key: &[u8], value: IVec) -> Result<Stored, QueueError> {
-        let seq = be_u64(key);
-        if value.len() < 8 {
-            return Err(QueueError::Corrupt(seq));
-        }
-        Ok(Stored {
-            seq,
-            at_ms: be_u64(&value[..8]),
-            value,
-        })
+        &self.value[self.range.clone()]
     }
 }
 
@@ -44,51 +35,89 @@ pub(super) fn be_u64(b: &[u8]) -> u64 {
     u64::from_be_bytes(buf)
 }
 
+/// The events of one batch (`key` is its first sequence) from `from` on.
+fn unpack(
+    key: &[u8],
+    value: IVec,
+    from: u64,
+    out: &mut Vec<Stored>,
+    limit: usize,
+) -> Result<(), QueueError> {
+    let first = be_u64(key);
+    for e in batch::entries(first, &value)? {
+        let seq = first + e.index;
+        if seq < from {
+            continue;
+        }
+        if out.len() >= limit {
+            break;
+        }
+        out.push(Stored {
+            seq,
+            at_ms: e.at_ms,
+            value: value.clone(),
+            range: e.range,
+        });
+    }
+    Ok(())
+}
+
 impl Queue {
     /// Up to `limit` events from `from` on, in order.
     pub fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, QueueError> {
         let head = self.head();
         let mut out = Vec::with_capacity(limit.min(1024));
-        for item in self
-            .inner
-            .events
-            .range(seq_key(from)..seq_key(head))
-            .take(limit)
-        {
+        let events = &self.inner.events;
+        // The batch holding `from` starts at or before it.
+        let start = match events.range(..=seq_key(from)).next_back() {
+            Some(item) => item?.0,
+            None => IVec::from(&seq_key(from)),
+        };
+        for item in events.range(start..IVec::from(&seq_key(head))) {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = item?;
-            out.push(Stored::decode(&k, v)?);
+            unpack(&k, v, from, &mut out, limit)?;
         }
         Ok(out)
     }
 
     /// One event, if still stored.
     pub fn get(&self, seq: u64) -> Result<Option<Stored>, QueueError> {
-        match self.inner.events.get(seq_key(seq))? {
-            Some(v) => Ok(Some(Stored::decode(&seq_key(seq), v)?)),
-            None => Ok(None),
-        }
+        Ok(self.read(seq, 1)?.into_iter().find(|s| s.seq == seq))
     }
 
     /// The newest `limit` events, oldest first.
     pub fn tail(&self, limit: usize) -> Result<Vec<Stored>, QueueError> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for item in self.inner.events.iter().rev().take(limit) {
+        let mut batches = Vec::new();
+        let mut n = 0u64;
+        for item in self.inner.events.iter().rev() {
             let (k, v) = item?;
-            out.push(Stored::decode(&k, v)?);
+            n += batch::count(&v);
+            batches.push((k, v));
+            if n >= limit as u64 {
+                break;
+            }
         }
-        out.reverse();
+        let mut out = Vec::with_capacity(n as usize);
+        for (k, v) in batches.into_iter().rev() {
+            unpack(&k, v, 0, &mut out, usize::MAX)?;
+        }
+        let skip = out.len().saturating_sub(limit);
+        out.drain(..skip);
         Ok(out)
     }
 
     /// The first sequence captured at or after `at_ms` (for replay by time).
     pub fn seq_at(&self, at_ms: u64) -> Result<u64, QueueError> {
-        // Capture times are not strictly ordered across enrichment workers, but they
-        // are within a batch's spread; a linear scan from the front is exact.
         for item in self.inner.events.iter() {
             let (k, v) = item?;
-            let s = Stored::decode(&k, v)?;
-            if s.at_ms >= at_ms {
-                return Ok(s.seq);
+            let first = be_u64(&k);
+            for e in batch::entries(first, &v)? {
+                if e.at_ms >= at_ms {
+                    return Ok(first + e.index);
+                }
             }
         }
         Ok(self.head())

@@ -7,12 +7,12 @@
 
 use std::sync::atomic::Ordering;
 
-use super::read::seq_key;
 use super::{Queue, QueueError};
 
 impl Queue {
-    /// Removes events captured before `now_ms - retention`. Returns how many of them a
-    /// consumer had not read (counted as expired).
+    /// Removes the batches whose newest event was captured before `now_ms - retention`
+    /// (so an event may outlive the retention by its batch's spread, milliseconds).
+    /// Returns how many of them a consumer had not read (counted as expired).
     pub fn retain(&self, now_ms: u64) -> Result<u64, QueueError> {
         let cutoff = now_ms.saturating_sub(self.inner.cfg.retention.as_millis() as u64);
         let _guard = self.inner.append_lock.lock();
@@ -22,9 +22,9 @@ impl Queue {
         Ok(expired)
     }
 
-    /// Removes events from the front while `more(at_ms, removed_so_far, bytes_freed)`
-    /// holds. The caller holds the append lock. Returns the removed events that some
-    /// consumer had not yet read.
+    /// Removes whole batches from the front while `more(newest_at_ms, removed_so_far,
+    /// bytes_freed)` holds for the next one. The caller holds the append lock. Returns
+    /// the removed events that some consumer had not yet read.
     pub(super) fn trim_front_locked(
         &self,
         mut more: impl FnMut(u64, u64, u64) -> bool,
@@ -34,22 +34,27 @@ impl Queue {
         let mut batch = sled::Batch::default();
         let (mut removed, mut freed, mut unread) = (0u64, 0u64, 0u64);
         let mut new_first = self.first();
-        for item in inner.events.range(seq_key(self.first())..) {
+        for item in inner.events.iter() {
             let (k, v) = item?;
-            let at_ms = super::read::be_u64(&v[..v.len().min(8)]);
-            if !more(at_ms, removed, freed) {
+            let first = super::read::be_u64(&k);
+            let entries = super::batch::entries(first, &v)?;
+            let newest = entries.iter().map(|e| e.at_ms).max().unwrap_or(0);
+            if !more(newest, removed, freed) {
                 break;
             }
-            let seq = super::read::be_u64(&k);
+            let n = entries.len() as u64;
             batch.remove(k);
-            removed += 1;
+            removed += n;
             freed += v.len() as u64;
-            if seq >= min_cursor {
-                unread += 1;
-            }
-            new_first = seq + 1;
+            unread += (first..first + n).filter(|seq| *seq >= min_cursor).count() as u64;
+            new_first = first + n;
         }
         if removed > 0 {
+            // The log may be left empty: keep the numbering where it was. (While the log
+            // holds events, the last batch's key tells the next sequence on reopen.)
+            inner
+                .meta
+                .insert(super::META_NEXT, &self.head().to_be_bytes())?;
             inner.events.apply_batch(batch)?;
             inner.first.store(new_first, Ordering::Release);
             inner.bytes.fetch_sub(freed as i64, Ordering::Relaxed);

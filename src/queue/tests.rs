@@ -68,7 +68,10 @@ fn drop_oldest_evicts_and_counts_only_unread_events() {
     let dir = tempfile::tempdir().unwrap();
     let m = Arc::new(Metrics::new());
     let q = Queue::open(&cfg(dir.path(), 5, WhenFull::DropOldest), m.clone()).unwrap();
-    q.append(&records(0, 5)).unwrap();
+    // Five appends of one: eviction removes whole appended batches.
+    for i in 0..5 {
+        q.append(&records(i, 1)).unwrap();
+    }
     // One consumer has read the first two.
     q.set_cursor("webhook:a", 2).unwrap();
     let out = q.append(&records(10, 3)).unwrap();
@@ -115,4 +118,23 @@ fn a_reader_waiting_on_the_head_is_woken_by_an_append() {
     q.append(&records(0, 2)).unwrap();
     assert!(rx.has_changed().unwrap());
     assert_eq!(*rx.borrow_and_update(), 2);
+}
+
+#[test]
+fn reads_start_inside_a_batch_and_cross_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(
+        &cfg(dir.path(), 100, WhenFull::DropNewest),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap();
+    q.append(&records(0, 4)).unwrap();
+    q.append(&records(10, 3)).unwrap();
+    let seqs = |v: Vec<super::Stored>| v.iter().map(|s| s.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(q.read(2, 3).unwrap()), vec![2, 3, 4]);
+    assert_eq!(seqs(q.read(5, 10).unwrap()), vec![5, 6]);
+    assert_eq!(seqs(q.tail(5).unwrap()), vec![2, 3, 4, 5, 6]);
+    assert_eq!(q.get(4).unwrap().unwrap().at_ms, 10);
+    assert!(q.get(7).unwrap().is_none());
+    assert_eq!(q.seq_at(11).unwrap(), 5);
 }

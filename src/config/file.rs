@@ -134,12 +134,12 @@ impl Default for QueueFile {
     fn default() -> Self {
         QueueFile {
             path: "data/queue".into(),
-            flush_interval: "0s".into(),
+            flush_interval: "10ms".into(),
             max_events: 10_000_000,
             max_bytes: "4GiB".into(),
             when_full: "drop_newest".into(),
             retention: "7d".into(),
-            cache_size: "64MiB".into(),
+            cache_size: "16MiB".into(),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! synchronous, and keeping it off the proxy's runtimes means a slow disk can never
 //! steal a thread that serves visitors.
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -74,10 +74,16 @@ pub fn start(
     Ok(Workers { handles, stop })
 }
 
-/// How long a worker waits for a click before looking at its stop flag and flush timer.
-const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How long a worker sleeps between looks at the channel: short while clicks arrive,
+/// doubling while none do.
+const MIN_TICK: Duration = Duration::from_millis(1);
+const MAX_TICK: Duration = Duration::from_millis(20);
 
 impl Worker {
+    /// Polls the channel rather than blocking on it. A receiver parked in `recv` makes
+    /// every `try_send` on the request path wake it (a futex call and a context switch
+    /// per click); polling leaves the proxy a plain atomic push and lets clicks gather
+    /// into batches, which is what makes the queue cheap per event.
     fn run(self) {
         // Build the bot matcher now rather than on the first click.
         let _ = super::bots::detect("");
@@ -85,24 +91,23 @@ impl Worker {
         let mut last_flush = Instant::now();
         let mut dirty = false;
         let mut errors = ErrorLog::default();
+        let mut tick = MIN_TICK;
         loop {
-            match self.rx.recv_timeout(IDLE_WAIT) {
-                Ok(click) => batch.push(click),
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.stop.load(Ordering::Acquire) && self.rx.is_empty() {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+            let mut closed = false;
             while batch.len() < self.batch_size {
                 match self.rx.try_recv() {
                     Ok(click) => batch.push(click),
-                    Err(_) => break,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
                 }
             }
             self.metrics.channel_depth.set(self.rx.len() as i64);
-            if !batch.is_empty() {
+            let full = batch.len() == self.batch_size;
+            let got = !batch.is_empty();
+            if got {
                 self.process(&mut batch, &mut errors);
                 dirty = true;
             }
@@ -113,6 +118,18 @@ impl Worker {
                 last_flush = Instant::now();
                 dirty = false;
             }
+            if full {
+                continue;
+            }
+            if closed || (self.stop.load(Ordering::Acquire) && self.rx.is_empty()) {
+                break;
+            }
+            tick = if got {
+                MIN_TICK
+            } else {
+                (tick * 2).min(MAX_TICK)
+            };
+            std::thread::sleep(tick);
         }
         if let Err(e) = self.queue.flush() {
             tracing::error!(error = %e, "final queue flush failed");

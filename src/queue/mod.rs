@@ -6,10 +6,10 @@
 //!   workers only, so a reader never sees seq `n+1` before `n` is readable: a cursor
 //!   may safely move past everything it has seen.
 //! - **Durability.** An append is in sled's memory at once and on disk after the next
-//!   flush. With `queue.flush_interval = "0s"` (the default) each batch is flushed
-//!   before the next one is taken, so a SIGKILL loses at most the batch being written
-//!   plus what sat in the capture channel; a larger interval trades that window for
-//!   fewer fsyncs. A graceful stop flushes everything.
+//!   flush, which the enrichment threads make every `queue.flush_interval` (10 ms by
+//!   default; `"0s"`: after every batch). A SIGKILL or power loss loses what was
+//!   appended since the last flush plus what sat in the capture channel; a graceful
+//!   stop flushes everything.
 //! - **Bounds.** `queue.max_events` and `queue.max_bytes` cap the log. When full,
 //!   `drop_newest` refuses new events and `drop_oldest` evicts the oldest; both are
 //!   counted (`clicktap_queue_dropped_total`). Events older than `queue.retention`

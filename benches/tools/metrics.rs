@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-/// A GET over plain HTTP/1.0; the body as text.
+/// A GET over plain HTTP/1.1 with `Connection: close`; the body as text, read up to
+/// its `Content-Length` (a server may keep the connection open regardless).
 pub fn get(url: &str) -> anyhow::Result<String> {
     let rest = url
         .strip_prefix("http://")
@@ -17,14 +18,36 @@ pub fn get(url: &str) -> anyhow::Result<String> {
     };
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok(body)
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(len) = len
+                && buf.len() >= end + 4 + len
+            {
+                return Ok(String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned());
+            }
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            let end = find(&buf, b"\r\n\r\n").map_or(buf.len(), |e| e + 4);
+            return Ok(String::from_utf8_lossy(&buf[end.min(buf.len())..]).into_owned());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Every `clicktap_*` series summed over its labels (histogram buckets left out).

@@ -88,7 +88,8 @@ pub fn sample(
     let start = Instant::now();
     let cpu0: u64 = pids.iter().map(|&p| ticks(p)).sum();
     let window = Duration::from_secs_f64(seconds);
-    let (mut max, mut sum, mut n, mut last) = (0u64, 0u64, 0u64, 0u64);
+    let (mut max, mut sum, mut n) = (0u64, 0u64, 0u64);
+    let mut last;
     loop {
         let rss: u64 = pids.iter().map(|&p| rss_kib(p)).sum();
         max = max.max(rss);

@@ -50,7 +50,10 @@ const AGENTS: [(&str, &str); 3] = [
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
          (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
     ),
-    ("slackbot", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"),
+    (
+        "slackbot",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    ),
 ];
 
 fn config(queue_dir: &Path) -> Config {
@@ -212,7 +215,11 @@ fn bench_worker(c: &mut Criterion) {
         for batch in [64usize, 512, 2048] {
             let q = Bounded::new();
             g.throughput(Throughput::Elements(batch as u64));
-            let id = if flush { "flush each batch" } else { "no flush" };
+            let id = if flush {
+                "flush each batch"
+            } else {
+                "no flush"
+            };
             g.bench_function(BenchmarkId::new(id, batch), |b| {
                 b.iter_batched(
                     || {

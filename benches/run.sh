@@ -37,6 +37,9 @@ Usage: bash benches/run.sh [options]
   --fill-seconds S      wrk seconds that fill the queue for the delivery runs (default 5)
   --latency-rate R      paced clicks/s for the latency run (default 1000)
   --latency-seconds S   seconds of paced clicks (default 10)
+  --quiet-below PCT     before each run, wait for the machine's CPU use to fall below
+                        PCT (100 = one core; default 15): others' work skews results
+  --quiet-timeout S     wait at most S seconds for that (default 60; 0: do not wait)
   --label NAME          suffix of the result files
   --no-build            use the binaries already built
 EOF
@@ -46,6 +49,7 @@ ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
 CONTENDERS=a,b,c,d,e PARTS=proxy,delivery,latency
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
+QUIET_BELOW=15 QUIET_TIMEOUT=60
 SETS=() WEBHOOK_SETS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -67,6 +71,8 @@ while [[ $# -gt 0 ]]; do
     --fill-seconds) FILL_SECONDS=$2; shift ;;
     --latency-rate) LATENCY_RATE=$2; shift ;;
     --latency-seconds) LATENCY_SECONDS=$2; shift ;;
+    --quiet-below) QUIET_BELOW=$2; shift ;;
+    --quiet-timeout) QUIET_TIMEOUT=$2; shift ;;
     --label) LABEL=$2; shift ;;
     --no-build) BUILD=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -75,7 +81,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $SMOKE == 1 ]]; then
-  ROUNDS=1 DURATION=1 WARMUP=0 FILL_SECONDS=1 LATENCY_RATE=200 LATENCY_SECONDS=1
+  ROUNDS=1 DURATION=1 WARMUP=0 FILL_SECONDS=1 LATENCY_RATE=200 LATENCY_SECONDS=1 QUIET_TIMEOUT=0
   LABEL=${LABEL:-smoke}
 fi
 
@@ -287,6 +293,16 @@ run_wrk() {  # url seconds -> the WRKJSON object
   grep '^WRKJSON ' <<<"$out" | sed 's/^WRKJSON //'
 }
 
+# Waits (bounded) for the machine to be nearly idle: other work on a shared machine
+# skews every figure. The reading goes into the run's record.
+QUIET=null
+await_quiet() {
+  QUIET=null
+  if [[ $QUIET_TIMEOUT != 0 ]]; then
+    QUIET=$("$TOOLS" quiet --below "$QUIET_BELOW" --timeout "$QUIET_TIMEOUT")
+  fi
+}
+
 RAW=$RUN_DIR/raw.jsonl
 : >"$RAW"
 
@@ -305,19 +321,25 @@ measure_proxy() {  # contender round
        start_clicktap "clicktap-$key" "$conf"; pid=$CLICKTAP_PID; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
     e) start_nginx_proxy; pid=$STARTED; url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
   esac
+  await_quiet
   if [[ $WARMUP != 0 ]]; then run_wrk "$url" "$WARMUP" >/dev/null; fi
-  "$TOOLS" sample --pid "$pid" --seconds "$DURATION" >"$RUN_DIR/proc.json" &
+  # shellcheck disable=SC2086
+  $WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LUA" "$url" \
+    >"$RUN_DIR/wrk.out" 2>&1 &
+  local wpid=$!
+  "$TOOLS" sample --pid "$pid" --seconds "$DURATION" --exclude "$ORIGIN_PID,$wpid" >"$RUN_DIR/proc.json" &
   local s1=$!
   "$TOOLS" sample --pid "$ORIGIN_PID" --seconds "$DURATION" >"$RUN_DIR/origin.json" &
   local s2=$!
-  local w
-  w=$(run_wrk "$url" "$DURATION")
+  wait "$wpid" || { cat "$RUN_DIR/wrk.out" >&2; exit 1; }
   wait "$s1" "$s2"
+  local w
+  w=$(grep '^WRKJSON ' "$RUN_DIR/wrk.out" | sed 's/^WRKJSON //')
   if [[ $key == d ]]; then loss=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics"); fi
   [[ $key != a ]] && stop "$pid"
   rm -rf "$qdir"
-  printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s}\n' \
-    "$key" "$round" "$w" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/origin.json")" "$loss" >>"$RAW"
+  printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s,"quiet":%s}\n' \
+    "$key" "$round" "$w" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/origin.json")" "$loss" "$QUIET" >>"$RAW"
   log "$key round $round: $(sed -E 's/.*"requests":([0-9]+),"duration_us":([0-9]+).*/\1 requests in \2 µs/' <<<"$w")"
 }
 
@@ -341,15 +363,17 @@ measure_delivery() {  # mode round
   rm -rf "$qdir"; cp -a "$FILLED" "$qdir"
   clicktap_conf "$conf" "$qdir" true "$mode"
   rm -f "$RUN_DIR/drained"
+  await_quiet
   start_clicktap "clicktap-drain" "$conf"
-  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/drained" >"$RUN_DIR/proc.json" &
+  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/drained" \
+    --exclude "$ORIGIN_PID" >"$RUN_DIR/proc.json" &
   local s=$!
   local d
   d=$("$TOOLS" drain "http://127.0.0.1:$ADMIN_PORT/metrics" --expect "$FILL_EVENTS" --timeout 300)
   touch "$RUN_DIR/drained"; wait "$s"
   stop "$CLICKTAP_PID"
-  printf '{"kind":"delivery","mode":"%s","round":%d,"drain":%s,"proc":%s}\n' \
-    "$mode" "$round" "$d" "$(cat "$RUN_DIR/proc.json")" >>"$RAW"
+  printf '{"kind":"delivery","mode":"%s","round":%d,"drain":%s,"proc":%s,"quiet":%s}\n' \
+    "$mode" "$round" "$d" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
   log "delivery $mode round $round: $d"
 }
 
@@ -358,17 +382,24 @@ measure_latency() {  # round
   rm -rf "$qdir"
   clicktap_conf "$conf" "$qdir" true receiver
   rm -f "$RUN_DIR/paced"
+  await_quiet
   start_clicktap "clicktap-latency" "$conf"
-  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/paced" >"$RUN_DIR/proc.json" &
-  local s=$!
-  local p
   # shellcheck disable=SC2086
-  p=$($WRK_PREFIX "$TOOLS" pace --url "http://127.0.0.1:$PROXY_PORT/r/latency" \
-    --receiver "127.0.0.1:$RECEIVER_PORT" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS")
+  $WRK_PREFIX "$TOOLS" pace --url "http://127.0.0.1:$PROXY_PORT/r/latency" \
+    --receiver "127.0.0.1:$RECEIVER_PORT" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" \
+    >"$RUN_DIR/pace.json" &
+  local ppid=$!
+  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/paced" \
+    --exclude "$ORIGIN_PID,$ppid" >"$RUN_DIR/proc.json" &
+  local s=$!
+  wait "$ppid"
   touch "$RUN_DIR/paced"; wait "$s"
+  local p
+  p=$(cat "$RUN_DIR/pace.json")
   stop "$CLICKTAP_PID"
   rm -rf "$qdir"
-  printf '{"kind":"latency","round":%d,"pace":%s,"proc":%s}\n' "$round" "$p" "$(cat "$RUN_DIR/proc.json")" >>"$RAW"
+  printf '{"kind":"latency","round":%d,"pace":%s,"proc":%s,"quiet":%s}\n' \
+    "$round" "$p" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
   log "latency round $round: $p"
 }
 
@@ -407,6 +438,7 @@ META=$RUN_DIR/meta.json
     "$ROUNDS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$WRK_THREADS"
   printf '"wrk_cpus":%s,"server_cpus":%s,"origin":%s,"nginx_proxy_workers":%s,' \
     "$(json_str "$WRK_CPUS")" "$(json_str "$SERVER_CPUS")" "$(json_str "$ORIGIN_KIND")" "$NGINX_WORKERS"
+  printf '"quiet_below_pct":%s,"quiet_timeout_s":%s,' "$QUIET_BELOW" "$QUIET_TIMEOUT"
   printf '"fill_seconds":%s,"latency_rate":%s,"latency_seconds":%s,"smoke":%s,' \
     "$FILL_SECONDS" "$LATENCY_RATE" "$LATENCY_SECONDS" "$([[ $SMOKE == 1 ]] && echo true || echo false)"
   printf '"clicktap_sets":%s,"webhook_sets":%s}}\n' "$(json_list "${SETS[@]}")" "$(json_list "${WEBHOOK_SETS[@]}")"

@@ -5,7 +5,8 @@
 //! dependency beyond wrk, nginx and coreutils:
 //! - `ports`: free loopback ports;
 //! - `origin`: the built-in redirect server and webhook sink, used where nginx is not;
-//! - `sample`: CPU and resident memory of a process tree over a window (/proc);
+//! - `sample`: CPU and resident memory of a process tree over a window (/proc), and
+//!   the CPU other processes took meanwhile; `quiet`: wait for an idle machine;
 //! - `metrics`, `settle`, `drain`: read clicktap's `/metrics`;
 //! - `pace`: clicks at a fixed rate, with a receiver that times their webhooks;
 //! - `report`: medians, ratios, the markdown table and the JSON file.
@@ -49,6 +50,18 @@ enum Command {
         /// Stop early once this file exists (for windows of unknown length).
         #[arg(long)]
         stop_file: Option<PathBuf>,
+        /// Processes of the benchmark itself (origin, wrk), left out of `others_pct`.
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<u32>,
+    },
+    /// Waits until the machine is nearly idle (other work on a shared machine skews
+    /// every figure); prints the CPU use seen and the time waited.
+    Quiet {
+        /// CPU use to wait for, 100 = one core.
+        #[arg(long, default_value_t = 15.0)]
+        below: f64,
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
     },
     /// clicktap's counters, summed over labels, as one JSON object.
     Metrics { url: String },
@@ -98,9 +111,7 @@ fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
         }
     }
     anyhow::ensure!(held.len() == count, "not enough free ports");
-    held.iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -116,9 +127,17 @@ fn main() -> anyhow::Result<()> {
             seconds,
             interval_ms,
             stop_file,
+            exclude,
         } => {
-            let s = procstat::sample(pid, seconds, interval_ms, stop_file.as_deref())?;
+            let s = procstat::sample(pid, seconds, interval_ms, stop_file.as_deref(), &exclude)?;
             println!("{}", serde_json::to_string(&s)?);
+        }
+        Command::Quiet { below, timeout } => {
+            let (busy, waited) = procstat::quiet(below, timeout);
+            println!(
+                "{}",
+                serde_json::json!({"busy_pct": busy, "waited_s": waited})
+            );
         }
         Command::Metrics { url } => println!("{}", metrics::fetch(&url)?),
         Command::Settle { url, timeout } => println!("{}", metrics::settle(&url, timeout)?),

@@ -55,6 +55,7 @@ fn proxy_figures(r: &Value) -> BTreeMap<&'static str, f64> {
         ("cpu_us_per_req", 1e6 * cpu_s / requests),
         ("rss_max_mib", num(r, &["proc", "rss_max_kib"]) / 1024.0),
         ("origin_cpu_pct", num(r, &["origin_proc", "cpu_pct"])),
+        ("others_pct", num(r, &["proc", "others_pct"])),
         ("errors", errors),
     ])
 }
@@ -111,14 +112,14 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         writeln!(
             md,
             "### Proxy throughput and latency (median of rounds)\n\n\
-             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | RSS max MiB | origin CPU % | errors |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | RSS max MiB | origin CPU % | others CPU % | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         )?;
         for (key, name) in CONTENDERS {
             let Some(m) = med.get(key) else { continue };
             writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 rounds[key],
                 f(m.get("rps"), 0),
                 f(m.get("p50_ms"), 3),
@@ -128,6 +129,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                 f(m.get("cpu_us_per_req"), 1),
                 f(m.get("rss_max_mib"), 1),
                 f(m.get("origin_cpu_pct"), 0),
+                f(m.get("others_pct"), 0),
                 f(m.get("errors"), 0),
             )?;
         }
@@ -277,8 +279,18 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                 num(r, &["proc", "rss_max_kib"]) / 1024.0,
             )?;
         }
-        let p99 = median(latency.iter().map(|r| num(r, &["pace", "p99_ms"])).collect());
-        let p50 = median(latency.iter().map(|r| num(r, &["pace", "p50_ms"])).collect());
+        let p99 = median(
+            latency
+                .iter()
+                .map(|r| num(r, &["pace", "p99_ms"]))
+                .collect(),
+        );
+        let p50 = median(
+            latency
+                .iter()
+                .map(|r| num(r, &["pace", "p50_ms"]))
+                .collect(),
+        );
         result["latency"] = json!({"p50_ms": p50, "p99_ms": p99});
     }
 

@@ -164,7 +164,7 @@ impl Bounded {
     }
 
     fn trim(&self) {
-        if self.queue.depth() > 200_000 {
+        if self.queue.depth() > 200_000 || self.queue.bytes() > 256 << 20 {
             // Far in the future: every event is past retention.
             self.queue.retain(u64::MAX / 2).expect("trim");
         }
@@ -200,6 +200,35 @@ fn bench_queue(c: &mut Criterion) {
                 })
             });
         }
+    }
+    // The same events as one queue record per batch (length-prefixed, concatenated):
+    // sled copies a leaf node on every insert, so the cost of an append grows with the
+    // number of keys written far more than with the bytes.
+    for batch in [16usize, 128, 512, 2048] {
+        let mut bytes = Vec::new();
+        for r in (0..batch).map(|_| record(&event)) {
+            bytes.extend_from_slice(&(r.bytes.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(&r.bytes);
+        }
+        let records = vec![Record { at_ms: 0, bytes }];
+        let q = Bounded::new();
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_with_input(
+            BenchmarkId::new("one record per batch", batch),
+            &records,
+            |b, records| {
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let t = Instant::now();
+                        q.queue.append(records).expect("append");
+                        spent += t.elapsed();
+                        q.trim();
+                    }
+                    spent
+                })
+            },
+        );
     }
     g.finish();
 }

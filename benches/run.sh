@@ -8,6 +8,8 @@
 #   a. wrk -> origin                 b. wrk -> bare Pingora -> origin
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
 #   e. wrk -> nginx proxy_pass -> origin
+#   f. wrk -> clicktap, capture on, no webhook (capture + enrichment + queue only)
+#   g. wrk -> lean Pingora (pingora-core only, an experiment) -> origin; on request
 # then delivery (events/s drained from a filled queue, unbatched and batched) and
 # click-to-webhook latency at a paced rate. Prints a markdown table and writes
 # bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.
@@ -22,7 +24,8 @@ Usage: bash benches/run.sh [options]
   --warmup S            unmeasured seconds before each run (default 2)
   --connections N       wrk connections (default 32)
   --wrk-threads N       wrk threads (default 1)
-  --contenders LIST     subset of a,b,c,d,e (default a,b,c,d,e)
+  --contenders LIST     subset of a,b,c,d,e,f,g (default a,b,c,d,e,f; g is the
+                        lean-Pingora experiment, benches/lean_pingora.rs)
   --parts LIST          subset of proxy,delivery,latency (default all three)
   --pin                 wrk on CPU 1, everything else on CPU 0 (taskset)
   --wrk-cpus LIST       taskset CPU list for wrk (overrides --pin's choice)
@@ -46,7 +49,7 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e PARTS=proxy,delivery,latency
+CONTENDERS=a,b,c,d,e,f PARTS=proxy,delivery,latency
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
 QUIET_BELOW=15 QUIET_TIMEOUT=60
@@ -90,6 +93,7 @@ cd "$ROOT"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 CLICKTAP=$TARGET/release/clicktap
 BARE=$TARGET/release/examples/bare-pingora
+LEAN=$TARGET/release/examples/lean-pingora
 TOOLS=$TARGET/release/examples/bench-tools
 LUA=$ROOT/benches/wrk/clicks.lua
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -115,6 +119,7 @@ fi
 if [[ $BUILD == 1 ]]; then
   log "building (release)"
   cargo build --release --bin clicktap --example bare-pingora --example bench-tools >&2
+  if has g "$CONTENDERS"; then cargo build --release --example lean-pingora >&2; fi
 fi
 
 # ---------------------------------------------------------------- processes
@@ -122,7 +127,8 @@ RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/clicktap-bench.XXXXXX")
 PIDS=()
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # Servers, and the background jobs of a run cut short (wrk, samplers, pace).
+  for pid in "${PIDS[@]}" $(jobs -p); do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
@@ -315,10 +321,16 @@ measure_proxy() {  # contender round
          --listener-tasks "$(setting proxy.listener_tasks 1)" \
          --keepalive-pool "$(setting proxy.upstream_keepalive_pool 1024)"
        pid=$STARTED; wait_port "$PROXY_PORT" "$pid" bare; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
-    c|d) local conf=$RUN_DIR/clicktap-$key.toml
-       if [[ $key == c ]]; then clicktap_conf "$conf" "$qdir" false none
-       else clicktap_conf "$conf" "$qdir" true unbatched; fi
+    c|d|f) local conf=$RUN_DIR/clicktap-$key.toml
+       case $key in
+         c) clicktap_conf "$conf" "$qdir" false none ;;
+         d) clicktap_conf "$conf" "$qdir" true unbatched ;;
+         f) clicktap_conf "$conf" "$qdir" true none ;;
+       esac
        start_clicktap "clicktap-$key" "$conf"; pid=$CLICKTAP_PID; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
+    g) start lean "$LEAN" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
+         --threads "$(setting proxy.threads 2)" --work-stealing "$(setting proxy.work_stealing true)"
+       pid=$STARTED; wait_port "$PROXY_PORT" "$pid" lean; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
     e) start_nginx_proxy; pid=$STARTED; url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
   esac
   await_quiet
@@ -335,7 +347,7 @@ measure_proxy() {  # contender round
   wait "$s1" "$s2"
   local w
   w=$(grep '^WRKJSON ' "$RUN_DIR/wrk.out" | sed 's/^WRKJSON //')
-  if [[ $key == d ]]; then loss=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics"); fi
+  if [[ $key == d || $key == f ]]; then loss=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics"); fi
   [[ $key != a ]] && stop "$pid"
   rm -rf "$qdir"
   printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s,"quiet":%s}\n' \
@@ -408,7 +420,7 @@ start_origin
 log "origin: $ORIGIN_KIND on $ORIGIN; contenders $CONTENDERS; $ROUNDS round(s) of ${DURATION}s"
 for round in $(seq "$ROUNDS"); do
   if has proxy "$PARTS"; then
-    for key in a b c d e; do has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"; done
+    for key in a b g c f d e; do has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"; done
   fi
 done
 if has delivery "$PARTS"; then

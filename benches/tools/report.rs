@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-const CONTENDERS: [(&str, &str); 5] = [
+const CONTENDERS: [(&str, &str); 7] = [
     ("a", "a. direct to the origin"),
     ("b", "b. bare Pingora"),
+    ("g", "g. lean Pingora (experiment)"),
     ("c", "c. clicktap, capture off"),
+    ("f", "f. clicktap, capture on, no webhook"),
     ("d", "d. clicktap, full pipeline"),
     ("e", "e. nginx proxy_pass"),
 ];
@@ -134,7 +136,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             )?;
         }
         let mut ratios = Vec::new();
-        for num_key in ["c", "d"] {
+        for num_key in ["c", "f", "d", "g"] {
             for den_key in ["b", "e"] {
                 let (Some(n), Some(d)) = (med.get(num_key), med.get(den_key)) else {
                     continue;
@@ -177,9 +179,9 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     if !loss.is_empty() {
         writeln!(
             md,
-            "\n### Loss accounting at saturation (contender d, per round; counts include the warm-up)\n\n\
-             | round | wrk redirects (measured) | proxied | captured | persisted | capture drops | queue drops | settled |\n\
-             |---:|---:|---:|---:|---:|---:|---:|---|"
+            "\n### Loss accounting at saturation (contenders d and f, per round; counts include the warm-up)\n\n\
+             | contender | round | wrk redirects (measured) | proxied | captured | persisted | capture drops | queue drops | settled |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---|"
         )?;
         let mut rows = Vec::new();
         for r in loss {
@@ -187,7 +189,8 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             let g = |k: &str| num(m, &[k]);
             writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r["contender"].as_str().unwrap_or(""),
                 r["round"],
                 num(r, &["wrk", "requests"]),
                 g("clicktap_proxy_requests_total"),
@@ -198,6 +201,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                 m["settled"]
             )?;
             rows.push(json!({
+                "contender": r["contender"],
                 "round": r["round"],
                 "wrk_requests": num(r, &["wrk", "requests"]),
                 "proxied": g("clicktap_proxy_requests_total"),
@@ -323,6 +327,18 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     check(
         "capture on (d) p99 vs bare Pingora (b)",
         ratio("d", "b", "p99_ms"),
+        |v| v <= 1.10,
+        "<= 1.10x",
+    );
+    check(
+        "capture on, no webhook (f) req/s vs bare Pingora (b)",
+        ratio("f", "b", "rps"),
+        |v| v >= 0.95,
+        ">= 0.95x",
+    );
+    check(
+        "capture on, no webhook (f) p99 vs bare Pingora (b)",
+        ratio("f", "b", "p99_ms"),
         |v| v <= 1.10,
         "<= 1.10x",
     );

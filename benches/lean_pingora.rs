@@ -79,6 +79,9 @@ impl Lean {
         }
         us.finish_body().await.ok()?;
         us.read_response().await.ok()?;
+        // Keep the upstream connection unless the origin said otherwise (the client
+        // session starts with keep-alive off; pingora-proxy switches it on the same way).
+        us.respect_keepalive();
         let resp = us.resp_header()?.clone();
         ds.write_response_header(Box::new(resp)).await.ok()?;
         while let Some(b) = us.read_body_bytes().await.ok()? {

@@ -53,11 +53,7 @@ impl Lean {
 
     /// One request: forward it, stream the answer back. Returns both connections
     /// when both can be reused.
-    async fn exchange(
-        &self,
-        down: Stream,
-        up: Option<Stream>,
-    ) -> Option<(Stream, Option<Stream>)> {
+    async fn exchange(&self, down: Stream, up: Option<Stream>) -> Option<(Stream, Option<Stream>)> {
         let mut ds = Downstream::new(down);
         ds.read_request().await.ok()??;
         ds.respect_keepalive();

@@ -1,0 +1,471 @@
+#!/usr/bin/env bash
+# clicktap's benchmarks in one command: see benches/README.md.
+#
+#   bash benches/run.sh [--smoke] [--rounds N] [--duration S] [--pin] [--set KEY=VALUE]...
+#
+# Builds in release, starts an origin on loopback (nginx: 302 for every path, 204 for
+# /hook; or the built-in one), then measures in rounds, alternating the contenders:
+#   a. wrk -> origin                 b. wrk -> bare Pingora -> origin
+#   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
+#   e. wrk -> nginx proxy_pass -> origin
+#   f. wrk -> clicktap, capture on, no webhook (capture + enrichment + queue only)
+#   g. wrk -> lean Pingora (pingora-core only, an experiment) -> origin; on request
+# then delivery (events/s drained from a filled queue, unbatched and batched) and
+# click-to-webhook latency at a paced rate. Prints a markdown table and writes
+# bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: bash benches/run.sh [options]
+  --smoke               a few seconds in all: one short round of everything (for CI)
+  --rounds N            rounds of each contender, alternating (default 3)
+  --duration S          measured seconds per run (default 10)
+  --warmup S            unmeasured seconds before each run (default 2)
+  --connections N       wrk connections (default 32)
+  --wrk-threads N       wrk threads (default 1)
+  --contenders LIST     subset of a,b,c,d,e,f,g (default a,b,c,d,e,f; g is the
+                        lean-Pingora experiment, benches/lean_pingora.rs)
+  --parts LIST          subset of proxy,delivery,latency (default all three)
+  --pin                 wrk on CPU 1, everything else on CPU 0 (taskset)
+  --wrk-cpus LIST       taskset CPU list for wrk (overrides --pin's choice)
+  --server-cpus LIST    taskset CPU list for servers and the origin
+  --set KEY=VALUE       a clicktap setting, TOML value: --set proxy.threads=1,
+                        --set 'queue.flush_interval="10ms"' (repeatable). The Pingora
+                        ones (proxy.threads, work_stealing, listener_tasks,
+                        upstream_keepalive_pool) are passed to bare Pingora too.
+  --webhook-set K=V     a setting of the bench webhook: --webhook-set concurrency=16
+  --origin KIND         nginx | builtin (default: nginx when installed or installable)
+  --nginx-workers N     worker_processes of the nginx proxy (e) (default 1)
+  --fill-seconds S      wrk seconds that fill the queue for the delivery runs (default 5)
+  --latency-rate R      paced clicks/s for the latency run (default 1000)
+  --latency-seconds S   seconds of paced clicks (default 10)
+  --quiet-below PCT     before each run, wait for the machine's CPU use to fall below
+                        PCT (100 = one core; default 15): others' work skews results
+  --quiet-timeout S     wait at most S seconds for that (default 60; 0: do not wait)
+  --label NAME          suffix of the result files
+  --no-build            use the binaries already built
+EOF
+}
+
+ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
+CONTENDERS=a,b,c,d,e,f PARTS=proxy,delivery,latency
+WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1
+FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
+QUIET_BELOW=15 QUIET_TIMEOUT=60
+SETS=() WEBHOOK_SETS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --smoke) SMOKE=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --warmup) WARMUP=$2; shift ;;
+    --connections) CONNECTIONS=$2; shift ;;
+    --wrk-threads) WRK_THREADS=$2; shift ;;
+    --contenders) CONTENDERS=$2; shift ;;
+    --parts) PARTS=$2; shift ;;
+    --pin) WRK_CPUS=${WRK_CPUS:-1}; SERVER_CPUS=${SERVER_CPUS:-0} ;;
+    --wrk-cpus) WRK_CPUS=$2; shift ;;
+    --server-cpus) SERVER_CPUS=$2; shift ;;
+    --set) SETS+=("$2"); shift ;;
+    --webhook-set) WEBHOOK_SETS+=("$2"); shift ;;
+    --origin) ORIGIN_KIND=$2; shift ;;
+    --nginx-workers) NGINX_WORKERS=$2; shift ;;
+    --fill-seconds) FILL_SECONDS=$2; shift ;;
+    --latency-rate) LATENCY_RATE=$2; shift ;;
+    --latency-seconds) LATENCY_SECONDS=$2; shift ;;
+    --quiet-below) QUIET_BELOW=$2; shift ;;
+    --quiet-timeout) QUIET_TIMEOUT=$2; shift ;;
+    --label) LABEL=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ $SMOKE == 1 ]]; then
+  ROUNDS=1 DURATION=1 WARMUP=0 FILL_SECONDS=1 LATENCY_RATE=200 LATENCY_SECONDS=1 QUIET_TIMEOUT=0
+  LABEL=${LABEL:-smoke}
+fi
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+CLICKTAP=$TARGET/release/clicktap
+BARE=$TARGET/release/examples/bare-pingora
+LEAN=$TARGET/release/examples/lean-pingora
+TOOLS=$TARGET/release/examples/bench-tools
+LUA=$ROOT/benches/wrk/clicks.lua
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+has() { [[ ",$2," == *",$1,"* ]]; }
+
+# ---------------------------------------------------------------- tools and build
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+NGINX=$(command -v nginx || true); [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+if ! command -v wrk >/dev/null || { [[ -z $NGINX && $ORIGIN_KIND != builtin ]]; }; then
+  log "installing wrk and nginx from Debian's packages"
+  as_root apt-get update -qq >&2 && as_root apt-get install -y -qq wrk nginx >&2 ||
+    log "apt-get failed: continuing with what is installed"
+  NGINX=$(command -v nginx || true); [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+fi
+command -v wrk >/dev/null || { echo "wrk is required and could not be installed" >&2; exit 1; }
+if [[ -z $ORIGIN_KIND ]]; then ORIGIN_KIND=$([[ -n $NGINX ]] && echo nginx || echo builtin); fi
+if [[ $ORIGIN_KIND == nginx && -z $NGINX ]]; then echo "--origin nginx: nginx not found" >&2; exit 1; fi
+if [[ -z $NGINX ]] && has e "$CONTENDERS"; then
+  log "no nginx: contender e (nginx proxy_pass) skipped"
+  CONTENDERS=$(tr ',' '\n' <<<"$CONTENDERS" | grep -v '^e$' | paste -sd, -)
+fi
+
+if [[ $BUILD == 1 ]]; then
+  log "building (release)"
+  cargo build --release --bin clicktap --example bare-pingora --example bench-tools >&2
+  if has g "$CONTENDERS"; then cargo build --release --example lean-pingora >&2; fi
+fi
+
+# ---------------------------------------------------------------- processes
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/clicktap-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local pid
+  # Servers, and the background jobs of a run cut short (wrk, samplers, pace).
+  for pid in "${PIDS[@]}" $(jobs -p); do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+on_cpus() { if [[ -n $1 ]]; then echo "taskset -c $1"; fi; }
+WRK_PREFIX=$(on_cpus "$WRK_CPUS")
+SERVER_PREFIX=$(on_cpus "$SERVER_CPUS")
+
+# Starts a server in the background, logging to $RUN_DIR/<name>.log; sets STARTED.
+start() {
+  local name=$1; shift
+  # shellcheck disable=SC2086
+  $SERVER_PREFIX "$@" >"$RUN_DIR/$name.log" 2>&1 &
+  STARTED=$!
+  PIDS+=("$STARTED")
+}
+
+stop() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+wait_port() {
+  local port=$1 pid=$2 name=$3
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || { echo "$name exited; its log:" >&2; cat "$RUN_DIR/$name.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$name did not listen on $port; its log:" >&2; cat "$RUN_DIR/$name.log" >&2; exit 1
+}
+
+mapfile -t PORTS < <("$TOOLS" ports 6)
+ORIGIN_PORT=${PORTS[0]} PROXY_PORT=${PORTS[1]} ADMIN_PORT=${PORTS[2]}
+RECEIVER_PORT=${PORTS[3]} NGINX_PROXY_PORT=${PORTS[4]}
+ORIGIN=127.0.0.1:$ORIGIN_PORT
+LINK_PATH="/r/spring-sale?utm_source=newsletter&utm_medium=email&utm_campaign=bench"
+
+# ---------------------------------------------------------------- nginx configs
+nginx_conf() {  # name workers server-block
+  local dir=$RUN_DIR/nginx-$1
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes $2;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  $3
+}
+EOF
+  echo "$dir"
+}
+
+start_origin() {
+  if [[ $ORIGIN_KIND == nginx ]]; then
+    local dir
+    dir=$(nginx_conf origin 1 "server {
+    listen $ORIGIN;
+    location /hook { return 204; }
+    location / { return 302 https://example.com/dest\$request_uri; }
+  }")
+    start origin "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+  else
+    start origin "$TOOLS" origin --listen "$ORIGIN" --threads 1
+  fi
+  ORIGIN_PID=$STARTED
+  wait_port "$ORIGIN_PORT" "$ORIGIN_PID" origin
+}
+
+start_nginx_proxy() {
+  local dir
+  dir=$(nginx_conf proxy "$NGINX_WORKERS" "upstream origin { server $ORIGIN; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PROXY_PORT;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }")
+  start nginx-proxy "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+  wait_port "$NGINX_PROXY_PORT" "$STARTED" nginx-proxy
+}
+
+# ---------------------------------------------------------------- clicktap configs
+GEO_DB=$ROOT/geo/test/clicktap-test-city.mmdb
+setting() {  # the value of a clicktap setting after --set, or a default
+  local key=$1 def=$2 s
+  for s in "${SETS[@]}"; do [[ ${s%%=*} == "$key" ]] && def=${s#*=}; done
+  echo "$def"
+}
+
+# clicktap_conf FILE QUEUE_DIR CAPTURE WEBHOOK (none|disabled|unbatched|batched|receiver)
+clicktap_conf() {
+  local file=$1 qdir=$2 capture=$3 webhook=$4
+  declare -A kv=(
+    [proxy.listen]="\"127.0.0.1:$PROXY_PORT\"" [proxy.upstream]="\"$ORIGIN\""
+    [proxy.capture]=$capture [proxy.grace_period]='"0s"' [proxy.shutdown_timeout]='"1s"'
+    [queue.path]="\"$qdir\"" [log.level]='"warn"'
+    [admin.listen]="\"127.0.0.1:$ADMIN_PORT\"" [admin.metrics_public]=true
+    [delivery.allow_private_targets]=true [delivery.allow_http]=true
+  )
+  if [[ -f $GEO_DB ]]; then kv[geoip.database]="\"$GEO_DB\"" kv[geoip.optional]=true; fi
+  local s
+  for s in "${SETS[@]}"; do kv[${s%%=*}]=${s#*=}; done
+  {
+    local section key
+    for section in proxy enrich geoip queue delivery log admin; do
+      echo "[$section]"
+      for key in "${!kv[@]}"; do
+        [[ ${key%%.*} == "$section" ]] && echo "${key#*.} = ${kv[$key]}"
+      done
+    done
+    if [[ $webhook != none ]]; then
+      local url="http://$ORIGIN/hook"
+      [[ $webhook == receiver ]] && url="http://127.0.0.1:$RECEIVER_PORT/hook"
+      echo "[[webhooks]]"
+      echo 'id = "bench"'
+      echo "url = \"$url\""
+      echo 'format = "native"'
+      echo 'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"'
+      [[ $webhook == disabled ]] && echo 'enabled = false'
+      for s in "${WEBHOOK_SETS[@]}"; do echo "${s%%=*} = ${s#*=}"; done
+      if [[ $webhook == batched ]]; then echo '[webhooks.batch]'; echo 'max_events = 100'; fi
+    fi
+  } >"$file"
+  "$CLICKTAP" check --config "$file" >/dev/null || { cat "$file" >&2; exit 1; }
+}
+
+start_clicktap() {  # name config
+  start "$1" "$CLICKTAP" run --config "$2"
+  CLICKTAP_PID=$STARTED
+  wait_port "$PROXY_PORT" "$CLICKTAP_PID" "$1"
+  wait_port "$ADMIN_PORT" "$CLICKTAP_PID" "$1"
+}
+
+# ---------------------------------------------------------------- measuring
+run_wrk() {  # url seconds -> the WRKJSON object
+  local out
+  # shellcheck disable=SC2086
+  out=$($WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${2}s" --latency -s "$LUA" "$1" 2>&1) ||
+    { echo "$out" >&2; return 1; }
+  grep '^WRKJSON ' <<<"$out" | sed 's/^WRKJSON //'
+}
+
+# Waits (bounded) for the machine to be nearly idle: other work on a shared machine
+# skews every figure. The reading goes into the run's record.
+QUIET=null
+await_quiet() {
+  QUIET=null
+  if [[ $QUIET_TIMEOUT != 0 ]]; then
+    QUIET=$("$TOOLS" quiet --below "$QUIET_BELOW" --timeout "$QUIET_TIMEOUT")
+  fi
+}
+
+RAW=$RUN_DIR/raw.jsonl
+: >"$RAW"
+
+measure_proxy() {  # contender round
+  local key=$1 round=$2 pid url loss=null qdir=$RUN_DIR/queue-$1-$2
+  case $key in
+    a) pid=$ORIGIN_PID; url="http://$ORIGIN$LINK_PATH" ;;
+    b) start bare "$BARE" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
+         --threads "$(setting proxy.threads 2)" --work-stealing "$(setting proxy.work_stealing true)" \
+         --listener-tasks "$(setting proxy.listener_tasks 1)" \
+         --keepalive-pool "$(setting proxy.upstream_keepalive_pool 1024)"
+       pid=$STARTED; wait_port "$PROXY_PORT" "$pid" bare; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
+    c|d|f) local conf=$RUN_DIR/clicktap-$key.toml
+       case $key in
+         c) clicktap_conf "$conf" "$qdir" false none ;;
+         d) clicktap_conf "$conf" "$qdir" true unbatched ;;
+         f) clicktap_conf "$conf" "$qdir" true none ;;
+       esac
+       start_clicktap "clicktap-$key" "$conf"; pid=$CLICKTAP_PID; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
+    g) start lean "$LEAN" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
+         --threads "$(setting proxy.threads 2)" --work-stealing "$(setting proxy.work_stealing true)"
+       pid=$STARTED; wait_port "$PROXY_PORT" "$pid" lean; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
+    e) start_nginx_proxy; pid=$STARTED; url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
+  esac
+  await_quiet
+  if [[ $WARMUP != 0 ]]; then run_wrk "$url" "$WARMUP" >/dev/null; fi
+  # shellcheck disable=SC2086
+  $WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LUA" "$url" \
+    >"$RUN_DIR/wrk.out" 2>&1 &
+  local wpid=$!
+  "$TOOLS" sample --pid "$pid" --seconds "$DURATION" --exclude "$ORIGIN_PID,$wpid" >"$RUN_DIR/proc.json" &
+  local s1=$!
+  "$TOOLS" sample --pid "$ORIGIN_PID" --seconds "$DURATION" >"$RUN_DIR/origin.json" &
+  local s2=$!
+  wait "$wpid" || { cat "$RUN_DIR/wrk.out" >&2; exit 1; }
+  wait "$s1" "$s2"
+  local w
+  w=$(grep '^WRKJSON ' "$RUN_DIR/wrk.out" | sed 's/^WRKJSON //')
+  if [[ $key == d || $key == f ]]; then loss=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics"); fi
+  [[ $key != a ]] && stop "$pid"
+  rm -rf "$qdir"
+  printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s,"quiet":%s}\n' \
+    "$key" "$round" "$w" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/origin.json")" "$loss" "$QUIET" >>"$RAW"
+  log "$key round $round: $(sed -E 's/.*"requests":([0-9]+),"duration_us":([0-9]+).*/\1 requests in \2 µs/' <<<"$w")"
+}
+
+# One queue filled through clicktap with the webhook configured but disabled, so
+# that every round drains the same events.
+fill_queue() {
+  local conf=$RUN_DIR/fill.toml
+  FILLED=$RUN_DIR/filled-queue
+  clicktap_conf "$conf" "$FILLED" true disabled
+  start_clicktap clicktap-fill "$conf"
+  run_wrk "http://127.0.0.1:$PROXY_PORT$LINK_PATH" "$FILL_SECONDS" >/dev/null
+  FILL_EVENTS=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics" |
+    sed -E 's/.*"clicktap_queue_appended_total":([0-9.e+]+).*/\1/')
+  FILL_EVENTS=${FILL_EVENTS%.*}
+  stop "$CLICKTAP_PID"
+  log "queue filled with $FILL_EVENTS events"
+}
+
+measure_delivery() {  # mode round
+  local mode=$1 round=$2 qdir=$RUN_DIR/drain-queue conf=$RUN_DIR/drain.toml
+  rm -rf "$qdir"; cp -a "$FILLED" "$qdir"
+  clicktap_conf "$conf" "$qdir" true "$mode"
+  rm -f "$RUN_DIR/drained"
+  await_quiet
+  start_clicktap "clicktap-drain" "$conf"
+  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/drained" \
+    --exclude "$ORIGIN_PID" >"$RUN_DIR/proc.json" &
+  local s=$!
+  local d
+  d=$("$TOOLS" drain "http://127.0.0.1:$ADMIN_PORT/metrics" --expect "$FILL_EVENTS" --timeout 300)
+  touch "$RUN_DIR/drained"; wait "$s"
+  stop "$CLICKTAP_PID"
+  printf '{"kind":"delivery","mode":"%s","round":%d,"drain":%s,"proc":%s,"quiet":%s}\n' \
+    "$mode" "$round" "$d" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
+  log "delivery $mode round $round: $d"
+}
+
+measure_latency() {  # round
+  local round=$1 qdir=$RUN_DIR/latency-queue conf=$RUN_DIR/latency.toml
+  rm -rf "$qdir"
+  clicktap_conf "$conf" "$qdir" true receiver
+  rm -f "$RUN_DIR/paced"
+  await_quiet
+  start_clicktap "clicktap-latency" "$conf"
+  # shellcheck disable=SC2086
+  $WRK_PREFIX "$TOOLS" pace --url "http://127.0.0.1:$PROXY_PORT/r/latency" \
+    --receiver "127.0.0.1:$RECEIVER_PORT" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" \
+    >"$RUN_DIR/pace.json" &
+  local ppid=$!
+  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/paced" \
+    --exclude "$ORIGIN_PID,$ppid" >"$RUN_DIR/proc.json" &
+  local s=$!
+  wait "$ppid"
+  touch "$RUN_DIR/paced"; wait "$s"
+  local p
+  p=$(cat "$RUN_DIR/pace.json")
+  stop "$CLICKTAP_PID"
+  rm -rf "$qdir"
+  printf '{"kind":"latency","round":%d,"pace":%s,"proc":%s,"quiet":%s}\n' \
+    "$round" "$p" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
+  log "latency round $round: $p"
+}
+
+# ---------------------------------------------------------------- the run
+start_origin
+log "origin: $ORIGIN_KIND on $ORIGIN; contenders $CONTENDERS; $ROUNDS round(s) of ${DURATION}s"
+for round in $(seq "$ROUNDS"); do
+  if has proxy "$PARTS"; then
+    for key in a b g c f d e; do has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"; done
+  fi
+done
+if has delivery "$PARTS"; then
+  fill_queue
+  for round in $(seq "$ROUNDS"); do
+    measure_delivery unbatched "$round"
+    measure_delivery batched "$round"
+  done
+fi
+if has latency "$PARTS"; then
+  for round in $(seq "$ROUNDS"); do measure_latency "$round"; done
+fi
+
+# ---------------------------------------------------------------- the report
+json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+json_list() { local out="" x; for x in "$@"; do out+="${out:+,}$(json_str "$x")"; done; printf '[%s]' "$out"; }
+META=$RUN_DIR/meta.json
+{
+  printf '{"date":%s,"commit":%s,' "$(json_str "$(date -u +%FT%TZ)")" \
+    "$(json_str "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)")"
+  printf '"machine":{"nproc":%s,"model":%s,"kernel":%s,"mem":%s},' "$(nproc)" \
+    "$(json_str "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')")" \
+    "$(json_str "$(uname -r)")" "$(json_str "$(free -h | awk '/Mem:/ {print $2}')")"
+  printf '"tools":{"wrk":%s,"nginx":%s},' "$(json_str "$(wrk -v 2>&1 | head -1)")" \
+    "$(json_str "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | head -1 || echo none)")"
+  printf '"settings":{"rounds":%s,"duration_s":%s,"warmup_s":%s,"connections":%s,"wrk_threads":%s,' \
+    "$ROUNDS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$WRK_THREADS"
+  printf '"wrk_cpus":%s,"server_cpus":%s,"origin":%s,"nginx_proxy_workers":%s,' \
+    "$(json_str "$WRK_CPUS")" "$(json_str "$SERVER_CPUS")" "$(json_str "$ORIGIN_KIND")" "$NGINX_WORKERS"
+  printf '"quiet_below_pct":%s,"quiet_timeout_s":%s,' "$QUIET_BELOW" "$QUIET_TIMEOUT"
+  printf '"fill_seconds":%s,"latency_rate":%s,"latency_seconds":%s,"smoke":%s,' \
+    "$FILL_SECONDS" "$LATENCY_RATE" "$LATENCY_SECONDS" "$([[ $SMOKE == 1 ]] && echo true || echo false)"
+  printf '"clicktap_sets":%s,"webhook_sets":%s}}\n' "$(json_list "${SETS[@]}")" "$(json_list "${WEBHOOK_SETS[@]}")"
+} >"$META"
+
+mkdir -p "$ROOT/bench-results"
+NAME=$(date -u +%Y%m%dT%H%M%SZ)${LABEL:+-$LABEL}
+OUT=$ROOT/bench-results/$NAME
+{
+  echo "## clicktap benchmarks $NAME"
+  echo
+  echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); origin: $ORIGIN_KIND;" \
+    "wrk -t$WRK_THREADS -c$CONNECTIONS, ${DURATION}s x $ROUNDS round(s) after ${WARMUP}s warm-up;" \
+    "CPUs: wrk ${WRK_CPUS:-any}, servers ${SERVER_CPUS:-any}${SETS[*]:+; clicktap settings: ${SETS[*]}}${WEBHOOK_SETS[*]:+; webhook: ${WEBHOOK_SETS[*]}}"
+  echo
+  "$TOOLS" report --raw "$RAW" --out "$OUT.json" --meta "$META"
+} | tee "$OUT.md"
+log "results: $OUT.json and $OUT.md"

@@ -1,0 +1,168 @@
+//! What a server process costs while it is loaded: CPU time and resident memory of
+//! the process and its children (nginx's workers are children of its master), read
+//! from /proc at a fixed interval.
+
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Serialize)]
+pub struct Sample {
+    /// CPU seconds (user + system) spent during the window.
+    pub cpu_s: f64,
+    /// The same as a share of one core: 100 = one core busy all the time.
+    pub cpu_pct: f64,
+    pub rss_max_kib: u64,
+    pub rss_mean_kib: u64,
+    pub rss_end_kib: u64,
+    pub seconds: f64,
+    /// CPU the whole machine spent in the window (100 = one core).
+    pub machine_pct: f64,
+    /// The machine's CPU less this process tree and the `others_exclude` trees (the
+    /// origin, wrk): work of processes outside the benchmark, which it competes with.
+    pub others_pct: f64,
+}
+
+/// Busy and total jiffies of all CPUs, from the first line of /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = f.iter().take(8).sum();
+    // idle and iowait are fields 4 and 5.
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Waits until the machine's CPU use over one second falls below `below_pct` (100 =
+/// one core), at most `timeout` seconds. Returns (last busy %, seconds waited).
+pub fn quiet(below_pct: f64, timeout: f64) -> (f64, f64) {
+    let hz = clock_ticks_per_s();
+    let start = Instant::now();
+    loop {
+        let (b0, _) = machine_ticks();
+        std::thread::sleep(Duration::from_secs(1));
+        let (b1, _) = machine_ticks();
+        let busy = 100.0 * (b1 - b0) as f64 / hz;
+        let waited = start.elapsed().as_secs_f64();
+        if busy < below_pct || waited >= timeout {
+            return (busy, waited);
+        }
+    }
+}
+
+/// The process and every descendant, read through the `children` lists.
+fn tree(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                let path = t.path().join("children");
+                if let Ok(s) = std::fs::read_to_string(path) {
+                    out.extend(s.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                }
+            }
+        }
+        i += 1;
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// utime + stime in clock ticks; fields after the parenthesised command name.
+fn ticks(pid: u32) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 1..]) else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn clock_ticks_per_s() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+pub fn sample(
+    pid: u32,
+    seconds: f64,
+    interval_ms: u64,
+    stop_file: Option<&std::path::Path>,
+    others_exclude: &[u32],
+) -> anyhow::Result<Sample> {
+    let hz = clock_ticks_per_s();
+    let pids = tree(pid);
+    let mut excluded: Vec<u32> = others_exclude.iter().flat_map(|&p| tree(p)).collect();
+    excluded.retain(|p| !pids.contains(p));
+    excluded.sort_unstable();
+    excluded.dedup();
+    anyhow::ensure!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "no process {pid}"
+    );
+    let start = Instant::now();
+    let cpu0: u64 = pids.iter().map(|&p| ticks(p)).sum();
+    let ex0: u64 = excluded.iter().map(|&p| ticks(p)).sum();
+    let (m0, _) = machine_ticks();
+    let window = Duration::from_secs_f64(seconds);
+    let (mut max, mut sum, mut n) = (0u64, 0u64, 0u64);
+    let mut last;
+    loop {
+        let rss: u64 = pids.iter().map(|&p| rss_kib(p)).sum();
+        max = max.max(rss);
+        sum += rss;
+        n += 1;
+        last = rss;
+        let left = window.saturating_sub(start.elapsed());
+        if left.is_zero() || stop_file.is_some_and(|f| f.exists()) {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(interval_ms)));
+    }
+    let cpu1: u64 = pids.iter().map(|&p| ticks(p)).sum();
+    let ex1: u64 = excluded.iter().map(|&p| ticks(p)).sum();
+    let (m1, _) = machine_ticks();
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu_s = cpu1.saturating_sub(cpu0) as f64 / hz;
+    let machine_s = m1.saturating_sub(m0) as f64 / hz;
+    let ours_s = cpu_s + ex1.saturating_sub(ex0) as f64 / hz;
+    Ok(Sample {
+        cpu_s,
+        cpu_pct: 100.0 * cpu_s / elapsed,
+        rss_max_kib: max,
+        rss_mean_kib: sum / n.max(1),
+        rss_end_kib: last,
+        seconds: elapsed,
+        machine_pct: 100.0 * machine_s / elapsed,
+        others_pct: (100.0 * (machine_s - ours_s) / elapsed).max(0.0),
+    })
+}

@@ -1,0 +1,389 @@
+//! Turns a run's raw records (one JSON object per line, written by run.sh) into the
+//! report: medians over rounds, the ratios the issue asks for, loss accounting,
+//! delivery figures and the targets, as markdown on stdout and one JSON file.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+const CONTENDERS: [(&str, &str); 7] = [
+    ("a", "a. direct to the origin"),
+    ("b", "b. bare Pingora"),
+    ("g", "g. lean Pingora (experiment)"),
+    ("c", "c. clicktap, capture off"),
+    ("f", "f. clicktap, capture on, no webhook"),
+    ("d", "d. clicktap, full pipeline"),
+    ("e", "e. nginx proxy_pass"),
+];
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+fn num(v: &Value, path: &[&str]) -> f64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_f64().unwrap_or(f64::NAN)
+}
+
+/// The figures of one proxy run that the table shows.
+fn proxy_figures(r: &Value) -> BTreeMap<&'static str, f64> {
+    let requests = num(r, &["wrk", "requests"]);
+    let secs = num(r, &["wrk", "duration_us"]) / 1e6;
+    let cpu_s = num(r, &["proc", "cpu_s"]);
+    let errors: f64 = ["connect", "read", "write", "status", "timeout"]
+        .iter()
+        .map(|k| num(r, &["wrk", "errors", k]))
+        .sum();
+    BTreeMap::from([
+        ("rps", requests / secs),
+        ("p50_ms", num(r, &["wrk", "latency_us", "p50"]) / 1e3),
+        ("p99_ms", num(r, &["wrk", "latency_us", "p99"]) / 1e3),
+        ("p999_ms", num(r, &["wrk", "latency_us", "p999"]) / 1e3),
+        ("cpu_pct", num(r, &["proc", "cpu_pct"])),
+        ("cpu_us_per_req", 1e6 * cpu_s / requests),
+        ("rss_max_mib", num(r, &["proc", "rss_max_kib"]) / 1024.0),
+        ("origin_cpu_pct", num(r, &["origin_proc", "cpu_pct"])),
+        ("others_pct", num(r, &["proc", "others_pct"])),
+        ("errors", errors),
+    ])
+}
+
+fn medians(runs: &[BTreeMap<&'static str, f64>]) -> BTreeMap<&'static str, f64> {
+    let mut out = BTreeMap::new();
+    if let Some(first) = runs.first() {
+        for k in first.keys() {
+            if let Some(m) = median(runs.iter().map(|r| r[k]).collect()) {
+                out.insert(*k, m);
+            }
+        }
+    }
+    out
+}
+
+fn f(v: Option<&f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        _ => "n/a".into(),
+    }
+}
+
+fn by_kind<'a>(raw: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    raw.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> {
+    let raw: Vec<Value> = std::fs::read_to_string(raw_path)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(meta_path)?)?;
+    let mut md = String::new();
+    let mut result = json!({ "meta": meta });
+
+    // Proxy contenders.
+    let proxy = by_kind(&raw, "proxy");
+    let mut med: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
+    let mut rounds: BTreeMap<&str, usize> = BTreeMap::new();
+    for (key, _) in CONTENDERS {
+        let runs: Vec<_> = proxy
+            .iter()
+            .filter(|r| r["contender"] == key)
+            .map(|r| proxy_figures(r))
+            .collect();
+        if !runs.is_empty() {
+            rounds.insert(key, runs.len());
+            med.insert(key, medians(&runs));
+        }
+    }
+    if !med.is_empty() {
+        writeln!(
+            md,
+            "### Proxy throughput and latency (median of rounds)\n\n\
+             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | RSS max MiB | origin CPU % | others CPU % | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )?;
+        for (key, name) in CONTENDERS {
+            let Some(m) = med.get(key) else { continue };
+            writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                rounds[key],
+                f(m.get("rps"), 0),
+                f(m.get("p50_ms"), 3),
+                f(m.get("p99_ms"), 3),
+                f(m.get("p999_ms"), 3),
+                f(m.get("cpu_pct"), 0),
+                f(m.get("cpu_us_per_req"), 1),
+                f(m.get("rss_max_mib"), 1),
+                f(m.get("origin_cpu_pct"), 0),
+                f(m.get("others_pct"), 0),
+                f(m.get("errors"), 0),
+            )?;
+        }
+        let mut ratios = Vec::new();
+        for num_key in ["c", "f", "d", "g"] {
+            for den_key in ["b", "e"] {
+                let (Some(n), Some(d)) = (med.get(num_key), med.get(den_key)) else {
+                    continue;
+                };
+                let r = |k: &str| n.get(k).zip(d.get(k)).map(|(a, b)| a / b);
+                ratios.push(json!({
+                    "of": num_key, "to": den_key,
+                    "rps": r("rps"), "p50": r("p50_ms"), "p99": r("p99_ms"),
+                    "p999": r("p999_ms"), "cpu_us_per_req": r("cpu_us_per_req"),
+                }));
+            }
+        }
+        if !ratios.is_empty() {
+            writeln!(
+                md,
+                "\n### Ratios (medians; req/s above 1 is faster, latency below 1 is faster)\n\n\
+                 | ratio | req/s | p50 | p99 | p99.9 | CPU µs/req |\n|---|---:|---:|---:|---:|---:|"
+            )?;
+            for r in &ratios {
+                let g = |k: &str| f(r[k].as_f64().as_ref(), 3);
+                writeln!(
+                    md,
+                    "| {} / {} | {} | {} | {} | {} | {} |",
+                    r["of"].as_str().unwrap_or(""),
+                    r["to"].as_str().unwrap_or(""),
+                    g("rps"),
+                    g("p50"),
+                    g("p99"),
+                    g("p999"),
+                    g("cpu_us_per_req")
+                )?;
+            }
+        }
+        result["proxy"] = json!(med);
+        result["ratios"] = json!(ratios);
+    }
+
+    // Loss accounting at saturation (contender d).
+    let loss: Vec<_> = proxy.iter().filter(|r| !r["loss"].is_null()).collect();
+    if !loss.is_empty() {
+        writeln!(
+            md,
+            "\n### Loss accounting at saturation (contenders d and f, per round; counts include the warm-up)\n\n\
+             | contender | round | wrk redirects (measured) | proxied | captured | persisted | capture drops | queue drops | settled |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---|"
+        )?;
+        let mut rows = Vec::new();
+        for r in loss {
+            let m = &r["loss"];
+            let g = |k: &str| num(m, &[k]);
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r["contender"].as_str().unwrap_or(""),
+                r["round"],
+                num(r, &["wrk", "requests"]),
+                g("clicktap_proxy_requests_total"),
+                g("clicktap_capture_clicks_total"),
+                g("clicktap_queue_appended_total"),
+                g("clicktap_capture_dropped_total"),
+                g("clicktap_queue_dropped_total"),
+                m["settled"]
+            )?;
+            rows.push(json!({
+                "contender": r["contender"],
+                "round": r["round"],
+                "wrk_requests": num(r, &["wrk", "requests"]),
+                "proxied": g("clicktap_proxy_requests_total"),
+                "captured": g("clicktap_capture_clicks_total"),
+                "persisted": g("clicktap_queue_appended_total"),
+                "capture_dropped": g("clicktap_capture_dropped_total"),
+                "queue_dropped": g("clicktap_queue_dropped_total"),
+            }));
+        }
+        result["loss"] = json!(rows);
+    }
+
+    // Delivery throughput.
+    let delivery = by_kind(&raw, "delivery");
+    if !delivery.is_empty() {
+        writeln!(
+            md,
+            "\n### Delivery to a local receiver (median of rounds)\n\n\
+             | mode | rounds | events | events/s | requests/s | clicktap CPU % | RSS max MiB | complete |\n\
+             |---|---:|---:|---:|---:|---:|---:|---|"
+        )?;
+        let mut out = BTreeMap::new();
+        for mode in ["unbatched", "batched"] {
+            let rs: Vec<_> = delivery.iter().filter(|r| r["mode"] == mode).collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let m = |p: &[&str]| median(rs.iter().map(|r| num(r, p)).collect());
+            let eps = m(&["drain", "events_per_s"]);
+            let reqs = median(
+                rs.iter()
+                    .map(|r| num(r, &["drain", "requests"]) / num(r, &["drain", "seconds"]))
+                    .collect(),
+            );
+            let complete = rs.iter().all(|r| r["drain"]["complete"] == true);
+            writeln!(
+                md,
+                "| {mode} | {} | {} | {} | {} | {} | {} | {complete} |",
+                rs.len(),
+                f(m(&["drain", "expected"]).as_ref(), 0),
+                f(eps.as_ref(), 0),
+                f(reqs.as_ref(), 0),
+                f(m(&["proc", "cpu_pct"]).as_ref(), 0),
+                f(m(&["proc", "rss_max_kib"]).map(|k| k / 1024.0).as_ref(), 1),
+            )?;
+            out.insert(
+                mode,
+                json!({"events_per_s": eps, "requests_per_s": reqs, "complete": complete}),
+            );
+        }
+        result["delivery"] = json!(out);
+    }
+
+    // Click-to-webhook latency.
+    let latency = by_kind(&raw, "latency");
+    if !latency.is_empty() {
+        writeln!(
+            md,
+            "\n### Click-to-webhook latency, paced clicks (per round)\n\n\
+             | round | rate/s | achieved/s | redirects | webhooks | matched (by) | p50 ms | p90 ms | p99 ms | max ms | clicktap RSS max MiB |\n\
+             |---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        )?;
+        for r in &latency {
+            let p = &r["pace"];
+            writeln!(
+                md,
+                "| {} | {} | {:.0} | {} | {} | {} ({}) | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} |",
+                r["round"],
+                p["rate"],
+                num(p, &["achieved_rate"]),
+                p["redirects"],
+                p["webhook_requests"],
+                p["matched"],
+                p["matched_by"].as_str().unwrap_or(""),
+                num(p, &["p50_ms"]),
+                num(p, &["p90_ms"]),
+                num(p, &["p99_ms"]),
+                num(p, &["max_ms"]),
+                num(r, &["proc", "rss_max_kib"]) / 1024.0,
+            )?;
+        }
+        let p99 = median(
+            latency
+                .iter()
+                .map(|r| num(r, &["pace", "p99_ms"]))
+                .collect(),
+        );
+        let p50 = median(
+            latency
+                .iter()
+                .map(|r| num(r, &["pace", "p50_ms"]))
+                .collect(),
+        );
+        result["latency"] = json!({"p50_ms": p50, "p99_ms": p99});
+    }
+
+    // Targets from the issue that this run can judge.
+    let mut targets = Vec::new();
+    let mut check = |name: &str, value: Option<f64>, ok: fn(f64) -> bool, goal: &str| {
+        let verdict = match value {
+            Some(v) if v.is_finite() => {
+                if ok(v) {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            }
+            _ => "not measured",
+        };
+        targets.push(json!({"target": name, "goal": goal, "value": value, "verdict": verdict}));
+    };
+    let ratio = |a: &str, b: &str, k: &str| {
+        med.get(a)
+            .zip(med.get(b))
+            .and_then(|(x, y)| Some(x.get(k)? / y.get(k)?))
+    };
+    check(
+        "capture on (d) req/s vs bare Pingora (b)",
+        ratio("d", "b", "rps"),
+        |v| v >= 0.95,
+        ">= 0.95x",
+    );
+    check(
+        "capture on (d) p99 vs bare Pingora (b)",
+        ratio("d", "b", "p99_ms"),
+        |v| v <= 1.10,
+        "<= 1.10x",
+    );
+    check(
+        "capture on, no webhook (f) req/s vs bare Pingora (b)",
+        ratio("f", "b", "rps"),
+        |v| v >= 0.95,
+        ">= 0.95x",
+    );
+    check(
+        "capture on, no webhook (f) p99 vs bare Pingora (b)",
+        ratio("f", "b", "p99_ms"),
+        |v| v <= 1.10,
+        "<= 1.10x",
+    );
+    check(
+        "capture on (d) req/s vs nginx proxy_pass (e)",
+        ratio("d", "e", "rps"),
+        |v| v >= 1.0,
+        ">= 1.0x (moonshot)",
+    );
+    check(
+        "unbatched deliveries/s",
+        result["delivery"]["unbatched"]["events_per_s"].as_f64(),
+        |v| v >= 10_000.0,
+        ">= 10000",
+    );
+    check(
+        "click-to-webhook p99 at the paced rate",
+        result["latency"]["p99_ms"].as_f64(),
+        |v| v < 100.0,
+        "< 100 ms",
+    );
+    check(
+        "clicktap RSS at steady load (d, max)",
+        med.get("d").and_then(|m| m.get("rss_max_mib").copied()),
+        |v| v < 64.0,
+        "< 64 MiB",
+    );
+    writeln!(
+        md,
+        "\n### Targets\n\n| target | goal | value | verdict |\n|---|---|---:|---|"
+    )?;
+    for t in &targets {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            t["target"].as_str().unwrap_or(""),
+            t["goal"].as_str().unwrap_or(""),
+            f(t["value"].as_f64().as_ref(), 3),
+            t["verdict"].as_str().unwrap_or("")
+        )?;
+    }
+    result["targets"] = json!(targets);
+    result["raw"] = json!(raw);
+
+    print!("{md}");
+    std::fs::write(out, serde_json::to_string_pretty(&result)?)?;
+    Ok(())
+}

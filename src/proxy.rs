@@ -13,6 +13,7 @@ use http::header;
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr;
 use pingora::upstreams::peer::HttpPeer;
+use std::io::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -99,14 +100,15 @@ impl ProxyHttp for Proxy {
             return Ok(());
         };
         let ip = ip.to_canonical();
+        // The peer's address, formatted once into a stack buffer.
+        let mut buf = [0u8; 64];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        let len = cursor.position() as usize;
+        let peer = &buf[..len];
         let xff = match upstream_request.headers.get("x-forwarded-for") {
-            Some(prev) if !prev.is_empty() => {
-                let mut v = prev.as_bytes().to_vec();
-                v.extend_from_slice(b", ");
-                v.extend_from_slice(ip.to_string().as_bytes());
-                v
-            }
-            _ => ip.to_string().into_bytes(),
+            Some(prev) if !prev.is_empty() => [prev.as_bytes(), b", ", peer].concat(),
+            _ => peer.to_vec(),
         };
         upstream_request.insert_header("x-forwarded-for", xff)?;
         let keep_proto = is_trusted(&self.trusted, ip)

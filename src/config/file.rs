@@ -84,7 +84,7 @@ pub struct EnrichFile {
 impl Default for EnrichFile {
     fn default() -> Self {
         EnrichFile {
-            channel_capacity: 65_536,
+            channel_capacity: 8192,
             workers: 1,
             batch_size: 512,
             keep_raw_ip: false,
@@ -139,7 +139,7 @@ impl Default for QueueFile {
             max_bytes: "4GiB".into(),
             when_full: "drop_newest".into(),
             retention: "7d".into(),
-            cache_size: "16MiB".into(),
+            cache_size: "8MiB".into(),
         }
     }
 }

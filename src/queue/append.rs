@@ -52,9 +52,18 @@ impl Queue {
         let head = self.head();
         let next = head + take as u64;
         if take > 0 {
-            let value = super::batch::encode(&records[..take]);
-            let written = value.len() as i64;
-            if let Err(e) = inner.events.insert(seq_key(head), value) {
+            // Values of a bounded size: sled keeps pages holding very large values in
+            // memory far beyond its cache size.
+            let mut batch = sled::Batch::default();
+            let mut written = 0i64;
+            let mut seq = head;
+            for chunk in super::batch::chunks(&records[..take]) {
+                let value = super::batch::encode(chunk);
+                written += value.len() as i64;
+                batch.insert(&seq_key(seq), value);
+                seq += chunk.len() as u64;
+            }
+            if let Err(e) = inner.events.apply_batch(batch) {
                 inner.metrics.queue_errors.inc();
                 inner.metrics.queue_dropped_error.inc_by(take as u64);
                 return Err(e.into());

@@ -13,6 +13,31 @@ use super::{QueueError, Record};
 const COUNT: usize = 4;
 const ENTRY_HEAD: usize = 12;
 
+/// The largest value clicktap writes, in bytes (a single larger event gets its own).
+pub const MAX_VALUE: usize = 16 * 1024;
+
+/// Splits records into runs whose encoded size stays within [`MAX_VALUE`].
+pub fn chunks(records: &[Record]) -> impl Iterator<Item = &[Record]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = COUNT;
+        let mut n = 0;
+        for r in rest {
+            size += ENTRY_HEAD + r.bytes.len();
+            if n > 0 && size > MAX_VALUE {
+                break;
+            }
+            n += 1;
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    })
+}
+
 /// Encodes records as one batch value.
 pub fn encode(records: &[Record]) -> Vec<u8> {
     let size = COUNT
@@ -91,6 +116,28 @@ mod tests {
         let e = entries(100, &v).unwrap();
         assert_eq!((e[0].at_ms, &v[e[0].range.clone()]), (7, &b"{\"a\":1}"[..]));
         assert_eq!((e[1].index, e[1].at_ms, e[1].range.len()), (1, 9, 0));
+    }
+
+    #[test]
+    fn chunks_stay_within_the_value_size() {
+        let recs: Vec<Record> = (0..100)
+            .map(|i| Record {
+                at_ms: i,
+                bytes: vec![b'x'; 1000],
+            })
+            .collect();
+        let sizes: Vec<usize> = chunks(&recs).map(|c| c.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 100);
+        assert!(chunks(&recs).all(|c| encode(c).len() <= MAX_VALUE));
+        let big = [Record {
+            at_ms: 0,
+            bytes: vec![0; MAX_VALUE * 2],
+        }];
+        assert_eq!(
+            chunks(&big).count(),
+            1,
+            "an oversized event still goes, alone"
+        );
     }
 
     #[test]

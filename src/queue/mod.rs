@@ -25,7 +25,7 @@
 //! One sled database under `queue.path` with the trees `events` (one value per
 //! appended batch, keyed by its first sequence; see [`batch`] for the layout), `meta`
 //! (the next sequence, written when the front is trimmed, so that numbering continues
-//! past a log emptied by retention), `cursors` (consumer → seq) and one `state:<name>` tree per
+//! past a log emptied by retention; and the stored bytes, written with each flush), `cursors` (consumer → seq) and one `state:<name>` tree per
 //! consumer-owned purpose. Retention and eviction remove whole batches.
 
 mod append;
@@ -85,6 +85,7 @@ struct Inner {
 }
 
 const META_NEXT: &[u8] = b"next_seq";
+const META_BYTES: &[u8] = b"bytes";
 
 impl Queue {
     /// Opens (or creates) the queue and recovers its position.
@@ -119,11 +120,18 @@ impl Queue {
             .map_err(open_err)?
             .map(|(k, _)| read::be_u64(&k))
             .unwrap_or(head);
-        let mut bytes = 0i64;
-        for item in events.iter() {
-            let (_, v) = item.map_err(open_err)?;
-            bytes += v.len() as i64;
-        }
+        // The byte count is saved with every flush; reading the whole log to count it
+        // would load all of it at start.
+        let bytes = match meta.get(META_BYTES).map_err(open_err)? {
+            Some(v) => read::be_u64(&v) as i64,
+            None => {
+                let mut n = 0i64;
+                for item in events.iter() {
+                    n += item.map_err(open_err)?.1.len() as i64;
+                }
+                n
+            }
+        };
         let (head_tx, _) = watch::channel(head);
         metrics.queue_depth.set((head - first) as i64);
         metrics.queue_bytes.set(bytes);
@@ -146,6 +154,9 @@ impl Queue {
 
     /// Writes everything appended so far to disk.
     pub fn flush(&self) -> Result<(), QueueError> {
+        self.inner
+            .meta
+            .insert(META_BYTES, &self.bytes().to_be_bytes())?;
         self.inner.db.flush()?;
         self.inner.metrics.queue_flushes.inc();
         Ok(())

@@ -107,14 +107,23 @@ fn raw_click(agent: &str, n: u64) -> RawClick {
     }
 }
 
-fn record(event: &ClickEvent) -> Record {
-    Record {
-        at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64,
-        bytes: serde_json::to_vec(event).expect("events serialise"),
-    }
+/// An event serialised as the enrichment threads do: capture time and JSON.
+fn record(event: &ClickEvent) -> (u64, Vec<u8>) {
+    let at_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    (at_ms, serde_json::to_vec(event).expect("events serialise"))
+}
+
+fn borrowed(owned: &[(u64, Vec<u8>)]) -> Vec<Record<'_>> {
+    owned
+        .iter()
+        .map(|(at_ms, bytes)| Record {
+            at_ms: *at_ms,
+            bytes,
+        })
+        .collect()
 }
 
 fn enricher(cfg: &Config) -> Enricher {
@@ -180,7 +189,8 @@ fn bench_queue(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(4));
     for flush in [false, true] {
         for batch in [1usize, 16, 128, 512, 2048] {
-            let records: Vec<Record> = (0..batch).map(|_| record(&event)).collect();
+            let owned: Vec<_> = (0..batch).map(|_| record(&event)).collect();
+            let records = borrowed(&owned);
             let q = Bounded::new();
             g.throughput(Throughput::Elements(batch as u64));
             let id = if flush { "append+flush" } else { "append" };
@@ -200,35 +210,6 @@ fn bench_queue(c: &mut Criterion) {
                 })
             });
         }
-    }
-    // The same events as one queue record per batch (length-prefixed, concatenated):
-    // sled copies a leaf node on every insert, so the cost of an append grows with the
-    // number of keys written far more than with the bytes.
-    for batch in [16usize, 128, 512, 2048] {
-        let mut bytes = Vec::new();
-        for r in (0..batch).map(|_| record(&event)) {
-            bytes.extend_from_slice(&(r.bytes.len() as u32).to_be_bytes());
-            bytes.extend_from_slice(&r.bytes);
-        }
-        let records = vec![Record { at_ms: 0, bytes }];
-        let q = Bounded::new();
-        g.throughput(Throughput::Elements(batch as u64));
-        g.bench_with_input(
-            BenchmarkId::new("one record per batch", batch),
-            &records,
-            |b, records| {
-                b.iter_custom(|iters| {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let t = Instant::now();
-                        q.queue.append(records).expect("append");
-                        spent += t.elapsed();
-                        q.trim();
-                    }
-                    spent
-                })
-            },
-        );
     }
     g.finish();
 }
@@ -258,11 +239,11 @@ fn bench_worker(c: &mut Criterion) {
                             .collect::<Vec<_>>()
                     },
                     |clicks| {
-                        let records: Vec<Record> = clicks
+                        let owned: Vec<_> = clicks
                             .iter()
                             .map(|raw| record(&enricher.enrich(raw, geo_db.as_deref())))
                             .collect();
-                        q.queue.append(&records).expect("append");
+                        q.queue.append(&borrowed(&owned)).expect("append");
                         if flush {
                             q.queue.flush().expect("flush");
                         }

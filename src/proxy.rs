@@ -120,6 +120,18 @@ impl ProxyHttp for Proxy {
         Ok(())
     }
 
+    /// A visitor closing the connection early (a browser tab closed, a load generator
+    /// stopping) is not an error of the proxy's: logged at debug, not error.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &(), error: &pingora::Error) -> bool {
+        use pingora::ErrorType::{ConnectionClosed, ReadError, WriteError};
+        let downstream_gone = error.esource() == &pingora::ErrorSource::Downstream
+            && matches!(error.etype(), ConnectionClosed | ReadError | WriteError);
+        if downstream_gone {
+            tracing::debug!(%error, "visitor closed the connection");
+        }
+        downstream_gone
+    }
+
     /// Hot path: runs after the response is written. No await, lock or I/O for the
     /// event pipeline: a few reference-counted clones and one `try_send`.
     async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, _ctx: &mut ()) {

@@ -6,6 +6,7 @@
 //! anonymised; only the anonymised address is kept unless `enrich.keep_raw_ip` is on.
 
 pub mod agent;
+mod agent_cache;
 pub mod bots;
 mod client_ip;
 pub mod geo;
@@ -22,7 +23,6 @@ use arc_swap::ArcSwapOption;
 use ipnet::IpNet;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
-use uuid::{Timestamp, Uuid};
 
 use crate::click::{BotKind, ClickEvent, ClickKind, Client, RawClick};
 use crate::config::EnrichConfig;
@@ -67,7 +67,7 @@ impl Enricher {
         let params = request::params(link.query.as_deref());
         let destination = request::destination(raw.location.as_ref(), &link);
         let user_agent = raw.user_agent.as_ref().map(request::text);
-        let (agent, bot) = agent::classify(user_agent.as_deref());
+        let (agent, bot) = agent_cache::classify(user_agent.as_deref());
         let prefetch = raw.purpose.as_ref().is_some_and(|p| {
             let p = request::text(p).to_ascii_lowercase();
             p.contains("prefetch") || p.contains("prerender") || p.contains("preview")
@@ -85,11 +85,13 @@ impl Enricher {
         };
         let geo = ip.and_then(|ip| geo.and_then(|g| g.lookup(ip)));
         let since = raw.at.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let id = Uuid::new_v7(Timestamp::from_unix(
-            uuid::NoContext,
-            since.as_secs(),
-            since.subsec_nanos(),
-        ));
+        // UUIDv7 from the capture time; its random bits from the thread's generator
+        // rather than a system call per event.
+        let id = uuid::Builder::from_unix_timestamp_millis(
+            since.as_millis() as u64,
+            &rand::random::<[u8; 10]>(),
+        )
+        .into_uuid();
         ClickEvent {
             id,
             timestamp: humantime::format_rfc3339_millis(raw.at).to_string(),

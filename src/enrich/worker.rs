@@ -91,6 +91,7 @@ impl Worker {
         let mut last_flush = Instant::now();
         let mut dirty = false;
         let mut errors = ErrorLog::default();
+        let mut scratch = Scratch::default();
         let mut tick = MIN_TICK;
         loop {
             let mut closed = false;
@@ -108,7 +109,7 @@ impl Worker {
             let full = batch.len() == self.batch_size;
             let got = !batch.is_empty();
             if got {
-                self.process(&mut batch, &mut errors);
+                self.process(&mut batch, &mut scratch, &mut errors);
                 dirty = true;
             }
             if dirty && last_flush.elapsed() >= self.flush_interval {
@@ -136,9 +137,10 @@ impl Worker {
         }
     }
 
-    fn process(&self, batch: &mut Vec<RawClick>, errors: &mut ErrorLog) {
+    fn process(&self, batch: &mut Vec<RawClick>, scratch: &mut Scratch, errors: &mut ErrorLog) {
         let geo = self.enricher.geo.load();
-        let mut records = Vec::with_capacity(batch.len());
+        scratch.json.clear();
+        scratch.spans.clear();
         for raw in batch.drain(..) {
             let event = self.enricher.enrich(&raw, geo.as_deref());
             let at_ms = raw
@@ -146,12 +148,24 @@ impl Worker {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis() as u64;
-            match serde_json::to_vec(&event) {
-                Ok(bytes) => records.push(Record { at_ms, bytes }),
+            let start = scratch.json.len();
+            match serde_json::to_writer(&mut scratch.json, &event) {
+                Ok(()) => scratch.spans.push((at_ms, start..scratch.json.len())),
                 // Serialising plain data cannot fail; counted as a storage error if it does.
-                Err(_) => self.metrics.queue_dropped_error.inc(),
+                Err(_) => {
+                    scratch.json.truncate(start);
+                    self.metrics.queue_dropped_error.inc();
+                }
             }
         }
+        let records: Vec<Record<'_>> = scratch
+            .spans
+            .iter()
+            .map(|(at_ms, range)| Record {
+                at_ms: *at_ms,
+                bytes: &scratch.json[range.clone()],
+            })
+            .collect();
         self.metrics.enrich_events.inc_by(records.len() as u64);
         match self.queue.append(&records) {
             Ok(out) if out.refused > 0 => errors.full(out.refused),
@@ -159,6 +173,14 @@ impl Worker {
             Err(e) => errors.report(&e),
         }
     }
+}
+
+/// Buffers a worker reuses from batch to batch, so that a busy worker does not keep
+/// asking the allocator for (and the kernel for the pages of) the same space.
+#[derive(Default)]
+struct Scratch {
+    json: Vec<u8>,
+    spans: Vec<(u64, std::ops::Range<usize>)>,
 }
 
 /// Logs storage trouble at most once per interval, with how often it happened since:

@@ -19,7 +19,7 @@ pub struct Appended {
 impl Queue {
     /// Appends `records` in one write, within the queue's bounds. Never blocks on
     /// anything but other appenders and the trimming of the log's front.
-    pub fn append(&self, records: &[Record]) -> Result<Appended, QueueError> {
+    pub fn append(&self, records: &[Record<'_>]) -> Result<Appended, QueueError> {
         let inner = &self.inner;
         let _guard = inner.append_lock.lock();
         let cfg = &inner.cfg;

@@ -17,7 +17,7 @@ const ENTRY_HEAD: usize = 12;
 pub const MAX_VALUE: usize = 16 * 1024;
 
 /// Splits records into runs whose encoded size stays within [`MAX_VALUE`].
-pub fn chunks(records: &[Record]) -> impl Iterator<Item = &[Record]> {
+pub fn chunks<'r, 'a>(records: &'r [Record<'a>]) -> impl Iterator<Item = &'r [Record<'a>]> {
     let mut rest = records;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -39,7 +39,7 @@ pub fn chunks(records: &[Record]) -> impl Iterator<Item = &[Record]> {
 }
 
 /// Encodes records as one batch value.
-pub fn encode(records: &[Record]) -> Vec<u8> {
+pub fn encode(records: &[Record<'_>]) -> Vec<u8> {
     let size = COUNT
         + records
             .iter()
@@ -50,7 +50,7 @@ pub fn encode(records: &[Record]) -> Vec<u8> {
     for r in records {
         out.extend_from_slice(&r.at_ms.to_be_bytes());
         out.extend_from_slice(&(r.bytes.len() as u32).to_be_bytes());
-        out.extend_from_slice(&r.bytes);
+        out.extend_from_slice(r.bytes);
     }
     out
 }
@@ -104,11 +104,11 @@ mod tests {
         let recs = vec![
             Record {
                 at_ms: 7,
-                bytes: b"{\"a\":1}".to_vec(),
+                bytes: b"{\"a\":1}",
             },
             Record {
                 at_ms: 9,
-                bytes: Vec::new(),
+                bytes: b"",
             },
         ];
         let v = IVec::from(encode(&recs));
@@ -120,18 +120,20 @@ mod tests {
 
     #[test]
     fn chunks_stay_within_the_value_size() {
+        let kb = [b'x'; 1000];
         let recs: Vec<Record> = (0..100)
             .map(|i| Record {
                 at_ms: i,
-                bytes: vec![b'x'; 1000],
+                bytes: &kb,
             })
             .collect();
         let sizes: Vec<usize> = chunks(&recs).map(|c| c.len()).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 100);
         assert!(chunks(&recs).all(|c| encode(c).len() <= MAX_VALUE));
+        let huge = vec![0; MAX_VALUE * 2];
         let big = [Record {
             at_ms: 0,
-            bytes: vec![0; MAX_VALUE * 2],
+            bytes: &huge,
         }];
         assert_eq!(
             chunks(&big).count(),
@@ -144,7 +146,7 @@ mod tests {
     fn a_truncated_batch_is_corrupt_not_a_panic() {
         let v = IVec::from(encode(&[Record {
             at_ms: 1,
-            bytes: vec![1; 10],
+            bytes: &[1; 10],
         }]));
         let cut = IVec::from(&v[..v.len() - 3]);
         assert!(matches!(entries(5, &cut), Err(QueueError::Corrupt(5))));

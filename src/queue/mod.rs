@@ -53,10 +53,12 @@ pub enum QueueError {
     Corrupt(u64),
 }
 
-/// One event to append: when it was captured and its serialised form.
-pub struct Record {
+/// One event to append: when it was captured and its serialised form (borrowed, so
+/// that a writer can serialise a whole batch into one reused buffer).
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
     pub at_ms: u64,
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
 }
 
 /// A cheap handle to the queue; clones share it.

@@ -19,11 +19,22 @@ fn cfg(dir: &std::path::Path, max_events: u64, when_full: WhenFull) -> QueueConf
     }
 }
 
-fn records(at_ms: u64, n: usize) -> Vec<Record> {
+const BODIES: [&[u8]; 8] = [
+    b"{\"n\":0}",
+    b"{\"n\":1}",
+    b"{\"n\":2}",
+    b"{\"n\":3}",
+    b"{\"n\":4}",
+    b"{\"n\":5}",
+    b"{\"n\":6}",
+    b"{\"n\":7}",
+];
+
+fn records(at_ms: u64, n: usize) -> Vec<Record<'static>> {
     (0..n)
         .map(|i| Record {
             at_ms: at_ms + i as u64,
-            bytes: format!("{{\"n\":{i}}}").into_bytes(),
+            bytes: BODIES[i % BODIES.len()],
         })
         .collect()
 }

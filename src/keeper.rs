@@ -25,6 +25,7 @@ impl Keeper {
         let handle = std::thread::Builder::new()
             .name("clicktap-keeper".into())
             .spawn(move || {
+                crate::background::mark_thread();
                 let mut seen = Drops::read(&metrics);
                 loop {
                     if let Err(e) = queue.retain(now_ms()) {

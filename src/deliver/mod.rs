@@ -117,12 +117,14 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(d.threads)
         .thread_name("clicktap-deliver")
+        .on_thread_start(crate::background::mark_thread)
         .enable_all()
         .build()?;
     let running = webhooks.clone();
     let thread = std::thread::Builder::new()
         .name("clicktap-deliver-main".into())
         .spawn(move || {
+            crate::background::mark_thread();
             rt.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
                 for w in running {

@@ -15,12 +15,15 @@ use crate::click::{Agent, Bot};
 /// Distinct user agents remembered per thread.
 const CAPACITY: usize = 4096;
 
+/// A user agent's reading.
+type Reading = (Agent, Option<Bot>);
+
 thread_local! {
-    static SEEN: RefCell<HashMap<Box<str>, (Agent, Option<Bot>)>> = RefCell::new(HashMap::new());
+    static SEEN: RefCell<HashMap<Box<str>, Reading>> = RefCell::new(HashMap::new());
 }
 
 /// [`agent::classify`], remembered.
-pub fn classify(user_agent: Option<&str>) -> (Agent, Option<Bot>) {
+pub fn classify(user_agent: Option<&str>) -> Reading {
     let Some(ua) = user_agent else {
         return agent::classify(None);
     };

@@ -76,7 +76,7 @@ pub fn start(
 
 /// How long a worker sleeps between looks at the channel: short while clicks arrive,
 /// doubling while none do.
-const MIN_TICK: Duration = Duration::from_millis(1);
+const MIN_TICK: Duration = Duration::from_millis(2);
 const MAX_TICK: Duration = Duration::from_millis(20);
 
 impl Worker {
@@ -85,6 +85,7 @@ impl Worker {
     /// per click); polling leaves the proxy a plain atomic push and lets clicks gather
     /// into batches, which is what makes the queue cheap per event.
     fn run(self) {
+        crate::background::mark_thread();
         // Build the bot matcher now rather than on the first click.
         let _ = super::bots::detect("");
         let mut batch = Vec::with_capacity(self.batch_size);

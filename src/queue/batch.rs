@@ -14,7 +14,9 @@ const COUNT: usize = 4;
 const ENTRY_HEAD: usize = 12;
 
 /// The largest value clicktap writes, in bytes (a single larger event gets its own).
-pub const MAX_VALUE: usize = 16 * 1024;
+/// sled writes a leaf node (up to 17 values) as a separate blob file once it passes a
+/// quarter of its 512 KiB segment; values this size keep leaves inside the log.
+pub const MAX_VALUE: usize = 6 * 1024;
 
 /// Splits records into runs whose encoded size stays within [`MAX_VALUE`].
 pub fn chunks<'r, 'a>(records: &'r [Record<'a>]) -> impl Iterator<Item = &'r [Record<'a>]> {

@@ -17,7 +17,7 @@ use super::attempt::Outcome;
 use super::auth::Authenticator;
 use super::filter;
 use super::health::{Health, State};
-use super::log::{Attempt, DeliveryLog};
+use super::log::{DeliveryLog, Recorder, Request};
 use super::state::{Dead, Pending, WebhookState};
 use crate::click::ClickEvent;
 use crate::config::{LinkMeta, WebhookConfig};
@@ -66,6 +66,7 @@ pub struct Webhook {
     pub(super) queue: Queue,
     pub(super) state: WebhookState,
     pub(super) log: DeliveryLog,
+    recorder: Recorder,
     pub(super) client: reqwest::Client,
     pub(super) auth: Authenticator,
     pub(super) links: Arc<Vec<LinkMeta>>,
@@ -113,6 +114,8 @@ impl Webhook {
             .set(health.state.as_gauge());
         Ok(Webhook {
             consumer: consumer_name(&cfg.id),
+            recorder: Recorder::new(p.log.clone(), &cfg.id),
+
             auth: Authenticator::new(
                 cfg.auth.clone(),
                 &cfg.id,
@@ -197,6 +200,7 @@ impl Webhook {
                 }
             }
         }
+        self.flush_log();
         tracing::info!(webhook = self.id(), "delivery stopped");
     }
 
@@ -333,6 +337,13 @@ impl Webhook {
             });
         }
         while running.join_next().await.is_some() {}
+        self.flush_log();
+    }
+
+    fn flush_log(&self) {
+        if let Err(e) = self.recorder.flush() {
+            tracing::error!(webhook = self.id(), error = %e, "cannot write the delivery log");
+        }
     }
 
     /// Records one request's outcome for each of its events.
@@ -345,23 +356,23 @@ impl Webhook {
         m.delivery_latency
             .with_label_values(&[id])
             .observe(o.latency.as_secs_f64());
-        let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let request = Request {
+            at_ms: now,
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            status: o.status,
+            latency_ms: o.latency.as_millis() as u64,
+            error: o.error.clone(),
+            response: o.response.clone(),
+            events: group
+                .iter()
+                .map(|m| (m.seq, m.attempts_before + 1, m.event.id.to_string()))
+                .collect(),
+        };
+        if let Err(e) = self.recorder.record(request) {
+            tracing::error!(webhook = id, error = %e, "cannot write the delivery log");
+        }
         for member in group {
             let attempt = member.attempts_before + 1;
-            let record = Attempt {
-                webhook: id.to_string(),
-                event_id: member.event.id.to_string(),
-                seq: member.seq,
-                attempt,
-                at: at.clone(),
-                status: o.status,
-                latency_ms: o.latency.as_millis() as u64,
-                error: o.error.clone(),
-                response: o.response.clone(),
-            };
-            if let Err(e) = self.log.record(now, &record) {
-                tracing::error!(webhook = id, error = %e, "cannot write the delivery log");
-            }
             let error = o.error.as_deref().unwrap_or("");
             let result = if o.delivered {
                 m.delivery_delivered.with_label_values(&[id]).inc();

@@ -30,9 +30,11 @@
 
 mod append;
 mod batch;
+pub mod cache;
 mod read;
 mod retain;
 
+pub use batch::MAX_VALUE;
 pub use read::Stored;
 
 use parking_lot::Mutex;

@@ -3,6 +3,7 @@
 use sled::IVec;
 
 use super::batch;
+use super::cache;
 use super::{Queue, QueueError};
 
 /// One stored event.
@@ -78,6 +79,7 @@ impl Queue {
                 break;
             }
             let (k, v) = item?;
+            cache::touch(events, &k, cache::READ_TOUCHES);
             unpack(&k, v, from, &mut out, limit)?;
         }
         Ok(out)

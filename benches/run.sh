@@ -10,8 +10,9 @@
 #   e. wrk -> nginx proxy_pass -> origin
 #   f. wrk -> clicktap, capture on, no webhook (capture + enrichment + queue only)
 #   g. wrk -> lean Pingora (pingora-core only, an experiment) -> origin; on request
-# then delivery (events/s drained from a filled queue, unbatched and batched) and
-# click-to-webhook latency at a paced rate. Prints a markdown table and writes
+# then delivery (events/s drained from a filled queue, unbatched and batched),
+# click-to-webhook latency at a paced rate, and the visitor's latency at a fixed rate
+# well below saturation (b, f and d, open loop). Prints a markdown table and writes
 # bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.
 set -euo pipefail
 
@@ -26,7 +27,8 @@ Usage: bash benches/run.sh [options]
   --wrk-threads N       wrk threads (default 1)
   --contenders LIST     subset of a,b,c,d,e,f,g (default a,b,c,d,e,f; g is the
                         lean-Pingora experiment, benches/lean_pingora.rs)
-  --parts LIST          subset of proxy,delivery,latency (default all three)
+  --parts LIST          subset of proxy,delivery,latency,visitor (default all four);
+                        visitor: redirect latency of b, f and d at a fixed rate
   --pin                 wrk on CPU 1, everything else on CPU 0 (taskset)
   --wrk-cpus LIST       taskset CPU list for wrk (overrides --pin's choice)
   --server-cpus LIST    taskset CPU list for servers and the origin
@@ -40,6 +42,9 @@ Usage: bash benches/run.sh [options]
   --fill-seconds S      wrk seconds that fill the queue for the delivery runs (default 5)
   --latency-rate R      paced clicks/s for the latency run (default 1000)
   --latency-seconds S   seconds of paced clicks (default 10)
+  --visitor-rate R      clicks/s of the visitor part, open loop, well below
+                        saturation (default 2000)
+  --visitor-seconds S   measured seconds of each visitor run (default 10)
   --quiet-below PCT     before each run, wait for the machine's CPU use to fall below
                         PCT (100 = one core; default 15): others' work skews results
   --quiet-timeout S     wait at most S seconds for that (default 60; 0: do not wait)
@@ -49,10 +54,10 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f PARTS=proxy,delivery,latency
+CONTENDERS=a,b,c,d,e,f PARTS=proxy,delivery,latency,visitor
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
-QUIET_BELOW=15 QUIET_TIMEOUT=60
+VISITOR_RATE=2000 VISITOR_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
 SETS=() WEBHOOK_SETS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -74,6 +79,8 @@ while [[ $# -gt 0 ]]; do
     --fill-seconds) FILL_SECONDS=$2; shift ;;
     --latency-rate) LATENCY_RATE=$2; shift ;;
     --latency-seconds) LATENCY_SECONDS=$2; shift ;;
+    --visitor-rate) VISITOR_RATE=$2; shift ;;
+    --visitor-seconds) VISITOR_SECONDS=$2; shift ;;
     --quiet-below) QUIET_BELOW=$2; shift ;;
     --quiet-timeout) QUIET_TIMEOUT=$2; shift ;;
     --label) LABEL=$2; shift ;;
@@ -85,6 +92,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ $SMOKE == 1 ]]; then
   ROUNDS=1 DURATION=1 WARMUP=0 FILL_SECONDS=1 LATENCY_RATE=200 LATENCY_SECONDS=1 QUIET_TIMEOUT=0
+  VISITOR_SECONDS=2
   LABEL=${LABEL:-smoke}
 fi
 
@@ -309,11 +317,17 @@ await_quiet() {
   fi
 }
 
+# jnum KEY JSON: a number field of a flat JSON object.
+jnum() { sed -nE "s/.*\"$1\":([0-9.eE+-]+).*/\1/p" <<<"$2"; }
+
 RAW=$RUN_DIR/raw.jsonl
 : >"$RAW"
 
-measure_proxy() {  # contender round
-  local key=$1 round=$2 pid url loss=null qdir=$RUN_DIR/queue-$1-$2
+# start_contender KEY QUEUE_DIR: starts contender KEY (a: the origin, already running)
+# and waits until it listens; sets CONTENDER_PID and CONTENDER_URL (the short link
+# through it). clicktap's queue lives in QUEUE_DIR.
+start_contender() {
+  local key=$1 qdir=$2 pid url
   case $key in
     a) pid=$ORIGIN_PID; url="http://$ORIGIN$LINK_PATH" ;;
     b) start bare "$BARE" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
@@ -333,6 +347,13 @@ measure_proxy() {  # contender round
        pid=$STARTED; wait_port "$PROXY_PORT" "$pid" lean; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
     e) start_nginx_proxy; pid=$STARTED; url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
   esac
+  CONTENDER_PID=$pid CONTENDER_URL=$url
+}
+
+measure_proxy() {  # contender round
+  local key=$1 round=$2 pid url loss=null qdir=$RUN_DIR/queue-$1-$2
+  start_contender "$key" "$qdir"
+  pid=$CONTENDER_PID url=$CONTENDER_URL
   await_quiet
   if [[ $WARMUP != 0 ]]; then run_wrk "$url" "$WARMUP" >/dev/null; fi
   # shellcheck disable=SC2086
@@ -353,6 +374,39 @@ measure_proxy() {  # contender round
   printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s,"quiet":%s}\n' \
     "$key" "$round" "$w" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/origin.json")" "$loss" "$QUIET" >>"$RAW"
   log "$key round $round: $(sed -E 's/.*"requests":([0-9]+),"duration_us":([0-9]+).*/\1 requests in \2 µs/' <<<"$w")"
+}
+
+# The visitor's latency at a fixed rate well below saturation: bench-tools pace sends
+# clicks in an open loop (each on schedule, whatever the previous answers did), so
+# the latency is the proxy's own, not wrk's closed-loop queueing. d's webhook goes to
+# the origin's /hook as in the proxy part, so pace needs no receiver for any of them.
+measure_visitor() {  # contender round
+  local key=$1 round=$2 pid url qdir=$RUN_DIR/queue-visitor-$1-$2
+  start_contender "$key" "$qdir"
+  pid=$CONTENDER_PID url=$CONTENDER_URL
+  await_quiet
+  if [[ $WARMUP != 0 ]]; then
+    # shellcheck disable=SC2086
+    $WRK_PREFIX "$TOOLS" pace --no-receiver --url "$url" --rate "$VISITOR_RATE" --seconds "$WARMUP" >/dev/null
+  fi
+  rm -f "$RUN_DIR/paced"
+  # shellcheck disable=SC2086
+  $WRK_PREFIX "$TOOLS" pace --no-receiver --url "$url" --rate "$VISITOR_RATE" --seconds "$VISITOR_SECONDS" \
+    >"$RUN_DIR/pace.json" &
+  local ppid=$!
+  "$TOOLS" sample --pid "$pid" --seconds 600 --stop-file "$RUN_DIR/paced" \
+    --exclude "$ORIGIN_PID,$ppid" >"$RUN_DIR/proc.json" &
+  local s=$!
+  wait "$ppid" || { touch "$RUN_DIR/paced"; echo "pace failed ($key round $round)" >&2; exit 1; }
+  touch "$RUN_DIR/paced"; wait "$s"
+  local p
+  p=$(cat "$RUN_DIR/pace.json")
+  stop "$pid"
+  rm -rf "$qdir"
+  printf '{"kind":"visitor","contender":"%s","round":%d,"pace":%s,"proc":%s,"quiet":%s}\n' \
+    "$key" "$round" "$p" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
+  log "$(printf 'visitor %s round %d: %.0f clicks/s, p50 %.3f ms, p99 %.3f ms, %d errors' "$key" "$round" \
+    "$(jnum achieved_rate "$p")" "$(jnum redirect_p50_ms "$p")" "$(jnum redirect_p99_ms "$p")" "$(jnum errors "$p")")"
 }
 
 # One queue filled through clicktap with the webhook configured but disabled, so
@@ -422,6 +476,9 @@ for round in $(seq "$ROUNDS"); do
   if has proxy "$PARTS"; then
     for key in a b g c f d e; do has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"; done
   fi
+  if has visitor "$PARTS"; then
+    for key in b f d; do has "$key" "$CONTENDERS" && measure_visitor "$key" "$round"; done
+  fi
 done
 if has delivery "$PARTS"; then
   fill_queue
@@ -451,8 +508,10 @@ META=$RUN_DIR/meta.json
   printf '"wrk_cpus":%s,"server_cpus":%s,"origin":%s,"nginx_proxy_workers":%s,' \
     "$(json_str "$WRK_CPUS")" "$(json_str "$SERVER_CPUS")" "$(json_str "$ORIGIN_KIND")" "$NGINX_WORKERS"
   printf '"quiet_below_pct":%s,"quiet_timeout_s":%s,' "$QUIET_BELOW" "$QUIET_TIMEOUT"
-  printf '"fill_seconds":%s,"latency_rate":%s,"latency_seconds":%s,"smoke":%s,' \
-    "$FILL_SECONDS" "$LATENCY_RATE" "$LATENCY_SECONDS" "$([[ $SMOKE == 1 ]] && echo true || echo false)"
+  printf '"fill_seconds":%s,"latency_rate":%s,"latency_seconds":%s,' \
+    "$FILL_SECONDS" "$LATENCY_RATE" "$LATENCY_SECONDS"
+  printf '"visitor_rate":%s,"visitor_seconds":%s,"parts":%s,"smoke":%s,' "$VISITOR_RATE" "$VISITOR_SECONDS" \
+    "$(json_str "$PARTS")" "$([[ $SMOKE == 1 ]] && echo true || echo false)"
   printf '"clicktap_sets":%s,"webhook_sets":%s}}\n' "$(json_list "${SETS[@]}")" "$(json_list "${WEBHOOK_SETS[@]}")"
 } >"$META"
 
@@ -464,7 +523,8 @@ OUT=$ROOT/bench-results/$NAME
   echo
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); origin: $ORIGIN_KIND;" \
     "wrk -t$WRK_THREADS -c$CONNECTIONS, ${DURATION}s x $ROUNDS round(s) after ${WARMUP}s warm-up;" \
-    "CPUs: wrk ${WRK_CPUS:-any}, servers ${SERVER_CPUS:-any}${SETS[*]:+; clicktap settings: ${SETS[*]}}${WEBHOOK_SETS[*]:+; webhook: ${WEBHOOK_SETS[*]}}"
+    "CPUs: wrk ${WRK_CPUS:-any}, servers ${SERVER_CPUS:-any}${SETS[*]:+; clicktap settings: ${SETS[*]}}${WEBHOOK_SETS[*]:+; webhook: ${WEBHOOK_SETS[*]}}$(
+      has visitor "$PARTS" && echo "; visitor: ${VISITOR_RATE} clicks/s for ${VISITOR_SECONDS}s")"
   echo
   "$TOOLS" report --raw "$RAW" --out "$OUT.json" --meta "$META"
 } | tee "$OUT.md"

@@ -8,7 +8,8 @@
 //! - `sample`: CPU and resident memory of a process tree over a window (/proc), and
 //!   the CPU other processes took meanwhile; `quiet`: wait for an idle machine;
 //! - `metrics`, `settle`, `drain`: read clicktap's `/metrics`;
-//! - `pace`: clicks at a fixed rate, with a receiver that times their webhooks;
+//! - `pace`: clicks at a fixed rate (open loop), timing their redirects and, with a
+//!   receiver, their webhooks;
 //! - `report`: medians, ratios, the markdown table and the JSON file.
 
 mod metrics;
@@ -79,7 +80,8 @@ enum Command {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
-    /// Sends clicks at `rate` per second and times their arrival as webhooks.
+    /// Sends clicks at `rate` per second and times their redirects and, unless
+    /// `--no-receiver`, their arrival as webhooks.
     Pace(pace::Args),
     /// Medians and ratios of a run's raw records: markdown on stdout, JSON to `out`.
     Report {

@@ -1,12 +1,18 @@
-//! Click-to-webhook latency: clicks sent at a fixed rate (open loop: a slow answer
-//! does not delay the next click), and a receiver that notes when each webhook
-//! arrives.
+//! Clicks sent at a fixed rate (open loop: a slow answer does not delay the next
+//! click), timing two things: the visitor's latency, from sending a click to having
+//! its whole redirect response, and, unless `--no-receiver`, click-to-webhook
+//! latency through a receiver that notes when each webhook arrives.
 //!
 //! Each click carries `clk=<n>` in its query. When the webhook body names the link
 //! (the native format does), arrivals are matched to clicks by that number; when it
 //! does not (a format that leaves the query out), the k-th arrival is matched to the
 //! k-th click, which holds for unbatched delivery up to the reordering of
 //! `concurrency` requests in flight. Both clocks are this process's monotonic clock.
+//!
+//! Clicks go round-robin to `--connections` clients, each with its own keep-alive
+//! pool: below saturation few requests overlap, so with one shared pool the number
+//! of connections (and of proxy threads busy) would depend on chance overlaps; this
+//! way the proxy always sees several connections, as from several visitors.
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -21,12 +27,24 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The short link to click, through clicktap (`?clk=<n>` is appended).
+    /// The short link to click, through the proxy (`clk=<n>` is added to its query).
     #[arg(long)]
     url: String,
     /// Where the webhook receiver listens (the webhook's URL points here).
+    #[arg(
+        long,
+        required_unless_present = "no_receiver",
+        conflicts_with = "no_receiver"
+    )]
+    receiver: Option<SocketAddr>,
+    /// No receiver and no waiting for webhooks: time the redirects only (for a proxy
+    /// that sends no webhooks, or sends them elsewhere). The webhook fields are null.
     #[arg(long)]
-    receiver: SocketAddr,
+    no_receiver: bool,
+    /// HTTP clients the clicks are spread over, round-robin, each with its own
+    /// keep-alive pool: at least this many connections reach the proxy.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
     #[arg(long, default_value_t = 10.0)]
@@ -82,48 +100,91 @@ pub fn run(a: Args) -> anyhow::Result<String> {
 async fn measure(a: Args) -> anyhow::Result<String> {
     let t0 = Instant::now();
     let arrivals: Arc<Mutex<Vec<(Duration, Bytes)>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind(a.receiver).await?;
-    let seen = arrivals.clone();
-    tokio::spawn(crate::origin::serve(listener, move |_parts, body| {
-        seen.lock().push((t0.elapsed(), body));
-        Response::builder()
-            .status(StatusCode::NO_CONTENT)
-            .body(Full::new(Bytes::new()))
-            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-    }));
+    if let Some(addr) = a.receiver {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let seen = arrivals.clone();
+        tokio::spawn(crate::origin::serve(listener, move |_parts, body| {
+            seen.lock().push((t0.elapsed(), body));
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Full::new(Bytes::new()))
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        }));
+    }
 
-    let client = clicktap::tls::client_builder()
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let clients = (0..a.connections.max(1))
+        .map(|_| {
+            clicktap::tls::client_builder()
+                .pool_max_idle_per_host(256)
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(10))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let n = (a.rate * a.seconds).round() as usize;
     let period = Duration::from_secs_f64(1.0 / a.rate);
+    let sep = if a.url.contains('?') { '&' } else { '?' };
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(NOT_SENT)).collect());
-    let redirects = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         tokio::time::sleep_until((start + period * i as u32).into()).await;
-        let (client, sent, redirects) = (client.clone(), sent.clone(), redirects.clone());
-        let url = format!("{}?clk={i}", a.url);
+        let (client, sent) = (clients[i % clients.len()].clone(), sent.clone());
+        let url = format!("{}{sep}clk={i}", a.url);
+        // The visitor's latency: from sending to the end of the redirect's body;
+        // None for a failed request or an answer that is not a redirect.
         tasks.spawn(async move {
-            sent[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            if let Ok(r) = client
+            let at = t0.elapsed();
+            sent[i].store(at.as_nanos() as u64, Ordering::Relaxed);
+            let r = client
                 .get(url)
                 .header("user-agent", UA)
                 .header("referer", "https://news.example.org/story")
                 .send()
                 .await
-                && r.status().is_redirection()
-            {
-                redirects.fetch_add(1, Ordering::Relaxed);
-            }
+                .ok()?;
+            let redirect = r.status().is_redirection();
+            let complete = r.bytes().await.is_ok();
+            (redirect && complete).then(|| t0.elapsed().saturating_sub(at))
         });
     }
-    while tasks.join_next().await.is_some() {}
+    let mut visitor = Vec::with_capacity(n);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Some(took)) = done {
+            visitor.push(took.as_secs_f64() * 1e3);
+        }
+    }
     let send_secs = start.elapsed().as_secs_f64();
-    let expected = redirects.load(Ordering::Relaxed) as usize;
+    let expected = visitor.len();
+    visitor.sort_by(f64::total_cmp);
+    let mut out = json!({
+        "rate": a.rate,
+        "clicks": n,
+        "connections": clients.len(),
+        "achieved_rate": n as f64 / send_secs,
+        "redirects": expected,
+        "errors": n - expected,
+        "redirect_p50_ms": percentile(&visitor, 50.0),
+        "redirect_p90_ms": percentile(&visitor, 90.0),
+        "redirect_p99_ms": percentile(&visitor, 99.0),
+        "redirect_p999_ms": percentile(&visitor, 99.9),
+        "redirect_max_ms": visitor.last().copied().unwrap_or(0.0),
+    });
+    let webhook_fields = [
+        "webhook_requests",
+        "matched",
+        "matched_by",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "max_ms",
+    ];
+    if a.receiver.is_none() {
+        for k in webhook_fields {
+            out[k] = serde_json::Value::Null;
+        }
+        return Ok(out.to_string());
+    }
 
     // Wait for the webhooks: until one per redirect arrived, or none came for `wait`.
     let mut last_count = 0;
@@ -166,18 +227,17 @@ async fn measure(a: Args) -> anyhow::Result<String> {
         }
     }
     lat.sort_by(f64::total_cmp);
-    Ok(json!({
-        "rate": a.rate,
-        "clicks": n,
-        "achieved_rate": n as f64 / send_secs,
-        "redirects": expected,
-        "webhook_requests": got.len(),
-        "matched": lat.len(),
-        "matched_by": if by_name { "clk" } else { "arrival order" },
-        "p50_ms": percentile(&lat, 50.0),
-        "p90_ms": percentile(&lat, 90.0),
-        "p99_ms": percentile(&lat, 99.0),
-        "max_ms": lat.last().copied().unwrap_or(0.0),
-    })
-    .to_string())
+    let webhook = [
+        json!(got.len()),
+        json!(lat.len()),
+        json!(if by_name { "clk" } else { "arrival order" }),
+        json!(percentile(&lat, 50.0)),
+        json!(percentile(&lat, 90.0)),
+        json!(percentile(&lat, 99.0)),
+        json!(lat.last().copied().unwrap_or(0.0)),
+    ];
+    for (k, v) in webhook_fields.into_iter().zip(webhook) {
+        out[k] = v;
+    }
+    Ok(out.to_string())
 }

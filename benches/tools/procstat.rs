@@ -131,7 +131,10 @@ pub fn sample(
     );
     let start = Instant::now();
     let cpu0: u64 = pids.iter().map(|&p| ticks(p)).sum();
-    let ex0: u64 = excluded.iter().map(|&p| ticks(p)).sum();
+    let ex0: Vec<u64> = excluded.iter().map(|&p| ticks(p)).collect();
+    // The last reading of each excluded process: one that exits before the window
+    // ends (pace, whose end closes the window) keeps the CPU it had spent.
+    let mut ex_last = ex0.clone();
     let (m0, _) = machine_ticks();
     let window = Duration::from_secs_f64(seconds);
     let (mut max, mut sum, mut n) = (0u64, 0u64, 0u64);
@@ -142,6 +145,9 @@ pub fn sample(
         sum += rss;
         n += 1;
         last = rss;
+        for (seen, &p) in ex_last.iter_mut().zip(&excluded) {
+            *seen = (*seen).max(ticks(p));
+        }
         let left = window.saturating_sub(start.elapsed());
         if left.is_zero() || stop_file.is_some_and(|f| f.exists()) {
             break;
@@ -149,12 +155,20 @@ pub fn sample(
         std::thread::sleep(left.min(Duration::from_millis(interval_ms)));
     }
     let cpu1: u64 = pids.iter().map(|&p| ticks(p)).sum();
-    let ex1: u64 = excluded.iter().map(|&p| ticks(p)).sum();
+    for (seen, &p) in ex_last.iter_mut().zip(&excluded) {
+        *seen = (*seen).max(ticks(p));
+    }
+    let ex_s = ex_last
+        .iter()
+        .zip(&ex0)
+        .map(|(b, a)| b.saturating_sub(*a))
+        .sum::<u64>() as f64
+        / hz;
     let (m1, _) = machine_ticks();
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_s = cpu1.saturating_sub(cpu0) as f64 / hz;
     let machine_s = m1.saturating_sub(m0) as f64 / hz;
-    let ours_s = cpu_s + ex1.saturating_sub(ex0) as f64 / hz;
+    let ours_s = cpu_s + ex_s;
     Ok(Sample {
         cpu_s,
         cpu_pct: 100.0 * cpu_s / elapsed,

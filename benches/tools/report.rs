@@ -1,6 +1,7 @@
 //! Turns a run's raw records (one JSON object per line, written by run.sh) into the
 //! report: medians over rounds, the ratios the issue asks for, loss accounting,
-//! delivery figures and the targets, as markdown on stdout and one JSON file.
+//! delivery figures, click-to-webhook and visitor latency and the targets, as markdown
+//! on stdout and one JSON file.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -298,6 +299,88 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         result["latency"] = json!({"p50_ms": p50, "p99_ms": p99});
     }
 
+    // The visitor's latency at a fixed rate, open loop, well below saturation.
+    let visitor = by_kind(&raw, "visitor");
+    let mut vmed: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
+    let visitor_rate = meta["settings"]["visitor_rate"]
+        .as_f64()
+        .or_else(|| median(visitor.iter().map(|r| num(r, &["pace", "rate"])).collect()));
+    if !visitor.is_empty() {
+        writeln!(
+            md,
+            "\n### Visitor latency at a fixed rate (median of rounds)\n\n\
+             Clicks sent on schedule (open loop) at a rate well below saturation: the time from \
+             sending a click to the end of its redirect, as a visitor feels it.\n\n\
+             | contender | rounds | rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors (all rounds) | CPU % | RSS max MiB | others CPU % |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )?;
+        for (key, name) in CONTENDERS {
+            let rs: Vec<_> = visitor.iter().filter(|r| r["contender"] == key).collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let runs: Vec<BTreeMap<&str, f64>> = rs
+                .iter()
+                .map(|r| {
+                    BTreeMap::from([
+                        ("rate", num(r, &["pace", "rate"])),
+                        ("achieved", num(r, &["pace", "achieved_rate"])),
+                        ("p50_ms", num(r, &["pace", "redirect_p50_ms"])),
+                        ("p90_ms", num(r, &["pace", "redirect_p90_ms"])),
+                        ("p99_ms", num(r, &["pace", "redirect_p99_ms"])),
+                        ("p999_ms", num(r, &["pace", "redirect_p999_ms"])),
+                        ("max_ms", num(r, &["pace", "redirect_max_ms"])),
+                        ("cpu_pct", num(r, &["proc", "cpu_pct"])),
+                        ("rss_max_mib", num(r, &["proc", "rss_max_kib"]) / 1024.0),
+                        ("others_pct", num(r, &["proc", "others_pct"])),
+                    ])
+                })
+                .collect();
+            let mut m = medians(&runs);
+            let errors: f64 = rs.iter().map(|r| num(r, &["pace", "errors"])).sum();
+            m.insert("errors", errors);
+            m.insert("rounds", rs.len() as f64);
+            writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                rs.len(),
+                f(m.get("rate"), 0),
+                f(m.get("achieved"), 0),
+                f(m.get("p50_ms"), 3),
+                f(m.get("p90_ms"), 3),
+                f(m.get("p99_ms"), 3),
+                f(m.get("p999_ms"), 3),
+                f(m.get("errors"), 0),
+                f(m.get("cpu_pct"), 0),
+                f(m.get("rss_max_mib"), 1),
+                f(m.get("others_pct"), 0),
+            )?;
+            vmed.insert(key, m);
+        }
+        let mut ratios = Vec::new();
+        for num_key in ["f", "d"] {
+            let (Some(n), Some(d)) = (vmed.get(num_key), vmed.get("b")) else {
+                continue;
+            };
+            let r = |k: &str| n.get(k).zip(d.get(k)).map(|(a, b)| a / b);
+            ratios.push(json!({"of": num_key, "to": "b", "p50": r("p50_ms"), "p99": r("p99_ms")}));
+        }
+        if !ratios.is_empty() {
+            writeln!(md, "\n| visitor ratio | p50 | p99 |\n|---|---:|---:|")?;
+            for r in &ratios {
+                writeln!(
+                    md,
+                    "| {} / {} | {} | {} |",
+                    r["of"].as_str().unwrap_or(""),
+                    r["to"].as_str().unwrap_or(""),
+                    f(r["p50"].as_f64().as_ref(), 3),
+                    f(r["p99"].as_f64().as_ref(), 3),
+                )?;
+            }
+        }
+        result["visitor"] = json!({"rate": visitor_rate, "contenders": vmed, "ratios": ratios});
+    }
+
     // Targets from the issue that this run can judge.
     let mut targets = Vec::new();
     let mut check = |name: &str, value: Option<f64>, ok: fn(f64) -> bool, goal: &str| {
@@ -339,6 +422,24 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     check(
         "capture on, no webhook (f) p99 vs bare Pingora (b)",
         ratio("f", "b", "p99_ms"),
+        |v| v <= 1.10,
+        "<= 1.10x",
+    );
+    let vratio = |a: &str| {
+        vmed.get(a)
+            .zip(vmed.get("b"))
+            .and_then(|(x, y)| Some(x.get("p99_ms")? / y.get("p99_ms")?))
+    };
+    let at = visitor_rate.map_or_else(|| "the visitor rate".to_string(), |r| format!("{r:.0}/s"));
+    check(
+        &format!("visitor p99 at {at}, d vs b"),
+        vratio("d"),
+        |v| v <= 1.10,
+        "<= 1.10x",
+    );
+    check(
+        &format!("visitor p99 at {at}, f vs b"),
+        vratio("f"),
         |v| v <= 1.10,
         "<= 1.10x",
     );

@@ -296,7 +296,11 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                 .map(|r| num(r, &["pace", "p50_ms"]))
                 .collect(),
         );
-        result["latency"] = json!({"p50_ms": p50, "p99_ms": p99});
+        let rss = latency
+            .iter()
+            .map(|r| num(r, &["proc", "rss_max_kib"]) / 1024.0)
+            .fold(0.0, f64::max);
+        result["latency"] = json!({"p50_ms": p50, "p99_ms": p99, "rss_max_mib": rss});
     }
 
     // The visitor's latency at a fixed rate, open loop, well below saturation.
@@ -462,7 +466,33 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         "< 100 ms",
     );
     check(
-        "clicktap RSS at steady load (d, max)",
+        "batched events/s",
+        result["delivery"]["batched"]["events_per_s"].as_f64(),
+        |v| v >= 50_000.0,
+        ">= 50000",
+    );
+    check(
+        "delivery running (d) req/s vs capture alone (f)",
+        ratio("d", "f", "rps"),
+        |v| v >= 0.95,
+        ">= 0.95x",
+    );
+    // Steady load: the paced runs (click-to-webhook, and d in the visitor part).
+    let steady = [
+        result["latency"]["rss_max_mib"].as_f64(),
+        vmed.get("d").and_then(|m| m.get("rss_max_mib").copied()),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::max);
+    check(
+        "clicktap RSS at steady load (paced runs, max)",
+        steady,
+        |v| v < 64.0,
+        "< 64 MiB",
+    );
+    check(
+        "clicktap RSS at saturation (d, max)",
         med.get("d").and_then(|m| m.get("rss_max_mib").copied()),
         |v| v < 64.0,
         "< 64 MiB",

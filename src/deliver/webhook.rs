@@ -115,7 +115,6 @@ impl Webhook {
         Ok(Webhook {
             consumer: consumer_name(&cfg.id),
             recorder: Recorder::new(p.log.clone(), &cfg.id),
-
             auth: Authenticator::new(
                 cfg.auth.clone(),
                 &cfg.id,

@@ -79,7 +79,9 @@ impl Queue {
                 break;
             }
             let (k, v) = item?;
-            cache::touch(events, &k, cache::READ_TOUCHES);
+            if be_u64(&k) + cache::HOT_EVENTS < head {
+                cache::touch(events, &k, cache::READ_TOUCHES);
+            }
             unpack(&k, v, from, &mut out, limit)?;
         }
         Ok(out)

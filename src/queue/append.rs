@@ -57,9 +57,11 @@ impl Queue {
             let mut batch = sled::Batch::default();
             let mut written = 0i64;
             let mut seq = head;
+            let mut keys = Vec::new();
             for chunk in super::batch::chunks(&records[..take]) {
                 let value = super::batch::encode(chunk);
                 written += value.len() as i64;
+                keys.push(seq_key(seq));
                 batch.insert(&seq_key(seq), value);
                 seq += chunk.len() as u64;
             }
@@ -67,6 +69,9 @@ impl Queue {
                 inner.metrics.queue_errors.inc();
                 inner.metrics.queue_dropped_error.inc_by(take as u64);
                 return Err(e.into());
+            }
+            for k in &keys {
+                super::cache::touch(&inner.events, k, super::cache::WRITE_TOUCHES);
             }
             inner.bytes.fetch_add(written, Ordering::Relaxed);
             inner.head.store(next, Ordering::Release);

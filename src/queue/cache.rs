@@ -2,24 +2,17 @@
 //!
 //! sled 0.34 hands page accesses to its cache's LRU lazily: each of its 256 shards
 //! gathers accesses and evicts only once 64 have come in. A scan reaches each leaf
-//! about once, so a leaf's shard rarely gets its 64 and pages read stay in memory
-//! whatever the cache size: reading a backlog of 100k events grew clicktap to 110 MiB
-//! with an 8 MiB cache, growing with the backlog. Touching each value read a few times
-//! more (a `get` of its key, a read of an in-memory page) gives each leaf's shard
-//! enough accesses to evict, and holds memory near the cache size (41 MiB on the same
-//! backlog) for a fraction of a microsecond per event.
+//! about once, and an append a few times, so a leaf's shard rarely gets its 64 and
+//! pages stay in memory whatever the cache size: reading a backlog of 100k events
+//! grew clicktap to 110 MiB with an 8 MiB cache, growing with the backlog. Touching
+//! each value a few times more (a `get` of its key, a read of an in-memory page)
+//! gives each leaf's shard enough accesses to evict, and holds memory near the cache
+//! size for a fraction of a microsecond per event.
 
 /// Leaves of an append-only tree hold 8 to 17 values; 8 reads of each value give a
 /// leaf's shard its 64 accesses.
 pub const READ_TOUCHES: usize = 7;
-/// Values among the newest this many events are not touched when read: their leaves
-/// are still being filled by appends, which would have to read them back from disk.
-pub const HOT_EVENTS: u64 = 4096;
-/// Touches per value written and not read again soon (the delivery log). Not for the
-/// queue's appends: touching the leaf an append is still filling gets it evicted, and
-/// the next append reads it back from disk (a quarter to a third of an enrichment
-/// thread's throughput, measured); the inserts themselves reach a leaf often enough
-/// to bound what appends keep (about 2 leaves per shard).
+/// An insert already reaches its leaf (and the index above it) a few times.
 pub const WRITE_TOUCHES: usize = 5;
 
 /// Reads `key` `times` times so that sled's LRU sees its page accessed.

@@ -79,9 +79,7 @@ impl Queue {
                 break;
             }
             let (k, v) = item?;
-            if be_u64(&k) + cache::HOT_EVENTS < head {
-                cache::touch(events, &k, cache::READ_TOUCHES);
-            }
+            cache::touch(events, &k, cache::READ_TOUCHES);
             unpack(&k, v, from, &mut out, limit)?;
         }
         Ok(out)

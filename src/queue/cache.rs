@@ -12,7 +12,11 @@
 /// Leaves of an append-only tree hold 8 to 17 values; 8 reads of each value give a
 /// leaf's shard its 64 accesses.
 pub const READ_TOUCHES: usize = 7;
-/// An insert already reaches its leaf (and the index above it) a few times.
+/// An insert already reaches its leaf (and the index above it) a few times. Touching
+/// what appends write costs an enrichment thread about a quarter of its throughput in
+/// the criterion bench (the leaf being filled gets evicted and read back), invisible
+/// in the proxy's throughput, and holds clicktap at 48-57 MiB at saturation instead of
+/// 65-74 (measured side by side, `benches/run.sh --contenders f,d`).
 pub const WRITE_TOUCHES: usize = 5;
 
 /// Reads `key` `times` times so that sled's LRU sees its page accessed.

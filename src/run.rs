@@ -33,6 +33,7 @@ fn server_conf(cfg: &Config) -> ServerConf {
         work_stealing: p.work_stealing,
         listener_tasks_per_fd: p.listener_tasks,
         upstream_keepalive_pool_size: p.upstream_keepalive_pool,
+        ca_file: p.upstream_ca.as_ref().map(|c| c.display().to_string()),
         grace_period_seconds: Some(p.grace_period.as_secs_f64().ceil() as u64),
         graceful_shutdown_timeout_seconds: Some(p.shutdown_timeout.as_secs_f64().ceil() as u64),
         ..ServerConf::default()

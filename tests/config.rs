@@ -30,6 +30,7 @@ listen = "localhost"
 upstrem = "127.0.0.1:8081"
 trusted_proxies = ["10.0.0.0/40"]
 capture_statuses = [200]
+upstream_ca = "/nonexistent/ca.pem"
 
 [geoip]
 database = "/nonexistent/City.mmdb"
@@ -51,6 +52,7 @@ format = "bitly2"
         "proxy.listen: \"localhost\" is not an address:port",
         "proxy.trusted_proxies[0]: \"10.0.0.0/40\" is not a CIDR",
         "proxy.capture_statuses: 200 is not a redirect status",
+        "proxy.upstream_ca: /nonexistent/ca.pem cannot be read",
         "geoip.database: /nonexistent/City.mmdb cannot be opened",
         "queue.path: /proc is not writable",
         "queue.flush_interval: \"soon\" is not a duration",

@@ -136,8 +136,8 @@ fn upstream_down_is_a_fast_502_and_no_event() {
 fn the_upstream_can_be_reached_over_tls() {
     let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
     let dir = tempfile::tempdir().unwrap();
-    // The test certificate is self-signed: verification is what an operator turns off
-    // for such an upstream.
+    // Without the test CA the certificate is untrusted: verification is what an
+    // operator may turn off for such an upstream.
     let o = Options::default()
         .proxy("upstream_tls = true")
         .proxy(r#"upstream_sni = "shortener.test""#)
@@ -147,6 +147,22 @@ fn the_upstream_can_be_reached_over_tls() {
     let text = String::from_utf8_lossy(&resp);
     assert!(text.starts_with("HTTP/1.1 302"), "{text}");
     assert!(text.contains("location: https://example.com/tls"));
+    assert_eq!(ct.wait_events(1).len(), 1);
+}
+
+#[test]
+fn a_tls_upstream_is_verified_against_the_configured_ca() {
+    let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upstream-ca.pem");
+    let o = Options::default()
+        .proxy("upstream_tls = true")
+        .proxy(r#"upstream_sni = "shortener.test""#)
+        .proxy(&format!("upstream_ca = {:?}", ca.display().to_string()));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    let resp = raw_exchange(ct.proxy, &request("GET", "/r/tls", "", ""));
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 302"), "{text}");
     assert_eq!(ct.wait_events(1).len(), 1);
 }
 

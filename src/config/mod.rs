@@ -49,6 +49,8 @@ pub struct ProxyConfig {
     pub upstream_tls: bool,
     pub upstream_sni: String,
     pub upstream_verify: bool,
+    /// PEM certificates trusted for the upstream instead of the system's.
+    pub upstream_ca: Option<PathBuf>,
     /// Off: a plain proxy, nothing captured (a benchmark baseline).
     pub capture: bool,
     pub capture_statuses: Vec<u16>,

@@ -108,6 +108,20 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
         .rsplit_once(':')
         .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
         .unwrap_or_default();
+    let upstream_ca = f.upstream_ca.map(PathBuf::from);
+    if let Some(ca) = &upstream_ca {
+        match std::fs::read_to_string(ca) {
+            Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+            Ok(_) => p.push(
+                "proxy.upstream_ca",
+                format!("{} holds no PEM certificate", ca.display()),
+            ),
+            Err(e) => p.push(
+                "proxy.upstream_ca",
+                format!("{} cannot be read: {e}", ca.display()),
+            ),
+        }
+    }
     Some(ProxyConfig {
         listen: listen?,
         upstream: upstream?,
@@ -115,6 +129,7 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
         upstream_name: f.upstream,
         upstream_tls: f.upstream_tls,
         upstream_verify: f.upstream_verify,
+        upstream_ca,
         capture: f.capture,
         capture_statuses: f.capture_statuses,
         trusted_proxies: trusted,

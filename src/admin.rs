@@ -95,7 +95,7 @@ impl Admin {
                     .as_ref()
                     .map(|l| l.list(id, since, limit))
                     .unwrap_or_default();
-                let ok = list.iter().filter(|a| a.error.is_none()).count();
+                let ok = list.iter().filter(|a| a.answer.error.is_none()).count();
                 let rate = if list.is_empty() {
                     None
                 } else {

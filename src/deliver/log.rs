@@ -14,13 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::queue::{Queue, QueueError, cache};
 
-/// One event's attempt, as the admin API lists it.
+/// What came back for a request, shared by every event it carried.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Attempt {
-    pub webhook: String,
-    pub event_id: String,
-    pub seq: u64,
-    pub attempt: u32,
+pub struct Answer {
     /// RFC 3339 with milliseconds.
     pub at: String,
     pub status: Option<u16>,
@@ -30,16 +26,23 @@ pub struct Attempt {
     pub response: String,
 }
 
-/// One request's attempt: what was sent and what came back.
+/// One event's attempt, as the admin API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    pub webhook: String,
+    pub event_id: String,
+    pub seq: u64,
+    pub attempt: u32,
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+/// One request's attempt, as stored: what was sent and what came back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {
     pub at_ms: u64,
-    /// RFC 3339 with milliseconds.
-    pub at: String,
-    pub status: Option<u16>,
-    pub latency_ms: u64,
-    pub error: Option<String>,
-    pub response: String,
+    #[serde(flatten)]
+    pub answer: Answer,
     /// `(sequence, attempt number, event id)` of each event the request carried.
     pub events: Vec<(u64, u32, String)>,
 }
@@ -107,11 +110,7 @@ impl DeliveryLog {
                         event_id,
                         seq,
                         attempt,
-                        at: r.at.clone(),
-                        status: r.status,
-                        latency_ms: r.latency_ms,
-                        error: r.error.clone(),
-                        response: r.response.clone(),
+                        answer: r.answer.clone(),
                     })
             })
             .take(limit)
@@ -173,10 +172,11 @@ impl Recorder {
     }
 
     fn keep(&self, r: Request) -> Result<(), QueueError> {
+        let a = &r.answer;
         let size = 96
-            + r.at.len()
-            + r.response.len()
-            + r.error.as_ref().map_or(0, String::len)
+            + a.at.len()
+            + a.response.len()
+            + a.error.as_ref().map_or(0, String::len)
             + r.events.iter().map(|e| 32 + e.2.len()).sum::<usize>();
         let full = {
             let mut p = self.pending.lock();
@@ -192,6 +192,11 @@ impl Recorder {
             p.bytes >= MAX_VALUE || since.elapsed() >= FLUSH_AFTER
         };
         if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Removes this webhook's attempts older than `cutoff_ms`.
+    pub fn prune(&self, cutoff_ms: u64) -> Result<usize, QueueError> {
+        self.log.prune(&self.webhook, cutoff_ms)
     }
 
     /// Writes every attempt that waits.
@@ -210,11 +215,13 @@ mod tests {
     fn request(at_ms: u64, seqs: std::ops::Range<u64>) -> Request {
         Request {
             at_ms,
-            at: String::new(),
-            status: Some(200),
-            latency_ms: 1,
-            error: None,
-            response: String::new(),
+            answer: Answer {
+                at: String::new(),
+                status: Some(200),
+                latency_ms: 1,
+                error: None,
+                response: String::new(),
+            },
             events: seqs.map(|s| (s, 1, format!("e{s}"))).collect(),
         }
     }

@@ -17,7 +17,7 @@ use super::attempt::Outcome;
 use super::auth::Authenticator;
 use super::filter;
 use super::health::{Health, State};
-use super::log::{DeliveryLog, Recorder, Request};
+use super::log::{Answer, DeliveryLog, Recorder, Request};
 use super::state::{Dead, Pending, WebhookState};
 use crate::click::ClickEvent;
 use crate::config::{LinkMeta, WebhookConfig};
@@ -65,7 +65,6 @@ pub struct Webhook {
     pub consumer: String,
     pub(super) queue: Queue,
     pub(super) state: WebhookState,
-    pub(super) log: DeliveryLog,
     recorder: Recorder,
     pub(super) client: reqwest::Client,
     pub(super) auth: Authenticator,
@@ -114,7 +113,7 @@ impl Webhook {
             .set(health.state.as_gauge());
         Ok(Webhook {
             consumer: consumer_name(&cfg.id),
-            recorder: Recorder::new(p.log.clone(), &cfg.id),
+            recorder: Recorder::new(p.log, &cfg.id),
             auth: Authenticator::new(
                 cfg.auth.clone(),
                 &cfg.id,
@@ -125,7 +124,6 @@ impl Webhook {
             cfg,
             queue: p.queue,
             state,
-            log: p.log,
             client: p.client,
             links: p.links,
             metrics: p.metrics,
@@ -357,11 +355,13 @@ impl Webhook {
             .observe(o.latency.as_secs_f64());
         let request = Request {
             at_ms: now,
-            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            status: o.status,
-            latency_ms: o.latency.as_millis() as u64,
-            error: o.error.clone(),
-            response: o.response.clone(),
+            answer: Answer {
+                at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                status: o.status,
+                latency_ms: o.latency.as_millis() as u64,
+                error: o.error.clone(),
+                response: o.response.clone(),
+            },
             events: group
                 .iter()
                 .map(|m| (m.seq, m.attempts_before + 1, m.event.id.to_string()))
@@ -492,7 +492,7 @@ impl Webhook {
 
     fn prune_log(&self) {
         let cutoff = now_ms().saturating_sub(self.log_retention.as_millis() as u64);
-        if let Err(e) = self.log.prune(self.id(), cutoff) {
+        if let Err(e) = self.recorder.prune(cutoff) {
             tracing::error!(webhook = self.id(), error = %e, "cannot prune the delivery log");
         }
     }

@@ -58,12 +58,11 @@ impl Queue {
             let mut written = 0i64;
             let mut seq = head;
             let mut keys = Vec::new();
-            for chunk in super::batch::chunks(&records[..take]) {
-                let value = super::batch::encode(chunk);
+            for (run, value) in super::batch::values(&records[..take]) {
                 written += value.len() as i64;
                 keys.push(seq_key(seq));
                 batch.insert(&seq_key(seq), value);
-                seq += chunk.len() as u64;
+                seq += run.len() as u64;
             }
             if let Err(e) = inner.events.apply_batch(batch) {
                 inner.metrics.queue_errors.inc();

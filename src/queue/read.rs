@@ -12,7 +12,7 @@ pub struct Stored {
     pub seq: u64,
     /// Capture time, milliseconds since the Unix epoch.
     pub at_ms: u64,
-    /// The batch value it lives in (shared, not copied) and its place there.
+    /// Its batch's events in plain layout (shared, not copied) and its place there.
     value: IVec,
     range: std::ops::Range<usize>,
 }
@@ -45,7 +45,8 @@ fn unpack(
     limit: usize,
 ) -> Result<(), QueueError> {
     let first = be_u64(key);
-    for e in batch::entries(first, &value)? {
+    let batch::Opened { plain, entries } = batch::open(first, value)?;
+    for e in entries {
         let seq = first + e.index;
         if seq < from {
             continue;
@@ -56,7 +57,7 @@ fn unpack(
         out.push(Stored {
             seq,
             at_ms: e.at_ms,
-            value: value.clone(),
+            value: plain.clone(),
             range: e.range,
         });
     }
@@ -116,7 +117,7 @@ impl Queue {
         for item in self.inner.events.iter() {
             let (k, v) = item?;
             let first = be_u64(&k);
-            for e in batch::entries(first, &v)? {
+            for e in batch::open(first, v)?.entries {
                 if e.at_ms >= at_ms {
                     return Ok(first + e.index);
                 }

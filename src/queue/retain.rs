@@ -37,7 +37,7 @@ impl Queue {
         for item in inner.events.iter() {
             let (k, v) = item?;
             let first = super::read::be_u64(&k);
-            let entries = super::batch::entries(first, &v)?;
+            let entries = super::batch::open(first, v.clone())?.entries;
             let newest = entries.iter().map(|e| e.at_ms).max().unwrap_or(0);
             if !more(newest, removed, freed) {
                 break;

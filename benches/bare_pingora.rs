@@ -20,6 +20,10 @@ use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// clicktap's allocator, so that the comparison measures clicktap's work, not malloc's.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long)]

@@ -5,8 +5,9 @@
 //!   the same plus the JSON the worker stores;
 //! - `queue_append`: `Queue::append` by batch size, without and with a flush (fsync)
 //!   after each batch, as `queue.flush_interval = "0s"` does;
-//! - `worker`: what one enrichment thread does per batch: enrich, serialise, append,
-//!   flush. The figure to compare with the 100k events/s per worker target;
+//! - `worker`: what one enrichment thread does per batch (its own `Batcher`): enrich,
+//!   serialise, append, and a flush. The figure to compare with the 100k events/s per
+//!   worker target;
 //! - `render` and `sign`: each webhook format's body, one event and a batch of 100
 //!   for the formats that batch, and the Standard Webhooks signature over it.
 //!
@@ -25,7 +26,7 @@ use clicktap::click::{ClickEvent, RawClick};
 use clicktap::config::{self, Config, Format};
 use clicktap::deliver::formats::{self, Envelope, Item};
 use clicktap::deliver::sign;
-use clicktap::enrich::{Enricher, GeoDb, GeoHandle};
+use clicktap::enrich::{Batcher, Enricher, GeoDb, GeoHandle};
 use clicktap::metrics::Metrics;
 use clicktap::queue::{Queue, Record};
 
@@ -221,13 +222,15 @@ fn bench_queue(c: &mut Criterion) {
 fn bench_worker(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let cfg = config(dir.path());
-    let enricher = enricher(&cfg);
-    let geo_db = enricher.geo.load_full();
+    let enricher = Arc::new(enricher(&cfg));
     let mut g = c.benchmark_group("worker (enrich + json + append per batch)");
     g.measurement_time(Duration::from_secs(4));
     for flush in [false, true] {
         for batch in [64usize, 512, 2048] {
             let q = Bounded::new();
+            // The enrichment thread's own per-batch step.
+            let mut batcher =
+                Batcher::new(enricher.clone(), q.queue.clone(), Arc::new(Metrics::new()));
             g.throughput(Throughput::Elements(batch as u64));
             let id = if flush {
                 "flush each batch"
@@ -242,12 +245,8 @@ fn bench_worker(c: &mut Criterion) {
                             .map(|i| raw_click(AGENTS[i % AGENTS.len()].1, i as u64))
                             .collect::<Vec<_>>()
                     },
-                    |clicks| {
-                        let owned: Vec<_> = clicks
-                            .iter()
-                            .map(|raw| record(&enricher.enrich(raw, geo_db.as_deref())))
-                            .collect();
-                        q.queue.append(&borrowed(&owned)).expect("append");
+                    |mut clicks| {
+                        batcher.write(&mut clicks);
                         if flush {
                             q.queue.flush().expect("flush");
                         }

@@ -17,7 +17,7 @@ mod worker;
 pub use client_ip::{client_ip, is_trusted};
 pub use geo::GeoDb;
 pub use privacy::anonymize;
-pub use worker::{Workers, start};
+pub use worker::{Batcher, Workers, start};
 
 use arc_swap::ArcSwapOption;
 use ipnet::IpNet;

@@ -58,11 +58,12 @@ impl Queue {
             let mut written = 0i64;
             let mut seq = head;
             let mut keys = Vec::new();
-            for (run, value) in super::batch::values(&records[..take]) {
+            let values = super::batch::values(&records[..take]);
+            for (n, value) in values.iter() {
                 written += value.len() as i64;
                 keys.push(seq_key(seq));
                 batch.insert(&seq_key(seq), value);
-                seq += run.len() as u64;
+                seq += n as u64;
             }
             if let Err(e) = inner.events.apply_batch(batch) {
                 inner.metrics.queue_errors.inc();

@@ -61,10 +61,26 @@ fn runs<'r, 'a>(records: &'r [Record<'a>]) -> impl Iterator<Item = &'r [Record<'
     })
 }
 
+/// Batch values, written one after another into one buffer.
+#[derive(Default)]
+pub struct Values {
+    pub bytes: Vec<u8>,
+    /// How many records each value holds, and where it lies in `bytes`.
+    pub parts: Vec<(usize, Range<usize>)>,
+}
+
+impl Values {
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        self.parts
+            .iter()
+            .map(|(n, range)| (*n, &self.bytes[range.clone()]))
+    }
+}
+
 /// Encodes records as batch values of at most [`MAX_VALUE`] bytes each (but for a
-/// single event larger than that), each with the records it holds.
-pub fn values<'r, 'a>(records: &'r [Record<'a>]) -> Vec<(&'r [Record<'a>], Vec<u8>)> {
-    let mut out = Vec::new();
+/// single event larger than that).
+pub fn values(records: &[Record<'_>]) -> Values {
+    let mut out = Values::default();
     let mut plain = Vec::new();
     for run in runs(records) {
         encode_within(run, &mut plain, &mut out);
@@ -73,24 +89,22 @@ pub fn values<'r, 'a>(records: &'r [Record<'a>]) -> Vec<(&'r [Record<'a>], Vec<u
 }
 
 /// Encodes `run` as one value, or halves it until each half fits.
-fn encode_within<'r, 'a>(
-    run: &'r [Record<'a>],
-    plain: &mut Vec<u8>,
-    out: &mut Vec<(&'r [Record<'a>], Vec<u8>)>,
-) {
-    let value = encode(run, plain);
-    if value.len() > MAX_VALUE && run.len() > 1 {
+fn encode_within(run: &[Record<'_>], plain: &mut Vec<u8>, out: &mut Values) {
+    let start = out.bytes.len();
+    encode(run, plain, &mut out.bytes);
+    if out.bytes.len() - start > MAX_VALUE && run.len() > 1 {
+        out.bytes.truncate(start);
         let (a, b) = run.split_at(run.len() / 2);
         encode_within(a, plain, out);
         encode_within(b, plain, out);
     } else {
-        out.push((run, value));
+        out.parts.push((run.len(), start..out.bytes.len()));
     }
 }
 
-/// Encodes records as one value, compressed when that makes it smaller; `plain` is a
-/// scratch buffer.
-fn encode(records: &[Record<'_>], plain: &mut Vec<u8>) -> Vec<u8> {
+/// Appends records to `out` as one value, compressed when that makes it smaller;
+/// `plain` is a scratch buffer.
+fn encode(records: &[Record<'_>], plain: &mut Vec<u8>, out: &mut Vec<u8>) {
     plain.clear();
     plain.extend_from_slice(&(records.len() as u32).to_be_bytes());
     for r in records {
@@ -99,16 +113,20 @@ fn encode(records: &[Record<'_>], plain: &mut Vec<u8>) -> Vec<u8> {
         plain.extend_from_slice(r.bytes);
     }
     let body = &plain[COUNT..];
-    let mut value = vec![0; LZ4_HEAD + lz4_flex::block::get_maximum_output_size(body.len())];
-    value[0] = LZ4;
-    value[1..1 + COUNT].copy_from_slice(&plain[..COUNT]);
-    value[1 + COUNT..LZ4_HEAD].copy_from_slice(&(body.len() as u32).to_be_bytes());
-    match lz4_flex::block::compress_into(body, &mut value[LZ4_HEAD..]) {
-        Ok(n) if LZ4_HEAD + n < plain.len() => {
-            value.truncate(LZ4_HEAD + n);
-            value
+    let start = out.len();
+    out.resize(
+        start + LZ4_HEAD + lz4_flex::block::get_maximum_output_size(body.len()),
+        0,
+    );
+    out[start] = LZ4;
+    out[start + 1..start + 1 + COUNT].copy_from_slice(&plain[..COUNT]);
+    out[start + 1 + COUNT..start + LZ4_HEAD].copy_from_slice(&(body.len() as u32).to_be_bytes());
+    match lz4_flex::block::compress_into(body, &mut out[start + LZ4_HEAD..]) {
+        Ok(n) if LZ4_HEAD + n < plain.len() => out.truncate(start + LZ4_HEAD + n),
+        _ => {
+            out.truncate(start);
+            out.extend_from_slice(plain);
         }
-        _ => plain.clone(),
     }
 }
 
@@ -192,13 +210,13 @@ mod tests {
     fn open_all(records: &[Record<'_>]) -> Vec<(u64, Vec<u8>)> {
         let mut first = 0;
         let mut out = Vec::new();
-        for (run, value) in values(records) {
+        for (n, value) in values(records).iter() {
             let opened = open(first, IVec::from(value)).unwrap();
-            assert_eq!(opened.entries.len(), run.len());
+            assert_eq!(opened.entries.len(), n);
             for e in &opened.entries {
                 out.push((e.at_ms, opened.plain[e.range.clone()].to_vec()));
             }
-            first += run.len() as u64;
+            first += n as u64;
         }
         out
     }
@@ -216,8 +234,8 @@ mod tests {
             },
         ];
         let v = values(&recs);
-        assert_eq!(v.len(), 1);
-        assert_eq!(count(&v[0].1), 2);
+        assert_eq!(v.parts.len(), 1);
+        assert_eq!(count(&v.bytes), 2);
         assert_eq!(
             open_all(&recs),
             vec![(7, b"{\"a\":1}".to_vec()), (9, Vec::new())]
@@ -234,11 +252,11 @@ mod tests {
             })
             .collect();
         let v = values(&recs);
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].1[0], LZ4);
-        assert_eq!(count(&v[0].1), 50);
+        assert_eq!(v.parts.len(), 1);
+        assert_eq!(v.bytes[0], LZ4);
+        assert_eq!(count(&v.bytes), 50);
         let plain = COUNT + 50 * (ENTRY_HEAD + event.len());
-        assert!(v[0].1.len() * 4 < plain, "{} of {plain}", v[0].1.len());
+        assert!(v.bytes.len() * 4 < plain, "{} of {plain}", v.bytes.len());
         let back = open_all(&recs);
         assert_eq!(back.len(), 50);
         assert!(
@@ -278,7 +296,8 @@ mod tests {
             })
             .collect();
         let v = values(&recs);
-        assert_eq!(v.iter().map(|(run, _)| run.len()).sum::<usize>(), 100);
+        assert!(v.parts.len() > 1);
+        assert_eq!(v.iter().map(|(n, _)| n).sum::<usize>(), 100);
         assert!(v.iter().all(|(_, value)| value.len() <= MAX_VALUE));
         assert_eq!(open_all(&recs).len(), 100);
         let huge = vec![0; MAX_VALUE * 2];
@@ -287,7 +306,7 @@ mod tests {
             bytes: &huge,
         }];
         assert_eq!(
-            values(&big).len(),
+            values(&big).parts.len(),
             1,
             "an oversized event still goes, alone"
         );
@@ -299,7 +318,7 @@ mod tests {
             at_ms: 1,
             bytes: &[1; 100],
         }];
-        let v = values(&recs).remove(0).1;
+        let v = values(&recs).bytes;
         assert_eq!(v[0], LZ4);
         for cut in [v.len() - 3, LZ4_HEAD, 3] {
             let r = open(5, IVec::from(&v[..cut]));

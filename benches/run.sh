@@ -472,12 +472,25 @@ measure_latency() {  # round
 # ---------------------------------------------------------------- the run
 start_origin
 log "origin: $ORIGIN_KIND on $ORIGIN; contenders $CONTENDERS; $ROUNDS round(s) of ${DURATION}s"
+# rotated LIST N: LIST's words, rotated left by N. Each round starts one contender
+# further on, so that none always runs first or last in a round (the machine drifts
+# within a round too).
+rotated() {
+  local -a w
+  read -ra w <<<"$1"
+  local n=${#w[@]} i
+  for ((i = 0; i < n; i++)); do printf '%s ' "${w[(i + $2) % n]}"; done
+}
 for round in $(seq "$ROUNDS"); do
   if has proxy "$PARTS"; then
-    for key in a b g c f d e; do has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"; done
+    for key in $(rotated "a b g c f d e" $((round - 1))); do
+      has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"
+    done
   fi
   if has visitor "$PARTS"; then
-    for key in b f d; do has "$key" "$CONTENDERS" && measure_visitor "$key" "$round"; done
+    for key in $(rotated "b f d" $((round - 1))); do
+      has "$key" "$CONTENDERS" && measure_visitor "$key" "$round"
+    done
   fi
 done
 if has delivery "$PARTS"; then

@@ -11,6 +11,23 @@ fn webhook(id: &str, url: &str, extra: &str) -> String {
     format!("[[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\nformat = \"native\"\n{extra}\n")
 }
 
+/// A webhook's delivery log once it lists at least `n` attempts. The log is written
+/// after each answer arrives (within a second), so a test waits for it rather than
+/// racing it.
+fn delivery_log(ct: &Clicktap, webhook: &str, n: usize) -> serde_json::Value {
+    let path = format!("/api/v1/webhooks/{webhook}/deliveries");
+    let mut log = serde_json::Value::Null;
+    wait_until(
+        &format!("{n} entries in {path}"),
+        Duration::from_secs(5),
+        || {
+            log = serde_json::from_str(&ct.admin_get(&path)).unwrap();
+            log["deliveries"].as_array().is_some_and(|d| d.len() >= n)
+        },
+    );
+    log
+}
+
 #[test]
 fn every_click_reaches_the_webhook_with_clicktap_headers() {
     let up = upstream::start();
@@ -86,8 +103,7 @@ fn failures_are_retried_until_the_receiver_recovers() {
     );
     assert_eq!(ct.metric("clicktap_delivery_retried_total", ""), 3.0);
     // The delivery log has every attempt, the redirect named as a failure.
-    let log: serde_json::Value =
-        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/flaky/deliveries")).unwrap();
+    let log = delivery_log(&ct, "flaky", 4);
     let attempts = log["deliveries"].as_array().unwrap();
     assert_eq!(attempts.len(), 4);
     assert_eq!(attempts[1]["status"], 302);
@@ -166,8 +182,7 @@ fn a_slow_receiver_times_out_and_a_429_waits_for_retry_after() {
     wait_until("the timeout", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_dead_total", r#"webhook="slow""#) == 1.0
     });
-    let log: serde_json::Value =
-        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/slow/deliveries")).unwrap();
+    let log = delivery_log(&ct, "slow", 1);
     assert!(
         log["deliveries"][0]["error"]
             .as_str()
@@ -177,8 +192,18 @@ fn a_slow_receiver_times_out_and_a_429_waits_for_retry_after() {
     );
     let seen = limited.wait_for(2, Duration::from_secs(10));
     assert_eq!(seen.len(), 2);
-    let log: serde_json::Value =
-        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/limited/deliveries")).unwrap();
+    // The delivery log is written after the answer arrives (within a second): wait for
+    // the second attempt's entry rather than race it.
+    let mut log = serde_json::Value::Null;
+    wait_until(
+        "both attempts in the delivery log",
+        Duration::from_secs(5),
+        || {
+            log =
+                serde_json::from_str(&ct.admin_get("/api/v1/webhooks/limited/deliveries")).unwrap();
+            log["deliveries"].as_array().is_some_and(|d| d.len() >= 2)
+        },
+    );
     let at =
         |i: usize| humantime::parse_rfc3339(log["deliveries"][i]["at"].as_str().unwrap()).unwrap();
     let gap = at(1).duration_since(at(0)).unwrap();

@@ -1,4 +1,4 @@
-//! The write side: sequence numbers, bounds, one sled value per append.
+//! The write side: sequence numbers, bounds, one sled value per run of events.
 
 use std::sync::atomic::Ordering;
 
@@ -49,40 +49,48 @@ impl Queue {
         }
         out.refused = (records.len() - take) as u64;
 
-        let head = self.head();
-        let next = head + take as u64;
+        let mut stored = 0u64;
+        let mut failed = None;
         if take > 0 {
-            // Values of a bounded size: sled keeps pages holding very large values in
-            // memory far beyond its cache size.
-            let mut batch = sled::Batch::default();
+            // One insert per value, not an atomic `apply_batch`: sled seals and writes
+            // its log buffer twice for every batch (a disk write and a wake-up of each
+            // of its 7 I/O threads, twice per append). Atomicity is not needed: after
+            // a crash, a prefix of an append is a consistent log, and it is not flushed
+            // yet anyway. Values of a bounded size: sled keeps pages holding very
+            // large values in memory far beyond its cache size.
+            let head = self.head();
             let mut written = 0i64;
-            let mut seq = head;
-            let mut keys = Vec::new();
-            let values = super::batch::values(&records[..take]);
-            for (n, value) in values.iter() {
+            for (n, value) in super::batch::values(&records[..take]).iter() {
+                let key = seq_key(head + stored);
+                if let Err(e) = inner.events.insert(key, value) {
+                    failed = Some(e);
+                    break;
+                }
+                super::cache::touch(&inner.events, &key, super::cache::WRITE_TOUCHES);
                 written += value.len() as i64;
-                keys.push(seq_key(seq));
-                batch.insert(&seq_key(seq), value);
-                seq += n as u64;
+                stored += n as u64;
             }
-            if let Err(e) = inner.events.apply_batch(batch) {
-                inner.metrics.queue_errors.inc();
-                inner.metrics.queue_dropped_error.inc_by(take as u64);
-                return Err(e.into());
+            if stored > 0 {
+                let next = head + stored;
+                inner.bytes.fetch_add(written, Ordering::Relaxed);
+                inner.head.store(next, Ordering::Release);
+                inner.head_tx.send_replace(next);
             }
-            for k in &keys {
-                super::cache::touch(&inner.events, k, super::cache::WRITE_TOUCHES);
-            }
-            inner.bytes.fetch_add(written, Ordering::Relaxed);
-            inner.head.store(next, Ordering::Release);
-            inner.head_tx.send_replace(next);
         }
-        out.stored = take as u64;
+        out.stored = stored;
         let m = &inner.metrics;
         m.queue_appended.inc_by(out.stored);
         m.queue_dropped_full.inc_by(out.refused);
         m.queue_evicted.inc_by(out.evicted);
         self.update_gauges();
-        Ok(out)
+        match failed {
+            // What was not stored is counted as lost to the error.
+            Some(e) => {
+                m.queue_errors.inc();
+                m.queue_dropped_error.inc_by(take as u64 - stored);
+                Err(e.into())
+            }
+            None => Ok(out),
+        }
     }
 }

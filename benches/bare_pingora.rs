@@ -24,6 +24,11 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// And its jemalloc options (src/main.rs).
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 10] = b"narenas:2\0";
+
 #[derive(Parser)]
 struct Args {
     #[arg(long)]

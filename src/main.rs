@@ -14,6 +14,14 @@ use clicktap::config::{self, Config};
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read before `main`: two arenas rather than four per CPU. Every
+/// arena keeps its own freed pages for a while; with eight on two cores clicktap held
+/// 73-79 MiB at saturation, with two 43-50 MiB at the same throughput. An operator can
+/// override it through the `_RJEM_MALLOC_CONF` environment variable.
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 10] = b"narenas:2\0";
+
 #[derive(Parser)]
 #[command(
     name = "clicktap",

@@ -35,7 +35,6 @@ impl Workers {
 
 struct Worker {
     rx: Receiver<RawClick>,
-    queue: Queue,
     batcher: Batcher,
     metrics: Arc<Metrics>,
     batch_size: usize,
@@ -58,7 +57,6 @@ pub fn start(
     for n in 0..workers {
         let w = Worker {
             rx: rx.clone(),
-            queue: queue.clone(),
             batcher: Batcher::new(enricher.clone(), queue.clone(), metrics.clone()),
             metrics: metrics.clone(),
             batch_size,
@@ -112,9 +110,7 @@ impl Worker {
                 dirty = true;
             }
             if dirty && last_flush.elapsed() >= self.flush_interval {
-                if let Err(e) = self.queue.flush() {
-                    self.batcher.errors.report(&e);
-                }
+                self.batcher.flush();
                 last_flush = Instant::now();
                 dirty = false;
             }
@@ -131,9 +127,7 @@ impl Worker {
             };
             std::thread::sleep(tick);
         }
-        if let Err(e) = self.queue.flush() {
-            tracing::error!(error = %e, "final queue flush failed");
-        }
+        self.batcher.flush();
     }
 }
 
@@ -196,6 +190,13 @@ impl Batcher {
             Ok(out) if out.refused > 0 => self.errors.full(out.refused),
             Ok(_) => {}
             Err(e) => self.errors.report(&e),
+        }
+    }
+
+    /// Flushes the queue to disk; trouble is logged like an append's.
+    pub fn flush(&mut self) {
+        if let Err(e) = self.queue.flush() {
+            self.errors.report(&e);
         }
     }
 }

@@ -20,11 +20,11 @@ use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// clicktap's allocator, so that the comparison measures clicktap's work, not malloc's.
+/// clicktap's allocator and its options (src/alloc.rs; this baseline does not link
+/// clicktap's library), so that the comparison measures clicktap's work, not malloc's.
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// And its jemalloc options (src/main.rs).
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8; 10] = b"narenas:2\0";

@@ -30,10 +30,6 @@ use clicktap::enrich::{Batcher, Enricher, GeoDb, GeoHandle};
 use clicktap::metrics::Metrics;
 use clicktap::queue::{Queue, Record};
 
-/// clicktap's allocator (src/main.rs).
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 const GEO_DB: &str = "geo/test/clicktap-test-city.mmdb";
 const FORMATS: [(&str, Format); 5] = [
     ("native", Format::Native),

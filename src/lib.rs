@@ -17,6 +17,7 @@
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
 
 pub mod admin;
+pub mod alloc;
 pub mod background;
 pub mod click;
 pub mod config;

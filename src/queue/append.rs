@@ -25,6 +25,9 @@ impl Queue {
         let cfg = &inner.cfg;
         let mut out = Appended::default();
 
+        // The bounds count bytes as stored, compressed; an incoming event is reckoned
+        // at its uncompressed size, an upper bound, so the log never passes
+        // `max_bytes` and stops short of it by at most one batch.
         let mut take = records.len();
         if cfg.when_full == WhenFull::DropOldest {
             let incoming: u64 = records.iter().map(|r| 12 + r.bytes.len() as u64).sum();

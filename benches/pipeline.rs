@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the capture pipeline's stages, in events per second
 //! (`cargo bench --bench pipeline`):
-//! - `enrich`: one `RawClick` to a `ClickEvent` (client IP, GeoIP when
-//!   geo/test/clicktap-test-city.mmdb is present, user agent, link and referrer), and
-//!   the same plus the JSON the worker stores;
+//! - `enrich`: one `RawClick` to the JSON the worker stores (client IP, GeoIP when
+//!   geo/test/clicktap-test-city.mmdb is present, user agent, link and referrer), with
+//!   the link and user agent in the thread's memos as in steady traffic, and with a
+//!   link the memo does not hold on every click;
 //! - `queue_append`: `Queue::append` by batch size, without and with a flush (fsync)
 //!   after each batch, as `queue.flush_interval = "0s"` does;
 //! - `worker`: what one enrichment thread does per batch (its own `Batcher`): enrich,
@@ -142,18 +143,36 @@ fn bench_enrich(c: &mut Criterion) {
         "enrich (geo: none, test db absent)"
     });
     g.throughput(Throughput::Elements(1));
+    let mut out = Vec::with_capacity(4096);
     for (name, agent) in AGENTS {
+        // Steady traffic: the link and the user agent are in the thread's memos.
         let raw = raw_click(agent, 7);
-        g.bench_function(BenchmarkId::new("enrich", name), |b| {
-            b.iter(|| black_box(enricher.enrich(black_box(&raw), geo_db.as_deref())))
-        });
         g.bench_function(BenchmarkId::new("enrich+json", name), |b| {
             b.iter(|| {
-                let e = enricher.enrich(black_box(&raw), geo_db.as_deref());
-                black_box(serde_json::to_vec(&e).expect("events serialise"))
+                out.clear();
+                enricher
+                    .write(black_box(&raw), geo_db.as_deref(), &mut out)
+                    .expect("events serialise");
+                black_box(out.len())
             })
         });
     }
+    // Every click on a link the memo does not hold (more distinct links than it keeps).
+    let fresh: Vec<RawClick> = (0..10_000).map(|n| raw_click(AGENTS[0].1, n)).collect();
+    let mut next = fresh.iter().cycle();
+    g.bench_function(
+        BenchmarkId::new("enrich+json", "new_link_each_click"),
+        |b| {
+            b.iter(|| {
+                out.clear();
+                let raw = next.next().expect("a cycle never ends");
+                enricher
+                    .write(black_box(raw), geo_db.as_deref(), &mut out)
+                    .expect("events serialise");
+                black_box(out.len())
+            })
+        },
+    );
     g.finish();
 }
 
@@ -185,7 +204,9 @@ fn bench_queue(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let cfg = config(dir.path());
     let enricher = enricher(&cfg);
-    let event = enricher.enrich(&raw_click(AGENTS[0].1, 1), None);
+    let event = enricher
+        .enrich(&raw_click(AGENTS[0].1, 1), None)
+        .expect("events serialise");
     let mut g = c.benchmark_group("queue_append");
     g.measurement_time(Duration::from_secs(4));
     for flush in [false, true] {
@@ -260,7 +281,11 @@ fn bench_render_sign(c: &mut Criterion) {
     let cfg = config(dir.path());
     let enricher = enricher(&cfg);
     let events: Vec<ClickEvent> = (0..100)
-        .map(|i| enricher.enrich(&raw_click(AGENTS[i % AGENTS.len()].1, i as u64), None))
+        .map(|i| {
+            enricher
+                .enrich(&raw_click(AGENTS[i % AGENTS.len()].1, i as u64), None)
+                .expect("events serialise")
+        })
         .collect();
     let mut g = c.benchmark_group("render");
     for (name, format) in FORMATS {

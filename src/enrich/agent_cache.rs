@@ -1,63 +1,70 @@
-//! A per-thread memo of user-agent readings.
+//! A per-thread memo of user-agent readings, kept as the JSON the event stores.
 //!
 //! A shortener's clicks come from few distinct user agents (the current browser
 //! versions, a handful of preview bots), and reading one costs a few microseconds
-//! (woothee plus the bot rules) against a fraction of one to look it up. Each
-//! enrichment thread keeps its own map, so there is no lock; when it reaches its
-//! bound it starts over, which keeps the memory fixed without bookkeeping.
+//! (woothee plus the bot rules) against a fraction of one to look it up. The reading is
+//! kept already serialised, so a remembered agent costs neither its strings nor their
+//! escaping again.
 
+use serde_json::value::{RawValue, to_raw_value};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::agent;
-use crate::click::{Agent, Bot};
+use super::memo::{Memo, push_part};
+use crate::click::BotKind;
 
 /// Distinct user agents remembered per thread.
 const CAPACITY: usize = 4096;
 
-/// A user agent's reading.
-type Reading = (Agent, Option<Bot>);
-
-thread_local! {
-    static SEEN: RefCell<HashMap<Box<str>, Reading>> = RefCell::new(HashMap::new());
+/// A user agent's reading: the event's `agent` and `bot` fields, as JSON.
+pub struct AgentReading {
+    pub bot_kind: Option<BotKind>,
+    pub agent: Box<RawValue>,
+    pub bot: Box<RawValue>,
 }
 
-/// [`agent::classify`], remembered.
-pub fn classify(user_agent: Option<&str>) -> Reading {
-    let Some(ua) = user_agent else {
-        return agent::classify(None);
-    };
-    SEEN.with_borrow_mut(|seen| {
-        if let Some(hit) = seen.get(ua) {
-            return hit.clone();
-        }
-        let reading = agent::classify(Some(ua));
-        if seen.len() >= CAPACITY {
-            seen.clear();
-        }
-        seen.insert(ua.into(), reading.clone());
-        reading
+thread_local! {
+    static SEEN: RefCell<(Memo<Rc<AgentReading>>, Vec<u8>)> =
+        RefCell::new((Memo::new(CAPACITY), Vec::new()));
+}
+
+/// [`agent::classify`], serialised and remembered.
+pub fn classify(user_agent: Option<&str>) -> serde_json::Result<Rc<AgentReading>> {
+    SEEN.with_borrow_mut(|(seen, key)| {
+        key.clear();
+        push_part(key, user_agent.map(str::as_bytes));
+        seen.get_or_read(key, || {
+            let (agent, bot) = agent::classify(user_agent);
+            Ok(Rc::new(AgentReading {
+                bot_kind: bot.as_ref().map(|b| b.kind),
+                agent: to_raw_value(&agent)?,
+                bot: to_raw_value(&bot)?,
+            }))
+        })
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::click::{Agent, Bot};
+
+    fn parsed(r: &AgentReading) -> (Agent, Option<Bot>) {
+        (
+            serde_json::from_str(r.agent.get()).unwrap(),
+            serde_json::from_str(r.bot.get()).unwrap(),
+        )
+    }
 
     #[test]
     fn a_remembered_reading_is_the_same_reading() {
         let ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        let first = classify(Some(ua));
-        assert_eq!(first, agent::classify(Some(ua)));
-        assert_eq!(classify(Some(ua)), first);
-        assert_eq!(classify(None), agent::classify(None));
-    }
-
-    #[test]
-    fn the_memo_stays_bounded() {
-        for i in 0..CAPACITY + 10 {
-            classify(Some(&format!("tool/{i}")));
-        }
-        SEEN.with_borrow(|seen| assert!(seen.len() <= CAPACITY));
+        let first = classify(Some(ua)).unwrap();
+        assert_eq!(parsed(&first), agent::classify(Some(ua)));
+        assert_eq!(first.bot_kind, Some(BotKind::Crawler));
+        let again = classify(Some(ua)).unwrap();
+        assert!(Rc::ptr_eq(&first, &again), "read once");
+        assert_eq!(parsed(&classify(None).unwrap()), agent::classify(None));
     }
 }

@@ -10,8 +10,11 @@ mod agent_cache;
 pub mod bots;
 mod client_ip;
 pub mod geo;
+mod link_cache;
+mod memo;
 mod privacy;
 mod request;
+mod stored;
 mod worker;
 
 pub use client_ip::{client_ip, is_trusted};
@@ -24,8 +27,9 @@ use ipnet::IpNet;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::click::{BotKind, ClickEvent, ClickKind, Client, RawClick};
+use crate::click::{BotKind, ClickEvent, ClickKind, RawClick};
 use crate::config::EnrichConfig;
+use stored::Stored;
 
 /// The GeoIP database in use, swapped whole when a new one is loaded.
 pub type GeoHandle = Arc<ArcSwapOption<GeoDb>>;
@@ -50,7 +54,14 @@ impl Enricher {
         }
     }
 
-    pub fn enrich(&self, raw: &RawClick, geo: Option<&GeoDb>) -> ClickEvent {
+    /// Enriches `raw` and appends the event's stored JSON to `out`. On error `out` may
+    /// hold part of it: the caller truncates.
+    pub fn write(
+        &self,
+        raw: &RawClick,
+        geo: Option<&GeoDb>,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
         let (ip, source) = client_ip(
             raw.peer,
             raw.forwarded_for.as_ref(),
@@ -60,14 +71,12 @@ impl Enricher {
         let peer_trusted = raw.peer.is_some_and(|p| is_trusted(&self.trusted, p));
         let scheme = match raw.forwarded_proto.as_ref().map(request::text) {
             Some(p) if peer_trusted && (p == "https" || p == "http") => p,
-            _ if raw.tls => "https".to_string(),
-            _ => "http".to_string(),
+            _ if raw.tls => "https".into(),
+            _ => "http".into(),
         };
-        let link = request::link(&scheme, raw.host.as_ref(), &raw.uri);
-        let params = request::params(link.query.as_deref());
-        let destination = request::destination(raw.location.as_ref(), &link);
+        let link = link_cache::read(&scheme, raw.host.as_ref(), &raw.uri, raw.location.as_ref())?;
         let user_agent = raw.user_agent.as_ref().map(request::text);
-        let (agent, bot) = agent_cache::classify(user_agent.as_deref());
+        let agent = agent_cache::classify(user_agent.as_deref())?;
         let prefetch = raw.purpose.as_ref().is_some_and(|p| {
             let p = request::text(p).to_ascii_lowercase();
             p.contains("prefetch") || p.contains("prerender") || p.contains("preview")
@@ -77,13 +86,12 @@ impl Enricher {
         } else if prefetch {
             ClickKind::Prefetch
         } else {
-            match bot.as_ref().map(|b| b.kind) {
+            match agent.bot_kind {
                 Some(BotKind::Preview | BotKind::Scanner) => ClickKind::Preview,
                 Some(BotKind::Crawler | BotKind::Tool) => ClickKind::Bot,
                 None => ClickKind::Human,
             }
         };
-        let geo = ip.and_then(|ip| geo.and_then(|g| g.lookup(ip)));
         let since = raw.at.duration_since(UNIX_EPOCH).unwrap_or_default();
         // UUIDv7 from the capture time; its random bits from the thread's generator
         // rather than a system call per event.
@@ -92,27 +100,155 @@ impl Enricher {
             &rand::random::<[u8; 10]>(),
         )
         .into_uuid();
-        ClickEvent {
+        let referer = raw.referer.as_ref().map(request::text);
+        let event = Stored {
             id,
-            timestamp: humantime::format_rfc3339_millis(raw.at).to_string(),
+            timestamp: humantime::format_rfc3339_millis(raw.at),
             kind,
-            method: raw.method.as_str().to_string(),
+            method: raw.method.as_str(),
             status: raw.status,
-            link,
-            params,
-            destination,
-            referrer: request::referrer(raw.referer.as_ref()),
-            client: Client {
-                ip: ip.map(|ip| anonymize(ip, self.v4_prefix, self.v6_prefix).to_string()),
+            link: &link.link,
+            params: &link.params,
+            destination: &link.destination,
+            referrer: request::referrer(referer.as_deref()),
+            client: stored::Client {
+                ip: ip.map(|ip| anonymize(ip, self.v4_prefix, self.v6_prefix)),
                 ip_version: ip.map(|ip| if ip.is_ipv4() { 4 } else { 6 }),
-                raw_ip: ip.filter(|_| self.keep_raw_ip).map(|ip| ip.to_string()),
-                ip_source: source.as_str().to_string(),
-                user_agent,
+                raw_ip: ip.filter(|_| self.keep_raw_ip),
+                ip_source: source.as_str(),
+                user_agent: user_agent.as_deref(),
                 prefetch,
             },
-            agent,
-            bot,
-            geo,
+            agent: &agent.agent,
+            bot: &agent.bot,
+            geo: ip.and_then(|ip| geo.and_then(|g| g.lookup(ip))),
+        };
+        serde_json::to_writer(out, &event)
+    }
+
+    /// The event [`Enricher::write`] stores, read back as the rest of clicktap sees it.
+    pub fn enrich(&self, raw: &RawClick, geo: Option<&GeoDb>) -> serde_json::Result<ClickEvent> {
+        let mut out = Vec::new();
+        self.write(raw, geo, &mut out)?;
+        serde_json::from_slice(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::net::IpAddr;
+    use std::time::SystemTime;
+
+    fn hv(s: &[u8]) -> Option<HeaderValue> {
+        Some(HeaderValue::from_bytes(s).unwrap())
+    }
+
+    fn click(peer: &str, ua: Option<&[u8]>) -> RawClick {
+        RawClick {
+            at: SystemTime::now(),
+            method: http::Method::GET,
+            tls: false,
+            host: hv(b"Sho.rt"),
+            uri: "/abc?utm_source=x&q=%C3%A9t%C3%A9".parse().unwrap(),
+            status: 302,
+            location: hv(b"/landing?y=1"),
+            user_agent: ua.and_then(hv),
+            referer: hv(b"https://Mail.example.org/inbox"),
+            peer: Some(peer.parse::<IpAddr>().unwrap()),
+            forwarded_for: None,
+            forwarded_proto: None,
+            real_ip: None,
+            purpose: None,
         }
+    }
+
+    fn enricher(trusted: Vec<IpNet>, keep_raw_ip: bool) -> Enricher {
+        Enricher {
+            trusted,
+            geo: GeoHandle::default(),
+            keep_raw_ip,
+            v4_prefix: 24,
+            v6_prefix: 48,
+        }
+    }
+
+    fn geo() -> GeoDb {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/geo/test/clicktap-test-city.mmdb"
+        );
+        GeoDb::open(&[path.into()]).unwrap()
+    }
+
+    /// The stored JSON is [`ClickEvent`]'s own, byte for byte: read back and written
+    /// again, nothing changes. This is what keeps `Stored` and `ClickEvent` one format.
+    #[test]
+    fn the_stored_event_is_click_events_json() {
+        let geo = geo();
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let plain = enricher(trusted.clone(), false);
+        let keep = enricher(trusted, true);
+        let chrome = b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+        let mut proxied = click("10.1.2.3", Some(chrome));
+        proxied.forwarded_for = hv(b"2001:db8::1, 10.9.9.9");
+        proxied.forwarded_proto = hv(b"https");
+        let mut head = click("81.2.69.142", Some(b"curl/8.5.0"));
+        head.method = http::Method::HEAD;
+        head.location = None;
+        head.referer = hv(b"   ");
+        let mut prefetch = click("81.2.69.142", Some(chrome));
+        prefetch.purpose = hv(b"Prefetch");
+        prefetch.referer = hv(b"https://x.example/\xff\"quoted\"");
+        prefetch.location = hv(b"https://Example.com/p");
+        let clicks = [
+            click("81.2.69.142", Some(chrome)),
+            click("81.2.69.142", None),
+            click("::ffff:81.2.69.142", Some(b"Slackbot-LinkExpanding 1.0")),
+            proxied,
+            head,
+            prefetch,
+        ];
+        let mut kinds = Vec::new();
+        for enricher in [&plain, &keep] {
+            for raw in &clicks {
+                let mut stored = Vec::new();
+                enricher.write(raw, Some(&geo), &mut stored).unwrap();
+                let event: ClickEvent = serde_json::from_slice(&stored).unwrap();
+                assert_eq!(
+                    String::from_utf8(serde_json::to_vec(&event).unwrap()).unwrap(),
+                    String::from_utf8(stored).unwrap()
+                );
+                kinds.push(event.kind);
+            }
+        }
+        for kind in ClickKind::ALL {
+            assert!(kinds.contains(&kind), "{kind:?} covered");
+        }
+    }
+
+    #[test]
+    fn an_event_reads_the_whole_click() {
+        let event = enricher(Vec::new(), false)
+            .enrich(&click("81.2.69.142", Some(b"curl/8.5.0")), Some(&geo()))
+            .unwrap();
+        assert_eq!(event.kind, ClickKind::Bot);
+        assert_eq!(
+            event.link.url,
+            "http://sho.rt/abc?utm_source=x&q=%C3%A9t%C3%A9"
+        );
+        assert_eq!(event.params["q"], "été");
+        let dest = event.destination.unwrap();
+        assert_eq!(dest.url, "http://sho.rt/landing?y=1");
+        assert_eq!(event.referrer.host, "mail.example.org");
+        assert_eq!(
+            event.referrer.url.as_deref(),
+            Some("https://Mail.example.org/inbox")
+        );
+        assert_eq!(event.client.ip.as_deref(), Some("81.2.69.0"));
+        assert_eq!(event.client.raw_ip, None);
+        assert_eq!(event.bot.unwrap().name, "curl");
+        assert_eq!(event.geo.unwrap().country_code.as_deref(), Some("GB"));
     }
 }

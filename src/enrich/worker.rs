@@ -161,14 +161,13 @@ impl Batcher {
         scratch.json.clear();
         scratch.spans.clear();
         for raw in batch.drain(..) {
-            let event = self.enricher.enrich(&raw, geo.as_deref());
             let at_ms = raw
                 .at
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis() as u64;
             let start = scratch.json.len();
-            match serde_json::to_writer(&mut scratch.json, &event) {
+            match self.enricher.write(&raw, geo.as_deref(), &mut scratch.json) {
                 Ok(()) => scratch.spans.push((at_ms, start..scratch.json.len())),
                 // Serialising plain data cannot fail; counted as a storage error if it does.
                 Err(_) => {

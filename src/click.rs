@@ -1,11 +1,12 @@
 //! The data that crosses stages: a [`RawClick`] leaves the proxy, a [`ClickEvent`]
 //! leaves enrichment and is what the queue stores and delivery renders.
 //!
-//! `RawClick` is built on the request path, so it holds only cheap clones of what the
-//! proxy already has (header values are reference-counted bytes); all parsing, lookups
-//! and formatting happen later, on the enrichment threads. `ClickEvent` is the native
-//! event format, documented field by field in the README; its serde shape is the
-//! stored shape and the `native` webhook payload, so a change here is a format change.
+//! `RawClick` is built on the request path, so it holds only what the proxy already has:
+//! the URI, the method and small copies of the header values enrichment reads; all
+//! parsing, lookups and formatting happen later, on the enrichment threads. `ClickEvent`
+//! is the native event format, documented field by field in the README; its serde shape
+//! is the stored shape (written by `enrich::Enricher::write`) and the `native` webhook
+//! payload, so a change here is a format change.
 
 use http::{HeaderValue, Method, Uri};
 use serde::{Deserialize, Serialize};

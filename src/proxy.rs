@@ -2,14 +2,14 @@
 //! has been written back to the visitor, hands a [`RawClick`] to enrichment.
 //!
 //! The phases read in request order: pick the upstream, add the forwarding headers,
-//! and in `logging` (after the response is written) capture. Capture takes cheap
-//! clones of what the session already holds and `try_send`s them; it never waits, locks
+//! and in `logging` (after the response is written) capture. Capture copies the
+//! few header values it keeps and `try_send`s them; it never waits, locks
 //! or does I/O, so a stalled pipeline cannot slow a visitor. A full channel is a
 //! counted drop.
 
 use async_trait::async_trait;
 use crossbeam_channel::{Sender, TrySendError};
-use http::header;
+use http::{HeaderValue, header};
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr;
 use pingora::upstreams::peer::HttpPeer;
@@ -74,6 +74,17 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
     }
 }
 
+/// A header value in its own small allocation. Pingora's header values are slices of the
+/// buffer the whole request (or response) head was read into; a clone would keep that
+/// buffer alive until the enrichment thread drops the click, so every request would
+/// need a fresh one and every buffer would be freed on another thread. Copying the few
+/// bytes clicktap keeps lets the proxy thread free and reuse its buffer at once: at
+/// saturation this took the proxy threads from 95-104 to 78-95 µs of CPU per request
+/// and the enrichment thread from 7.2-7.5 to 4.8-5.9 µs per click.
+fn detach(v: &HeaderValue) -> HeaderValue {
+    HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone())
+}
+
 fn is_tls(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
@@ -133,7 +144,7 @@ impl ProxyHttp for Proxy {
     }
 
     /// Hot path: runs after the response is written. No await, lock or I/O for the
-    /// event pipeline: a few reference-counted clones and one `try_send`.
+    /// event pipeline: a few small copies and one `try_send`.
     async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, _ctx: &mut ()) {
         self.metrics.proxy_requests.inc();
         let Some(capture) = &self.capture else {
@@ -151,7 +162,7 @@ impl ProxyHttp for Proxy {
         if !wanted {
             return;
         }
-        let location = resp.headers.get(header::LOCATION).cloned();
+        let location = resp.headers.get(header::LOCATION).map(detach);
         let req = session.req_header();
         let h = &req.headers;
         let purpose = h
@@ -159,21 +170,21 @@ impl ProxyHttp for Proxy {
             .or_else(|| h.get("purpose"))
             .or_else(|| h.get("x-purpose"))
             .or_else(|| h.get("x-moz"))
-            .cloned();
+            .map(detach);
         let click = RawClick {
             at: SystemTime::now(),
             method: req.method.clone(),
             tls: is_tls(session),
-            host: h.get(header::HOST).cloned(),
+            host: h.get(header::HOST).map(detach),
             uri: req.uri.clone(),
             status,
             location,
-            user_agent: h.get(header::USER_AGENT).cloned(),
-            referer: h.get(header::REFERER).cloned(),
+            user_agent: h.get(header::USER_AGENT).map(detach),
+            referer: h.get(header::REFERER).map(detach),
             peer: peer_ip(session),
-            forwarded_for: h.get("x-forwarded-for").cloned(),
-            forwarded_proto: h.get("x-forwarded-proto").cloned(),
-            real_ip: h.get("x-real-ip").cloned(),
+            forwarded_for: h.get("x-forwarded-for").map(detach),
+            forwarded_proto: h.get("x-forwarded-proto").map(detach),
+            real_ip: h.get("x-real-ip").map(detach),
             purpose,
         };
         match capture.tx.try_send(click) {

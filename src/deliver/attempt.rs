@@ -4,10 +4,12 @@ use http::header::CONTENT_TYPE;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
-use super::formats::{self, Envelope, Item};
+use super::formats::{self, Envelope, Item, StoredItem};
 use super::guard;
+use super::member::Member;
 use super::retry;
-use super::webhook::{Member, Webhook};
+use super::webhook::Webhook;
+use crate::config::{Format, LinkMeta};
 
 /// How one request ended.
 pub struct Outcome {
@@ -40,9 +42,53 @@ pub fn message_id(webhook: &str, members: &[Member]) -> String {
     let mut name = webhook.as_bytes().to_vec();
     for m in members {
         name.push(b'/');
-        name.extend_from_slice(m.event.id.as_bytes());
+        name.extend_from_slice(m.head.id.as_bytes());
     }
     format!("msg_{}", Uuid::new_v5(&Uuid::NAMESPACE_OID, &name).simple())
+}
+
+/// What a request's body is made from: stored events for the native format, events
+/// read whole for the others.
+enum Body<'a> {
+    Stored(Vec<StoredItem<'a>>),
+    Read(Format, Vec<Item<'a>>),
+}
+
+impl<'a> Body<'a> {
+    fn new(format: Format, members: &'a [Member], links: &'a [LinkMeta]) -> Body<'a> {
+        let link = |m: &Member| super::filter::link_meta(links, &m.head);
+        if format == Format::Native {
+            return Body::Stored(
+                members
+                    .iter()
+                    .map(|m| StoredItem {
+                        json: m.stored.bytes(),
+                        link: link(m),
+                    })
+                    .collect(),
+            );
+        }
+        // Members of a format other than native are read whole (`Member::read`).
+        Body::Read(
+            format,
+            members
+                .iter()
+                .filter_map(|m| {
+                    Some(Item {
+                        event: m.event.as_ref()?,
+                        link: link(m),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    fn render(&self, env: &Envelope<'_>) -> formats::Rendered {
+        match self {
+            Body::Stored(items) => formats::render_stored(items, env),
+            Body::Read(format, items) => formats::render(*format, items, env),
+        }
+    }
 }
 
 impl Webhook {
@@ -54,25 +100,15 @@ impl Webhook {
         }
         self.limiter.wait().await;
         let msg_id = message_id(&self.cfg.id, members);
-        let items: Vec<Item<'_>> = members
-            .iter()
-            .map(|m| Item {
-                event: &m.event,
-                link: super::filter::link_meta(&self.links, &m.event),
-            })
-            .collect();
+        let body = Body::new(self.cfg.format, members, &self.links);
         let mut retried_auth = false;
         loop {
             let sent_at = SystemTime::now();
-            let rendered = formats::render(
-                self.cfg.format,
-                &items,
-                &Envelope {
-                    webhook: &self.cfg,
-                    message_id: &msg_id,
-                    sent_at,
-                },
-            );
+            let rendered = body.render(&Envelope {
+                webhook: &self.cfg,
+                message_id: &msg_id,
+                sent_at,
+            });
             let ts = sent_at
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()

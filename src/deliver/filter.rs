@@ -1,6 +1,6 @@
 //! Which events a webhook receives, and the link metadata that fills vendor fields.
 
-use crate::click::ClickEvent;
+use super::member::Head;
 use crate::config::{Filter, LinkMeta};
 
 /// The host without its port, as filters and link entries name it.
@@ -18,12 +18,12 @@ pub fn bare_host(host: &str) -> &str {
 }
 
 /// The first `[[links]]` entry matching the event's link.
-pub fn link_meta<'a>(links: &'a [LinkMeta], e: &ClickEvent) -> Option<&'a LinkMeta> {
+pub fn link_meta<'a>(links: &'a [LinkMeta], e: &Head) -> Option<&'a LinkMeta> {
     let host = bare_host(&e.link.host);
     links.iter().find(|l| l.matches(host, &e.link.path))
 }
 
-pub fn selects(f: &Filter, e: &ClickEvent, meta: Option<&LinkMeta>) -> bool {
+pub fn selects(f: &Filter, e: &Head, meta: Option<&LinkMeta>) -> bool {
     if !f.kinds.contains(&e.kind) {
         return false;
     }

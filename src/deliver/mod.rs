@@ -18,6 +18,7 @@ pub mod formats;
 pub mod guard;
 pub mod health;
 pub mod log;
+pub mod member;
 mod retry;
 pub mod sign;
 pub mod state;

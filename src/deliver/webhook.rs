@@ -18,21 +18,12 @@ use super::auth::Authenticator;
 use super::filter;
 use super::health::{Health, State};
 use super::log::{Answer, DeliveryLog, Recorder, Request};
+use super::member::Member;
 use super::state::{Dead, Pending, WebhookState};
-use crate::click::ClickEvent;
-use crate::config::{LinkMeta, WebhookConfig};
+use crate::config::{Format, LinkMeta, WebhookConfig};
 use crate::metrics::Metrics;
 use crate::queue::{Queue, Stored};
 use crate::run::now_ms;
-
-/// An event on its way, with what is known of its earlier attempts.
-pub struct Member {
-    pub seq: u64,
-    pub event: ClickEvent,
-    pub attempts_before: u32,
-    /// It has a pending entry to clear on success.
-    pub pending: bool,
-}
 
 /// Spaces requests `1 / rate_limit` seconds apart.
 pub struct Limiter {
@@ -149,6 +140,12 @@ impl Webhook {
         }
     }
 
+    /// Whether this webhook's format rebuilds events field by field, and so needs them
+    /// read whole; the native format sends them as stored.
+    fn reads_whole_events(&self) -> bool {
+        self.cfg.format != Format::Native
+    }
+
     /// Events read from the queue per turn.
     fn window(&self) -> usize {
         (self.per_request() * self.cfg.concurrency * 4).clamp(64, 4096)
@@ -251,22 +248,18 @@ impl Webhook {
         let mut out = Vec::with_capacity(stored.len());
         let mut skipped = 0u64;
         for s in stored {
-            let event: ClickEvent = match serde_json::from_slice(s.bytes()) {
-                Ok(e) => e,
+            let seq = s.seq;
+            let member = match Member::read(s, self.reads_whole_events()) {
+                Ok(m) => m,
                 Err(e) => {
-                    tracing::error!(webhook = self.id(), seq = s.seq, error = %e, "undecodable event; moved to dead letters");
-                    self.dead(s.seq, 0, &format!("undecodable event: {e}"));
+                    tracing::error!(webhook = self.id(), seq, error = %e, "undecodable event; moved to dead letters");
+                    self.dead(seq, 0, &format!("undecodable event: {e}"));
                     continue;
                 }
             };
-            let meta = filter::link_meta(&self.links, &event);
-            if filter::selects(&self.cfg.filter, &event, meta) {
-                out.push(Member {
-                    seq: s.seq,
-                    event,
-                    attempts_before: 0,
-                    pending: false,
-                });
+            let meta = filter::link_meta(&self.links, &member.head);
+            if filter::selects(&self.cfg.filter, &member.head, meta) {
+                out.push(member);
             } else {
                 skipped += 1;
             }
@@ -285,12 +278,11 @@ impl Webhook {
         let mut members = Vec::with_capacity(due.len());
         for (seq, p) in due {
             match self.queue.get(seq) {
-                Ok(Some(s)) => match serde_json::from_slice(s.bytes()) {
-                    Ok(event) => members.push(Member {
-                        seq,
-                        event,
+                Ok(Some(s)) => match Member::read(s, self.reads_whole_events()) {
+                    Ok(m) => members.push(Member {
                         attempts_before: p.attempts,
                         pending: true,
+                        ..m
                     }),
                     Err(e) => self.dead(seq, p.attempts, &format!("undecodable event: {e}")),
                 },
@@ -364,7 +356,7 @@ impl Webhook {
             },
             events: group
                 .iter()
-                .map(|m| (m.seq, m.attempts_before + 1, m.event.id.to_string()))
+                .map(|m| (m.seq, m.attempts_before + 1, m.head.id.to_string()))
                 .collect(),
         };
         if let Err(e) = self.recorder.record(request) {
@@ -495,15 +487,6 @@ impl Webhook {
         if let Err(e) = self.recorder.prune(cutoff) {
             tracing::error!(webhook = self.id(), error = %e, "cannot prune the delivery log");
         }
-    }
-}
-
-impl Member {
-    fn event_age(&self) -> Duration {
-        humantime::parse_rfc3339(&self.event.timestamp)
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .unwrap_or_default()
     }
 }
 

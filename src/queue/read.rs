@@ -18,6 +18,17 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// A stored event made up in a unit test.
+    #[cfg(test)]
+    pub(crate) fn for_tests(seq: u64, json: &[u8]) -> Stored {
+        Stored {
+            seq,
+            at_ms: 0,
+            value: IVec::from(json),
+            range: 0..json.len(),
+        }
+    }
+
     /// The event as it was appended (JSON).
     pub fn bytes(&self) -> &[u8] {
         &self.value[self.range.clone()]

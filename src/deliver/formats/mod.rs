@@ -26,6 +26,8 @@ mod native;
 mod rebrandly;
 mod tly;
 
+pub use native::{StoredItem, render_stored};
+
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -6,6 +6,9 @@
 //! several webhooks, and `link_meta` when a `[[links]]` entry matched, so that the
 //! operator's names for the link travel with the click.
 //!
+//! Delivery sends the stored JSON as it is, with the two keys written in before its
+//! closing brace: nothing is read back or written again (see `deliver::member`).
+//!
 //! A webhook that batches (`batch.max_events > 1`) always gets
 //! `{"webhook_id", "events": [...]}`, even for one event, so that its receiver parses
 //! one shape; each element is the very object a single-event webhook would get.
@@ -13,16 +16,15 @@
 use serde::Serialize;
 
 use super::{Envelope, Item, Rendered, json};
+#[cfg(doc)]
 use crate::click::ClickEvent;
 use crate::config::{Format, LinkMeta};
 
-#[derive(Serialize)]
-struct Event<'a> {
-    #[serde(flatten)]
-    event: &'a ClickEvent,
-    webhook_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link_meta: Option<Meta<'a>>,
+/// One event as the queue stores it (a JSON object), to send as it is.
+pub struct StoredItem<'a> {
+    pub json: &'a [u8],
+    /// The first `[[links]]` entry matching the event's host and path.
+    pub link: Option<&'a LinkMeta>,
 }
 
 /// The operator's metadata for the link; `host`, `path` and `created_at` are left
@@ -37,20 +39,6 @@ struct Meta<'a> {
     organization_guid: Option<&'a str>,
 }
 
-#[derive(Serialize)]
-struct Batch<'a> {
-    webhook_id: &'a str,
-    events: Vec<Event<'a>>,
-}
-
-fn event<'a>(item: &Item<'a>, webhook_id: &'a str) -> Event<'a> {
-    Event {
-        event: item.event,
-        webhook_id,
-        link_meta: item.link.map(meta),
-    }
-}
-
 fn meta(l: &LinkMeta) -> Meta<'_> {
     Meta {
         id: l.id.as_deref(),
@@ -62,27 +50,89 @@ fn meta(l: &LinkMeta) -> Meta<'_> {
     }
 }
 
+/// Renders events read back as [`ClickEvent`]s: each is written as the queue would
+/// store it, then sent as stored.
 pub(super) fn render(items: &[Item<'_>], env: &Envelope<'_>) -> Rendered {
+    let stored: Vec<Vec<u8>> = items
+        .iter()
+        .map(|i| json(Format::Native, i.event))
+        .collect();
+    let items: Vec<StoredItem<'_>> = stored
+        .iter()
+        .zip(items)
+        .map(|(json, i)| StoredItem { json, link: i.link })
+        .collect();
+    render_stored(&items, env)
+}
+
+/// Renders stored events as they are.
+pub fn render_stored(items: &[StoredItem<'_>], env: &Envelope<'_>) -> Rendered {
     let webhook_id = env.webhook.id.as_str();
+    let room: usize = items.iter().map(|i| i.json.len() + 64).sum();
+    let mut body = Vec::with_capacity(room + 64);
     // More items than a single-event webhook takes cannot happen (delivery batches up
     // to max_events); should it, the batch shape carries them all rather than drop any.
-    let body = if env.webhook.batch.max_events > 1 || items.len() > 1 {
-        json(
-            Format::Native,
-            &Batch {
-                webhook_id,
-                events: items.iter().map(|i| event(i, webhook_id)).collect(),
-            },
-        )
+    if env.webhook.batch.max_events > 1 || items.len() > 1 {
+        body.extend_from_slice(b"{\"webhook_id\":");
+        write(&mut body, &webhook_id);
+        body.extend_from_slice(b",\"events\":[");
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            event(&mut body, item, webhook_id);
+        }
+        body.extend_from_slice(b"]}");
     } else {
         match items.first() {
-            Some(item) => json(Format::Native, &event(item, webhook_id)),
-            None => b"{}".to_vec(),
+            Some(item) => event(&mut body, item, webhook_id),
+            None => body.extend_from_slice(b"{}"),
         }
-    };
+    }
     Rendered {
         body,
         headers: Vec::new(),
+    }
+}
+
+/// The stored object with `webhook_id` and `link_meta` added before its closing brace.
+fn event(out: &mut Vec<u8>, item: &StoredItem<'_>, webhook_id: &str) {
+    let json = item.json.trim_ascii();
+    let Some(fields) = json.strip_prefix(b"{").and_then(|j| j.strip_suffix(b"}")) else {
+        // Delivery reads every event as an object before it gets here.
+        tracing::error!(
+            webhook = webhook_id,
+            "a stored event is not a JSON object; sent with webhook_id only"
+        );
+        out.extend_from_slice(b"{\"webhook_id\":");
+        write(out, &webhook_id);
+        out.push(b'}');
+        return;
+    };
+    out.push(b'{');
+    let fields = fields.trim_ascii();
+    if !fields.is_empty() {
+        out.extend_from_slice(fields);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"webhook_id\":");
+    write(out, &webhook_id);
+    if let Some(link) = item.link {
+        out.extend_from_slice(b",\"link_meta\":");
+        write(out, &meta(link));
+    }
+    out.push(b'}');
+}
+
+/// Appends `value` as JSON. The values here are strings and plain structs, which
+/// serde_json always writes; should that fail, the failure is logged and `null`
+/// written, so that the body stays JSON.
+fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let start = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, value) {
+        tracing::error!(error = %e, "native payload part did not serialise");
+        out.truncate(start);
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -183,5 +233,32 @@ mod tests {
         );
         let body: Value = serde_json::from_slice(&out.body).expect("json");
         assert_eq!(body["events"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn a_stored_event_is_sent_byte_for_byte_with_the_keys_added_at_its_end() {
+        let webhook = webhook(Format::Native);
+        let link = launch_link();
+        // As stored, with a field this version does not know (from a later one).
+        let stored = br#"{"id":"019ac3f0-5b1b-7c3e-9a4d-2f6e8b1c0d3e","kind":"human","later":[1,{"a":"}"}]} "#;
+        let item = super::StoredItem {
+            json: stored,
+            link: Some(&link),
+        };
+        let out = super::render_stored(&[item], &envelope(&webhook));
+        let body = String::from_utf8(out.body).expect("utf-8");
+        assert!(
+            body.starts_with(r#"{"id":"019ac3f0-5b1b-7c3e-9a4d-2f6e8b1c0d3e","kind":"human","later":[1,{"a":"}"}],"webhook_id":"crm","link_meta":{"id":"12345","#),
+            "{body}"
+        );
+        let v: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["later"], json!([1, {"a": "}"}]));
+
+        let empty = super::StoredItem {
+            json: b"{ }",
+            link: None,
+        };
+        let out = super::render_stored(&[empty], &envelope(&webhook));
+        assert_eq!(out.body, br#"{"webhook_id":"crm"}"#);
     }
 }

@@ -16,3 +16,21 @@ pub fn mark_thread() {
         }
     }
 }
+
+/// Lowers the calling thread's priority to `nice` (0-19): under CPU contention it gets
+/// a smaller share than the proxy's threads, and catches up when they are idle. Linux
+/// keeps the nice value per thread; raising it needs no privilege.
+pub fn set_nice(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority changes only this thread's
+        // nice value.
+        let rc =
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+        if rc != 0 {
+            tracing::debug!(nice, "cannot set the thread's nice value; it keeps its own");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}

@@ -39,6 +39,9 @@ database = "/nonexistent/City.mmdb"
 path = "/proc/clicktap-queue"
 flush_interval = "soon"
 
+[delivery]
+nice = 20
+
 [[webhooks]]
 id = "a"
 url = "ftp://example.com"
@@ -56,6 +59,7 @@ format = "bitly2"
         "geoip.database: /nonexistent/City.mmdb cannot be opened",
         "queue.path: /proc is not writable",
         "queue.flush_interval: \"soon\" is not a duration",
+        "delivery.nice: 20 is not a nice value from 0 to 19",
         "webhooks[0].url: has scheme \"ftp\"",
         "webhooks[0].format: \"bitly2\" is not a format",
     ];

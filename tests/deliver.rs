@@ -391,3 +391,47 @@ fn rate_limit_spaces_requests_and_native_batches_carry_several_events() {
     assert!(first["events"].is_array());
     assert!(batched.requests().len() < 6, "events were not batched");
 }
+
+/// `(comm, nice)` of each thread of a process, from /proc.
+#[cfg(target_os = "linux")]
+fn thread_nice(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let (head, rest) = stat.rsplit_once(')').unwrap();
+        let comm = head.split_once('(').unwrap().1.to_string();
+        // Fields after the name start at the third, `state`; `nice` is the nineteenth.
+        let nice = rest.split_whitespace().nth(16).unwrap().parse().unwrap();
+        out.push((comm, nice));
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn delivery_threads_yield_to_the_proxy_at_the_configured_nice_value() {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    for (round, (setting, want)) in [("", 10), ("nice = 3", 3)].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Options::default()
+            .delivery(setting)
+            .tail(&webhook("main", &rx.url("/hook"), ""));
+        let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+        assert_eq!(ct.click("/r/nice", ""), 302);
+        rx.wait_for(round + 1, Duration::from_secs(10));
+        let threads = thread_nice(ct.child.id());
+        let delivery: Vec<_> = threads
+            .iter()
+            .filter(|(c, _)| c.starts_with("clicktap-deliv"))
+            .collect();
+        assert!(!delivery.is_empty(), "delivery threads in {threads:?}");
+        assert!(delivery.iter().all(|(_, n)| *n == want), "{threads:?}");
+        let others: Vec<_> = threads
+            .iter()
+            .filter(|(c, _)| !c.starts_with("clicktap-deliv"))
+            .collect();
+        assert!(others.iter().all(|(_, n)| *n == 0), "{threads:?}");
+        ct.stop();
+    }
+}

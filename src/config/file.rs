@@ -154,6 +154,7 @@ pub struct DeliveryFile {
     pub log_retention: String,
     pub log_body_bytes: usize,
     pub threads: usize,
+    pub nice: i64,
     pub poll_interval: String,
 }
 
@@ -165,6 +166,7 @@ impl Default for DeliveryFile {
             log_retention: "7d".into(),
             log_body_bytes: 1024,
             threads: 1,
+            nice: 10,
             poll_interval: "50ms".into(),
         }
     }

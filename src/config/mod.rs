@@ -111,6 +111,8 @@ pub struct DeliveryConfig {
     pub log_retention: Duration,
     pub log_body_bytes: usize,
     pub threads: usize,
+    /// Linux nice value of the delivery threads (0-19).
+    pub nice: i32,
     pub poll_interval: Duration,
 }
 

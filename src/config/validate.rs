@@ -242,6 +242,12 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
 
 fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
     positive(p, "delivery.threads", f.threads);
+    if !(0..=19).contains(&f.nice) {
+        p.push(
+            "delivery.nice",
+            format!("{} is not a nice value from 0 to 19", f.nice),
+        );
+    }
     let log_retention = p
         .check("delivery.log_retention", parse::duration(&f.log_retention))
         .unwrap_or_default();
@@ -254,6 +260,7 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         log_retention,
         log_body_bytes: f.log_body_bytes,
         threads: f.threads,
+        nice: f.nice.clamp(0, 19) as i32,
         poll_interval: poll,
     }
 }

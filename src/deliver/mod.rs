@@ -115,17 +115,18 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
             webhooks,
         });
     }
+    let nice = d.nice;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(d.threads)
         .thread_name("clicktap-deliver")
-        .on_thread_start(crate::background::mark_thread)
+        .on_thread_start(move || behind_the_proxy(nice))
         .enable_all()
         .build()?;
     let running = webhooks.clone();
     let thread = std::thread::Builder::new()
         .name("clicktap-deliver-main".into())
         .spawn(move || {
-            crate::background::mark_thread();
+            behind_the_proxy(nice);
             rt.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
                 for w in running {
@@ -139,4 +140,13 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         thread: Some(thread),
         webhooks,
     })
+}
+
+/// Delivery threads yield to the proxy's: batch scheduling like every background
+/// thread, and a nice value (`delivery.nice`), so that on a machine short of CPU the
+/// visitors are served first and webhooks wait in the queue, to catch up when the load
+/// eases. Enrichment keeps its full share: it must keep up with the channel.
+fn behind_the_proxy(nice: i32) {
+    crate::background::mark_thread();
+    crate::background::set_nice(nice);
 }

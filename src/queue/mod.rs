@@ -139,7 +139,7 @@ impl Queue {
         let (head_tx, _) = watch::channel(head);
         metrics.queue_depth.set((head - first) as i64);
         metrics.queue_bytes.set(bytes);
-        Ok(Queue {
+        let queue = Queue {
             inner: Arc::new(Inner {
                 db,
                 events,
@@ -153,7 +153,12 @@ impl Queue {
                 bytes: AtomicI64::new(bytes),
                 head_tx,
             }),
-        })
+        };
+        // sled starts its I/O threads on the first write it hands them, and a thread
+        // inherits its creator's priority: written here, they start at the opener's,
+        // not at that of a delivery thread that yields to the proxy (`delivery.nice`).
+        queue.flush()?;
+        Ok(queue)
     }
 
     /// Writes everything appended so far to disk.

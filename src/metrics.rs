@@ -23,6 +23,7 @@ pub struct Metrics {
     pub queue_evicted: IntCounter,
     pub queue_expired: IntCounter,
     pub queue_dropped_error: IntCounter,
+    pub queue_dropped_corrupt: IntCounter,
     pub queue_errors: IntCounter,
     pub queue_flushes: IntCounter,
     pub queue_depth: IntGauge,
@@ -84,7 +85,8 @@ impl Metrics {
             "clicktap_queue_dropped_total",
             "Events not stored or removed before every consumer read them, by reason \
              (full: refused when the queue was full; evicted: oldest removed to make room; \
-             expired: older than the retention; error: a failed write).",
+             expired: older than the retention; error: a failed write; corrupt: a stored \
+             value that no longer decodes, removed).",
             &["reason"],
         );
         let latency = HistogramVec::new(
@@ -132,6 +134,7 @@ impl Metrics {
             queue_evicted: queue_lost.with_label_values(&["evicted"]),
             queue_expired: queue_lost.with_label_values(&["expired"]),
             queue_dropped_error: queue_lost.with_label_values(&["error"]),
+            queue_dropped_corrupt: queue_lost.with_label_values(&["corrupt"]),
             queue_errors: counter(
                 &r,
                 "clicktap_queue_errors_total",

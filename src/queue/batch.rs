@@ -24,6 +24,9 @@ use std::ops::Range;
 use super::{QueueError, Record};
 
 const COUNT: usize = 4;
+/// A batch of no events (plain layout, count 0): what a value that does not decode is
+/// replaced with, so that its key still marks where its sequence numbers end.
+pub const EMPTY: [u8; COUNT] = [0; COUNT];
 const ENTRY_HEAD: usize = 12;
 /// The first byte of a compressed value.
 const LZ4: u8 = 0xC4;

@@ -92,9 +92,49 @@ impl Queue {
             }
             let (k, v) = item?;
             cache::touch(events, &k, cache::READ_TOUCHES);
-            unpack(&k, v, from, &mut out, limit)?;
+            match unpack(&k, v.clone(), from, &mut out, limit) {
+                Err(QueueError::Corrupt(_)) => self.drop_corrupt(&k, v)?,
+                other => other?,
+            }
         }
         Ok(out)
+    }
+
+    /// Empties a stored value that does not decode (written in a layout no version
+    /// reads, or damaged on disk): nobody can ever read its events, and leaving it would
+    /// stop every consumer at it. It becomes a batch of no events, which retention
+    /// removes like any other; its key stays, so that the sequence numbers it held (up
+    /// to the next value's key) are counted as dropped (`corrupt`) exactly once, by
+    /// whoever empties it first, and logged.
+    pub(super) fn drop_corrupt(&self, key: &[u8], value: IVec) -> Result<(), QueueError> {
+        let events = &self.inner.events;
+        let empty = IVec::from(&batch::EMPTY[..]);
+        if events
+            .compare_and_swap(key, Some(&value), Some(empty))?
+            .is_err()
+        {
+            return Ok(());
+        }
+        let first = be_u64(key);
+        let next = match events.range(IVec::from(key)..).nth(1) {
+            Some(item) => be_u64(&item?.0),
+            None => self.head(),
+        };
+        tracing::error!(
+            seqs = %format!("{first}..{next}"),
+            bytes = value.len(),
+            "a stored value does not decode; emptied, its events counted in clicktap_queue_dropped_total{{reason=\"corrupt\"}}"
+        );
+        self.inner
+            .metrics
+            .queue_dropped_corrupt
+            .inc_by(next.saturating_sub(first));
+        let freed = value.len().saturating_sub(batch::EMPTY.len());
+        self.inner
+            .bytes
+            .fetch_sub(freed as i64, std::sync::atomic::Ordering::Relaxed);
+        self.update_gauges();
+        Ok(())
     }
 
     /// One event, if still stored.
@@ -105,19 +145,21 @@ impl Queue {
     /// The newest `limit` events, oldest first.
     pub fn tail(&self, limit: usize) -> Result<Vec<Stored>, QueueError> {
         let mut batches = Vec::new();
-        let mut n = 0u64;
+        let mut n = 0;
         for item in self.inner.events.iter().rev() {
-            let (k, v) = item?;
-            n += batch::count(&v);
-            batches.push((k, v));
-            if n >= limit as u64 {
+            if n >= limit {
                 break;
             }
+            let (k, v) = item?;
+            let mut events = Vec::new();
+            match unpack(&k, v.clone(), 0, &mut events, usize::MAX) {
+                Err(QueueError::Corrupt(_)) => self.drop_corrupt(&k, v)?,
+                other => other?,
+            }
+            n += events.len();
+            batches.push(events);
         }
-        let mut out = Vec::with_capacity(n as usize);
-        for (k, v) in batches.into_iter().rev() {
-            unpack(&k, v, 0, &mut out, usize::MAX)?;
-        }
+        let mut out: Vec<Stored> = batches.into_iter().rev().flatten().collect();
         let skip = out.len().saturating_sub(limit);
         out.drain(..skip);
         Ok(out)
@@ -128,7 +170,15 @@ impl Queue {
         for item in self.inner.events.iter() {
             let (k, v) = item?;
             let first = be_u64(&k);
-            for e in batch::open(first, v)?.entries {
+            let entries = match batch::open(first, v.clone()) {
+                Ok(opened) => opened.entries,
+                Err(QueueError::Corrupt(_)) => {
+                    self.drop_corrupt(&k, v)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for e in entries {
                 if e.at_ms >= at_ms {
                     return Ok(first + e.index);
                 }

@@ -33,29 +33,44 @@ impl Queue {
         let min_cursor = self.min_cursor()?;
         let mut batch = sled::Batch::default();
         let (mut removed, mut freed, mut unread) = (0u64, 0u64, 0u64);
-        let mut new_first = self.first();
+        // Values removed, counted apart from events: an emptied value holds none.
+        let mut values = 0u64;
         for item in inner.events.iter() {
             let (k, v) = item?;
             let first = super::read::be_u64(&k);
-            let entries = super::batch::open(first, v.clone())?.entries;
+            let entries = match super::batch::open(first, v.clone()) {
+                Ok(opened) => opened.entries,
+                Err(QueueError::Corrupt(_)) => {
+                    // Emptied: removed with the batches around it from the next trim on.
+                    self.drop_corrupt(&k, v)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let newest = entries.iter().map(|e| e.at_ms).max().unwrap_or(0);
             if !more(newest, removed, freed) {
                 break;
             }
             let n = entries.len() as u64;
             batch.remove(k);
+            values += 1;
             removed += n;
             freed += v.len() as u64;
             unread += (first..first + n).filter(|seq| *seq >= min_cursor).count() as u64;
-            new_first = first + n;
         }
-        if removed > 0 {
+        if values > 0 {
             // The log may be left empty: keep the numbering where it was. (While the log
             // holds events, the last batch's key tells the next sequence on reopen.)
             inner
                 .meta
                 .insert(super::META_NEXT, &self.head().to_be_bytes())?;
             inner.events.apply_batch(batch)?;
+            // The front is the first value left (an emptied value holds no events, so
+            // the removed ones do not say where the next begins).
+            let new_first = match inner.events.first()? {
+                Some((k, _)) => super::read::be_u64(&k),
+                None => self.head(),
+            };
             inner.first.store(new_first, Ordering::Release);
             inner.bytes.fetch_sub(freed as i64, Ordering::Relaxed);
         }

@@ -149,3 +149,51 @@ fn reads_start_inside_a_batch_and_cross_batches() {
     assert!(q.get(7).unwrap().is_none());
     assert_eq!(q.seq_at(11).unwrap(), 5);
 }
+
+#[test]
+fn a_value_that_does_not_decode_is_removed_and_counted_not_a_wall() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let q = Queue::open(&cfg(dir.path(), 100, WhenFull::DropNewest), metrics.clone()).unwrap();
+    for n in [2, 3, 2, 1] {
+        q.append(&records(1000, n)).unwrap();
+    }
+    // Batches hold seqs 0-1, 2-4, 5-6 and 7. Damage the second and the first, as a
+    // layout no version reads would look.
+    let garbage: &[u8] = b"\x00\x00\x01\x9a not a batch";
+    for key in [2u64, 0] {
+        q.inner.events.insert(key.to_be_bytes(), garbage).unwrap();
+    }
+    let read = q.read(0, 10).unwrap();
+    assert_eq!(
+        read.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        vec![5, 6, 7]
+    );
+    assert_eq!(metrics.queue_dropped_corrupt.get(), 5, "seqs 0-4");
+    // Read again: nothing left to empty, nothing counted twice.
+    assert_eq!(q.read(0, 10).unwrap().len(), 3);
+    assert_eq!(metrics.queue_dropped_corrupt.get(), 5);
+
+    // The same for retention and the tail, on a value damaged later.
+    q.inner.events.insert(7u64.to_be_bytes(), garbage).unwrap();
+    assert_eq!(
+        q.tail(10)
+            .unwrap()
+            .iter()
+            .map(|s| s.seq)
+            .collect::<Vec<_>>(),
+        vec![5, 6]
+    );
+    assert_eq!(metrics.queue_dropped_corrupt.get(), 6);
+    q.inner.events.insert(5u64.to_be_bytes(), garbage).unwrap();
+    q.retain(u64::MAX / 2).unwrap();
+    assert_eq!(metrics.queue_dropped_corrupt.get(), 8);
+    q.retain(u64::MAX / 2).unwrap();
+    assert_eq!(q.read(0, 10).unwrap().len(), 0);
+    assert_eq!(
+        q.inner.events.len(),
+        0,
+        "emptied values are removed by retention"
+    );
+    assert_eq!(q.depth(), 0);
+}

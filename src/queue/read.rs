@@ -47,16 +47,9 @@ pub(super) fn be_u64(b: &[u8]) -> u64 {
     u64::from_be_bytes(buf)
 }
 
-/// The events of one batch (`key` is its first sequence) from `from` on.
-fn unpack(
-    key: &[u8],
-    value: IVec,
-    from: u64,
-    out: &mut Vec<Stored>,
-    limit: usize,
-) -> Result<(), QueueError> {
-    let first = be_u64(key);
-    let batch::Opened { plain, entries } = batch::open(first, value)?;
+/// The events of an opened batch (its first sequence is `first`) from `from` on.
+fn unpack(first: u64, opened: batch::Opened, from: u64, out: &mut Vec<Stored>, limit: usize) {
+    let batch::Opened { plain, entries } = opened;
     for e in entries {
         let seq = first + e.index;
         if seq < from {
@@ -72,7 +65,6 @@ fn unpack(
             range: e.range,
         });
     }
-    Ok(())
 }
 
 impl Queue {
@@ -92,12 +84,28 @@ impl Queue {
             }
             let (k, v) = item?;
             cache::touch(events, &k, cache::READ_TOUCHES);
-            match unpack(&k, v.clone(), from, &mut out, limit) {
-                Err(QueueError::Corrupt(_)) => self.drop_corrupt(&k, v)?,
-                other => other?,
+            if let Some(opened) = self.open_batch(&k, v)? {
+                unpack(be_u64(&k), opened, from, &mut out, limit);
             }
         }
         Ok(out)
+    }
+
+    /// The batch stored under `key`; `None` for a value that does not decode, which is
+    /// emptied on the way ([`Queue::drop_corrupt`]) so that every reader passes over it.
+    pub(super) fn open_batch(
+        &self,
+        key: &[u8],
+        value: IVec,
+    ) -> Result<Option<batch::Opened>, QueueError> {
+        match batch::open(be_u64(key), value.clone()) {
+            Ok(opened) => Ok(Some(opened)),
+            Err(QueueError::Corrupt(_)) => {
+                self.drop_corrupt(key, value)?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Empties a stored value that does not decode (written in a layout no version
@@ -106,7 +114,7 @@ impl Queue {
     /// removes like any other; its key stays, so that the sequence numbers it held (up
     /// to the next value's key) are counted as dropped (`corrupt`) exactly once, by
     /// whoever empties it first, and logged.
-    pub(super) fn drop_corrupt(&self, key: &[u8], value: IVec) -> Result<(), QueueError> {
+    fn drop_corrupt(&self, key: &[u8], value: IVec) -> Result<(), QueueError> {
         let events = &self.inner.events;
         let empty = IVec::from(&batch::EMPTY[..]);
         if events
@@ -152,9 +160,8 @@ impl Queue {
             }
             let (k, v) = item?;
             let mut events = Vec::new();
-            match unpack(&k, v.clone(), 0, &mut events, usize::MAX) {
-                Err(QueueError::Corrupt(_)) => self.drop_corrupt(&k, v)?,
-                other => other?,
+            if let Some(opened) = self.open_batch(&k, v)? {
+                unpack(be_u64(&k), opened, 0, &mut events, usize::MAX);
             }
             n += events.len();
             batches.push(events);
@@ -170,15 +177,10 @@ impl Queue {
         for item in self.inner.events.iter() {
             let (k, v) = item?;
             let first = be_u64(&k);
-            let entries = match batch::open(first, v.clone()) {
-                Ok(opened) => opened.entries,
-                Err(QueueError::Corrupt(_)) => {
-                    self.drop_corrupt(&k, v)?;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some(opened) = self.open_batch(&k, v)? else {
+                continue;
             };
-            for e in entries {
+            for e in opened.entries {
                 if e.at_ms >= at_ms {
                     return Ok(first + e.index);
                 }

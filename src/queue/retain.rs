@@ -38,14 +38,9 @@ impl Queue {
         for item in inner.events.iter() {
             let (k, v) = item?;
             let first = super::read::be_u64(&k);
-            let entries = match super::batch::open(first, v.clone()) {
-                Ok(opened) => opened.entries,
-                Err(QueueError::Corrupt(_)) => {
-                    // Emptied: removed with the batches around it from the next trim on.
-                    self.drop_corrupt(&k, v)?;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            // A value that does not decode is emptied here and removed by the next trim.
+            let Some(super::batch::Opened { entries, .. }) = self.open_batch(&k, v.clone())? else {
+                continue;
             };
             let newest = entries.iter().map(|e| e.at_ms).max().unwrap_or(0);
             if !more(newest, removed, freed) {

@@ -136,7 +136,7 @@ impl Default for QueueFile {
     fn default() -> Self {
         QueueFile {
             path: "data/queue".into(),
-            flush_interval: "10ms".into(),
+            flush_interval: "50ms".into(),
             max_events: 10_000_000,
             max_bytes: "4GiB".into(),
             when_full: "drop_newest".into(),

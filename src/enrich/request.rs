@@ -10,9 +10,13 @@ use url::Url;
 use crate::click::{Destination, LinkRef};
 
 /// Header bytes as text; invalid UTF-8 is replaced rather than refused, so a broken
-/// header never costs the event.
+/// header never costs the event. Checked with `str::from_utf8` first: its validation
+/// is several times faster than the lossy decoder's, and almost every header is valid.
 pub fn text(v: &HeaderValue) -> Cow<'_, str> {
-    String::from_utf8_lossy(v.as_bytes())
+    match std::str::from_utf8(v.as_bytes()) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()),
+    }
 }
 
 pub fn link(scheme: &str, host: Option<&HeaderValue>, uri: &http::Uri) -> LinkRef {

@@ -6,7 +6,7 @@
 //!   workers only, so a reader never sees seq `n+1` before `n` is readable: a cursor
 //!   may safely move past everything it has seen.
 //! - **Durability.** An append is in sled's memory at once and on disk after the next
-//!   flush, which the enrichment threads make every `queue.flush_interval` (10 ms by
+//!   flush, which the enrichment threads make every `queue.flush_interval` (50 ms by
 //!   default; `"0s"`: after every batch). A SIGKILL or power loss loses what was
 //!   appended since the last flush plus what sat in the capture channel; a graceful
 //!   stop flushes everything.

@@ -82,6 +82,23 @@ fn f(v: Option<&f64>, digits: usize) -> String {
     }
 }
 
+/// The req/s ratio of `num` to `den` within each round, in round order: the two ran
+/// minutes apart at most, so the spread of these shows how much of a median ratio is
+/// the machine's drift between rounds.
+fn rps_by_round(proxy: &[&Value], num: &str, den: &str) -> Vec<f64> {
+    let rps = |key: &str, round: &Value| {
+        proxy
+            .iter()
+            .find(|r| r["contender"] == key && &r["round"] == round)
+            .map(|r| proxy_figures(r)["rps"])
+    };
+    proxy
+        .iter()
+        .filter(|r| r["contender"] == num)
+        .filter_map(|r| Some(rps(num, &r["round"])? / rps(den, &r["round"])?))
+        .collect()
+}
+
 fn by_kind<'a>(raw: &'a [Value], kind: &str) -> Vec<&'a Value> {
     raw.iter().filter(|r| r["kind"] == kind).collect()
 }
@@ -147,6 +164,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                     "of": num_key, "to": den_key,
                     "rps": r("rps"), "p50": r("p50_ms"), "p99": r("p99_ms"),
                     "p999": r("p999_ms"), "cpu_us_per_req": r("cpu_us_per_req"),
+                    "rps_by_round": rps_by_round(&proxy, num_key, den_key),
                 }));
             }
         }
@@ -154,20 +172,28 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             writeln!(
                 md,
                 "\n### Ratios (medians; req/s above 1 is faster, latency below 1 is faster)\n\n\
-                 | ratio | req/s | p50 | p99 | p99.9 | CPU µs/req |\n|---|---:|---:|---:|---:|---:|"
+                 | ratio | req/s | p50 | p99 | p99.9 | CPU µs/req | req/s, round by round |\n|---|---:|---:|---:|---:|---:|---|"
             )?;
             for r in &ratios {
                 let g = |k: &str| f(r[k].as_f64().as_ref(), 3);
                 writeln!(
                     md,
-                    "| {} / {} | {} | {} | {} | {} | {} |",
+                    "| {} / {} | {} | {} | {} | {} | {} | {} |",
                     r["of"].as_str().unwrap_or(""),
                     r["to"].as_str().unwrap_or(""),
                     g("rps"),
                     g("p50"),
                     g("p99"),
                     g("p999"),
-                    g("cpu_us_per_req")
+                    g("cpu_us_per_req"),
+                    r["rps_by_round"]
+                        .as_array()
+                        .map(|v| v
+                            .iter()
+                            .map(|x| f(x.as_f64().as_ref(), 2))
+                            .collect::<Vec<_>>()
+                            .join(" "))
+                        .unwrap_or_default()
                 )?;
             }
         }

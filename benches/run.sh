@@ -3,8 +3,9 @@
 #
 #   bash benches/run.sh [--smoke] [--rounds N] [--duration S] [--pin] [--set KEY=VALUE]...
 #
-# Builds in release, starts an origin on loopback (nginx: 302 for every path, 204 for
-# /hook; or the built-in one), then measures in rounds, alternating the contenders:
+# Builds in release, starts an origin on loopback (nginx: 302 for every path; or the
+# built-in one) and a hook server for d's webhooks (204 for /hook), then measures in
+# rounds, alternating the contenders:
 #   a. wrk -> origin                 b. wrk -> bare Pingora -> origin
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
 #   e. wrk -> nginx proxy_pass -> origin
@@ -182,8 +183,8 @@ wait_port() {
 
 mapfile -t PORTS < <("$TOOLS" ports 6)
 ORIGIN_PORT=${PORTS[0]} PROXY_PORT=${PORTS[1]} ADMIN_PORT=${PORTS[2]}
-RECEIVER_PORT=${PORTS[3]} NGINX_PROXY_PORT=${PORTS[4]}
-ORIGIN=127.0.0.1:$ORIGIN_PORT
+RECEIVER_PORT=${PORTS[3]} NGINX_PROXY_PORT=${PORTS[4]} HOOK_PORT=${PORTS[5]}
+ORIGIN=127.0.0.1:$ORIGIN_PORT HOOK=127.0.0.1:$HOOK_PORT
 LINK_PATH="/r/spring-sale?utm_source=newsletter&utm_medium=email&utm_campaign=bench"
 
 # ---------------------------------------------------------------- nginx configs
@@ -226,6 +227,24 @@ start_origin() {
   fi
   ORIGIN_PID=$STARTED
   wait_port "$ORIGIN_PORT" "$ORIGIN_PID" origin
+}
+
+# d's webhook receiver: a server of its own (204 for /hook), as a customer's endpoint is
+# never the shortener itself. Sharing the origin's one worker put every webhook in line
+# with the redirects, which showed in d's latency as the origin's, not clicktap's.
+start_hook() {
+  if [[ $ORIGIN_KIND == nginx ]]; then
+    local dir
+    dir=$(nginx_conf hook 1 "server {
+    listen $HOOK;
+    location /hook { return 204; }
+  }")
+    start hook "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+  else
+    start hook "$TOOLS" origin --listen "$HOOK" --threads 1
+  fi
+  HOOK_PID=$STARTED
+  wait_port "$HOOK_PORT" "$HOOK_PID" hook
 }
 
 start_nginx_proxy() {
@@ -276,7 +295,7 @@ clicktap_conf() {
       done
     done
     if [[ $webhook != none ]]; then
-      local url="http://$ORIGIN/hook"
+      local url="http://$HOOK/hook"
       [[ $webhook == receiver ]] && url="http://127.0.0.1:$RECEIVER_PORT/hook"
       echo "[[webhooks]]"
       echo 'id = "bench"'
@@ -360,7 +379,7 @@ measure_proxy() {  # contender round
   $WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LUA" "$url" \
     >"$RUN_DIR/wrk.out" 2>&1 &
   local wpid=$!
-  "$TOOLS" sample --pid "$pid" --seconds "$DURATION" --exclude "$ORIGIN_PID,$wpid" >"$RUN_DIR/proc.json" &
+  "$TOOLS" sample --pid "$pid" --seconds "$DURATION" --exclude "$ORIGIN_PID,$HOOK_PID,$wpid" >"$RUN_DIR/proc.json" &
   local s1=$!
   "$TOOLS" sample --pid "$ORIGIN_PID" --seconds "$DURATION" >"$RUN_DIR/origin.json" &
   local s2=$!
@@ -379,7 +398,7 @@ measure_proxy() {  # contender round
 # The visitor's latency at a fixed rate well below saturation: bench-tools pace sends
 # clicks in an open loop (each on schedule, whatever the previous answers did), so
 # the latency is the proxy's own, not wrk's closed-loop queueing. d's webhook goes to
-# the origin's /hook as in the proxy part, so pace needs no receiver for any of them.
+# the hook server as in the proxy part, so pace needs no receiver for any of them.
 measure_visitor() {  # contender round
   local key=$1 round=$2 pid url qdir=$RUN_DIR/queue-visitor-$1-$2
   start_contender "$key" "$qdir"
@@ -395,7 +414,7 @@ measure_visitor() {  # contender round
     >"$RUN_DIR/pace.json" &
   local ppid=$!
   "$TOOLS" sample --pid "$pid" --seconds 600 --stop-file "$RUN_DIR/paced" \
-    --exclude "$ORIGIN_PID,$ppid" >"$RUN_DIR/proc.json" &
+    --exclude "$ORIGIN_PID,$HOOK_PID,$ppid" >"$RUN_DIR/proc.json" &
   local s=$!
   wait "$ppid" || { touch "$RUN_DIR/paced"; echo "pace failed ($key round $round)" >&2; exit 1; }
   touch "$RUN_DIR/paced"; wait "$s"
@@ -432,7 +451,7 @@ measure_delivery() {  # mode round
   await_quiet
   start_clicktap "clicktap-drain" "$conf"
   "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/drained" \
-    --exclude "$ORIGIN_PID" >"$RUN_DIR/proc.json" &
+    --exclude "$ORIGIN_PID,$HOOK_PID" >"$RUN_DIR/proc.json" &
   local s=$!
   local d
   d=$("$TOOLS" drain "http://127.0.0.1:$ADMIN_PORT/metrics" --expect "$FILL_EVENTS" --timeout 300)
@@ -456,7 +475,7 @@ measure_latency() {  # round
     >"$RUN_DIR/pace.json" &
   local ppid=$!
   "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/paced" \
-    --exclude "$ORIGIN_PID,$ppid" >"$RUN_DIR/proc.json" &
+    --exclude "$ORIGIN_PID,$HOOK_PID,$ppid" >"$RUN_DIR/proc.json" &
   local s=$!
   wait "$ppid"
   touch "$RUN_DIR/paced"; wait "$s"
@@ -471,6 +490,7 @@ measure_latency() {  # round
 
 # ---------------------------------------------------------------- the run
 start_origin
+start_hook
 log "origin: $ORIGIN_KIND on $ORIGIN; contenders $CONTENDERS; $ROUNDS round(s) of ${DURATION}s"
 # rotated LIST N: LIST's words, rotated left by N. Each round starts one contender
 # further on, so that none always runs first or last in a round (the machine drifts

@@ -108,8 +108,7 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
             open_geo(&cfg),
         );
         let workers = enrich::start(
-            cfg.enrich.workers,
-            cfg.enrich.batch_size,
+            &cfg.enrich,
             cfg.queue.flush_interval,
             rx,
             queue.clone(),

@@ -32,6 +32,9 @@ trusted_proxies = ["10.0.0.0/40"]
 capture_statuses = [200]
 upstream_ca = "/nonexistent/ca.pem"
 
+[enrich]
+poll_interval = "5s"
+
 [geoip]
 database = "/nonexistent/City.mmdb"
 
@@ -56,6 +59,7 @@ format = "bitly2"
         "proxy.trusted_proxies[0]: \"10.0.0.0/40\" is not a CIDR",
         "proxy.capture_statuses: 200 is not a redirect status",
         "proxy.upstream_ca: /nonexistent/ca.pem cannot be read",
+        "enrich.poll_interval: \"5s\" is outside 1ms-1s",
         "geoip.database: /nonexistent/City.mmdb cannot be opened",
         "queue.path: /proc is not writable",
         "queue.flush_interval: \"soon\" is not a duration",

@@ -71,6 +71,8 @@ pub struct EnrichConfig {
     pub channel_capacity: usize,
     pub workers: usize,
     pub batch_size: usize,
+    /// How often a worker takes what waits in the channel while clicks arrive.
+    pub poll_interval: Duration,
     pub keep_raw_ip: bool,
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,

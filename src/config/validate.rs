@@ -4,6 +4,7 @@
 //! that all of them are reported in one run instead of the first one only.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::file::{
     AdminFile, ConfigFile, DeliveryFile, EnrichFile, GeoipFile, LogFile, ProxyFile, QueueFile,
@@ -145,10 +146,23 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
     })
 }
 
+/// Bounds of `enrich.poll_interval`: below a millisecond the threads would spin on an
+/// empty channel; above a second clicks would wait in it longer than anyone expects
+/// and a burst would fill it.
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_secs(1);
+
 fn enrich(f: EnrichFile, p: &mut Problems) -> EnrichConfig {
     positive(p, "enrich.channel_capacity", f.channel_capacity);
     positive(p, "enrich.workers", f.workers);
     positive(p, "enrich.batch_size", f.batch_size);
+    let poll = p.check("enrich.poll_interval", parse::duration(&f.poll_interval));
+    if poll.is_some_and(|d| !(POLL_MIN..=POLL_MAX).contains(&d)) {
+        p.push(
+            "enrich.poll_interval",
+            format!("{:?} is outside 1ms-1s", f.poll_interval),
+        );
+    }
     if f.ipv4_prefix > 32 {
         p.push(
             "enrich.ipv4_prefix",
@@ -165,6 +179,7 @@ fn enrich(f: EnrichFile, p: &mut Problems) -> EnrichConfig {
         channel_capacity: f.channel_capacity,
         workers: f.workers,
         batch_size: f.batch_size,
+        poll_interval: poll.unwrap_or(POLL_MIN),
         keep_raw_ip: f.keep_raw_ip,
         ipv4_prefix: f.ipv4_prefix,
         ipv6_prefix: f.ipv6_prefix,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::Enricher;
 use crate::click::RawClick;
+use crate::config::EnrichConfig;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, Record};
 
@@ -38,14 +39,14 @@ struct Worker {
     batcher: Batcher,
     metrics: Arc<Metrics>,
     batch_size: usize,
+    poll_interval: Duration,
     flush_interval: Duration,
     stop: Arc<AtomicBool>,
 }
 
-/// Starts `workers` threads reading `rx`.
+/// Starts `cfg.workers` threads reading `rx`.
 pub fn start(
-    workers: usize,
-    batch_size: usize,
+    cfg: &EnrichConfig,
     flush_interval: Duration,
     rx: Receiver<RawClick>,
     queue: Queue,
@@ -54,12 +55,13 @@ pub fn start(
 ) -> std::io::Result<Workers> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
-    for n in 0..workers {
+    for n in 0..cfg.workers {
         let w = Worker {
             rx: rx.clone(),
             batcher: Batcher::new(enricher.clone(), queue.clone(), metrics.clone()),
             metrics: metrics.clone(),
-            batch_size,
+            batch_size: cfg.batch_size,
+            poll_interval: cfg.poll_interval,
             flush_interval,
             stop: stop.clone(),
         };
@@ -72,15 +74,15 @@ pub fn start(
     Ok(Workers { handles, stop })
 }
 
-/// How long a worker sleeps between looks at the channel: short while clicks arrive,
-/// doubling while none do. 10 ms rather than 2: at 10k clicks/s a batch of about 100
-/// rather than 20 halves what the queue costs per event, and the thread wakes 100
-/// times a second rather than 500 on cores the proxy needs. At saturation this took the
-/// enrichment thread from 7.9-8.4 to 6.4-6.9 µs of CPU per click (perf stat, three
-/// rounds each, alternating). The channel (8,192 clicks by default) holds 10 ms of
-/// clicks up to 800k/s; a full batch is taken again at once.
-const MIN_TICK: Duration = Duration::from_millis(10);
-const MAX_TICK: Duration = Duration::from_millis(20);
+/// The longest a worker sleeps while no clicks arrive: it waits `enrich.poll_interval`
+/// after taking clicks, doubling up to this while it finds none. The default poll
+/// interval is 10 ms rather than 2: at 10k clicks/s a batch of about 100 rather than 20
+/// halves what the queue costs per event, and the thread wakes 100 times a second
+/// rather than 500 on cores the proxy needs. At saturation this took the enrichment
+/// thread from 7.9-8.4 to 6.4-6.9 µs of CPU per click (perf stat, three rounds each,
+/// alternating). The channel (8,192 clicks by default) holds 10 ms of clicks up to
+/// 800k/s; a full batch is taken again at once.
+const IDLE_TICK: Duration = Duration::from_millis(20);
 
 impl Worker {
     /// Polls the channel rather than blocking on it. A receiver parked in `recv` makes
@@ -94,7 +96,8 @@ impl Worker {
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut last_flush = Instant::now();
         let mut dirty = false;
-        let mut tick = MIN_TICK;
+        let idle_tick = IDLE_TICK.max(self.poll_interval);
+        let mut tick = self.poll_interval;
         loop {
             let mut closed = false;
             while batch.len() < self.batch_size {
@@ -126,9 +129,9 @@ impl Worker {
                 break;
             }
             tick = if got {
-                MIN_TICK
+                self.poll_interval
             } else {
-                (tick * 2).min(MAX_TICK)
+                (tick * 2).min(idle_tick)
             };
             std::thread::sleep(tick);
         }

@@ -213,38 +213,33 @@ EOF
   echo "$dir"
 }
 
-start_origin() {
+# serve NAME ADDR PORT LOCATIONS: a server of the bench's own, nginx (1 worker, with
+# LOCATIONS) or, without nginx, bench-tools origin (302 for every path, 204 for /hook).
+serve() {
+  local name=$1 addr=$2 port=$3 locations=$4
   if [[ $ORIGIN_KIND == nginx ]]; then
     local dir
-    dir=$(nginx_conf origin 1 "server {
-    listen $ORIGIN;
-    location /hook { return 204; }
-    location / { return 302 https://example.com/dest\$request_uri; }
+    dir=$(nginx_conf "$name" 1 "server {
+    listen $addr;
+    $locations
   }")
-    start origin "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+    start "$name" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
   else
-    start origin "$TOOLS" origin --listen "$ORIGIN" --threads 1
+    start "$name" "$TOOLS" origin --listen "$addr" --threads 1
   fi
-  ORIGIN_PID=$STARTED
-  wait_port "$ORIGIN_PORT" "$ORIGIN_PID" origin
+  wait_port "$port" "$STARTED" "$name"
 }
 
-# d's webhook receiver: a server of its own (204 for /hook), as a customer's endpoint is
-# never the shortener itself. Sharing the origin's one worker put every webhook in line
-# with the redirects, which showed in d's latency as the origin's, not clicktap's.
+start_origin() {
+  serve origin "$ORIGIN" "$ORIGIN_PORT" 'location / { return 302 https://example.com/dest$request_uri; }'
+  ORIGIN_PID=$STARTED
+}
+
+# d's webhook receiver (and the delivery part's): a server of its own, as a customer's
+# endpoint is never the shortener itself.
 start_hook() {
-  if [[ $ORIGIN_KIND == nginx ]]; then
-    local dir
-    dir=$(nginx_conf hook 1 "server {
-    listen $HOOK;
-    location /hook { return 204; }
-  }")
-    start hook "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
-  else
-    start hook "$TOOLS" origin --listen "$HOOK" --threads 1
-  fi
+  serve hook "$HOOK" "$HOOK_PORT" 'location /hook { return 204; }'
   HOOK_PID=$STARTED
-  wait_port "$HOOK_PORT" "$HOOK_PID" hook
 }
 
 start_nginx_proxy() {

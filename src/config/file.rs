@@ -90,6 +90,12 @@ impl Default for EnrichFile {
             channel_capacity: 8192,
             workers: 1,
             batch_size: 512,
+            // 10 ms rather than 2: at 10k clicks/s a batch of about 100 rather than 20
+            // halves what the queue costs per event, and the thread wakes 100 times a
+            // second rather than 500 on cores the proxy needs (enrichment thread 7.9-8.4
+            // -> 6.4-6.9 µs of CPU per click at saturation, perf stat, three rounds each,
+            // alternating). The default channel (8,192 clicks) holds 10 ms of clicks up
+            // to 800k/s.
             poll_interval: "10ms".into(),
             keep_raw_ip: false,
             ipv4_prefix: 24,

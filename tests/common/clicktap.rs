@@ -9,13 +9,32 @@ use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and that nothing else will be given while
+/// clicktap starts on it: ports come from below the kernel's ephemeral range (which
+/// `bind(:0)` and outgoing connections draw from), each handed out once per process.
+/// A port released from `bind(:0)` could go to the next test server or connection
+/// before clicktap binds it, and the harness would then talk to the wrong server.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (first, span) = (10_000, low.saturating_sub(10_000).max(1_000));
+    // Each test binary starts at its own place, so two running at once rarely meet.
+    let start = std::process::id() * 131 % span;
+    for _ in 0..span {
+        let port = (first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        let v6_free = match std::net::TcpListener::bind(("::1", port)) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::AddrNotAvailable,
+        };
+        if v6_free && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {low}");
 }
 
 /// What goes into the config file besides the addresses the harness chooses.

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub queue_dropped_corrupt: IntCounter,
     pub queue_errors: IntCounter,
     pub queue_flushes: IntCounter,
+    pub queue_unflushed: IntGauge,
     pub queue_depth: IntGauge,
     pub queue_bytes: IntGauge,
     pub delivery_attempts: IntCounterVec,
@@ -144,6 +145,11 @@ impl Metrics {
                 &r,
                 "clicktap_queue_flushes_total",
                 "Flushes of the queue to disk.",
+            ),
+            queue_unflushed: gauge(
+                &r,
+                "clicktap_queue_unflushed_events",
+                "Events stored since the last flush: what a SIGKILL or power loss would lose now.",
             ),
             queue_depth: gauge(&r, "clicktap_queue_depth", "Events stored in the queue."),
             queue_bytes: gauge(

@@ -119,7 +119,7 @@ fn a_failing_token_endpoint_is_a_delivery_failure_with_its_reason() {
         ct.metric("clicktap_delivery_dead_total", "") == 1.0
     });
     assert!(rx.requests().is_empty());
-    let log = ct.deliveries("oauth");
+    let log = ct.wait_deliveries("oauth", 1);
     assert_eq!(
         log["deliveries"][0]["error"],
         "token endpoint answered 500 Internal Server Error"
@@ -208,7 +208,7 @@ fn private_targets_are_refused_by_name_and_by_literal() {
     });
     assert!(rx.requests().is_empty(), "a private target was reached");
     for id in ["name", "literal", "hex", "mapped"] {
-        let err = ct.deliveries(id)["deliveries"][0]["error"]
+        let err = ct.wait_deliveries(id, 1)["deliveries"][0]["error"]
             .as_str()
             .unwrap()
             .to_string();

@@ -83,6 +83,7 @@ impl Queue {
         out.stored = stored;
         let m = &inner.metrics;
         m.queue_appended.inc_by(out.stored);
+        m.queue_unflushed.add(out.stored as i64);
         m.queue_dropped_full.inc_by(out.refused);
         m.queue_evicted.inc_by(out.evicted);
         self.update_gauges();

@@ -163,11 +163,16 @@ impl Queue {
 
     /// Writes everything appended so far to disk.
     pub fn flush(&self) -> Result<(), QueueError> {
+        let m = &self.inner.metrics;
+        // Counted before the flush starts: all of these are on disk once it returns;
+        // what is appended meanwhile stays counted for the next one.
+        let pending = m.queue_unflushed.get();
         self.inner
             .meta
             .insert(META_BYTES, &self.bytes().to_be_bytes())?;
         self.inner.db.flush()?;
-        self.inner.metrics.queue_flushes.inc();
+        m.queue_unflushed.sub(pending);
+        m.queue_flushes.inc();
         Ok(())
     }
 

@@ -44,9 +44,12 @@ fn appends_are_numbered_in_order_and_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let c = cfg(dir.path(), 100, WhenFull::DropNewest);
     {
-        let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let q = Queue::open(&c, metrics.clone()).unwrap();
         assert_eq!(q.append(&records(1000, 3)).unwrap().stored, 3);
+        assert_eq!(metrics.queue_unflushed.get(), 3, "stored, not yet on disk");
         q.flush().unwrap();
+        assert_eq!(metrics.queue_unflushed.get(), 0);
         let read = q.read(0, 10).unwrap();
         assert_eq!(
             read.iter().map(|s| s.seq).collect::<Vec<_>>(),

@@ -248,6 +248,23 @@ impl Clicktap {
             .unwrap()
     }
 
+    /// A webhook's delivery log once it lists at least `n` attempts. The log is written
+    /// behind the answers (within a second), so a test waits for it rather than racing it.
+    pub fn wait_deliveries(&self, webhook: &str, n: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.deliveries(webhook);
+            if log["deliveries"].as_array().is_some_and(|d| d.len() >= n) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{webhook}: fewer than {n} entries in the delivery log: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.proxy, path)
     }
@@ -328,6 +345,20 @@ impl Clicktap {
     }
 
     /// One metric's value (sum over label sets matching `labels`, e.g. `reason="full"`).
+    /// Waits (bounded) until every stored event is on disk, as a SIGKILL would find it.
+    pub fn wait_durable(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = self.admin_get("/metrics");
+            assert!(m.contains("clicktap_queue_unflushed_events "), "{m}");
+            if metric_in(&m, "clicktap_queue_unflushed_events", "") == 0.0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "queue not flushed in 20s:\n{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn metric(&self, name: &str, labels: &str) -> f64 {
         metric_in(&self.admin_get("/metrics"), name, labels)
     }

@@ -397,6 +397,15 @@ impl Webhook {
     }
 
     fn dead(&self, seq: u64, attempts: u32, error: &str) {
+        let d = Dead {
+            attempts,
+            at_ms: now_ms(),
+            last_error: error.to_string(),
+        };
+        // Stored before it is counted: a dead letter the metric shows can be replayed.
+        if let Err(e) = self.state.add_dead(seq, &d) {
+            tracing::error!(webhook = self.id(), error = %e, "cannot write a dead letter");
+        }
         self.metrics
             .delivery_dead
             .with_label_values(&[self.id()])
@@ -408,14 +417,6 @@ impl Webhook {
             error,
             "event moved to dead letters"
         );
-        let d = Dead {
-            attempts,
-            at_ms: now_ms(),
-            last_error: error.to_string(),
-        };
-        if let Err(e) = self.state.add_dead(seq, &d) {
-            tracing::error!(webhook = self.id(), error = %e, "cannot write a dead letter");
-        }
     }
 
     fn update_health(&self, o: &Outcome, now: u64) {

@@ -26,9 +26,10 @@ pub fn free_port() -> u16 {
     let start = std::process::id() * 131 % span;
     for _ in 0..span {
         let port = (first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        // Taken on [::1] rules the port out; no IPv6 loopback at all does not.
         let v6_free = match std::net::TcpListener::bind(("::1", port)) {
             Ok(_) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::AddrNotAvailable,
+            Err(e) => e.kind() != std::io::ErrorKind::AddrInUse,
         };
         if v6_free && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;

@@ -8,8 +8,8 @@
 //! - **Durability.** An append is in sled's memory at once and on disk after the next
 //!   flush, which the enrichment threads make every `queue.flush_interval` (50 ms by
 //!   default; `"0s"`: after every batch). A SIGKILL or power loss loses what was
-//!   appended since the last flush plus what sat in the capture channel; a graceful
-//!   stop flushes everything.
+//!   appended since the last flush (`clicktap_queue_unflushed_events`) plus what sat in
+//!   the capture channel; a graceful stop flushes everything.
 //! - **Bounds.** `queue.max_events` and `queue.max_bytes` cap the log. When full,
 //!   `drop_newest` refuses new events and `drop_oldest` evicts the oldest; both are
 //!   counted (`clicktap_queue_dropped_total`). Events older than `queue.retention`

@@ -4,7 +4,6 @@
 
 use clicktap::enrich::agent::classify;
 use serde::Deserialize;
-use std::time::Instant;
 
 #[derive(Deserialize)]
 struct Crawler {
@@ -108,45 +107,5 @@ fn device_types_follow_the_platform_in_the_browser_list() {
             continue;
         };
         assert_eq!(classify(Some(ua)).0.device_type, expected, "{ua}");
-    }
-}
-
-/// Cost per agent, best of seven runs after a warm-up (which builds the rule automaton);
-/// meaningful only in an optimised build:
-/// `cargo test --release --test agent_corpus -- --ignored --nocapture cost_per_agent`
-#[test]
-#[ignore = "timing, run by hand in release"]
-fn cost_per_agent() {
-    fn best_ns_per_agent(agents: &[&str], mut f: impl FnMut(&str)) -> f64 {
-        let rounds = 10;
-        let best = (0..7)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..rounds {
-                    agents.iter().for_each(|ua| f(std::hint::black_box(ua)));
-                }
-                start.elapsed()
-            })
-            .min()
-            .unwrap_or_default();
-        best.as_nanos() as f64 / (rounds * agents.len()) as f64
-    }
-    let crawlers: Vec<String> = crawler_instances().into_iter().map(|(_, ua)| ua).collect();
-    let crawlers: Vec<&str> = crawlers.iter().map(String::as_str).collect();
-    for (label, agents) in [("browser", browser_agents()), ("crawler", crawlers)] {
-        agents.iter().for_each(|ua| drop(classify(Some(ua))));
-        let rules = best_ns_per_agent(&agents, |ua| {
-            std::hint::black_box(clicktap::enrich::bots::detect(ua));
-        });
-        let woothee = best_ns_per_agent(&agents, |ua| {
-            std::hint::black_box(woothee::parser::Parser::new().parse(ua));
-        });
-        let whole = best_ns_per_agent(&agents, |ua| {
-            std::hint::black_box(classify(Some(ua)));
-        });
-        println!(
-            "{label} agents ({}): bot rules {rules:.0} ns, woothee {woothee:.0} ns, classify {whole:.0} ns per agent",
-            agents.len()
-        );
     }
 }

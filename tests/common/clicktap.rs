@@ -345,7 +345,6 @@ impl Clicktap {
         }
     }
 
-    /// One metric's value (sum over label sets matching `labels`, e.g. `reason="full"`).
     /// Waits (bounded) until every stored event is on disk, as a SIGKILL would find it.
     pub fn wait_durable(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -360,6 +359,7 @@ impl Clicktap {
         }
     }
 
+    /// One metric's value (sum over label sets matching `labels`, e.g. `reason="full"`).
     pub fn metric(&self, name: &str, labels: &str) -> f64 {
         metric_in(&self.admin_get("/metrics"), name, labels)
     }

@@ -15,33 +15,24 @@ use std::path::{Path, PathBuf};
 
 use clicktap::enrich::GeoDb;
 use clicktap::enrich::agent::classify;
+use clicktap::enrich::geo::is_locatable;
 
 fn geo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("geo")
 }
 
-/// Spread-out public IPv4 addresses: a fixed xorshift sequence, without the private,
-/// loopback, link-local, multicast and reserved ranges.
+/// Spread-out IPv4 addresses a database could place (a fixed xorshift sequence, kept
+/// where `is_locatable` says so, as `GeoDb::lookup` does before it reads the tree).
 fn spread_addresses(n: usize) -> Vec<IpAddr> {
     let mut x: u32 = 0x9e37_79b9;
     std::iter::repeat_with(|| {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        std::net::Ipv4Addr::from(x.to_be_bytes())
+        IpAddr::from(x.to_be_bytes())
     })
-    .filter(|a| {
-        !(a.is_private()
-            || a.is_loopback()
-            || a.is_link_local()
-            || a.is_multicast()
-            || a.is_broadcast()
-            || a.is_unspecified()
-            || a.octets()[0] == 0
-            || a.octets()[0] >= 240)
-    })
+    .filter(|a| is_locatable(*a))
     .take(n)
-    .map(IpAddr::V4)
     .collect()
 }
 

@@ -169,7 +169,7 @@ fn report_opened(path: &Path, reader: &Reader<Vec<u8>>) {
 
 /// Whether a database could place `ip`: public unicast. Documentation ranges pass, so
 /// that tests can route them through the project's test databases.
-fn is_locatable(ip: IpAddr) -> bool {
+pub fn is_locatable(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

@@ -8,6 +8,10 @@
 //! - `agent`: classifying the user agents of the public corpora in tests/data (browsers
 //!   and crawlers): clicktap's bot rules, woothee, and the whole `classify`.
 
+// The allocator clicktap's binary runs on (src/main.rs), so that the figures are its.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::IpAddr;

@@ -15,6 +15,10 @@
 //! The configuration comes from TOML through `clicktap::config::from_str`, so that
 //! the benches see the same defaults as `clicktap run`.
 
+// The allocator clicktap's binary runs on (src/main.rs), so that the figures are its.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::IpAddr;

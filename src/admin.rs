@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::config::AdminConfig;
 use crate::deliver::log::DeliveryLog;
-use crate::deliver::webhook::{Webhook, redacted};
+use crate::deliver::webhook::Webhook;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 
@@ -23,7 +23,7 @@ pub struct Admin {
     metrics: Arc<Metrics>,
     queue: Queue,
     webhooks: Vec<Arc<Webhook>>,
-    log: Option<DeliveryLog>,
+    log: DeliveryLog,
 }
 
 impl Admin {
@@ -32,8 +32,8 @@ impl Admin {
         metrics: Arc<Metrics>,
         queue: Queue,
         webhooks: Vec<Arc<Webhook>>,
+        log: DeliveryLog,
     ) -> Admin {
-        let log = DeliveryLog::open(&queue).ok();
         Admin {
             cfg,
             metrics,
@@ -61,11 +61,11 @@ impl Admin {
                     .unwrap_or(head);
                 serde_json::json!({
                     "id": w.cfg.id,
-                    "url": redacted(&w.cfg.url),
+                    "url": crate::redact::url(&w.cfg.url),
                     "format": w.cfg.format.as_str(),
                     "health": w.health(),
                     "lag": head.saturating_sub(cursor),
-                    "dead_letters": w.dead_letters(),
+                    "dead_letters": w.dead_letters().ok(),
                 })
             })
             .collect();
@@ -90,11 +90,7 @@ impl Admin {
             ("GET", "deliveries") => {
                 let limit = param(query, "limit").unwrap_or(100).min(10_000) as usize;
                 let since = param(query, "since_ms").unwrap_or(0);
-                let list = self
-                    .log
-                    .as_ref()
-                    .map(|l| l.list(id, since, limit))
-                    .unwrap_or_default();
+                let list = self.log.list(id, since, limit);
                 let ok = list.iter().filter(|a| a.answer.error.is_none()).count();
                 let rate = if list.is_empty() {
                     None

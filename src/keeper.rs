@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
-use crate::run::now_ms;
 
 pub struct Keeper {
     stop: Sender<()>,

@@ -17,9 +17,9 @@
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
 
 pub mod admin;
-pub mod alloc;
 pub mod background;
 pub mod click;
+pub mod clock;
 pub mod config;
 pub mod deliver;
 pub mod demo;
@@ -29,6 +29,7 @@ pub mod keeper;
 pub mod metrics;
 pub mod proxy;
 pub mod queue;
+pub mod redact;
 pub mod run;
 pub mod shutdown;
 pub mod tls;

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub queue_expired: IntCounter,
     pub queue_dropped_error: IntCounter,
     pub queue_dropped_corrupt: IntCounter,
+    pub queue_dropped_no_space: IntCounter,
+    pub queue_available: IntGauge,
+    pub queue_unflushed_writes: IntGauge,
     pub queue_errors: IntCounter,
     pub queue_flushes: IntCounter,
     pub queue_unflushed: IntGauge,
@@ -38,6 +41,10 @@ pub struct Metrics {
     pub delivery_lag: IntGaugeVec,
     pub delivery_latency: HistogramVec,
     pub delivery_token_fetches: IntCounterVec,
+    pub delivery_interrupted: IntCounterVec,
+    pub delivery_dead_expired: IntCounterVec,
+    pub delivery_log_bytes: IntGauge,
+    pub delivery_log_evicted: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -86,8 +93,10 @@ impl Metrics {
             "clicktap_queue_dropped_total",
             "Events not stored or removed before every consumer read them, by reason \
              (full: refused when the queue was full; evicted: oldest removed to make room; \
-             expired: older than the retention; error: a failed write; corrupt: a stored \
-             value that no longer decodes, removed).",
+             expired: older than the retention; error: a failed write, or stored in memory \
+             but lost when the storage failed before a flush; corrupt: a stored value that \
+             no longer decodes, removed; no_space: refused while the disk had less than \
+             queue.min_free_bytes free).",
             &["reason"],
         );
         let latency = HistogramVec::new(
@@ -136,6 +145,19 @@ impl Metrics {
             queue_expired: queue_lost.with_label_values(&["expired"]),
             queue_dropped_error: queue_lost.with_label_values(&["error"]),
             queue_dropped_corrupt: queue_lost.with_label_values(&["corrupt"]),
+            queue_dropped_no_space: queue_lost.with_label_values(&["no_space"]),
+            queue_available: gauge(
+                &r,
+                "clicktap_queue_available",
+                "1 while the queue's storage is in service; 0 while it is out of service after \
+                 a storage failure (a full disk, a read-only file system) and being opened again.",
+            ),
+            queue_unflushed_writes: gauge(
+                &r,
+                "clicktap_queue_unflushed_writes",
+                "Cursor and delivery-state changes since the last flush: what a SIGKILL or power \
+                 loss would roll back now.",
+            ),
             queue_errors: counter(
                 &r,
                 "clicktap_queue_errors_total",
@@ -205,6 +227,30 @@ impl Metrics {
                 "clicktap_delivery_token_fetches_total",
                 "OAuth token fetches per webhook and outcome.",
                 &["webhook", "outcome"],
+            ),
+            delivery_interrupted: counter_vec(
+                &r,
+                "clicktap_delivery_interrupted_total",
+                "Events whose attempt was cut short by a stop (or never started before it), \
+                 recorded as retries due at once, per webhook.",
+                &["webhook"],
+            ),
+            delivery_dead_expired: counter_vec(
+                &r,
+                "clicktap_delivery_dead_expired_total",
+                "Dead letters removed because the queue no longer holds their events \
+                 (queue.retention or room), per webhook.",
+                &["webhook"],
+            ),
+            delivery_log_bytes: gauge(
+                &r,
+                "clicktap_delivery_log_bytes",
+                "Bytes the delivery log holds (bounded by delivery.log_max_bytes).",
+            ),
+            delivery_log_evicted: counter(
+                &r,
+                "clicktap_delivery_log_evicted_total",
+                "Delivery-log values removed, oldest first, to stay within delivery.log_max_bytes.",
             ),
             registry: r,
         }

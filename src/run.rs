@@ -14,7 +14,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::admin::Admin;
 use crate::config::Config;
@@ -55,13 +55,6 @@ pub fn open_geo(cfg: &Config) -> GeoHandle {
         Err(e) => tracing::warn!(error = %e, "GeoIP unavailable: events carry no geo fields"),
     }
     handle
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 /// Binds and releases an address, so that a port in use is a clear error now rather
@@ -143,6 +136,7 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
                 metrics.clone(),
                 queue.clone(),
                 delivery.webhooks.clone(),
+                delivery.log.clone(),
             ),
         );
         admin.add_tcp(&a.listen.to_string());

@@ -42,3 +42,39 @@ impl ShutdownSignalWatch for Signals {
         }
     }
 }
+
+/// The stop as a consumer's task sees it: a flag it can look at between pieces of work
+/// and a future it can `select!` on inside one, so that a task waiting on a receiver,
+/// a token endpoint or a timer notices the stop at once rather than after the wait.
+#[derive(Clone)]
+pub struct Stop {
+    rx: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The side that stops: dropping it stops too.
+pub struct Stopper {
+    tx: tokio::sync::watch::Sender<bool>,
+}
+
+impl Stop {
+    pub fn new() -> (Stopper, Stop) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (Stopper { tx }, Stop { rx })
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Resolves once the stop is asked for (at once if it was). Cancel-safe.
+    pub async fn stopped(&mut self) {
+        // An error means the stopper is gone, which is a stop as well.
+        let _ = self.rx.wait_for(|s| *s).await;
+    }
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.tx.send_replace(true);
+    }
+}

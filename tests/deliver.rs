@@ -88,19 +88,20 @@ fn failures_are_retried_until_the_receiver_recovers() {
         3.0
     );
     assert_eq!(ct.metric("clicktap_delivery_retried_total", ""), 3.0);
-    // The delivery log has every attempt, the redirect named as a failure.
+    // The delivery log has every attempt, newest first, the redirect named as a failure.
     let log = ct.wait_deliveries("flaky", 4);
     let attempts = log["deliveries"].as_array().unwrap();
     assert_eq!(attempts.len(), 4);
-    assert_eq!(attempts[1]["status"], 302);
+    assert_eq!(attempts[2]["status"], 302);
     assert!(
-        attempts[1]["error"]
+        attempts[2]["error"]
             .as_str()
             .unwrap()
             .contains("redirects are not followed")
     );
-    assert_eq!(attempts[0]["response"], "boom");
-    assert_eq!(attempts[3]["attempt"], 4);
+    assert_eq!(attempts[3]["response"], "boom");
+    assert_eq!(attempts[0]["attempt"], 4);
+    assert_eq!(attempts[0]["status"], 204);
     assert_eq!(log["success_rate"], 0.25);
 }
 
@@ -192,7 +193,8 @@ fn a_slow_receiver_times_out_and_a_429_waits_for_retry_after() {
     );
     let at =
         |i: usize| humantime::parse_rfc3339(log["deliveries"][i]["at"].as_str().unwrap()).unwrap();
-    let gap = at(1).duration_since(at(0)).unwrap();
+    // Newest first: the retry, then the 429.
+    let gap = at(0).duration_since(at(1)).unwrap();
     assert!(
         gap >= Duration::from_millis(900),
         "retried after {gap:?} despite Retry-After: 1"

@@ -104,6 +104,8 @@ pub struct QueueConfig {
     pub when_full: WhenFull,
     pub retention: Duration,
     pub cache_size: u64,
+    /// Appends are refused while the file system has less free space than this.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +118,10 @@ pub struct DeliveryConfig {
     /// Linux nice value of the delivery threads (0-19).
     pub nice: i32,
     pub poll_interval: Duration,
+    /// On stop, how long attempts in flight get before they are recorded as retries.
+    pub stop_timeout: Duration,
+    /// Bound on the delivery log's stored bytes.
+    pub log_max_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

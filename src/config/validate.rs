@@ -252,6 +252,7 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
         when_full: when_full?,
         retention: retention?,
         cache_size: cache?,
+        min_free_bytes: 64 << 20,
     })
 }
 
@@ -277,6 +278,8 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         threads: f.threads,
         nice: f.nice.clamp(0, 19) as i32,
         poll_interval: poll,
+        stop_timeout: Duration::from_secs(5),
+        log_max_bytes: 256 << 20,
     }
 }
 

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::formats::{self, Envelope, Item, StoredItem};
 use super::guard;
+use super::log::Answer;
 use super::member::Member;
 use super::retry;
 use super::webhook::Webhook;
@@ -24,7 +25,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failed(error: String, latency: Duration) -> Outcome {
+    pub fn failed(error: String, latency: Duration) -> Outcome {
         Outcome {
             delivered: false,
             status: None,
@@ -32,6 +33,17 @@ impl Outcome {
             retry_after: None,
             latency,
             response: String::new(),
+        }
+    }
+
+    /// What the delivery log keeps of it.
+    pub fn answer(&self) -> Answer {
+        Answer {
+            at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            status: self.status,
+            latency_ms: self.latency.as_millis() as u64,
+            error: self.error.clone(),
+            response: self.response.clone(),
         }
     }
 }
@@ -95,7 +107,7 @@ impl Webhook {
     /// Sends `members` as one request. Never panics, never returns a secret in an error.
     pub async fn send(&self, members: &[Member]) -> Outcome {
         let started = Instant::now();
-        if let Err(e) = guard::check_url(&self.cfg.url, self.allow_private) {
+        if let Err(e) = guard::check_url(&self.cfg.url, self.delivery.allow_private_targets) {
             return Outcome::failed(e.to_string(), started.elapsed());
         }
         self.limiter.wait().await;
@@ -143,7 +155,7 @@ impl Webhook {
             if status == reqwest::StatusCode::UNAUTHORIZED && self.auth.is_oauth() && !retried_auth
             {
                 // The token expired early or was revoked: one fresh token, same attempt.
-                self.auth.invalidate().await;
+                self.auth.invalidate();
                 retried_auth = true;
                 continue;
             }
@@ -152,7 +164,7 @@ impl Webhook {
                 .flatten()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::retry_after(v, SystemTime::now()));
-            let response = read_prefix(resp, self.log_body_bytes).await;
+            let response = read_prefix(resp, self.delivery.log_body_bytes).await;
             let delivered = status.is_success();
             let error = (!delivered).then(|| {
                 if status.is_redirection() {

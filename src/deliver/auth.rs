@@ -3,14 +3,18 @@
 //!
 //! OAuth: a form POST of `grant_type=client_credentials` to the token URL with Basic
 //! auth of client id and secret; the token is cached until shortly before its
-//! `expires_in`; a 401 from the receiver drops it so the next attempt fetches anew.
+//! `expires_in` (at most a day); a 401 from the receiver drops it so the next attempt
+//! fetches anew. The token endpoint is outside the process like any receiver: its
+//! request has the webhook's `timeout` and its answer is read up to [`MAX_TOKEN_BODY`].
+//! No lock is held while it answers: requests that find no token each fetch one
+//! (at most `concurrency` at once) rather than queueing behind a hanging endpoint.
 //! Secrets are added to requests here and nowhere else, and never appear in errors.
 
+use parking_lot::Mutex;
 use reqwest::{Client, RequestBuilder, Url};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 use crate::config::Auth;
 use crate::metrics::Metrics;
@@ -27,6 +31,7 @@ pub struct Authenticator {
     token: Mutex<Option<Token>>,
     metrics: Arc<Metrics>,
     allow_private: bool,
+    timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +42,10 @@ struct TokenResponse {
 
 /// Renews a token this long before the server says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+/// A token is kept at most this long, whatever `expires_in` says.
+const LONGEST_LIFETIME: Duration = Duration::from_secs(86_400);
+/// The most of a token endpoint's answer that is read.
+pub const MAX_TOKEN_BODY: usize = 64 * 1024;
 
 impl Authenticator {
     pub fn new(
@@ -44,6 +53,7 @@ impl Authenticator {
         webhook: &str,
         metrics: Arc<Metrics>,
         allow_private: bool,
+        timeout: Duration,
     ) -> Authenticator {
         Authenticator {
             auth,
@@ -51,6 +61,7 @@ impl Authenticator {
             token: Mutex::new(None),
             metrics,
             allow_private,
+            timeout,
         }
     }
 
@@ -85,13 +96,12 @@ impl Authenticator {
     }
 
     /// Forgets the cached token (the receiver answered 401).
-    pub async fn invalidate(&self) {
-        *self.token.lock().await = None;
+    pub fn invalidate(&self) {
+        *self.token.lock() = None;
     }
 
     async fn token(&self, client: &Client) -> Result<String, String> {
-        let mut cached = self.token.lock().await;
-        if let Some(t) = cached.as_ref()
+        if let Some(t) = self.token.lock().as_ref()
             && t.expires.is_none_or(|e| Instant::now() < e)
         {
             return Ok(t.value.clone());
@@ -108,7 +118,7 @@ impl Authenticator {
             .inc();
         let t = fetched?;
         let value = t.value.clone();
-        *cached = Some(t);
+        *self.token.lock() = Some(t);
         Ok(value)
     }
 
@@ -128,8 +138,9 @@ impl Authenticator {
         }
         super::guard::check_url(token_url, self.allow_private)
             .map_err(|e| format!("token endpoint {e}"))?;
-        let resp = client
+        let mut resp = client
             .post(token_url.clone())
+            .timeout(self.timeout)
             .basic_auth(client_id, Some(client_secret.expose()))
             .form(&form)
             .send()
@@ -139,16 +150,47 @@ impl Authenticator {
         if !status.is_success() {
             return Err(format!("token endpoint answered {status}"));
         }
-        let body: TokenResponse = resp
-            .json()
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| format!("token endpoint sent no usable token: {}", e.without_url()))?;
-        let expires = body
-            .expires_in
-            .map(|s| Instant::now() + Duration::from_secs(s).saturating_sub(EXPIRY_MARGIN));
+            .map_err(|e| format!("token endpoint: {}", e.without_url()))?
+        {
+            if body.len() + chunk.len() > MAX_TOKEN_BODY {
+                return Err(format!(
+                    "token endpoint answered more than {MAX_TOKEN_BODY} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| format!("token endpoint sent no usable token: {e}"))?;
         Ok(Token {
             value: body.access_token,
-            expires,
+            expires: body.expires_in.map(lifetime).map(|l| Instant::now() + l),
         })
+    }
+}
+
+/// How long a token is used: what the endpoint says, less a margin, at most a day (an
+/// `expires_in` of 2^64-1 must neither overflow the clock nor keep a token forever).
+fn lifetime(expires_in: u64) -> Duration {
+    Duration::from_secs(expires_in)
+        .saturating_sub(EXPIRY_MARGIN)
+        .min(LONGEST_LIFETIME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expires_in_gives_a_lifetime_the_clock_can_add() {
+        for s in [0, 1, 30, 31, 3600, 86_400 * 365, u64::MAX] {
+            let l = lifetime(s);
+            assert!(l <= LONGEST_LIFETIME, "{s}");
+            assert!(Instant::now().checked_add(l).is_some(), "{s}");
+        }
+        assert_eq!(lifetime(3600), Duration::from_secs(3570));
     }
 }

@@ -50,12 +50,32 @@ fn private_v4(ip: Ipv4Addr) -> bool {
         || a >= 240 // reserved
 }
 
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+}
+
+/// IPv6 forms that carry an IPv4 address reach that address: they are as private as
+/// it is. Forms that cannot be checked are refused.
 fn private_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+    // NAT64, well-known prefix 64:ff9b::/96: the IPv4 address in the last 32 bits.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return private_v4(v4);
+        return private_v4(v4_of(s[6], s[7]));
+    }
+    // NAT64 for local use, 64:ff9b:1::/48 (RFC 8215): a network's own translator,
+    // which reaches that network's private addresses.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return true;
+    }
+    // 6to4, 2002::/16: the IPv4 address in bits 16-48 (2002:a9fe:a9fe:: is
+    // 169.254.169.254).
+    if s[0] == 0x2002 {
+        return private_v4(v4_of(s[1], s[2]));
+    }
+    // Teredo, 2001:0::/32: the client's IPv4 address, inverted, in the last 32 bits,
+    // the server's in bits 32-64.
+    if s[0] == 0x2001 && s[1] == 0 {
+        return private_v4(v4_of(!s[6], !s[7])) || private_v4(v4_of(s[2], s[3]));
     }
     ip.is_unspecified()
         || ip.is_loopback()
@@ -84,6 +104,10 @@ pub fn check_url(url: &Url, allow_private: bool) -> Result<(), Refused> {
     Ok(())
 }
 
+/// The longest a name lookup may take. Requests have their own deadline too; this
+/// one keeps a hanging name server from holding a connection attempt that has none.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A resolver that keeps only public addresses.
 pub struct GuardedResolver;
 
@@ -91,8 +115,16 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
+            let lookup =
+                tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.as_str(), 0)))
+                    .await
+                    .map_err(|_| {
+                        Refused::Resolve(
+                            host.clone(),
+                            format!("no answer within {RESOLVE_TIMEOUT:?}"),
+                        )
+                    })?;
+            let addrs: Vec<SocketAddr> = lookup
                 .map_err(|e| Refused::Resolve(host.clone(), e.to_string()))?
                 .collect();
             let public: Vec<SocketAddr> =
@@ -131,6 +163,16 @@ mod tests {
             "64:ff9b::a00:1",
             "2001:db8::1",
             "224.0.0.1",
+            // 6to4 of 169.254.169.254, 127.0.0.1 and 10.0.0.1
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            // NAT64 for local use
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1::808:808",
+            // Teredo with a private client (10.0.0.1 inverted) or server
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:0:a00:1::",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip} should be refused");
         }
@@ -140,6 +182,9 @@ mod tests {
             "2606:4700::1111",
             "64:ff9b::808:808",
             "172.32.0.1",
+            // 6to4 of 8.8.8.8; Teredo between public addresses
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
         ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip} is public");
         }

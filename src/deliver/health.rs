@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::attempt::Outcome;
+use super::webhook::Webhook;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
@@ -80,6 +83,41 @@ impl Health {
             self.state = to;
             to
         })
+    }
+}
+
+impl Webhook {
+    /// Applies an answer to the webhook's health; a change is stored, counted and logged.
+    pub(super) fn update_health(&self, o: &Outcome, now: u64) {
+        let mut h = self.health.lock();
+        let changed = if o.delivered {
+            h.success(now)
+        } else {
+            let error = o.error.as_deref().unwrap_or("failed");
+            h.failure(now, self.cfg.disable_after.as_millis() as u64, error)
+        };
+        // Failure times are kept even without a transition, so that `disable_after`
+        // counts across restarts; a success without one changes nothing worth a write.
+        if changed.is_some() || !o.delivered {
+            let _ = self.state.set_health(&h);
+        }
+        let Some(state) = changed else { return };
+        self.metrics
+            .delivery_state
+            .with_label_values(&[self.id()])
+            .set(state.as_gauge());
+        match state {
+            State::Healthy => tracing::info!(webhook = self.id(), "webhook healthy again"),
+            State::Alerting => {
+                tracing::warn!(webhook = self.id(), error = ?h.last_error, "webhook failing: alerting")
+            }
+            State::Disabled => tracing::error!(
+                webhook = self.id(),
+                disable_after = ?self.cfg.disable_after,
+                error = ?h.last_error,
+                "webhook failed without a success for disable_after: disabled; its events are kept until it is reactivated"
+            ),
+        }
     }
 }
 

@@ -6,12 +6,20 @@
 //! insert per request, let alone per event, would cost more than the request itself.
 //! Keys are the webhook, the time of the value's last attempt, and that attempt's event
 //! sequence and number, so one webhook's attempts since a time are one contiguous scan
-//! and pruning is a range removal per webhook. Listing gives one entry per event.
+//! and pruning is a range removal per webhook. Listing gives one entry per event,
+//! newest first.
+//!
+//! Bounded twice: by age (`delivery.log_retention`) and by bytes
+//! (`delivery.log_max_bytes`, the oldest values of any webhook removed first), so that
+//! a busy receiver cannot fill the disk with its history.
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError, cache};
 
 /// What came back for a request, shared by every event it carried.
@@ -54,10 +62,23 @@ const MAX_VALUE: usize = crate::queue::MAX_VALUE;
 /// Events of one request stored together (about 60 bytes each).
 const EVENTS_PER_PART: usize = 64;
 
+/// The delivery log of every webhook, shared: one tree, one byte count.
 #[derive(Clone)]
 pub struct DeliveryLog {
-    tree: sled::Tree,
+    inner: Arc<Shared>,
 }
+
+struct Shared {
+    queue: Queue,
+    max_bytes: u64,
+    /// Bytes of keys and values stored, kept under [`BYTES`] with every write.
+    bytes: AtomicI64,
+    metrics: Arc<Metrics>,
+}
+
+const TREE: &str = "delivery_log";
+/// The stored byte count. Webhook ids are ASCII, so no webhook's prefix reaches it.
+const BYTES: &[u8] = b"\xffbytes";
 
 fn prefix(webhook: &str) -> Vec<u8> {
     let mut k = webhook.as_bytes().to_vec();
@@ -65,14 +86,71 @@ fn prefix(webhook: &str) -> Vec<u8> {
     k
 }
 
+/// The time a value's key carries (its last attempt), after the webhook's prefix.
+fn key_time(key: &[u8]) -> Option<u64> {
+    let end = key.iter().position(|b| *b == 0)?;
+    let t = key.get(end + 1..end + 9)?;
+    Some(u64::from_be_bytes(t.try_into().ok()?))
+}
+
 impl DeliveryLog {
-    pub fn open(queue: &Queue) -> Result<DeliveryLog, QueueError> {
+    /// Opens the log; a log written before its bytes were counted is counted once.
+    pub fn open(
+        queue: &Queue,
+        max_bytes: u64,
+        metrics: Arc<Metrics>,
+    ) -> Result<DeliveryLog, QueueError> {
+        let tree = queue.state_tree(TREE)?;
+        let bytes = match tree.get(BYTES)? {
+            Some(v) if v.len() == 8 => {
+                u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default())
+            }
+            _ => {
+                let mut n = 0u64;
+                for item in tree.iter() {
+                    let (k, v) = item?;
+                    n += (k.len() + v.len()) as u64;
+                }
+                n
+            }
+        };
+        metrics.delivery_log_bytes.set(bytes as i64);
         Ok(DeliveryLog {
-            tree: queue.state_tree("delivery_log")?,
+            inner: Arc::new(Shared {
+                queue: queue.clone(),
+                max_bytes,
+                bytes: AtomicI64::new(bytes as i64),
+                metrics,
+            }),
         })
     }
 
-    /// Stores requests (in the order they happened) as one value.
+    fn tree(&self) -> Result<sled::Tree, QueueError> {
+        self.inner.queue.state_tree(TREE)
+    }
+
+    /// Applies `batch`, which changes the stored bytes by `delta`, with the new count.
+    fn apply(&self, mut batch: sled::Batch, delta: i64) -> Result<(), QueueError> {
+        let now = self.inner.bytes.fetch_add(delta, Ordering::Relaxed) + delta;
+        batch.insert(BYTES, &(now.max(0) as u64).to_be_bytes());
+        let r = self.inner.queue.write_state(TREE, batch);
+        if r.is_err() {
+            self.inner.bytes.fetch_sub(delta, Ordering::Relaxed);
+        }
+        self.inner
+            .metrics
+            .delivery_log_bytes
+            .set(self.bytes() as i64);
+        r
+    }
+
+    /// Bytes the log holds.
+    pub fn bytes(&self) -> u64 {
+        self.inner.bytes.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Stores requests (in the order they happened) as one value, then removes the
+    /// oldest values of any webhook while the log holds more than its bound.
     fn write(&self, webhook: &str, requests: &[Request]) -> Result<(), QueueError> {
         let Some(last) = requests.last() else {
             return Ok(());
@@ -82,24 +160,67 @@ impl DeliveryLog {
         k.extend_from_slice(&last.at_ms.to_be_bytes());
         k.extend_from_slice(&seq.to_be_bytes());
         k.extend_from_slice(&attempt.to_be_bytes());
-        self.tree
-            .insert(&k, serde_json::to_vec(requests).unwrap_or_default())?;
-        cache::touch(&self.tree, &k, cache::WRITE_TOUCHES);
+        let v = serde_json::to_vec(requests).unwrap_or_default();
+        let tree = self.tree()?;
+        let replaced = tree.get(&k)?.map_or(0, |old| (k.len() + old.len()) as i64);
+        let delta = (k.len() + v.len()) as i64 - replaced;
+        let mut batch = sled::Batch::default();
+        batch.insert(k.as_slice(), v);
+        self.apply(batch, delta)?;
+        cache::touch(&tree, &k, cache::WRITE_TOUCHES);
+        if self.bytes() > self.inner.max_bytes {
+            self.evict()?;
+        }
         Ok(())
     }
 
-    /// A webhook's attempts since `since_ms`, oldest first, one per event, at most
+    /// Removes the oldest values, whichever webhook they belong to, until the log is
+    /// back under nine tenths of its bound (so that it does not evict on every write).
+    fn evict(&self) -> Result<(), QueueError> {
+        let target = self.inner.max_bytes / 10 * 9;
+        let tree = self.tree()?;
+        while self.bytes() > target {
+            // Each webhook's oldest value is the first under its prefix.
+            let mut oldest: Option<(u64, sled::IVec, usize)> = None;
+            let mut from = Vec::new();
+            while let Some(item) = tree.range(from.clone()..).next() {
+                let (k, v) = item?;
+                let Some(end) = k.iter().position(|b| *b == 0) else {
+                    break; // the byte count, after every prefix
+                };
+                let at = key_time(&k).unwrap_or(0);
+                if oldest.as_ref().is_none_or(|o| at < o.0) {
+                    oldest = Some((at, k.clone(), k.len() + v.len()));
+                }
+                from = k[..end].to_vec();
+                from.push(1);
+            }
+            let Some((_, key, size)) = oldest else {
+                return Ok(());
+            };
+            let mut batch = sled::Batch::default();
+            batch.remove(key);
+            self.apply(batch, -(size as i64))?;
+            self.inner.metrics.delivery_log_evicted.inc();
+        }
+        Ok(())
+    }
+
+    /// A webhook's attempts since `since_ms`, newest first, one per event, at most
     /// `limit`.
     pub fn list(&self, webhook: &str, since_ms: u64, limit: usize) -> Vec<Attempt> {
         let mut from = prefix(webhook);
         from.extend_from_slice(&since_ms.to_be_bytes());
         let mut to = prefix(webhook);
         to.extend_from_slice(&u64::MAX.to_be_bytes());
-        self.tree
-            .range(from..to)
+        let Ok(tree) = self.tree() else {
+            return Vec::new();
+        };
+        tree.range(from..to)
+            .rev()
             .flatten()
             .filter_map(|(_, v)| serde_json::from_slice::<Vec<Request>>(&v).ok())
-            .flatten()
+            .flat_map(|requests| requests.into_iter().rev())
             .filter(|r| r.at_ms >= since_ms)
             .flat_map(|mut r| {
                 let events = std::mem::take(&mut r.events);
@@ -119,16 +240,30 @@ impl DeliveryLog {
 
     /// Removes a webhook's attempts older than `cutoff_ms`; returns how many values.
     pub fn prune(&self, webhook: &str, cutoff_ms: u64) -> Result<usize, QueueError> {
-        let from = prefix(webhook);
         let mut to = prefix(webhook);
         to.extend_from_slice(&cutoff_ms.to_be_bytes());
+        self.remove_range(prefix(webhook), to)
+    }
+
+    /// Removes every attempt of a webhook (one removed from the configuration).
+    pub fn remove_webhook(&self, webhook: &str) -> Result<usize, QueueError> {
+        let mut to = webhook.as_bytes().to_vec();
+        to.push(1);
+        self.remove_range(prefix(webhook), to)
+    }
+
+    fn remove_range(&self, from: Vec<u8>, to: Vec<u8>) -> Result<usize, QueueError> {
         let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for (k, _) in self.tree.range(from..to).flatten() {
+        let (mut n, mut freed) = (0, 0i64);
+        for item in self.tree()?.range(from..to) {
+            let (k, v) = item?;
+            freed += (k.len() + v.len()) as i64;
             batch.remove(k);
             n += 1;
         }
-        self.tree.apply_batch(batch)?;
+        if n > 0 {
+            self.apply(batch, -freed)?;
+        }
         Ok(n)
     }
 }
@@ -209,8 +344,6 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
-    use std::sync::Arc;
 
     fn request(at_ms: u64, seqs: std::ops::Range<u64>) -> Request {
         Request {
@@ -220,31 +353,26 @@ mod tests {
                 status: Some(200),
                 latency_ms: 1,
                 error: None,
-                response: String::new(),
+                response: "x".repeat(200),
             },
             events: seqs.map(|s| (s, 1, format!("e{s}"))).collect(),
         }
     }
 
-    fn open() -> (tempfile::TempDir, DeliveryLog) {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = crate::config::QueueConfig {
-            path: dir.path().join("q"),
-            flush_interval: Duration::ZERO,
-            max_events: 10,
-            max_bytes: 1 << 20,
-            when_full: crate::config::WhenFull::DropNewest,
-            retention: Duration::from_secs(60),
-            cache_size: 1 << 20,
-        };
-        let q = Queue::open(&cfg, Arc::new(Metrics::new())).unwrap();
-        let log = DeliveryLog::open(&q).unwrap();
-        (dir, log)
+    fn open(max_bytes: u64) -> (tempfile::TempDir, DeliveryLog, Arc<Metrics>) {
+        let (dir, q) = crate::queue::tests::open_for_tests();
+        let metrics = Arc::new(Metrics::new());
+        let log = DeliveryLog::open(&q, max_bytes, metrics.clone()).unwrap();
+        (dir, log, metrics)
+    }
+
+    fn seqs(list: &[Attempt]) -> Vec<u64> {
+        list.iter().map(|x| x.seq).collect()
     }
 
     #[test]
-    fn attempts_are_listed_per_event_by_webhook_and_pruned_by_age() {
-        let (_dir, log) = open();
+    fn attempts_are_listed_newest_first_per_webhook_and_pruned_by_age() {
+        let (_dir, log, _) = open(1 << 30);
         let a = Recorder::new(log.clone(), "a");
         let ab = Recorder::new(log.clone(), "ab");
         a.record(request(1_000, 1..2)).unwrap();
@@ -254,23 +382,29 @@ mod tests {
         ab.record(request(3_000, 5..6)).unwrap();
         ab.flush().unwrap();
         let all = log.list("a", 0, 10);
-        let seqs: Vec<u64> = all.iter().map(|x| x.seq).collect();
         assert_eq!(
-            seqs,
-            [1, 2, 3, 4],
-            "a webhook's prefix does not reach another's"
+            seqs(&all),
+            [2, 3, 4, 1],
+            "newest request first; a webhook's prefix does not reach another's"
         );
-        assert_eq!(all[3].event_id, "e4");
-        assert_eq!(log.list("a", 1_500, 10)[0].seq, 2);
-        assert_eq!(log.list("a", 0, 2).len(), 2, "limit counts events");
+        assert_eq!(all[0].event_id, "e2");
+        assert_eq!(seqs(&log.list("a", 1_500, 10)), [2, 3, 4]);
+        assert_eq!(
+            seqs(&log.list("a", 0, 2)),
+            [2, 3],
+            "the limit keeps the newest"
+        );
         assert_eq!(log.prune("a", 1_500).unwrap(), 1);
         assert_eq!(log.list("a", 0, 10).len(), 3);
         assert_eq!(log.list("ab", 0, 10).len(), 1);
+        assert_eq!(log.remove_webhook("a").unwrap(), 1);
+        assert!(log.list("a", 0, 10).is_empty());
+        assert_eq!(log.list("ab", 0, 10).len(), 1, "ab is not a's");
     }
 
     #[test]
     fn attempts_wait_until_flushed_and_a_value_stays_small() {
-        let (_dir, log) = open();
+        let (_dir, log, _) = open(1 << 30);
         let r = Recorder::new(log.clone(), "w");
         r.record(request(1_000, 0..1)).unwrap();
         assert!(log.list("w", 0, 10).is_empty(), "one small attempt waits");
@@ -281,7 +415,8 @@ mod tests {
         r.flush().unwrap();
         assert_eq!(log.list("w", 0, 5000).len(), 1001);
         let largest = log
-            .tree
+            .tree()
+            .unwrap()
             .iter()
             .flatten()
             .map(|(_, v)| v.len())
@@ -293,7 +428,44 @@ mod tests {
             r.record(request(10_000 + t, 2000 + t..2001 + t)).unwrap();
         }
         r.flush().unwrap();
-        let since: Vec<u64> = log.list("w", 10_005, 100).iter().map(|x| x.seq).collect();
-        assert_eq!(since, [2005, 2006, 2007, 2008, 2009]);
+        assert_eq!(
+            seqs(&log.list("w", 10_005, 100)),
+            [2009, 2008, 2007, 2006, 2005]
+        );
+    }
+
+    #[test]
+    fn the_log_stays_within_its_bytes_removing_the_oldest_of_any_webhook() {
+        let max = 64 * 1024;
+        let (_dir, log, metrics) = open(max);
+        let (a, b) = (
+            Recorder::new(log.clone(), "a"),
+            Recorder::new(log.clone(), "b"),
+        );
+        for t in 0..2_000u64 {
+            let r = if t % 2 == 0 { &a } else { &b };
+            r.record(request(1_000 + t, t..t + 1)).unwrap();
+            r.flush().unwrap();
+            assert!(log.bytes() <= max, "{} bytes after {t}", log.bytes());
+        }
+        let stored: u64 = log
+            .tree()
+            .unwrap()
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.as_ref() != BYTES)
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum();
+        assert_eq!(stored, log.bytes(), "the count is what the tree holds");
+        assert!(metrics.delivery_log_evicted.get() > 0);
+        // What is left is the newest of both webhooks.
+        let (la, lb) = (log.list("a", 0, 10_000), log.list("b", 0, 10_000));
+        assert_eq!(la[0].seq, 1998);
+        assert_eq!(lb[0].seq, 1999);
+        let oldest = la.last().unwrap().seq.min(lb.last().unwrap().seq);
+        assert!(oldest > 1000, "oldest kept {oldest}");
+        // The count survives a reopen.
+        let again = DeliveryLog::open(&log.inner.queue, max, metrics).unwrap();
+        assert_eq!(again.bytes(), log.bytes());
     }
 }

@@ -54,6 +54,8 @@ pub struct Member {
     pub attempts_before: u32,
     /// It has a pending entry to clear on success.
     pub pending: bool,
+    /// The message id of the request it last failed in, when it is a retry.
+    pub message: Option<String>,
 }
 
 impl Member {
@@ -77,6 +79,7 @@ impl Member {
             event,
             attempts_before: 0,
             pending: false,
+            message: None,
         })
     }
 

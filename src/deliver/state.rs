@@ -4,6 +4,15 @@
 //! The cursor (the next event never attempted) is kept by the queue itself; this tree
 //! holds only what lies behind it, so that the common case, a healthy receiver, writes
 //! nothing here at all.
+//!
+//! Retries are found through an index ordered by due time (`n` + due time + sequence),
+//! so that a turn reads only the retries that are due and the time of the next one:
+//! a receiver down for hours leaves thousands of retries waiting, and scanning and
+//! decoding all of them on every turn cost an idle process a fifth of a core.
+//!
+//! Every write marks the queue as holding changes not yet on disk; delivery flushes
+//! them within `queue.flush_interval` ([`Queue::flush_if_due`]), so that a power loss
+//! with no new clicks does not roll back cursors, retries and health.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,23 +25,36 @@ pub struct Pending {
     pub attempts: u32,
     pub next_at_ms: u64,
     pub last_error: String,
+    /// The message id of the request it failed in, shared by every event of that
+    /// request, so that a failed batch is retried as the same batch with the same id.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
-/// An event that failed its last attempt; kept for replay.
+/// An event that failed its last attempt; kept for replay while the queue holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dead {
     pub attempts: u32,
     pub at_ms: u64,
     pub last_error: String,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
+/// Retries due now (sequence and record), and when the next one is due.
+pub type Due = (Vec<(u64, Pending)>, Option<u64>);
+
 pub struct WebhookState {
-    tree: sled::Tree,
+    queue: Queue,
+    tree: String,
 }
 
 const HEALTH: &[u8] = b"h";
+/// Present once the due-time index is complete (written by versions that keep it).
+const INDEXED: &[u8] = b"v";
 const PENDING: u8 = b'p';
 const DEAD: u8 = b'd';
+const DUE: u8 = b'n';
 
 fn key(kind: u8, seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -41,94 +63,187 @@ fn key(kind: u8, seq: u64) -> [u8; 9] {
     k
 }
 
-fn seq_of(k: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&k[1..9]);
-    u64::from_be_bytes(b)
+fn due_key(at_ms: u64, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = DUE;
+    k[1..9].copy_from_slice(&at_ms.to_be_bytes());
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn be(b: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(buf)
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// The tree's name for a webhook.
+pub fn tree_name(webhook: &str) -> String {
+    format!("webhook:{webhook}")
 }
 
 impl WebhookState {
     pub fn open(queue: &Queue, webhook: &str) -> Result<WebhookState, QueueError> {
-        Ok(WebhookState {
-            tree: queue.state_tree(&format!("webhook:{webhook}"))?,
-        })
+        let s = WebhookState {
+            queue: queue.clone(),
+            tree: tree_name(webhook),
+        };
+        s.index_old_entries()?;
+        Ok(s)
+    }
+
+    fn tree(&self) -> Result<sled::Tree, QueueError> {
+        self.queue.state_tree(&self.tree)
+    }
+
+    fn apply(&self, batch: sled::Batch) -> Result<(), QueueError> {
+        self.queue.write_state(&self.tree, batch)
+    }
+
+    /// Retries stored before the due-time index existed get their index entries once.
+    fn index_old_entries(&self) -> Result<(), QueueError> {
+        let tree = self.tree()?;
+        if tree.contains_key(INDEXED)? {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for item in tree.scan_prefix([PENDING]) {
+            let (k, v) = item?;
+            if let Ok(p) = serde_json::from_slice::<Pending>(&v) {
+                batch.insert(&due_key(p.next_at_ms, be(&k[1..])), &[]);
+            }
+        }
+        batch.insert(INDEXED, &[]);
+        self.apply(batch)
     }
 
     pub fn health(&self) -> Health {
-        self.tree
-            .get(HEALTH)
+        self.tree()
             .ok()
-            .flatten()
+            .and_then(|t| t.get(HEALTH).ok().flatten())
             .and_then(|v| serde_json::from_slice(&v).ok())
             .unwrap_or_default()
     }
 
     pub fn set_health(&self, h: &Health) -> Result<(), QueueError> {
-        self.tree
-            .insert(HEALTH, serde_json::to_vec(h).unwrap_or_default())?;
-        Ok(())
+        let mut batch = sled::Batch::default();
+        batch.insert(HEALTH, encode(h));
+        self.apply(batch)
     }
 
-    pub fn pending(&self, seq: u64) -> Option<Pending> {
-        let v = self.tree.get(key(PENDING, seq)).ok()??;
-        serde_json::from_slice(&v).ok()
+    pub fn pending(&self, seq: u64) -> Result<Option<Pending>, QueueError> {
+        let v = self.tree()?.get(key(PENDING, seq))?;
+        Ok(v.and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Adds the removal of `seq`'s pending entry and its index entry to `batch`.
+    fn unpend(&self, batch: &mut sled::Batch, seq: u64) -> Result<(), QueueError> {
+        if let Some(old) = self.pending(seq)? {
+            batch.remove(&due_key(old.next_at_ms, seq));
+        }
+        batch.remove(&key(PENDING, seq));
+        Ok(())
     }
 
     pub fn set_pending(&self, seq: u64, p: &Pending) -> Result<(), QueueError> {
-        self.tree
-            .insert(key(PENDING, seq), serde_json::to_vec(p).unwrap_or_default())?;
-        Ok(())
+        let mut batch = sled::Batch::default();
+        self.unpend(&mut batch, seq)?;
+        batch.insert(&key(PENDING, seq), encode(p));
+        batch.insert(&due_key(p.next_at_ms, seq), &[]);
+        self.apply(batch)
     }
 
     pub fn clear_pending(&self, seq: u64) -> Result<(), QueueError> {
-        self.tree.remove(key(PENDING, seq))?;
-        Ok(())
+        let mut batch = sled::Batch::default();
+        self.unpend(&mut batch, seq)?;
+        self.apply(batch)
     }
 
-    /// Pending events due at `now_ms`, oldest event first, at most `limit`; and the
-    /// earliest time one that is not yet due will be.
-    pub fn due(&self, now_ms: u64, limit: usize) -> (Vec<(u64, Pending)>, Option<u64>) {
+    /// Retries due at `now_ms`, earliest first, at least `limit` of them when there are
+    /// as many (more when the limit falls among retries due at the same time, so that
+    /// the events of one failed request stay together); and when the next retry not yet
+    /// due will be.
+    pub fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Due, QueueError> {
+        let tree = self.tree()?;
         let mut due = Vec::new();
-        let mut next = None;
-        for (k, v) in self.tree.scan_prefix([PENDING]).flatten() {
-            let Ok(p) = serde_json::from_slice::<Pending>(&v) else {
-                continue;
-            };
-            if p.next_at_ms <= now_ms {
-                if due.len() < limit {
-                    due.push((seq_of(&k), p));
-                }
-            } else {
-                next = Some(next.map_or(p.next_at_ms, |n: u64| n.min(p.next_at_ms)));
+        let mut last_at = None;
+        for item in tree.range(due_key(0, 0)..due_key(u64::MAX, u64::MAX)) {
+            let (k, _) = item?;
+            let (at, seq) = (be(&k[1..9]), be(&k[9..17]));
+            if at > now_ms {
+                return Ok((due, Some(at)));
+            }
+            if due.len() >= limit && last_at != Some(at) {
+                return Ok((due, Some(at)));
+            }
+            last_at = Some(at);
+            match tree.get(key(PENDING, seq))? {
+                Some(v) => match serde_json::from_slice::<Pending>(&v) {
+                    Ok(p) => due.push((seq, p)),
+                    // Not readable: due now, as a first retry, rather than stuck forever.
+                    Err(e) => due.push((
+                        seq,
+                        Pending {
+                            attempts: 1,
+                            next_at_ms: at,
+                            last_error: format!("retry record unreadable: {e}"),
+                            message: None,
+                        },
+                    )),
+                },
+                // An index entry without its retry: left over, removed.
+                None => self.apply({
+                    let mut b = sled::Batch::default();
+                    b.remove(&k);
+                    b
+                })?,
             }
         }
-        (due, next)
+        Ok((due, None))
     }
 
-    pub fn pending_count(&self) -> usize {
-        self.tree.scan_prefix([PENDING]).count()
-    }
-
+    /// Moves `seq` to the dead letters (from pending, if it was there).
     pub fn add_dead(&self, seq: u64, d: &Dead) -> Result<(), QueueError> {
         let mut batch = sled::Batch::default();
-        batch.remove(&key(PENDING, seq));
-        batch.insert(&key(DEAD, seq), serde_json::to_vec(d).unwrap_or_default());
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        self.unpend(&mut batch, seq)?;
+        batch.insert(&key(DEAD, seq), encode(d));
+        self.apply(batch)
     }
 
     /// Every dead letter, oldest event first.
-    pub fn dead(&self) -> Vec<(u64, Dead)> {
-        self.tree
-            .scan_prefix([DEAD])
-            .flatten()
-            .filter_map(|(k, v)| Some((seq_of(&k), serde_json::from_slice(&v).ok()?)))
-            .collect()
+    pub fn dead(&self) -> Result<Vec<(u64, Dead)>, QueueError> {
+        let mut out = Vec::new();
+        for item in self.tree()?.scan_prefix([DEAD]) {
+            let (k, v) = item?;
+            if let Ok(d) = serde_json::from_slice(&v) {
+                out.push((be(&k[1..]), d));
+            }
+        }
+        Ok(out)
     }
 
-    /// Moves every dead letter back to pending, due now. Returns how many.
+    /// How many dead letters there are, without reading them.
+    pub fn dead_count(&self) -> Result<usize, QueueError> {
+        let mut n = 0;
+        for item in self.tree()?.scan_prefix([DEAD]).keys() {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Moves every dead letter back to pending, due now, with a fresh count of
+    /// attempts. Returns how many.
     pub fn replay_dead(&self, now_ms: u64) -> Result<usize, QueueError> {
-        let dead = self.dead();
+        let dead = self.dead()?;
         let mut batch = sled::Batch::default();
         for (seq, d) in &dead {
             batch.remove(&key(DEAD, *seq));
@@ -136,13 +251,114 @@ impl WebhookState {
                 attempts: 0,
                 next_at_ms: now_ms,
                 last_error: d.last_error.clone(),
+                message: d.message.clone(),
             };
-            batch.insert(
-                &key(PENDING, *seq),
-                serde_json::to_vec(&p).unwrap_or_default(),
-            );
+            self.unpend(&mut batch, *seq)?;
+            batch.insert(&key(PENDING, *seq), encode(&p));
+            batch.insert(&due_key(now_ms, *seq), &[]);
         }
-        self.tree.apply_batch(batch)?;
+        self.apply(batch)?;
         Ok(dead.len())
+    }
+
+    /// Removes the dead letters of events the queue no longer holds (below `first`):
+    /// they can never be replayed. Returns how many.
+    pub fn expire_dead(&self, first: u64) -> Result<usize, QueueError> {
+        let tree = self.tree()?;
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in tree.range(key(DEAD, 0)..key(DEAD, first)).keys() {
+            batch.remove(item?);
+            n += 1;
+        }
+        if n > 0 {
+            self.apply(batch)?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(at: u64, message: Option<&str>) -> Pending {
+        Pending {
+            attempts: 1,
+            next_at_ms: at,
+            last_error: "503".into(),
+            message: message.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn due_reads_only_what_is_due_in_time_order() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        for seq in 0..1000u64 {
+            s.set_pending(seq, &pending(10_000 + seq, None)).unwrap();
+        }
+        s.set_pending(5000, &pending(50, None)).unwrap();
+        let (due, next) = s.due(100, 10).unwrap();
+        assert_eq!(due.iter().map(|d| d.0).collect::<Vec<_>>(), [5000]);
+        assert_eq!(next, Some(10_000));
+        let (due, next) = s.due(10_004, 3).unwrap();
+        assert_eq!(due.iter().map(|d| d.0).collect::<Vec<_>>(), [5000, 0, 1]);
+        assert_eq!(next, Some(10_002));
+        // Moving a retry moves its index entry: it is not found at its old time.
+        s.set_pending(0, &pending(20_000, None)).unwrap();
+        s.clear_pending(5000).unwrap();
+        let (due, _) = s.due(10_000, 10).unwrap();
+        assert!(due.is_empty(), "{due:?}");
+    }
+
+    #[test]
+    fn a_limit_does_not_split_retries_due_at_the_same_time() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        for seq in 0..5 {
+            s.set_pending(seq, &pending(7, Some("msg_a"))).unwrap();
+        }
+        s.set_pending(9, &pending(8, Some("msg_b"))).unwrap();
+        let (due, next) = s.due(100, 2).unwrap();
+        assert_eq!(due.len(), 5, "the whole request at time 7");
+        assert_eq!(next, Some(8));
+    }
+
+    #[test]
+    fn dead_letters_move_out_of_pending_and_expire_with_their_events() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        s.set_pending(3, &pending(7, Some("m"))).unwrap();
+        let d = Dead {
+            attempts: 5,
+            at_ms: 9,
+            last_error: "503".into(),
+            message: Some("m".into()),
+        };
+        s.add_dead(3, &d).unwrap();
+        s.add_dead(10, &d).unwrap();
+        assert!(s.due(100, 10).unwrap().0.is_empty());
+        assert_eq!(s.dead_count().unwrap(), 2);
+        assert_eq!(s.expire_dead(5).unwrap(), 1);
+        assert_eq!(s.replay_dead(50).unwrap(), 1);
+        let (due, _) = s.due(50, 10).unwrap();
+        assert_eq!(due[0].0, 10);
+        assert_eq!(due[0].1.attempts, 0);
+        assert_eq!(due[0].1.message.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn retries_of_an_older_version_are_indexed_when_opened() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let tree = q.state_tree(&tree_name("old")).unwrap();
+        // Written the way earlier versions did: a retry without an index entry.
+        let old = br#"{"attempts":2,"next_at_ms":40,"last_error":"x"}"#;
+        tree.insert(key(PENDING, 12), &old[..]).unwrap();
+        let s = WebhookState::open(&q, "old").unwrap();
+        let (due, _) = s.due(40, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0, 12);
+        assert_eq!(due[0].1.message, None);
     }
 }

@@ -14,7 +14,12 @@ pub struct Appended {
     pub refused: u64,
     /// Older events removed to make room (`drop_oldest`) that a consumer had not read.
     pub evicted: u64,
+    /// Refused because the disk had less than `queue.min_free_bytes` free.
+    pub no_space: u64,
 }
+
+/// `no_space` refusals are logged at most this often (ms).
+const NO_SPACE_LOG_EVERY_MS: u64 = 10_000;
 
 impl Queue {
     /// Appends `records` in one write, within the queue's bounds. Never blocks on
@@ -22,8 +27,24 @@ impl Queue {
     pub fn append(&self, records: &[Record<'_>]) -> Result<Appended, QueueError> {
         let inner = &self.inner;
         let _guard = inner.append_lock.lock();
+        let m = &inner.metrics;
+        let store = match self.store_locked() {
+            Ok(s) => s,
+            Err(e) => {
+                m.queue_dropped_error.inc_by(records.len() as u64);
+                return Err(e);
+            }
+        };
         let cfg = &inner.cfg;
         let mut out = Appended::default();
+        if cfg.min_free_bytes > 0
+            && super::space::free_bytes(&cfg.path).is_some_and(|free| free < cfg.min_free_bytes)
+        {
+            out.no_space = records.len() as u64;
+            m.queue_dropped_no_space.inc_by(out.no_space);
+            self.log_no_space();
+            return Ok(out);
+        }
 
         // The bounds count bytes as stored, compressed; an incoming event is reckoned
         // at its uncompressed size, an upper bound, so the log never passes
@@ -34,7 +55,7 @@ impl Queue {
             let need_events = (self.depth() + records.len() as u64).saturating_sub(cfg.max_events);
             let need_bytes = (self.bytes() + incoming).saturating_sub(cfg.max_bytes);
             if need_events > 0 || need_bytes > 0 {
-                out.evicted = self.trim_front_locked(|_, removed, freed| {
+                out.evicted = self.trim_front_locked(&store, |_, removed, freed| {
                     removed < need_events || freed < need_bytes
                 })?;
             }
@@ -65,11 +86,11 @@ impl Queue {
             let mut written = 0i64;
             for (n, value) in super::batch::values(&records[..take]).iter() {
                 let key = seq_key(head + stored);
-                if let Err(e) = inner.events.insert(key, value) {
+                if let Err(e) = store.events.insert(key, value) {
                     failed = Some(e);
                     break;
                 }
-                super::cache::touch(&inner.events, &key, super::cache::WRITE_TOUCHES);
+                super::cache::touch(&store.events, &key, super::cache::WRITE_TOUCHES);
                 written += value.len() as i64;
                 stored += n as u64;
             }
@@ -81,7 +102,6 @@ impl Queue {
             }
         }
         out.stored = stored;
-        let m = &inner.metrics;
         m.queue_appended.inc_by(out.stored);
         m.queue_unflushed.add(out.stored as i64);
         m.queue_dropped_full.inc_by(out.refused);
@@ -90,11 +110,28 @@ impl Queue {
         match failed {
             // What was not stored is counted as lost to the error.
             Some(e) => {
-                m.queue_errors.inc();
                 m.queue_dropped_error.inc_by(take as u64 - stored);
-                Err(e.into())
+                Err(self.failed(&store, e))
             }
             None => Ok(out),
+        }
+    }
+
+    fn log_no_space(&self) {
+        let now = crate::clock::now_ms();
+        let last = self.inner.no_space_logged.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= NO_SPACE_LOG_EVERY_MS
+            && self
+                .inner
+                .no_space_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                path = %self.inner.cfg.path.display(),
+                min_free_bytes = self.inner.cfg.min_free_bytes,
+                "less free disk space than queue.min_free_bytes: new events refused, counted in clicktap_queue_dropped_total{{reason=\"no_space\"}}"
+            );
         }
     }
 }

@@ -7,43 +7,58 @@
 //!   may safely move past everything it has seen.
 //! - **Durability.** An append is in sled's memory at once and on disk after the next
 //!   flush, which the enrichment threads make every `queue.flush_interval` (50 ms by
-//!   default; `"0s"`: after every batch). A SIGKILL or power loss loses what was
-//!   appended since the last flush (`clicktap_queue_unflushed_events`) plus what sat in
-//!   the capture channel; a graceful stop flushes everything.
+//!   default; `"0s"`: after every batch). Consumers' cursors and state are flushed
+//!   within the same interval by the consumers ([`Queue::flush_if_due`]). A SIGKILL or
+//!   power loss loses what was appended since the last flush
+//!   (`clicktap_queue_unflushed_events`) plus what sat in the capture channel, and
+//!   rolls back the state changes since the last flush
+//!   (`clicktap_queue_unflushed_writes`); a graceful stop flushes everything.
 //! - **Bounds.** `queue.max_events` and `queue.max_bytes` cap the log. When full,
 //!   `drop_newest` refuses new events and `drop_oldest` evicts the oldest; both are
 //!   counted (`clicktap_queue_dropped_total`). Events older than `queue.retention`
 //!   are removed whether or not every consumer has read them (counted as `expired`
 //!   when one had not). The queue never blocks capture: it is written by the
 //!   enrichment threads, and the proxy only ever `try_send`s to them.
+//! - **A full disk.** While the file system holding the queue has less than
+//!   `queue.min_free_bytes` free, appends are refused and counted (`no_space`), so that
+//!   sled never meets a full disk in the first place. Should it meet one anyway (or a
+//!   file system gone read-only), the database is taken out of service and opened
+//!   again by itself once it can be ([`store`]); capture resumes with it.
 //! - **Consumers.** Each consumer (a webhook today; any other sink later) owns a
 //!   cursor, the next sequence it will read, and may keep its own state in trees it
-//!   opens through [`Queue::state_tree`]. Nothing here knows what a consumer does with
-//!   events: the queue stores bytes.
+//!   reaches through [`Queue::state_tree`] and [`Queue::write_state`]. Nothing here
+//!   knows what a consumer does with events: the queue stores bytes.
 //!
 //! # Layout
 //! One sled database under `queue.path` with the trees `events` (one value per
 //! appended batch, keyed by its first sequence; see [`batch`] for the layout), `meta`
 //! (the next sequence, written when the front is trimmed, so that numbering continues
-//! past a log emptied by retention; and the stored bytes, written with each flush), `cursors` (consumer → seq) and one `state:<name>` tree per
-//! consumer-owned purpose. Retention and eviction remove whole batches.
+//! past a log emptied by retention; and the stored bytes, written with each flush),
+//! `cursors` (consumer → seq) and one `state:<name>` tree per consumer-owned purpose.
+//! Retention and eviction remove whole batches.
 
 mod append;
 mod batch;
 pub mod cache;
 mod read;
 mod retain;
+mod space;
+mod state;
+pub mod store;
 
+pub use append::Appended;
 pub use batch::MAX_VALUE;
 pub use read::Stored;
 
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::config::QueueConfig;
 use crate::metrics::Metrics;
+use store::{Reopened, Slot, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -53,6 +68,8 @@ pub enum QueueError {
     Storage(#[from] sled::Error),
     #[error("corrupt queue record at seq {0}")]
     Corrupt(u64),
+    #[error("the queue's storage is out of service until it can be opened again: {0}")]
+    Unavailable(String),
 }
 
 /// One event to append: when it was captured and its serialised form (borrowed, so
@@ -70,14 +87,11 @@ pub struct Queue {
 }
 
 struct Inner {
-    db: sled::Db,
-    events: sled::Tree,
-    meta: sled::Tree,
-    cursors: sled::Tree,
+    slot: Slot,
     cfg: QueueConfig,
     metrics: Arc<Metrics>,
-    /// Held while sequence numbers are given out and written, and while the front
-    /// of the log is trimmed.
+    /// Held while sequence numbers are given out and written, while the front of the
+    /// log is trimmed, and while a broken database is opened again.
     append_lock: Mutex<()>,
     /// The next sequence to give out; everything below it is readable.
     head: AtomicU64,
@@ -86,65 +100,64 @@ struct Inner {
     /// Bytes of stored values, tracked as they are written and removed.
     bytes: AtomicI64,
     head_tx: watch::Sender<u64>,
+    /// When the last flush started; consumers flush their writes within
+    /// `flush_interval` of it.
+    last_flush: Mutex<Instant>,
+    /// When the last `no_space` refusal was logged (ms since the Unix epoch).
+    no_space_logged: AtomicU64,
 }
 
 const META_NEXT: &[u8] = b"next_seq";
 const META_BYTES: &[u8] = b"bytes";
 
+/// Where the log stands in a database: the next sequence, the oldest stored, bytes.
+fn position(s: &Store) -> Result<(u64, u64, i64), sled::Error> {
+    let stored_next = s
+        .meta
+        .get(META_NEXT)?
+        .map(|v| read::be_u64(&v))
+        .unwrap_or(0);
+    let after_last = s
+        .events
+        .last()?
+        .map(|(k, v)| read::be_u64(&k) + batch::count(&v))
+        .unwrap_or(0);
+    let head = stored_next.max(after_last);
+    let first = s
+        .events
+        .first()?
+        .map(|(k, _)| read::be_u64(&k))
+        .unwrap_or(head);
+    // The byte count is saved with every flush; reading the whole log to count it
+    // would load all of it at start.
+    let bytes = match s.meta.get(META_BYTES)? {
+        Some(v) => read::be_u64(&v) as i64,
+        None => {
+            let mut n = 0i64;
+            for item in s.events.iter() {
+                n += item?.1.len() as i64;
+            }
+            n
+        }
+    };
+    Ok((head, first, bytes))
+}
+
 impl Queue {
     /// Opens (or creates) the queue and recovers its position.
     pub fn open(cfg: &QueueConfig, metrics: Arc<Metrics>) -> Result<Queue, QueueError> {
-        let open_err = |source| QueueError::Open {
+        let store = Store::open(cfg)?;
+        let (head, first, bytes) = position(&store).map_err(|source| QueueError::Open {
             path: cfg.path.display().to_string(),
             source,
-        };
-        let db = sled::Config::new()
-            .path(&cfg.path)
-            .cache_capacity(cfg.cache_size)
-            // Flushes are clicktap's: after each batch, or on its own interval.
-            .flush_every_ms(None)
-            .open()
-            .map_err(open_err)?;
-        let events = db.open_tree("events").map_err(open_err)?;
-        let meta = db.open_tree("meta").map_err(open_err)?;
-        let cursors = db.open_tree("cursors").map_err(open_err)?;
-        let stored_next = meta
-            .get(META_NEXT)
-            .map_err(open_err)?
-            .map(|v| read::be_u64(&v))
-            .unwrap_or(0);
-        let after_last = events
-            .last()
-            .map_err(open_err)?
-            .map(|(k, v)| read::be_u64(&k) + batch::count(&v))
-            .unwrap_or(0);
-        let head = stored_next.max(after_last);
-        let first = events
-            .first()
-            .map_err(open_err)?
-            .map(|(k, _)| read::be_u64(&k))
-            .unwrap_or(head);
-        // The byte count is saved with every flush; reading the whole log to count it
-        // would load all of it at start.
-        let bytes = match meta.get(META_BYTES).map_err(open_err)? {
-            Some(v) => read::be_u64(&v) as i64,
-            None => {
-                let mut n = 0i64;
-                for item in events.iter() {
-                    n += item.map_err(open_err)?.1.len() as i64;
-                }
-                n
-            }
-        };
+        })?;
         let (head_tx, _) = watch::channel(head);
         metrics.queue_depth.set((head - first) as i64);
         metrics.queue_bytes.set(bytes);
+        metrics.queue_available.set(1);
         let queue = Queue {
             inner: Arc::new(Inner {
-                db,
-                events,
-                meta,
-                cursors,
+                slot: Slot::new(store),
                 cfg: cfg.clone(),
                 metrics,
                 append_lock: Mutex::new(()),
@@ -152,6 +165,8 @@ impl Queue {
                 first: AtomicU64::new(first),
                 bytes: AtomicI64::new(bytes),
                 head_tx,
+                last_flush: Mutex::new(Instant::now()),
+                no_space_logged: AtomicU64::new(0),
             }),
         };
         // sled starts its I/O threads on the first write it hands them, and a thread
@@ -161,19 +176,120 @@ impl Queue {
         Ok(queue)
     }
 
-    /// Writes everything appended so far to disk.
+    /// The database in service; one out of service is opened again when it can be.
+    fn store(&self) -> Result<Arc<Store>, QueueError> {
+        if let Some(s) = self.inner.slot.get() {
+            return Ok(s);
+        }
+        let _guard = self.inner.append_lock.lock();
+        self.store_locked()
+    }
+
+    /// [`Queue::store`] for a caller holding the append lock.
+    fn store_locked(&self) -> Result<Arc<Store>, QueueError> {
+        if let Some(s) = self.inner.slot.get() {
+            return Ok(s);
+        }
+        match self.inner.slot.reopen(&self.inner.cfg) {
+            Reopened::Opened(store) => {
+                self.recover(&store)?;
+                Ok(store)
+            }
+            Reopened::NotYet => Err(QueueError::Unavailable(
+                self.inner.slot.error().unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// After a reopen: where the log stands now, and what the broken database lost.
+    fn recover(&self, store: &Arc<Store>) -> Result<(), QueueError> {
+        let (head, first, bytes) = match position(store) {
+            Ok(p) => p,
+            Err(e) => return Err(self.failed(store, e)),
+        };
+        let m = &self.inner.metrics;
+        let lost = self.head().saturating_sub(head);
+        m.queue_dropped_error.inc_by(lost);
+        m.queue_unflushed.set(0);
+        m.queue_unflushed_writes.set(0);
+        m.queue_available.set(1);
+        self.inner.bytes.store(bytes, Ordering::Relaxed);
+        self.inner.first.store(first, Ordering::Release);
+        self.inner.head.store(head, Ordering::Release);
+        self.inner.head_tx.send_replace(head);
+        self.update_gauges();
+        tracing::warn!(
+            path = %self.inner.cfg.path.display(),
+            next_seq = head,
+            lost,
+            "queue storage opened again; events that had not reached the disk are counted in clicktap_queue_dropped_total{{reason=\"error\"}}"
+        );
+        Ok(())
+    }
+
+    /// Records a storage error of `store`; a fatal one takes it out of service.
+    fn failed(&self, store: &Arc<Store>, e: sled::Error) -> QueueError {
+        let m = &self.inner.metrics;
+        m.queue_errors.inc();
+        if store::is_fatal(&e) && self.inner.slot.fail(store, &e) {
+            m.queue_available.set(0);
+            tracing::error!(
+                path = %self.inner.cfg.path.display(),
+                error = %e,
+                "queue storage failed; taken out of service and opened again once it can be (clicks meanwhile are counted as dropped)"
+            );
+        }
+        QueueError::Storage(e)
+    }
+
+    /// Runs a write on the database in service; a fatal error takes it out of service.
+    fn write<T>(&self, f: impl FnOnce(&Store) -> Result<T, sled::Error>) -> Result<T, QueueError> {
+        let store = self.store()?;
+        self.write_on(&store, f)
+    }
+
+    /// [`Queue::write`] on a database the caller already holds (a caller holding the
+    /// append lock must not ask for one: a reopen takes that lock).
+    fn write_on<T>(
+        &self,
+        store: &Arc<Store>,
+        f: impl FnOnce(&Store) -> Result<T, sled::Error>,
+    ) -> Result<T, QueueError> {
+        f(store).map_err(|e| self.failed(store, e))
+    }
+
+    /// Writes everything appended and every state change so far to disk.
     pub fn flush(&self) -> Result<(), QueueError> {
         let m = &self.inner.metrics;
         // Counted before the flush starts: all of these are on disk once it returns;
         // what is appended meanwhile stays counted for the next one.
         let pending = m.queue_unflushed.get();
-        self.inner
-            .meta
-            .insert(META_BYTES, &self.bytes().to_be_bytes())?;
-        self.inner.db.flush()?;
+        let writes = m.queue_unflushed_writes.get();
+        *self.inner.last_flush.lock() = Instant::now();
+        let bytes = self.bytes();
+        self.write(|s| {
+            s.meta.insert(META_BYTES, &bytes.to_be_bytes())?;
+            s.db.flush()
+        })?;
         m.queue_unflushed.sub(pending);
+        m.queue_unflushed_writes.sub(writes);
         m.queue_flushes.inc();
         Ok(())
+    }
+
+    /// Flushes when state changes wait and `queue.flush_interval` has passed since the
+    /// last flush. Returns how long until the waiting changes are due, if any wait.
+    pub fn flush_if_due(&self) -> Result<Option<Duration>, QueueError> {
+        if self.inner.metrics.queue_unflushed_writes.get() <= 0 {
+            return Ok(None);
+        }
+        let since = self.inner.last_flush.lock().elapsed();
+        let every = self.inner.cfg.flush_interval;
+        if since >= every {
+            self.flush()?;
+            return Ok(None);
+        }
+        Ok(Some(every - since))
     }
 
     /// The next sequence number to be given out.
@@ -196,19 +312,15 @@ impl Queue {
         self.inner.bytes.load(Ordering::Relaxed).max(0) as u64
     }
 
-    /// Bytes sled uses on disk, logs and free space included.
+    /// Bytes sled uses on disk, logs and free space included; an error while the
+    /// database is out of service.
     pub fn size_on_disk(&self) -> Result<u64, QueueError> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.store()?.db.size_on_disk()?)
     }
 
     /// Wakes when the head moves: the way a consumer waits for new events.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.head_tx.subscribe()
-    }
-
-    /// A tree for a consumer's own state (`state:<name>`).
-    pub fn state_tree(&self, name: &str) -> Result<sled::Tree, QueueError> {
-        Ok(self.inner.db.open_tree(format!("state:{name}"))?)
     }
 
     fn update_gauges(&self) {
@@ -219,4 +331,4 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

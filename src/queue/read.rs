@@ -1,4 +1,4 @@
-//! The read side: events by sequence, and the consumers' cursors.
+//! The read side: events by sequence.
 
 use sled::IVec;
 
@@ -72,7 +72,8 @@ impl Queue {
     pub fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, QueueError> {
         let head = self.head();
         let mut out = Vec::with_capacity(limit.min(1024));
-        let events = &self.inner.events;
+        let store = self.store()?;
+        let events = &store.events;
         // The batch holding `from` starts at or before it.
         let start = match events.range(..=seq_key(from)).next_back() {
             Some(item) => item?.0,
@@ -84,7 +85,7 @@ impl Queue {
             }
             let (k, v) = item?;
             cache::touch(events, &k, cache::READ_TOUCHES);
-            if let Some(opened) = self.open_batch(&k, v)? {
+            if let Some(opened) = self.open_batch(events, &k, v)? {
                 unpack(be_u64(&k), opened, from, &mut out, limit);
             }
         }
@@ -95,13 +96,14 @@ impl Queue {
     /// emptied on the way ([`Queue::drop_corrupt`]) so that every reader passes over it.
     pub(super) fn open_batch(
         &self,
+        events: &sled::Tree,
         key: &[u8],
         value: IVec,
     ) -> Result<Option<batch::Opened>, QueueError> {
         match batch::open(be_u64(key), value.clone()) {
             Ok(opened) => Ok(Some(opened)),
             Err(QueueError::Corrupt(_)) => {
-                self.drop_corrupt(key, value)?;
+                self.drop_corrupt(events, key, value)?;
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -114,8 +116,7 @@ impl Queue {
     /// removes like any other; its key stays, so that the sequence numbers it held (up
     /// to the next value's key) are counted as dropped (`corrupt`) exactly once, by
     /// whoever empties it first, and logged.
-    fn drop_corrupt(&self, key: &[u8], value: IVec) -> Result<(), QueueError> {
-        let events = &self.inner.events;
+    fn drop_corrupt(&self, events: &sled::Tree, key: &[u8], value: IVec) -> Result<(), QueueError> {
         let empty = IVec::from(&batch::EMPTY[..]);
         if events
             .compare_and_swap(key, Some(&value), Some(empty))?
@@ -152,15 +153,16 @@ impl Queue {
 
     /// The newest `limit` events, oldest first.
     pub fn tail(&self, limit: usize) -> Result<Vec<Stored>, QueueError> {
+        let store = self.store()?;
         let mut batches = Vec::new();
         let mut n = 0;
-        for item in self.inner.events.iter().rev() {
+        for item in store.events.iter().rev() {
             if n >= limit {
                 break;
             }
             let (k, v) = item?;
             let mut events = Vec::new();
-            if let Some(opened) = self.open_batch(&k, v)? {
+            if let Some(opened) = self.open_batch(&store.events, &k, v)? {
                 unpack(be_u64(&k), opened, 0, &mut events, usize::MAX);
             }
             n += events.len();
@@ -170,59 +172,5 @@ impl Queue {
         let skip = out.len().saturating_sub(limit);
         out.drain(..skip);
         Ok(out)
-    }
-
-    /// The first sequence captured at or after `at_ms` (for replay by time).
-    pub fn seq_at(&self, at_ms: u64) -> Result<u64, QueueError> {
-        for item in self.inner.events.iter() {
-            let (k, v) = item?;
-            let first = be_u64(&k);
-            let Some(opened) = self.open_batch(&k, v)? else {
-                continue;
-            };
-            for e in opened.entries {
-                if e.at_ms >= at_ms {
-                    return Ok(first + e.index);
-                }
-            }
-        }
-        Ok(self.head())
-    }
-
-    /// The consumer's next sequence to read, if it has one.
-    pub fn cursor(&self, consumer: &str) -> Result<Option<u64>, QueueError> {
-        Ok(self.inner.cursors.get(consumer)?.map(|v| be_u64(&v)))
-    }
-
-    /// Moves the consumer's cursor; durable at the next flush.
-    pub fn set_cursor(&self, consumer: &str, seq: u64) -> Result<(), QueueError> {
-        self.inner.cursors.insert(consumer, &seq.to_be_bytes())?;
-        Ok(())
-    }
-
-    /// Forgets a consumer: its events no longer count as unread.
-    pub fn remove_cursor(&self, consumer: &str) -> Result<(), QueueError> {
-        self.inner.cursors.remove(consumer)?;
-        Ok(())
-    }
-
-    /// Every consumer and its cursor.
-    pub fn cursors(&self) -> Result<Vec<(String, u64)>, QueueError> {
-        let mut out = Vec::new();
-        for item in self.inner.cursors.iter() {
-            let (k, v) = item?;
-            out.push((String::from_utf8_lossy(&k).into_owned(), be_u64(&v)));
-        }
-        Ok(out)
-    }
-
-    /// The lowest cursor: events below it have been read by every consumer.
-    pub fn min_cursor(&self) -> Result<u64, QueueError> {
-        Ok(self
-            .cursors()?
-            .into_iter()
-            .map(|(_, c)| c)
-            .min()
-            .unwrap_or(u64::MAX))
     }
 }

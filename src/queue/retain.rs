@@ -16,7 +16,8 @@ impl Queue {
     pub fn retain(&self, now_ms: u64) -> Result<u64, QueueError> {
         let cutoff = now_ms.saturating_sub(self.inner.cfg.retention.as_millis() as u64);
         let _guard = self.inner.append_lock.lock();
-        let expired = self.trim_front_locked(|at_ms, _, _| at_ms < cutoff)?;
+        let store = self.store_locked()?;
+        let expired = self.trim_front_locked(&store, |at_ms, _, _| at_ms < cutoff)?;
         self.inner.metrics.queue_expired.inc_by(expired);
         self.update_gauges();
         Ok(expired)
@@ -27,6 +28,7 @@ impl Queue {
     /// the removed events that some consumer had not yet read.
     pub(super) fn trim_front_locked(
         &self,
+        store: &std::sync::Arc<super::store::Store>,
         mut more: impl FnMut(u64, u64, u64) -> bool,
     ) -> Result<u64, QueueError> {
         let inner = &self.inner;
@@ -35,11 +37,13 @@ impl Queue {
         let (mut removed, mut freed, mut unread) = (0u64, 0u64, 0u64);
         // Values removed, counted apart from events: an emptied value holds none.
         let mut values = 0u64;
-        for item in inner.events.iter() {
+        for item in store.events.iter() {
             let (k, v) = item?;
             let first = super::read::be_u64(&k);
             // A value that does not decode is emptied here and removed by the next trim.
-            let Some(super::batch::Opened { entries, .. }) = self.open_batch(&k, v.clone())? else {
+            let Some(super::batch::Opened { entries, .. }) =
+                self.open_batch(&store.events, &k, v.clone())?
+            else {
                 continue;
             };
             let newest = entries.iter().map(|e| e.at_ms).max().unwrap_or(0);
@@ -56,13 +60,15 @@ impl Queue {
         if values > 0 {
             // The log may be left empty: keep the numbering where it was. (While the log
             // holds events, the last batch's key tells the next sequence on reopen.)
-            inner
-                .meta
-                .insert(super::META_NEXT, &self.head().to_be_bytes())?;
-            inner.events.apply_batch(batch)?;
+            let head = self.head();
+            let new_first = self.write_on(store, |s| {
+                s.meta.insert(super::META_NEXT, &head.to_be_bytes())?;
+                s.events.apply_batch(batch)?;
+                s.events.first()
+            })?;
             // The front is the first value left (an emptied value holds no events, so
             // the removed ones do not say where the next begins).
-            let new_first = match inner.events.first()? {
+            let new_first = match new_first {
                 Some((k, _)) => super::read::be_u64(&k),
                 None => self.head(),
             };

@@ -1,0 +1,167 @@
+//! What a turn takes up: the retries that are due, and new events from the cursor.
+//!
+//! Taking events has no side effects: events a filter passes over and events that do
+//! not decode are counted and dead-lettered when the cursor moves past them
+//! ([`super::settle`]), not when they are read, because a batch that is still filling
+//! reads the same events again on the next turn.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::filter;
+use super::group;
+use super::member::Member;
+use super::settle::Passed;
+use super::state::Pending;
+use super::webhook::Webhook;
+use crate::clock::now_ms;
+use crate::queue::Stored;
+use crate::shutdown::Stop;
+
+/// What a part of a turn did.
+pub enum Progress {
+    /// Sent something: look again at once.
+    Worked,
+    /// Nothing to send before this long from now (a retry's time, a filling batch).
+    Wait(Duration),
+    /// Nothing to send.
+    Idle,
+}
+
+impl Webhook {
+    /// Sends the retries that are due; the events of one failed request go together
+    /// again, with the message id they had.
+    pub(super) async fn retry_due(self: &Arc<Self>, stop: &mut Stop) -> Progress {
+        let now = now_ms();
+        let (due, next) = match self.state.due(now, self.window()) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(webhook = self.id(), error = %e, "cannot read due retries");
+                return Progress::Wait(self.delivery.poll_interval);
+            }
+        };
+        if due.is_empty() {
+            return match next {
+                Some(at) => Progress::Wait(Duration::from_millis(at.saturating_sub(now))),
+                None => Progress::Idle,
+            };
+        }
+        let mut members = Vec::with_capacity(due.len());
+        for (seq, p) in due {
+            match self.retry_member(seq, &p) {
+                Ok(Some(m)) => members.push(m),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(webhook = self.id(), seq, error = %e, "cannot read a retry's event");
+                    return Progress::Wait(self.delivery.poll_interval);
+                }
+            }
+        }
+        let groups = group::retries(members, self.per_request());
+        self.dispatch(groups, stop).await;
+        Progress::Worked
+    }
+
+    /// The event a retry is for; `None` when it is settled here (dead-lettered because
+    /// its event left the queue or does not decode).
+    fn retry_member(
+        &self,
+        seq: u64,
+        p: &Pending,
+    ) -> Result<Option<Member>, crate::queue::QueueError> {
+        let Some(stored) = self.queue.get(seq)? else {
+            let why = format!(
+                "left the queue (retention or room) before delivery; last error: {}",
+                p.last_error
+            );
+            self.dead(seq, p.attempts, &why, p.message.clone());
+            return Ok(None);
+        };
+        match Member::read(stored, self.reads_whole_events()) {
+            Ok(m) => Ok(Some(Member {
+                attempts_before: p.attempts,
+                pending: true,
+                message: p.message.clone(),
+                ..m
+            })),
+            Err(e) => {
+                self.dead(seq, p.attempts, &format!("undecodable event: {e}"), None);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sends new events from the cursor on, then moves the cursor past them.
+    pub(super) async fn read_new(self: &Arc<Self>, stop: &mut Stop) -> Progress {
+        let first = self.queue.first();
+        let head = self.queue.head();
+        let cursor = match self.queue.cursor(&self.consumer) {
+            Ok(c) => c.unwrap_or(head).max(first),
+            Err(e) => {
+                tracing::error!(webhook = self.id(), error = %e, "cannot read the cursor");
+                return Progress::Wait(self.delivery.poll_interval);
+            }
+        };
+        self.metrics
+            .delivery_lag
+            .with_label_values(&[self.id()])
+            .set(head.saturating_sub(cursor) as i64);
+        if cursor >= head {
+            return Progress::Idle;
+        }
+        let window = self.window();
+        let stored = match self.queue.read(cursor, window) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(webhook = self.id(), error = %e, "cannot read the queue");
+                return Progress::Wait(self.delivery.poll_interval);
+            }
+        };
+        let Some(last) = stored.last().map(|s| s.seq) else {
+            return Progress::Idle;
+        };
+        let reached_head = stored.len() < window;
+        let (members, passed) = self.take(stored, last + 1);
+        let per = self.per_request();
+        if per > 1 && reached_head && !members.is_empty() && members.len() < per {
+            let oldest = members[0].event_age();
+            if oldest < self.cfg.batch.max_wait {
+                return Progress::Wait(self.cfg.batch.max_wait - oldest);
+            }
+        }
+        let recorded = self.dispatch(group::new_events(members, per), stop).await;
+        if recorded {
+            self.pass(passed);
+        }
+        Progress::Worked
+    }
+
+    /// Reads stored events and keeps those the filter selects; what it passes over
+    /// is returned to be settled when the cursor moves to `next`.
+    fn take(&self, stored: Vec<Stored>, next: u64) -> (Vec<Member>, Passed) {
+        let mut out = Vec::with_capacity(stored.len());
+        let mut passed = Passed {
+            next,
+            ..Passed::default()
+        };
+        for s in stored {
+            let seq = s.seq;
+            let member = match Member::read(s, self.reads_whole_events()) {
+                Ok(m) => m,
+                Err(e) => {
+                    passed
+                        .unreadable
+                        .push((seq, format!("undecodable event: {e}")));
+                    continue;
+                }
+            };
+            let meta = filter::link_meta(&self.links, &member.head);
+            if filter::selects(&self.cfg.filter, &member.head, meta) {
+                out.push(member);
+            } else {
+                passed.filtered += 1;
+            }
+        }
+        (out, passed)
+    }
+}

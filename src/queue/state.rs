@@ -1,0 +1,94 @@
+//! What consumers keep in the queue's database besides events: their cursors and
+//! trees of their own (`state:<name>`), reached through the queue so that a reopened
+//! database serves them at once.
+//!
+//! Every write here is counted in `clicktap_queue_unflushed_writes` until the next
+//! flush, which its consumer asks for within `queue.flush_interval`
+//! ([`Queue::flush_if_due`]).
+
+use super::read::be_u64;
+use super::{Queue, QueueError};
+
+const STATE: &str = "state:";
+
+impl Queue {
+    /// The tree `state:<name>`, for reading. Writes go through [`Queue::write_state`].
+    pub fn state_tree(&self, name: &str) -> Result<sled::Tree, QueueError> {
+        self.store()?.tree(&format!("{STATE}{name}"))
+    }
+
+    /// Applies `batch` to the tree `state:<name>` atomically.
+    pub fn write_state(&self, name: &str, batch: sled::Batch) -> Result<(), QueueError> {
+        let tree = self.state_tree(name)?;
+        self.write(|_| tree.apply_batch(batch))?;
+        self.noted_write();
+        Ok(())
+    }
+
+    /// The names of every state tree (without `state:`).
+    pub fn state_names(&self) -> Result<Vec<String>, QueueError> {
+        Ok(self
+            .store()?
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|n| {
+                std::str::from_utf8(n)
+                    .ok()?
+                    .strip_prefix(STATE)
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
+    /// Removes the tree `state:<name>` and all it holds.
+    pub fn drop_state(&self, name: &str) -> Result<(), QueueError> {
+        let store = self.store()?;
+        store.drop_tree(&format!("{STATE}{name}"))?;
+        self.noted_write();
+        Ok(())
+    }
+
+    fn noted_write(&self) {
+        self.inner.metrics.queue_unflushed_writes.inc();
+    }
+
+    /// The consumer's next sequence to read, if it has one.
+    pub fn cursor(&self, consumer: &str) -> Result<Option<u64>, QueueError> {
+        Ok(self.store()?.cursors.get(consumer)?.map(|v| be_u64(&v)))
+    }
+
+    /// Moves the consumer's cursor; durable at the next flush.
+    pub fn set_cursor(&self, consumer: &str, seq: u64) -> Result<(), QueueError> {
+        self.write(|s| s.cursors.insert(consumer, &seq.to_be_bytes()))?;
+        self.noted_write();
+        Ok(())
+    }
+
+    /// Forgets a consumer: its events no longer count as unread.
+    pub fn remove_cursor(&self, consumer: &str) -> Result<(), QueueError> {
+        self.write(|s| s.cursors.remove(consumer))?;
+        self.noted_write();
+        Ok(())
+    }
+
+    /// Every consumer and its cursor.
+    pub fn cursors(&self) -> Result<Vec<(String, u64)>, QueueError> {
+        let mut out = Vec::new();
+        for item in self.store()?.cursors.iter() {
+            let (k, v) = item?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), be_u64(&v)));
+        }
+        Ok(out)
+    }
+
+    /// The lowest cursor: events below it have been read by every consumer.
+    pub fn min_cursor(&self) -> Result<u64, QueueError> {
+        Ok(self
+            .cursors()?
+            .into_iter()
+            .map(|(_, c)| c)
+            .min()
+            .unwrap_or(u64::MAX))
+    }
+}

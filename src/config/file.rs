@@ -138,6 +138,7 @@ pub struct QueueFile {
     pub when_full: String,
     pub retention: String,
     pub cache_size: String,
+    pub min_free_bytes: String,
 }
 
 impl Default for QueueFile {
@@ -150,6 +151,7 @@ impl Default for QueueFile {
             when_full: "drop_newest".into(),
             retention: "7d".into(),
             cache_size: "8MiB".into(),
+            min_free_bytes: "64MiB".into(),
         }
     }
 }
@@ -164,6 +166,8 @@ pub struct DeliveryFile {
     pub threads: usize,
     pub nice: i64,
     pub poll_interval: String,
+    pub stop_timeout: String,
+    pub log_max_bytes: String,
 }
 
 impl Default for DeliveryFile {
@@ -176,6 +180,8 @@ impl Default for DeliveryFile {
             threads: 1,
             nice: 10,
             poll_interval: "50ms".into(),
+            stop_timeout: "5s".into(),
+            log_max_bytes: "256MiB".into(),
         }
     }
 }

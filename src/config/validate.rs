@@ -252,7 +252,7 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
         when_full: when_full?,
         retention: retention?,
         cache_size: cache?,
-        min_free_bytes: 64 << 20,
+        min_free_bytes: p.check("queue.min_free_bytes", parse::size(&f.min_free_bytes))?,
     })
 }
 
@@ -278,8 +278,12 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         threads: f.threads,
         nice: f.nice.clamp(0, 19) as i32,
         poll_interval: poll,
-        stop_timeout: Duration::from_secs(5),
-        log_max_bytes: 256 << 20,
+        stop_timeout: p
+            .check("delivery.stop_timeout", parse::duration(&f.stop_timeout))
+            .unwrap_or_default(),
+        log_max_bytes: p
+            .check("delivery.log_max_bytes", parse::size(&f.log_max_bytes))
+            .unwrap_or_default(),
     }
 }
 

@@ -106,6 +106,11 @@ impl<'a> Body<'a> {
 impl Webhook {
     /// Sends `members` as one request. Never panics, never returns a secret in an error.
     pub async fn send(&self, members: &[Member]) -> Outcome {
+        // The unit tests' stand-in for a bug: a webhook whose id says so panics here.
+        #[cfg(test)]
+        if self.cfg.id.starts_with("test-panic") {
+            panic!("injected by a test");
+        }
         let started = Instant::now();
         if let Err(e) = guard::check_url(&self.cfg.url, self.delivery.allow_private_targets) {
             return Outcome::failed(e.to_string(), started.elapsed());

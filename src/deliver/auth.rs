@@ -6,8 +6,9 @@
 //! `expires_in` (at most a day); a 401 from the receiver drops it so the next attempt
 //! fetches anew. The token endpoint is outside the process like any receiver: its
 //! request has the webhook's `timeout` and its answer is read up to [`MAX_TOKEN_BODY`].
-//! No lock is held while it answers: requests that find no token each fetch one
-//! (at most `concurrency` at once) rather than queueing behind a hanging endpoint.
+//! One request fetches while the others that need a token wait for it, each no longer
+//! than its own `timeout`; no lock is held while the endpoint answers, and a fetch cut
+//! short (a stop) lets the next request fetch.
 //! Secrets are added to requests here and nowhere else, and never appear in errors.
 
 use parking_lot::Mutex;
@@ -24,11 +25,30 @@ struct Token {
     expires: Option<Instant>,
 }
 
+#[derive(Default)]
+struct Cache {
+    token: Option<Token>,
+    /// A request is fetching a token now.
+    fetching: bool,
+}
+
+/// Marks the end of a fetch however it ends (an answer, an error, or the request
+/// dropped by a stop), and wakes the requests waiting for it.
+struct Fetching<'a>(&'a Authenticator);
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        self.0.cache.lock().fetching = false;
+        self.0.fetched.notify_waiters();
+    }
+}
+
 /// A webhook's authentication, with its OAuth token cache.
 pub struct Authenticator {
     auth: Auth,
     webhook: String,
-    token: Mutex<Option<Token>>,
+    cache: Mutex<Cache>,
+    fetched: tokio::sync::Notify,
     metrics: Arc<Metrics>,
     allow_private: bool,
     timeout: Duration,
@@ -58,7 +78,8 @@ impl Authenticator {
         Authenticator {
             auth,
             webhook: webhook.to_string(),
-            token: Mutex::new(None),
+            cache: Mutex::new(Cache::default()),
+            fetched: tokio::sync::Notify::new(),
             metrics,
             allow_private,
             timeout,
@@ -97,15 +118,35 @@ impl Authenticator {
 
     /// Forgets the cached token (the receiver answered 401).
     pub fn invalidate(&self) {
-        *self.token.lock() = None;
+        self.cache.lock().token = None;
     }
 
     async fn token(&self, client: &Client) -> Result<String, String> {
-        if let Some(t) = self.token.lock().as_ref()
-            && t.expires.is_none_or(|e| Instant::now() < e)
-        {
-            return Ok(t.value.clone());
-        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let fetching = loop {
+            let waited = self.fetched.notified();
+            tokio::pin!(waited);
+            {
+                let mut cache = self.cache.lock();
+                if let Some(t) = cache.token.as_ref()
+                    && t.expires.is_none_or(|e| Instant::now() < e)
+                {
+                    return Ok(t.value.clone());
+                }
+                if !cache.fetching {
+                    cache.fetching = true;
+                    break Fetching(self);
+                }
+                // Registered before the lock is let go, so that the fetch's end is seen.
+                waited.as_mut().enable();
+            }
+            if tokio::time::timeout_at(deadline, waited).await.is_err() {
+                return Err(format!(
+                    "token endpoint: no token within {:?} (another request is fetching one)",
+                    self.timeout
+                ));
+            }
+        };
         let fetched = self.fetch(client).await;
         let outcome = if fetched.is_ok() {
             "success"
@@ -118,7 +159,8 @@ impl Authenticator {
             .inc();
         let t = fetched?;
         let value = t.value.clone();
-        *self.token.lock() = Some(t);
+        self.cache.lock().token = Some(t);
+        drop(fetching);
         Ok(value)
     }
 

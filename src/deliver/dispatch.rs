@@ -98,3 +98,132 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "no message".into());
     format!("the delivery task failed (a bug in clicktap): {text}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::formats::fixtures;
+    use crate::deliver::log::DeliveryLog;
+    use crate::deliver::webhook::Parts;
+    use crate::metrics::Metrics;
+    use crate::queue::Record;
+    use std::time::Duration;
+
+    /// A webhook of id `id` to `url` on a real queue holding three events.
+    fn webhook(id: &str, url: &str) -> (tempfile::TempDir, Arc<Webhook>, Vec<Member>) {
+        let toml = format!(
+            "[delivery]\nallow_http = true\nallow_private_targets = true\nstop_timeout = \"100ms\"\n\
+             [[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\ntimeout = \"60s\"\n"
+        );
+        let cfg = crate::config::from_str(&toml, std::path::Path::new("test.toml")).unwrap();
+        let (dir, queue) = crate::queue::tests::open_for_tests();
+        let json = serde_json::to_vec(&fixtures::chrome_mac_london()).unwrap();
+        let records = vec![
+            Record {
+                at_ms: 1,
+                bytes: &json
+            };
+            3
+        ];
+        queue.append(&records).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let parts = Parts {
+            log: DeliveryLog::open(&queue, 1 << 20, metrics.clone()).unwrap(),
+            client: crate::deliver::client(true).unwrap(),
+            links: Arc::new(Vec::new()),
+            metrics,
+            delivery: cfg.delivery.clone(),
+            queue: queue.clone(),
+        };
+        let w = Arc::new(Webhook::new(cfg.webhooks[0].clone(), &parts).unwrap());
+        let members = queue
+            .read(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|s| Member::read(s, false).unwrap())
+            .collect();
+        (dir, w, members)
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_a_failed_attempt_and_its_events_are_retried() {
+        let (_dir, w, members) = webhook("test-panic", "http://127.0.0.1:9/");
+        let (_stopper, mut stop) = Stop::new();
+        let groups = members.into_iter().map(|m| vec![m]).collect();
+        assert!(
+            w.dispatch(groups, &mut stop).await,
+            "every outcome recorded"
+        );
+        let (due, _) = w.state.due(u64::MAX / 2, 10).unwrap();
+        assert_eq!(due.len(), 3, "each event waits for another attempt");
+        for (_, p) in &due {
+            assert_eq!(p.attempts, 1);
+            assert!(
+                p.last_error.contains("injected by a test"),
+                "{}",
+                p.last_error
+            );
+        }
+        let failures = w
+            .metrics
+            .delivery_attempts
+            .with_label_values(&["test-panic", "failure"])
+            .get();
+        assert_eq!(failures, 3);
+        assert_eq!(w.health().state, crate::deliver::health::State::Alerting);
+    }
+
+    #[tokio::test]
+    async fn a_stop_cuts_requests_in_flight_short_and_records_them_as_retries() {
+        // Accepts connections and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", silent.local_addr().unwrap());
+        let (_dir, w, members) = webhook("hangs", &url);
+        let (stopper, mut stop) = Stop::new();
+        // Three requests, one at a time: one in flight at the stop, two not started.
+        let w = Arc::new(Webhook {
+            cfg: crate::config::WebhookConfig {
+                concurrency: 1,
+                ..w.cfg.clone()
+            },
+            ..Arc::try_unwrap(w).ok().unwrap()
+        });
+        let groups = members.into_iter().map(|m| vec![m]).collect();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            stopper.stop();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        let started = std::time::Instant::now();
+        assert!(w.dispatch(groups, &mut stop).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let (due, _) = w.state.due(u64::MAX / 2, 10).unwrap();
+        assert_eq!(due.len(), 3);
+        let reasons: Vec<&str> = due.iter().map(|d| d.1.last_error.as_str()).collect();
+        assert_eq!(
+            reasons.iter().filter(|r| r.contains("cut short")).count(),
+            1,
+            "{reasons:?}"
+        );
+        assert_eq!(
+            reasons.iter().filter(|r| r.contains("not sent")).count(),
+            2,
+            "{reasons:?}"
+        );
+        assert!(
+            due.iter().all(|d| d.1.attempts == 0),
+            "no answer, no attempt counted"
+        );
+        let interrupted = w
+            .metrics
+            .delivery_interrupted
+            .with_label_values(&["hangs"])
+            .get();
+        assert_eq!(interrupted, 3);
+        drop(silent);
+    }
+}

@@ -167,11 +167,7 @@ impl WebhookState {
     /// as many (more when the limit falls among retries due at the same time, so that
     /// the events of one failed request stay together); and when the next retry not yet
     /// due will be.
-    pub fn due(
-        &self,
-        now_ms: u64,
-        limit: usize,
-    ) -> Result<Due, QueueError> {
+    pub fn due(&self, now_ms: u64, limit: usize) -> Result<Due, QueueError> {
         let tree = self.tree()?;
         let mut due = Vec::new();
         let mut last_at = None;

@@ -10,6 +10,7 @@ mod file;
 mod parse;
 mod problems;
 mod validate;
+mod values;
 mod webhook;
 mod webhook_file;
 

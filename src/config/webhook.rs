@@ -12,9 +12,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::DeliveryConfig;
-use super::file::OneOrMany;
 use super::parse;
 use super::problems::Problems;
+use super::values::OneOrMany;
 use super::webhook_file::{AuthFile, BatchFile, FilterFile, LinkFile, RetryFile, WebhookFile};
 use crate::click::ClickKind;
 

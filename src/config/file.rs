@@ -121,6 +121,7 @@ pub struct QueueFile {
     pub when_full: String,
     pub retention: String,
     pub cache_size: String,
+    pub min_free_bytes: String,
 }
 
 impl Default for QueueFile {
@@ -133,6 +134,9 @@ impl Default for QueueFile {
             when_full: "drop_newest".into(),
             retention: "7d".into(),
             cache_size: "8MiB".into(),
+            // sled keeps a write error until it is reopened (NOTES.md): the queue stops
+            // appending well before the disk is full rather than at ENOSPC.
+            min_free_bytes: "64MiB".into(),
         }
     }
 }
@@ -147,6 +151,8 @@ pub struct DeliveryFile {
     pub threads: usize,
     pub nice: i64,
     pub poll_interval: String,
+    pub stop_timeout: String,
+    pub log_max_bytes: String,
 }
 
 impl Default for DeliveryFile {
@@ -159,6 +165,8 @@ impl Default for DeliveryFile {
             threads: 1,
             nice: 10,
             poll_interval: "50ms".into(),
+            stop_timeout: "5s".into(),
+            log_max_bytes: "256MiB".into(),
         }
     }
 }

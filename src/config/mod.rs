@@ -6,18 +6,24 @@
 //! and `clicktap check` and `clicktap run` share it, so what `check` accepts `run`
 //! starts with.
 
+mod auth;
+mod bounds;
 mod file;
+mod headers;
 mod parse;
 mod problems;
+mod secret;
+mod url;
 mod validate;
 mod values;
 mod webhook;
 mod webhook_file;
 
+pub use auth::Auth;
 pub use problems::{Problem, Problems};
+pub use secret::{Secret, SigningKey};
 pub use webhook::{
-    Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, SigningKey, WebhookConfig,
-    default_guid,
+    BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, WebhookConfig, default_guid,
 };
 
 use ipnet::IpNet;
@@ -105,6 +111,9 @@ pub struct QueueConfig {
     pub when_full: WhenFull,
     pub retention: Duration,
     pub cache_size: u64,
+    /// Appends are refused while the queue's file system has less free space than
+    /// this; zero: no floor.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +126,10 @@ pub struct DeliveryConfig {
     /// Linux nice value of the delivery threads (0-19).
     pub nice: i32,
     pub poll_interval: Duration,
+    /// On stop, how long attempts in flight get before they are recorded as retries.
+    pub stop_timeout: Duration,
+    /// Bound on the delivery log's stored bytes; the oldest attempts go first.
+    pub log_max_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

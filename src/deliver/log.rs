@@ -236,6 +236,7 @@ mod tests {
             when_full: crate::config::WhenFull::DropNewest,
             retention: Duration::from_secs(60),
             cache_size: 1 << 20,
+            min_free_bytes: 0,
         };
         let q = Queue::open(&cfg, Arc::new(Metrics::new())).unwrap();
         let log = DeliveryLog::open(&q).unwrap();

@@ -209,7 +209,7 @@ fn failing_webhooks_alert_then_disable_and_reactivate() {
     let o = Options::default().tail(&webhook(
         "health",
         &rx.url("/"),
-        "disable_after = \"1s\"\n[webhooks.retry]\nmax_attempts = 1000\nschedule = [\"100ms\"]\njitter = 0.0",
+        "disable_after = \"1s\"\n[webhooks.retry]\nmax_attempts = 100\nschedule = [\"100ms\"]\njitter = 0.0",
     ));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     assert_eq!(ct.click("/r/h", ""), 302);

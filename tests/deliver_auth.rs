@@ -215,3 +215,29 @@ fn private_targets_are_refused_by_name_and_by_literal() {
         assert!(err.contains("private"), "{id}: {err}");
     }
 }
+
+#[test]
+fn basic_credentials_in_the_url_reach_the_receiver_percent_decoded() {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    // `@`, `:` and a space cannot stand in userinfo as themselves: operators write them
+    // percent-encoded, and the receiver must see what they meant.
+    let hook = format!(
+        "[[webhooks]]\nid = \"encoded\"\nurl = \"http://us%40er:p%3Ass%20w%C3%B6rd@{}/basic\"\n\
+         [webhooks.auth]\ntype = \"basic\"\n",
+        rx.addr
+    );
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&hook));
+    ct.click("/r/enc", "");
+    let seen = rx.wait_for(1, Duration::from_secs(10));
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("us@er:p:ss wörd")
+    );
+    assert_eq!(seen[0].headers["authorization"], want.as_str());
+    assert!(
+        !ct.log_text().contains("w%C3%B6rd"),
+        "the password in the log"
+    );
+}

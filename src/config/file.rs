@@ -6,8 +6,8 @@
 //! shows each of them.
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
+use super::values::OneOrMany;
 use super::webhook_file::{LinkFile, WebhookFile};
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,23 +111,6 @@ pub struct GeoipFile {
     pub optional: bool,
 }
 
-/// `database = "a.mmdb"` or `database = ["v4.mmdb", "v6.mmdb"]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct QueueFile {
@@ -151,6 +134,8 @@ impl Default for QueueFile {
             when_full: "drop_newest".into(),
             retention: "7d".into(),
             cache_size: "8MiB".into(),
+            // sled keeps a write error until it is reopened (NOTES.md): the queue stops
+            // appending well before the disk is full rather than at ENOSPC.
             min_free_bytes: "64MiB".into(),
         }
     }
@@ -219,6 +204,3 @@ impl Default for AdminFile {
         }
     }
 }
-
-/// Extra static headers of a webhook.
-pub type Headers = BTreeMap<String, String>;

@@ -6,17 +6,24 @@
 //! and `clicktap check` and `clicktap run` share it, so what `check` accepts `run`
 //! starts with.
 
+mod auth;
+mod bounds;
 mod file;
+mod headers;
 mod parse;
 mod problems;
+mod secret;
+mod url;
 mod validate;
+mod values;
 mod webhook;
 mod webhook_file;
 
+pub use auth::Auth;
 pub use problems::{Problem, Problems};
+pub use secret::{Secret, SigningKey};
 pub use webhook::{
-    Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, SigningKey, WebhookConfig,
-    default_guid,
+    BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, WebhookConfig, default_guid,
 };
 
 use ipnet::IpNet;
@@ -104,7 +111,8 @@ pub struct QueueConfig {
     pub when_full: WhenFull,
     pub retention: Duration,
     pub cache_size: u64,
-    /// Appends are refused while the file system has less free space than this.
+    /// Appends are refused while the queue's file system has less free space than
+    /// this; zero: no floor.
     pub min_free_bytes: u64,
 }
 
@@ -120,7 +128,7 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
     /// On stop, how long attempts in flight get before they are recorded as retries.
     pub stop_timeout: Duration,
-    /// Bound on the delivery log's stored bytes.
+    /// Bound on the delivery log's stored bytes; the oldest attempts go first.
     pub log_max_bytes: u64,
 }
 

@@ -3,15 +3,18 @@
 //! Unknown keys are found with `serde_ignored` rather than `deny_unknown_fields`, so
 //! that all of them are reported in one run instead of the first one only.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::bounds::{self, MILLI};
 use super::file::{
     AdminFile, ConfigFile, DeliveryFile, EnrichFile, GeoipFile, LogFile, ProxyFile, QueueFile,
 };
 use super::parse;
 use super::problems::Problems;
-use super::webhook::{self, Secret};
+use super::secret::Secret;
+use super::webhook;
 use super::{
     AdminConfig, Config, DeliveryConfig, EnrichConfig, GeoipConfig, LogConfig, ProxyConfig,
     QueueConfig, WhenFull,
@@ -34,6 +37,9 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
             return Err(problems);
         }
     };
+    // Kept aside so that the admin listener is checked against it even when another
+    // proxy key has a problem (that one is reported by proxy()).
+    let proxy_listen = parse::listen_addr(&file.proxy.listen).ok();
     // Relative paths in the file are relative to the working directory, as for every
     // command-line tool; the README says so.
     let proxy = proxy(file.proxy, &mut problems);
@@ -43,6 +49,9 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let delivery = delivery(file.delivery, &mut problems);
     let log = log(file.log, &mut problems);
     let admin = file.admin.and_then(|a| admin(a, &mut problems));
+    if let (Some(listen), Some(admin)) = (proxy_listen, &admin) {
+        admin_apart(admin.listen, listen, &mut problems);
+    }
     let links = webhook::links(file.links, &mut problems);
     let webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     if !problems.is_empty() {
@@ -65,6 +74,9 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
 fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
     let listen = p.check("proxy.listen", parse::listen_addr(&f.listen));
     let upstream = p.check("proxy.upstream", parse::upstream_addr(&f.upstream));
+    if let (Some(listen), Some(upstream)) = (listen, upstream) {
+        upstream_apart(upstream, &f.upstream, listen, p);
+    }
     let mut trusted = Vec::new();
     for (i, s) in f.trusted_proxies.iter().enumerate() {
         if let Some(net) = p.check(&format!("proxy.trusted_proxies[{i}]"), parse::cidr(s)) {
@@ -85,15 +97,24 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
             "is empty: nothing would be captured (set proxy.capture = false for a plain proxy)",
         );
     }
-    positive(p, "proxy.threads", f.threads);
-    positive(p, "proxy.listener_tasks", f.listener_tasks);
-    let connect = p.check(
+    bounds::count(p, "proxy.threads", f.threads, 1..=256);
+    // More accept loops than threads to run them buys nothing.
+    bounds::count(p, "proxy.listener_tasks", f.listener_tasks, 1..=64);
+    // Zero would fail every connection and every answer; zero idle time is a choice
+    // (no connection reused), and so are no grace period and no wind-down.
+    let connect = bounds::duration(
+        p,
         "proxy.upstream_connect_timeout",
-        parse::duration(&f.upstream_connect_timeout),
+        &f.upstream_connect_timeout,
+        MILLI,
+        None,
     );
-    let read = p.check(
+    let read = bounds::duration(
+        p,
         "proxy.upstream_read_timeout",
-        parse::duration(&f.upstream_read_timeout),
+        &f.upstream_read_timeout,
+        MILLI,
+        None,
     );
     let idle = p.check(
         "proxy.upstream_idle_timeout",
@@ -153,16 +174,23 @@ const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_secs(1);
 
 fn enrich(f: EnrichFile, p: &mut Problems) -> EnrichConfig {
-    positive(p, "enrich.channel_capacity", f.channel_capacity);
-    positive(p, "enrich.workers", f.workers);
-    positive(p, "enrich.batch_size", f.batch_size);
-    let poll = p.check("enrich.poll_interval", parse::duration(&f.poll_interval));
-    if poll.is_some_and(|d| !(POLL_MIN..=POLL_MAX).contains(&d)) {
-        p.push(
-            "enrich.poll_interval",
-            format!("{:?} is outside 1ms-1s", f.poll_interval),
-        );
-    }
+    // The channel's slots and a batch's clicks are allocated up front, 472 bytes a
+    // click on x86-64: at these bounds, about 500 MiB and 30 MiB.
+    bounds::count(
+        p,
+        "enrich.channel_capacity",
+        f.channel_capacity,
+        1..=1 << 20,
+    );
+    bounds::count(p, "enrich.workers", f.workers, 1..=64);
+    bounds::count(p, "enrich.batch_size", f.batch_size, 1..=1 << 16);
+    let poll = bounds::duration(
+        p,
+        "enrich.poll_interval",
+        &f.poll_interval,
+        POLL_MIN,
+        Some(POLL_MAX),
+    );
     if f.ipv4_prefix > 32 {
         p.push(
             "enrich.ipv4_prefix",
@@ -228,8 +256,16 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
     }
     let flush = p.check("queue.flush_interval", parse::duration(&f.flush_interval));
     let max_bytes = p.check("queue.max_bytes", parse::size(&f.max_bytes));
+    if max_bytes == Some(0) {
+        p.push(
+            "queue.max_bytes",
+            format!("{:?} would refuse every event", f.max_bytes),
+        );
+    }
     let cache = p.check("queue.cache_size", parse::size(&f.cache_size));
-    let retention = p.check("queue.retention", parse::duration(&f.retention));
+    // Zero would remove every event at once, delivered or not.
+    let retention = bounds::duration(p, "queue.retention", &f.retention, MILLI, None);
+    let min_free = p.check("queue.min_free_bytes", parse::size(&f.min_free_bytes));
     let when_full = match f.when_full.as_str() {
         "drop_newest" => Some(WhenFull::DropNewest),
         "drop_oldest" => Some(WhenFull::DropOldest),
@@ -242,7 +278,7 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
         }
     };
     if f.max_events == 0 {
-        p.push("queue.max_events", "must be at least 1");
+        p.push("queue.max_events", "0 would refuse every event");
     }
     Some(QueueConfig {
         path,
@@ -252,38 +288,65 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
         when_full: when_full?,
         retention: retention?,
         cache_size: cache?,
-        min_free_bytes: p.check("queue.min_free_bytes", parse::size(&f.min_free_bytes))?,
+        min_free_bytes: min_free?,
     })
 }
 
+/// How long attempts in flight may hold a stop: long enough for a slow receiver, short
+/// enough for a service manager's stop timeout.
+const STOP_TIMEOUT_MAX: Duration = Duration::from_secs(600);
+
+/// clicktap reads at most this much of an answer (deliver/attempt.rs), so no more can
+/// be kept of it.
+const LOG_BODY_MAX: usize = 1 << 20;
+
+/// The smallest delivery log worth bounding: a few thousand attempts.
+const LOG_MAX_BYTES_MIN: u64 = 1 << 20;
+
 fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
-    positive(p, "delivery.threads", f.threads);
+    bounds::count(p, "delivery.threads", f.threads, 1..=64);
     if !(0..=19).contains(&f.nice) {
         p.push(
             "delivery.nice",
             format!("{} is not a nice value from 0 to 19", f.nice),
         );
     }
-    let log_retention = p
-        .check("delivery.log_retention", parse::duration(&f.log_retention))
-        .unwrap_or_default();
-    let poll = p
-        .check("delivery.poll_interval", parse::duration(&f.poll_interval))
-        .unwrap_or_default();
+    bounds::count(
+        p,
+        "delivery.log_body_bytes",
+        f.log_body_bytes,
+        0..=LOG_BODY_MAX,
+    );
+    // Zero would prune every attempt as soon as it is written.
+    let log_retention =
+        bounds::duration(p, "delivery.log_retention", &f.log_retention, MILLI, None);
+    // Zero would make every idle webhook spin.
+    let poll = bounds::duration(p, "delivery.poll_interval", &f.poll_interval, MILLI, None);
+    let stop_timeout = bounds::duration(
+        p,
+        "delivery.stop_timeout",
+        &f.stop_timeout,
+        MILLI,
+        Some(STOP_TIMEOUT_MAX),
+    );
+    let log_max_bytes = bounds::size(
+        p,
+        "delivery.log_max_bytes",
+        &f.log_max_bytes,
+        LOG_MAX_BYTES_MIN,
+    );
+    // Webhooks are validated against this even when it has problems, so every value
+    // has a stand-in; with problems, no Config is built from it.
     DeliveryConfig {
         allow_private_targets: f.allow_private_targets,
         allow_http: f.allow_http,
-        log_retention,
+        log_retention: log_retention.unwrap_or(MILLI),
         log_body_bytes: f.log_body_bytes,
         threads: f.threads,
         nice: f.nice.clamp(0, 19) as i32,
-        poll_interval: poll,
-        stop_timeout: p
-            .check("delivery.stop_timeout", parse::duration(&f.stop_timeout))
-            .unwrap_or_default(),
-        log_max_bytes: p
-            .check("delivery.log_max_bytes", parse::size(&f.log_max_bytes))
-            .unwrap_or_default(),
+        poll_interval: poll.unwrap_or(MILLI),
+        stop_timeout: stop_timeout.unwrap_or(MILLI),
+        log_max_bytes: log_max_bytes.unwrap_or(LOG_MAX_BYTES_MIN),
     }
 }
 
@@ -326,10 +389,47 @@ fn admin(f: AdminFile, p: &mut Problems) -> Option<AdminConfig> {
     })
 }
 
-fn positive(p: &mut Problems, key: &str, n: usize) {
-    if n == 0 {
-        p.push(key, "must be at least 1");
+/// An admin listener on the proxy's socket: clicktap would start with one of the two
+/// missing.
+fn admin_apart(admin: SocketAddr, listen: SocketAddr, p: &mut Problems) {
+    if binds_overlap(admin, listen) {
+        p.push(
+            "admin.listen",
+            format!(
+                "\"{admin}\" is proxy.listen's address too (\"{listen}\"): one of the two \
+                 listeners could not be opened"
+            ),
+        );
     }
+}
+
+/// An upstream that is the proxy itself: every request would loop until the upstream
+/// timeouts end it. Connecting to a loopback or unspecified address reaches this
+/// machine; any other address behind an unspecified listener is taken to be another
+/// machine's.
+fn upstream_apart(upstream: SocketAddr, written: &str, listen: SocketAddr, p: &mut Problems) {
+    let up = upstream.ip().to_canonical();
+    if binds_overlap(upstream, listen)
+        && (up == listen.ip().to_canonical() || up.is_loopback() || up.is_unspecified())
+    {
+        p.push(
+            "proxy.upstream",
+            format!("{written:?} is proxy.listen (\"{listen}\"): clicktap would proxy to itself"),
+        );
+    }
+}
+
+/// Whether two listening addresses need the same socket: the same port on the same
+/// address, or on an unspecified address covering the other. `0.0.0.0` covers every
+/// IPv4 address; `[::]` covers every address, IPv4 included, since Linux binds it
+/// dual-stack unless told otherwise. Port 0 asks for a free port and never collides.
+fn binds_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers = |any: IpAddr, other: IpAddr| match any {
+        IpAddr::V6(v6) => v6.is_unspecified(),
+        IpAddr::V4(v4) => v4.is_unspecified() && other.is_ipv4(),
+    };
+    let (x, y) = (a.ip().to_canonical(), b.ip().to_canonical());
+    a.port() == b.port() && a.port() != 0 && (x == y || covers(x, y) || covers(y, x))
 }
 
 /// The queue directory, or the nearest existing parent it would be made in, must
@@ -359,5 +459,28 @@ fn writable_dir(path: &Path) -> Result<(), String> {
             dir.display(),
             path.display()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::binds_overlap;
+
+    #[test]
+    fn listeners_overlap_on_one_port_when_an_address_covers_the_other() {
+        let o = |a: &str, b: &str| binds_overlap(a.parse().unwrap(), b.parse().unwrap());
+        assert!(o("127.0.0.1:80", "127.0.0.1:80"));
+        assert!(o("0.0.0.0:80", "127.0.0.1:80"));
+        assert!(o("[::]:80", "127.0.0.1:80"));
+        assert!(o("[::]:80", "[::1]:80"));
+        assert!(o("[::ffff:127.0.0.1]:80", "127.0.0.1:80"));
+        assert!(!o("0.0.0.0:80", "[::1]:80"), "0.0.0.0 is IPv4 only");
+        assert!(!o("127.0.0.1:80", "[::1]:80"));
+        assert!(!o("127.0.0.1:80", "127.0.0.2:80"));
+        assert!(!o("0.0.0.0:80", "0.0.0.0:81"));
+        assert!(
+            !o("127.0.0.1:0", "127.0.0.1:0"),
+            "port 0 is a fresh port each time"
+        );
     }
 }

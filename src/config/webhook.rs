@@ -1,57 +1,24 @@
 //! Validated `[[webhooks]]` and `[[links]]`.
 //!
-//! Secrets are wrapped in [`Secret`], whose `Debug` and `Display` print a mask, so a
-//! configuration can be logged whole without leaking one.
+//! A webhook's parts with rules of their own live beside this file: its secrets
+//! (`secret`), its extra headers (`headers`), its authentication (`auth`) and the rule
+//! its URL shares with OAuth token URLs (`url`).
 
-use base64::Engine;
 use globset::{Glob, GlobMatcher};
 use http::{HeaderName, HeaderValue};
 use reqwest::Url;
 use std::collections::HashSet;
-use std::fmt;
 use std::time::Duration;
 
 use super::DeliveryConfig;
-use super::file::OneOrMany;
+use super::auth::{self, Auth};
+use super::bounds::{self, MILLI};
 use super::parse;
 use super::problems::Problems;
-use super::webhook_file::{AuthFile, BatchFile, FilterFile, LinkFile, RetryFile, WebhookFile};
+use super::secret::{self, Secret, SigningKey};
+use super::webhook_file::{BatchFile, FilterFile, LinkFile, RetryFile, WebhookFile};
+use super::{headers, url};
 use crate::click::ClickKind;
-
-/// A value that must never be printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// A Standard Webhooks signing key: the bytes after `whsec_`, base64-decoded.
-#[derive(Clone)]
-pub struct SigningKey(pub Vec<u8>);
-
-impl fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningKey(***)")
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -88,29 +55,26 @@ impl Format {
     pub fn batches(self) -> bool {
         matches!(self, Format::Rebrandly | Format::Native)
     }
-}
 
-#[derive(Debug, Clone)]
-pub enum Auth {
-    None,
-    /// An API key appended to the URL's query.
-    Query {
-        param: String,
-        value: Secret,
-    },
-    Basic {
-        username: String,
-        password: Secret,
-    },
-    Bearer {
-        token: Secret,
-    },
-    OAuth2 {
-        token_url: Url,
-        client_id: String,
-        client_secret: Secret,
-        scope: Option<String>,
-    },
+    /// Whether the format sends the first secret itself, as written, in a header.
+    pub fn sends_secret(self) -> bool {
+        matches!(self, Format::Tly | Format::Rebrandly)
+    }
+
+    /// The headers the format sets itself (deliver/formats/*.rs), lower case: the
+    /// vendor's own, which a webhook's `headers` may not repeat.
+    pub fn own_headers(self) -> &'static [&'static str] {
+        match self {
+            Format::Native | Format::Bitly | Format::Linkly => &[],
+            Format::Tly => &[
+                "x-tly-key",
+                "x-tly-event",
+                "x-tly-delivery",
+                "x-tly-timestamp",
+            ],
+            Format::Rebrandly => &["x-rebrandly-secret", "apikey"],
+        }
+    }
 }
 
 /// Which events a webhook receives. Empty lists match everything.
@@ -240,7 +204,7 @@ fn webhook(
     delivery: &DeliveryConfig,
     p: &mut Problems,
 ) -> Option<WebhookConfig> {
-    let url = p.check(&format!("{key}.url"), target_url(&f.url, delivery));
+    let url = p.check(&format!("{key}.url"), url::outbound(&f.url, delivery));
     let format = Format::parse(&f.format);
     if format.is_none() {
         p.push(
@@ -251,54 +215,31 @@ fn webhook(
             ),
         );
     }
-    let raw_secrets = f.secret.map(OneOrMany::into_vec).unwrap_or_default();
-    if matches!(format, Some(Format::Tly | Format::Rebrandly))
-        && let Some(first) = raw_secrets.first()
-        && HeaderValue::try_from(first.as_str()).is_err()
-    {
-        p.push(
-            format!("{key}.secret"),
-            "is sent as a header by this format and must be visible ASCII",
-        );
-    }
-    let mut secrets = Vec::new();
-    for (n, s) in raw_secrets.iter().enumerate() {
-        let k = if raw_secrets.len() == 1 {
-            format!("{key}.secret")
-        } else {
-            format!("{key}.secret[{n}]")
-        };
-        if let Some(b) = p.check(&k, signing_key(s, format)) {
-            secrets.push(b);
-        }
-    }
-    let mut headers = Vec::new();
-    for (name, value) in &f.headers {
-        let k = format!("{key}.headers.{name}");
-        match (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            (Ok(n), Ok(v)) => headers.push((n, v)),
-            (Err(_), _) => p.push(k, "is not a valid header name"),
-            (_, Err(_)) => p.push(k, "has a value that is not a valid header value"),
-        }
-    }
-    let timeout = p.check(&format!("{key}.timeout"), parse::duration(&f.timeout));
-    let disable_after = p.check(
+    let (secrets, raw_secret) = secret::secrets(f.secret, format, key, p);
+    let headers = headers::headers(&f.headers, format, key, p);
+    let timeout = bounds::duration(p, &format!("{key}.timeout"), &f.timeout, MILLI, None);
+    let disable_after = bounds::duration(
+        p,
         &format!("{key}.disable_after"),
-        parse::duration(&f.disable_after),
+        &f.disable_after,
+        MILLI,
+        None,
     );
     if let Some(r) = f.rate_limit
-        && !(r > 0.0 && r.is_finite())
+        && !RATE_LIMIT.contains(&r)
     {
-        p.push(format!("{key}.rate_limit"), format!("{r} must be above 0"));
+        p.push(
+            format!("{key}.rate_limit"),
+            format!(
+                "{r:?} is outside {}-{} requests per second",
+                RATE_LIMIT.start(),
+                RATE_LIMIT.end()
+            ),
+        );
     }
-    if f.concurrency == 0 {
-        p.push(format!("{key}.concurrency"), "must be at least 1");
-    }
+    bounds::count(p, &format!("{key}.concurrency"), f.concurrency, 1..=1024);
     let filter = filter(f.filter, key, p);
-    let auth = auth(f.auth, url.as_ref(), key, p);
+    let auth = auth::auth(f.auth, url.as_ref(), delivery, key, p);
     let retry = retry(f.retry, key, p);
     let batch = batch(f.batch, format, key, p);
     let guid = f.guid.unwrap_or_else(|| default_guid('W', &f.id));
@@ -306,13 +247,13 @@ fn webhook(
         url: url?,
         format: format?,
         enabled: f.enabled,
-        raw_secret: raw_secrets.first().cloned().map(Secret::new),
+        raw_secret,
         secrets,
         headers,
         timeout: timeout?,
         disable_after: disable_after?,
         rate_limit: f.rate_limit,
-        concurrency: f.concurrency.max(1),
+        concurrency: f.concurrency,
         fetch_tags: f.fetch_tags,
         guid,
         filter: filter?,
@@ -333,40 +274,6 @@ pub fn default_guid(letter: char, name: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{letter}{:010}", h % 10_000_000_000)
-}
-
-fn target_url(s: &str, delivery: &DeliveryConfig) -> Result<Url, String> {
-    if s.is_empty() {
-        return Err("is missing".into());
-    }
-    let url = Url::parse(s).map_err(|e| format!("is not a URL ({e})"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if delivery.allow_http => {}
-        "http" => {
-            return Err("is http; webhooks need https unless delivery.allow_http = true".into());
-        }
-        other => return Err(format!("has scheme {other:?}; use https")),
-    }
-    if url.host().is_none() {
-        return Err("has no host".into());
-    }
-    Ok(url)
-}
-
-fn signing_key(s: &str, format: Option<Format>) -> Result<SigningKey, String> {
-    // tly and rebrandly send the secret itself in a header; any text will do there,
-    // and it signs as its own bytes when it is not a whsec_ key.
-    match s.strip_prefix("whsec_") {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map(SigningKey)
-            .map_err(|_| "is not whsec_ followed by base64".to_string()),
-        None if matches!(format, Some(Format::Tly | Format::Rebrandly)) && !s.is_empty() => {
-            Ok(SigningKey(s.as_bytes().to_vec()))
-        }
-        None => Err("must start with whsec_ (a Standard Webhooks secret: whsec_ + base64)".into()),
-    }
 }
 
 fn filter(f: FilterFile, key: &str, p: &mut Problems) -> Option<Filter> {
@@ -407,81 +314,51 @@ fn filter(f: FilterFile, key: &str, p: &mut Problems) -> Option<Filter> {
     })
 }
 
-fn auth(f: AuthFile, url: Option<&Url>, key: &str, p: &mut Problems) -> Option<Auth> {
-    let k = |field: &str| format!("{key}.auth.{field}");
-    let need = |field: &str, v: Option<String>, p: &mut Problems| -> Option<String> {
-        if v.as_deref().is_none_or(str::is_empty) {
-            p.push(k(field), format!("is required for auth type {:?}", f.kind));
-            None
-        } else {
-            v
-        }
-    };
-    match f.kind.as_str() {
-        "none" => Some(Auth::None),
-        "query" => {
-            let value = need("value", f.value, p)?;
-            Some(Auth::Query {
-                param: f.param,
-                value: Secret::new(value),
-            })
-        }
-        "basic" => {
-            let user = f.username.or_else(|| {
-                url.map(|u| u.username().to_string())
-                    .filter(|u| !u.is_empty())
-            });
-            let pass = f
-                .password
-                .or_else(|| url.and_then(|u| u.password().map(str::to_string)));
-            let username = need("username", user, p)?;
-            Some(Auth::Basic {
-                username,
-                password: Secret::new(pass.unwrap_or_default()),
-            })
-        }
-        "bearer" => Some(Auth::Bearer {
-            token: Secret::new(need("token", f.token, p)?),
-        }),
-        "oauth2_client_credentials" => {
-            let token_url = need("token_url", f.token_url, p);
-            let client_id = need("client_id", f.client_id, p);
-            let secret = need("client_secret", f.client_secret, p);
-            let token_url = token_url
-                .and_then(|u| p.check(&k("token_url"), Url::parse(&u).map_err(|e| e.to_string())));
-            Some(Auth::OAuth2 {
-                token_url: token_url?,
-                client_id: client_id?,
-                client_secret: Secret::new(secret?),
-                scope: f.scope,
-            })
-        }
-        other => {
-            p.push(
-                k("type"),
-                format!(
-                    "{other:?} is not an auth type; use none, query, basic, bearer or \
-                     oauth2_client_credentials"
-                ),
-            );
-            None
-        }
-    }
-}
+/// Requests per second a `rate_limit` may ask for. Delivery spaces requests 1/rate
+/// apart: far below a thousandth that is no Duration (`rate_limit = 1e-20` panicked the
+/// delivery task), and above a million a second the limit limits nothing.
+const RATE_LIMIT: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// The longest wait before a retry: past a week, `queue.retention` (7 days by default)
+/// has removed the event it would send.
+const RETRY_DELAY_MAX: Duration = Duration::from_secs(7 * 86_400);
 
 fn retry(f: RetryFile, key: &str, p: &mut Problems) -> Option<RetryPolicy> {
-    if f.max_attempts == 0 {
-        p.push(format!("{key}.retry.max_attempts"), "must be at least 1");
-    }
+    // Bounded also because the exponential schedule holds one delay per attempt.
+    bounds::count(
+        p,
+        &format!("{key}.retry.max_attempts"),
+        f.max_attempts,
+        1..=100,
+    );
     if !(0.0..=1.0).contains(&f.jitter) {
         p.push(
             format!("{key}.retry.jitter"),
             format!("{} must be between 0 and 1", f.jitter),
         );
     }
+    let delay = |p: &mut Problems, field: String, text: &str, min: Duration| {
+        bounds::duration(
+            p,
+            &format!("{key}.retry.{field}"),
+            text,
+            min,
+            Some(RETRY_DELAY_MAX),
+        )
+    };
     let schedule = if f.schedule.is_empty() {
-        let base = p.check(&format!("{key}.retry.base"), parse::duration(&f.base))?;
-        let max = p.check(&format!("{key}.retry.max"), parse::duration(&f.max))?;
+        // A zero base would make every retry of the schedule immediate; an immediate
+        // first retry is written as schedule = ["0s", ...].
+        let base = delay(p, "base".into(), &f.base, MILLI);
+        let max = delay(p, "max".into(), &f.max, MILLI);
+        let (base, max) = (base?, max?);
+        if max < base {
+            p.push(
+                format!("{key}.retry.max"),
+                format!("{:?} is below retry.base ({:?})", f.max, f.base),
+            );
+            return None;
+        }
         // Exponential: base, base*6, base*36, ... capped at max; a factor of six
         // spreads five attempts over about two hours from a 5 s base, as the
         // platforms operators know do.
@@ -496,9 +373,9 @@ fn retry(f: RetryFile, key: &str, p: &mut Problems) -> Option<RetryPolicy> {
     } else {
         let mut out = Vec::new();
         for (i, s) in f.schedule.iter().enumerate() {
-            out.push(p.check(&format!("{key}.retry.schedule[{i}]"), parse::duration(s))?);
+            out.push(delay(p, format!("schedule[{i}]"), s, Duration::ZERO));
         }
-        out
+        out.into_iter().collect::<Option<Vec<_>>>()?
     };
     Some(RetryPolicy {
         max_attempts: f.max_attempts.max(1),
@@ -509,6 +386,12 @@ fn retry(f: RetryFile, key: &str, p: &mut Problems) -> Option<RetryPolicy> {
 
 fn batch(f: BatchFile, format: Option<Format>, key: &str, p: &mut Problems) -> Option<BatchPolicy> {
     let batches = format.is_some_and(Format::batches);
+    bounds::count(
+        p,
+        &format!("{key}.batch.max_events"),
+        f.max_events,
+        0..=10_000,
+    );
     if f.max_events > 1 && !batches {
         p.push(
             format!("{key}.batch.max_events"),

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::file::{Headers, OneOrMany};
+use super::values::{Headers, OneOrMany};
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]

@@ -1,0 +1,221 @@
+//! The queue's file system full at runtime, on a real small tmpfs the test mounts: the
+//! proxy keeps serving, what cannot be stored is counted, and capture resumes by itself
+//! once there is space again.
+//!
+//! A file system cannot be remounted read-only while clicktap holds its files open for
+//! writing (the kernel answers EBUSY); it turns read-only under a writer only after
+//! I/O errors, which sled meets as it meets a full disk: the same failure and the same
+//! reopen that the first test goes through.
+//!
+//! Mounting needs root (or CAP_SYS_ADMIN), as CI runs; without it these tests fail and
+//! say so rather than pass.
+
+mod common;
+
+use common::{Clicktap, Options, upstream, wait_until};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A tmpfs of `mib` MiB mounted at `dir`, unmounted when dropped.
+struct SmallDisk {
+    dir: PathBuf,
+    sudo: bool,
+}
+
+/// `mount` or `umount` with `args`, as root: directly, or through `sudo -n`.
+fn as_root(sudo: bool, program: &str, args: &[&str], dir: &Path) -> std::process::Output {
+    let mut c = if sudo {
+        let mut c = Command::new("sudo");
+        c.args(["-n", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    c.args(args).arg(dir).output().expect("run mount")
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, mib: u32) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let size = format!("size={mib}m,mode=1777");
+        let args = ["-t", "tmpfs", "-o", &size, "tmpfs"];
+        let mut out = as_root(false, "mount", &args, dir);
+        let mut sudo = false;
+        if !out.status.success() {
+            sudo = true;
+            out = as_root(true, "mount", &args, dir);
+        }
+        assert!(
+            out.status.success(),
+            "these tests mount a small tmpfs for the queue and need root, CAP_SYS_ADMIN or \
+             passwordless sudo, as CI has. mount said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk {
+            dir: dir.to_path_buf(),
+            sudo,
+        }
+    }
+
+    /// Writes a file until the disk is full, or until `leave` bytes are left free.
+    fn fill(&self, leave: u64) -> PathBuf {
+        let path = self.dir.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        loop {
+            if free(&self.dir) <= leave + chunk.len() as u64 {
+                if leave == 0 {
+                    // Down to the last bytes.
+                    while f.write_all(&chunk[..4096]).and_then(|_| f.flush()).is_ok() {}
+                }
+                break;
+            }
+            if f.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = as_root(self.sudo, "umount", &["-l"], &self.dir);
+    }
+}
+
+fn free(dir: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn clicks(ct: &Clicktap, prefix: &str, n: usize) {
+    for i in 0..n {
+        assert_eq!(
+            ct.click(&format!("/r/{prefix}-{i}"), ""),
+            302,
+            "the visitor is served whatever the disk does"
+        );
+    }
+}
+
+/// What was captured, stored and counted as dropped. Every captured click is stored
+/// or dropped; a stored one may be dropped later too (expired, evicted, or lost with a
+/// failed database before it reached the disk), so stored + dropped >= captured.
+fn accounted(ct: &Clicktap) -> (f64, f64, f64) {
+    let m = ct.admin_get("/metrics");
+    let get = |name: &str, labels: &str| common::clicktap::metric_in(&m, name, labels);
+    (
+        get("clicktap_capture_clicks_total", ""),
+        get("clicktap_queue_appended_total", ""),
+        get("clicktap_queue_dropped_total", ""),
+    )
+}
+
+fn start_on(disk: &SmallDisk, dir: &Path, min_free: &str) -> (Clicktap, common::TestServer) {
+    let up = upstream::start();
+    let (config, proxy, admin) = common::clicktap::write_config(
+        dir,
+        up.addr,
+        &Options::default().queue(&format!("min_free_bytes = \"{min_free}\"")),
+    );
+    // The queue on the small disk.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("path = \"{}\"", dir.join("queue").display()),
+        &format!("path = \"{}\"", disk.dir.join("queue").display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    (Clicktap::start_with(config, proxy, admin, dir), up)
+}
+
+#[test]
+fn a_full_disk_is_survived_and_capture_resumes_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 24);
+    // No free-space floor: sled itself runs into the full disk.
+    let (mut ct, _up) = start_on(&disk, dir.path(), "0");
+    clicks(&ct, "before", 50);
+    ct.wait_settled(50);
+    assert_eq!(ct.metric("clicktap_queue_appended_total", ""), 50.0);
+
+    let filler = disk.fill(0);
+    clicks(&ct, "full", 300);
+    wait_until("the failure noticed", Duration::from_secs(20), || {
+        ct.metric("clicktap_queue_dropped_total", "") > 0.0
+    });
+    ct.wait_settled(350);
+
+    std::fs::remove_file(&filler).unwrap();
+    let stored_before = ct.metric("clicktap_queue_appended_total", "");
+    // Capture resumes by itself: clicks are stored again within a few seconds.
+    let mut i = 0;
+    wait_until("capture resumed", Duration::from_secs(30), || {
+        clicks(&ct, &format!("after-{i}"), 10);
+        i += 1;
+        ct.wait_settled(350 + 10 * i);
+        ct.metric("clicktap_queue_appended_total", "") >= stored_before + 10.0
+    });
+    assert_eq!(ct.metric("clicktap_queue_available", ""), 1.0);
+    let (captured, stored, dropped) = accounted(&ct);
+    assert!(
+        stored + dropped >= captured,
+        "every click stored or counted"
+    );
+    assert!(ct.log_text().contains("opened again"), "{}", ct.log_text());
+
+    // The stop's final flush works, and what was stored after the failure is there.
+    let status = ct.stop();
+    assert!(status.success(), "{status}:\n{}", ct.log_text());
+    let events = common::events_cli(&ct.config, 100_000);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["link"]["path"].as_str().unwrap().starts_with("/r/after-")),
+        "events captured after the disk came back are stored"
+    );
+}
+
+#[test]
+fn below_the_free_space_floor_appends_are_refused_and_counted_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 32);
+    let (ct, _up) = start_on(&disk, dir.path(), "8MiB");
+    clicks(&ct, "before", 20);
+    ct.wait_settled(20);
+
+    let filler = disk.fill(4 << 20);
+    clicks(&ct, "low", 100);
+    ct.wait_settled(120);
+    assert_eq!(
+        ct.metric("clicktap_queue_dropped_total", r#"reason="no_space""#),
+        100.0
+    );
+    assert_eq!(
+        ct.metric("clicktap_queue_available", ""),
+        1.0,
+        "sled never met the full disk"
+    );
+    assert!(
+        ct.log_text().contains("min_free_bytes"),
+        "{}",
+        ct.log_text()
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    clicks(&ct, "back", 20);
+    ct.wait_settled(140);
+    assert_eq!(ct.metric("clicktap_queue_appended_total", ""), 40.0);
+    let (captured, stored, dropped) = accounted(&ct);
+    assert_eq!(captured, stored + dropped);
+}

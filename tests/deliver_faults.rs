@@ -185,7 +185,8 @@ fn a_failed_batch_is_retried_as_the_same_batch_with_the_same_message_id() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let extra = "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n[webhooks.batch]\nmax_events = 5\nmax_wait = \"5s\"\n[webhooks.retry]\nschedule = [\"100ms\"]\njitter = 0.0";
+    // The default jitter: each event's retry time would differ if each had its own.
+    let extra = "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n[webhooks.batch]\nmax_events = 5\nmax_wait = \"5s\"\n[webhooks.retry]\nschedule = [\"300ms\"]";
     let o = Options::default().tail(&webhook("batch", &rx.url("/"), extra));
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     for i in 0..5 {

@@ -11,6 +11,11 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 
+/// How long the running clicktap gets to answer, and how much of its answer is read
+/// (10,000 events, the most the API lists, of up to 6 KiB each).
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const MAX_ANSWER: usize = 64 << 20;
+
 pub fn print(cfg: &Config, limit: usize) -> anyhow::Result<()> {
     let lines = match Queue::open(&cfg.queue, Arc::new(Metrics::new())) {
         Ok(queue) => {
@@ -42,16 +47,25 @@ fn from_running(cfg: &Config, limit: usize) -> anyhow::Result<Vec<u8>> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut req = crate::tls::client_builder().build()?.get(&url);
+        let mut req = crate::tls::client_builder()
+            .build()?
+            .get(&url)
+            .timeout(ASK_TIMEOUT);
         if let Some(t) = &admin.token {
             req = req.bearer_auth(t.expose());
         }
-        let resp = req.send().await.with_context(|| format!("GET {url}"))?;
+        let mut resp = req.send().await.with_context(|| format!("GET {url}"))?;
         let status = resp.status();
-        let body = resp.bytes().await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                bail!("GET {url}: the answer is larger than {MAX_ANSWER} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             bail!("GET {url}: {status}: {}", String::from_utf8_lossy(&body));
         }
-        Ok(body.to_vec())
+        Ok(body)
     })
 }

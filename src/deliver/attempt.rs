@@ -190,8 +190,9 @@ impl Webhook {
     }
 }
 
-/// The error without its URL, which may carry an API key in the query.
-fn describe(e: &reqwest::Error) -> String {
+/// The error without its URL, which may carry an API key in the query, with its
+/// causes: "error sending request" alone does not tell refused from unresolved.
+pub(super) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {

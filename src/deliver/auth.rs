@@ -187,7 +187,7 @@ impl Authenticator {
             .form(&form)
             .send()
             .await
-            .map_err(|e| format!("token endpoint: {}", e.without_url()))?;
+            .map_err(|e| format!("token endpoint: {}", super::attempt::describe(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(format!("token endpoint answered {status}"));
@@ -196,7 +196,7 @@ impl Authenticator {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| format!("token endpoint: {}", e.without_url()))?
+            .map_err(|e| format!("token endpoint: {}", super::attempt::describe(&e)))?
         {
             if body.len() + chunk.len() > MAX_TOKEN_BODY {
                 return Err(format!(

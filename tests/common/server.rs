@@ -180,3 +180,51 @@ where
 {
     Arc::new(move |s| Box::pin(f(s)))
 }
+
+/// A server on a fixed address that a test takes down and brings up again, as a
+/// restarted shortener or receiver is: connections refused while it is down.
+pub struct Switch {
+    pub addr: SocketAddr,
+    handler: Handler,
+    server: Option<TestServer>,
+    /// What it saw while up before.
+    past: Vec<Seen>,
+}
+
+impl Switch {
+    /// Down at first, on a port nobody listens on.
+    pub fn down(port: u16, handler: Handler) -> Switch {
+        Switch {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            handler,
+            server: None,
+            past: Vec::new(),
+        }
+    }
+
+    /// Serving once this returns (the port is bound before).
+    pub fn up(&mut self) {
+        if self.server.is_none() {
+            let bind = self.addr.to_string();
+            self.server = Some(TestServer::start(&bind, self.handler.clone()));
+        }
+    }
+
+    /// Refusing connections once this returns; what was open is closed.
+    pub fn take_down(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.past.extend(s.requests());
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Every request it saw, up after up.
+    pub fn requests(&self) -> Vec<Seen> {
+        let mut all = self.past.clone();
+        all.extend(self.server.iter().flat_map(TestServer::requests));
+        all
+    }
+}

@@ -66,6 +66,7 @@ impl Admin {
                     "health": w.health(),
                     "lag": head.saturating_sub(cursor),
                     "dead_letters": w.dead_letters().ok(),
+                    "retries": w.retries().ok(),
                 })
             })
             .collect();

@@ -125,6 +125,7 @@ fn a_receiver_down_for_a_while_gets_every_event_as_stored_once_it_is_back() {
     assert_eq!(ct.metric("clicktap_delivery_delivered_total", ""), 0.0);
     assert_eq!(ct.metric("clicktap_delivery_dead_total", ""), 0.0);
     assert_eq!(listed(&ct, "down")["dead_letters"], 0);
+    assert_eq!(listed(&ct, "down")["retries"], 10, "each waits for a retry");
 
     // Still refused while the schedule reaches its longest step, then back.
     wait_until("a few retries", Duration::from_secs(10), || {
@@ -159,6 +160,7 @@ fn a_receiver_down_for_a_while_gets_every_event_as_stored_once_it_is_back() {
     assert_eq!(newest.len(), 10);
     assert!(newest.values().all(|d| d["status"] == 200), "{newest:?}");
     assert_eq!(listed(&ct, "down")["dead_letters"], 0);
+    assert_eq!(listed(&ct, "down")["retries"], 0);
 }
 
 #[test]

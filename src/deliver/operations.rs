@@ -29,6 +29,11 @@ impl Webhook {
         self.state.dead_count()
     }
 
+    /// Events waiting for a retry.
+    pub fn retries(&self) -> Result<usize, QueueError> {
+        self.state.pending_count()
+    }
+
     /// Puts every dead letter back in line for an attempt now, each with the events it
     /// failed with, so that it keeps its message id.
     pub fn replay_dead(&self) -> Result<usize, QueueError> {

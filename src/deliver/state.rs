@@ -228,8 +228,17 @@ impl WebhookState {
 
     /// How many dead letters there are, without reading them.
     pub fn dead_count(&self) -> Result<usize, QueueError> {
+        self.count(DEAD)
+    }
+
+    /// How many events wait for a retry, without reading them.
+    pub fn pending_count(&self) -> Result<usize, QueueError> {
+        self.count(PENDING)
+    }
+
+    fn count(&self, kind: u8) -> Result<usize, QueueError> {
         let mut n = 0;
-        for item in self.tree()?.scan_prefix([DEAD]).keys() {
+        for item in self.tree()?.scan_prefix([kind]).keys() {
             item?;
             n += 1;
         }

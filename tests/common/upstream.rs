@@ -128,8 +128,9 @@ impl RawUpstream {
                         break;
                     }
                 }
-                let _ = s.write_all(&answer(&head));
+                let answer = answer(&head);
                 seen.lock().unwrap().push(head);
+                let _ = s.write_all(&answer);
             }
         });
         RawUpstream {

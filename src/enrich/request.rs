@@ -32,15 +32,19 @@ pub fn link(scheme: &str, host: Option<&HeaderValue>, uri: &http::Uri) -> LinkRe
         .unwrap_or_default();
     let path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
-    let origin = if host.is_empty() {
-        String::new()
-    } else {
-        format!("{scheme}://{host}")
-    };
-    let url = match &query {
-        Some(q) => format!("{origin}{path}?{q}"),
-        None => format!("{origin}{path}"),
-    };
+    let mut url = String::with_capacity(
+        scheme.len() + 3 + host.len() + path.len() + query.as_ref().map_or(0, |q| q.len() + 1),
+    );
+    if !host.is_empty() {
+        url.push_str(scheme);
+        url.push_str("://");
+        url.push_str(&host);
+    }
+    url.push_str(&path);
+    if let Some(q) = &query {
+        url.push('?');
+        url.push_str(q);
+    }
     LinkRef {
         url,
         scheme: scheme.to_string(),

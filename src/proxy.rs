@@ -157,17 +157,26 @@ fn joined_forwarded_for(lines: GetAll<'_, HeaderValue>, last: &[u8]) -> Vec<u8> 
 }
 
 /// The `X-Forwarded-For` chain the click keeps: its last [`cap::FORWARDED_FOR`] bytes,
-/// the hops nearest clicktap. One line, the usual case, is one copy.
+/// the hops nearest clicktap. Either way it is one copy: of the one line, the usual case,
+/// or of the lines joined.
 fn keep_forwarded_for(lines: GetAll<'_, HeaderValue>, cut: &mut Cut) -> Option<HeaderValue> {
     let mut iter = lines.iter();
     let first = iter.next()?;
-    let chain: std::borrow::Cow<'_, [u8]> = match iter.next() {
-        None => first.as_bytes().into(),
-        Some(_) => joined_forwarded_for(lines, b"").into(),
-    };
-    let start = chain.len().saturating_sub(cap::FORWARDED_FOR);
+    let tail = |chain: &[u8]| chain.len().saturating_sub(cap::FORWARDED_FOR);
+    if iter.next().is_none() {
+        let start = tail(first.as_bytes());
+        *cut = cut.mark(Cut::FORWARDED_FOR, start > 0);
+        return HeaderValue::from_bytes(&first.as_bytes()[start..]).ok();
+    }
+    let chain = joined_forwarded_for(lines, b"");
+    let start = tail(&chain);
     *cut = cut.mark(Cut::FORWARDED_FOR, start > 0);
-    HeaderValue::from_bytes(&chain[start..]).ok()
+    if start == 0 {
+        // The joined chain is the click's own allocation already.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)).ok()
+    } else {
+        HeaderValue::from_bytes(&chain[start..]).ok()
+    }
 }
 
 fn is_tls(session: &Session) -> bool {
@@ -227,7 +236,7 @@ impl ProxyHttp for Proxy {
     }
 
     /// Hot path: runs after the response is written. No await, lock or I/O for the
-    /// event pipeline: a few small copies and one `try_send`.
+    /// event pipeline: a few small copies, each within its cap, and one `try_send`.
     async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, _ctx: &mut ()) {
         self.metrics.proxy_requests.inc();
         let Some(capture) = &self.capture else {

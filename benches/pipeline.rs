@@ -110,6 +110,7 @@ fn raw_click(agent: &str, n: u64) -> RawClick {
         forwarded_proto: None,
         real_ip: None,
         purpose: None,
+        cut: Default::default(),
     }
 }
 

@@ -3,7 +3,10 @@
 //!
 //! `RawClick` is built on the request path, so it holds only what the proxy already has:
 //! the URI, the method and small copies of the header values enrichment reads; all
-//! parsing, lookups and formatting happen later, on the enrichment threads. `ClickEvent`
+//! parsing, lookups and formatting happen later, on the enrichment threads. Each value is
+//! kept up to a cap (see [`cap`]) no browser reaches, so that a click, and the channel of
+//! clicks waiting for enrichment, has a size known in bytes whatever a visitor or the
+//! shortener sends: what was cut is named in the event's `truncated`. `ClickEvent`
 //! is the native event format, documented field by field in the README; its serde shape
 //! is the stored shape (written by `enrich::Enricher::write`) and the `native` webhook
 //! payload, so a change here is a format change.
@@ -14,6 +17,29 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 use uuid::Uuid;
+
+/// The most bytes of each value a [`RawClick`] keeps. Browsers send less: they cut a
+/// `Referer` at 4 KiB, and most servers (nginx, Apache) refuse a request line or a
+/// header line over 8 KiB, so links and destinations longer than that do not work on
+/// the web anyway. Pingora itself accepts request heads up to 1 MiB.
+pub mod cap {
+    /// The request target (path and query): the event's `link`.
+    pub const TARGET: usize = 8 * 1024;
+    /// The `Location` answered: the event's `destination`.
+    pub const LOCATION: usize = 8 * 1024;
+    pub const REFERER: usize = 4 * 1024;
+    pub const USER_AGENT: usize = 2 * 1024;
+    /// The request method; standard ones are a few letters.
+    pub const METHOD: usize = 32;
+    /// `X-Forwarded-For`, all lines together: its last bytes are kept, the hops nearest
+    /// clicktap, which are the ones read.
+    pub const FORWARDED_FOR: usize = 2 * 1024;
+    /// `Host`: a DNS name (253) with a port; a longer one is not a host and is not kept.
+    pub const HOST: usize = 259;
+    /// `X-Forwarded-Proto`, `X-Real-IP` and the purpose headers: a longer value is not
+    /// one clicktap reads and is not kept.
+    pub const SHORT: usize = 256;
+}
 
 /// What the proxy knows about one redirect it served, captured in the `logging` phase.
 #[derive(Debug, Clone)]
@@ -36,6 +62,66 @@ pub struct RawClick {
     pub real_ip: Option<HeaderValue>,
     /// `Purpose`, `Sec-Purpose` or `X-Purpose`: set by browsers on prefetches.
     pub purpose: Option<HeaderValue>,
+    /// The values that were longer than their [`cap`] and kept cut.
+    pub cut: Cut,
+}
+
+impl RawClick {
+    /// The most memory one click holds: itself and the largest value of each kind.
+    /// (The allocator rounds each value up by at most a quarter.)
+    pub const MAX_BYTES: usize = std::mem::size_of::<RawClick>()
+        + cap::TARGET
+        + cap::LOCATION
+        + cap::REFERER
+        + cap::USER_AGENT
+        + cap::METHOD
+        + cap::FORWARDED_FOR
+        + cap::HOST
+        + 3 * cap::SHORT;
+}
+
+// The README states the channel's worst case from this figure: 26 KiB a click.
+const _: () = assert!(RawClick::MAX_BYTES <= 26 * 1024);
+
+/// Which of a click's values were cut to their [`cap`]: a set of flags, so that
+/// recording one on the request path is an `or`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cut(u8);
+
+impl Cut {
+    pub const LINK: Cut = Cut(1);
+    pub const DESTINATION: Cut = Cut(1 << 1);
+    pub const REFERRER: Cut = Cut(1 << 2);
+    pub const USER_AGENT: Cut = Cut(1 << 3);
+    pub const METHOD: Cut = Cut(1 << 4);
+    /// The leftmost hops of `X-Forwarded-For`; not an event field, so not named in it.
+    pub const FORWARDED_FOR: Cut = Cut(1 << 5);
+
+    /// The event fields each flag names in `truncated`, in the event's order.
+    const NAMED: [(Cut, &'static str); 5] = [
+        (Cut::METHOD, "method"),
+        (Cut::LINK, "link"),
+        (Cut::DESTINATION, "destination"),
+        (Cut::REFERRER, "referrer"),
+        (Cut::USER_AGENT, "client.user_agent"),
+    ];
+
+    /// `self` with `part` added when `cut` holds.
+    pub fn mark(self, part: Cut, cut: bool) -> Cut {
+        Cut(self.0 | (part.0 * cut as u8))
+    }
+
+    pub fn contains(self, part: Cut) -> bool {
+        self.0 & part.0 == part.0
+    }
+
+    /// The names of the event fields that were cut, for its `truncated`.
+    pub fn fields(self) -> impl Iterator<Item = &'static str> {
+        Cut::NAMED
+            .into_iter()
+            .filter(move |(part, _)| self.contains(*part))
+            .map(|(_, name)| name)
+    }
 }
 
 /// What a click was, for filters and counting.
@@ -98,12 +184,18 @@ pub struct ClickEvent {
     pub agent: Agent,
     pub bot: Option<Bot>,
     pub geo: Option<Geo>,
+    /// The fields read from a value longer than clicktap keeps (`link`, `destination`,
+    /// `referrer`, `client.user_agent`, `method`), each cut to its [`cap`]; absent when
+    /// nothing was cut, as for every click a browser makes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
 }
 
 /// The short link that was clicked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkRef {
-    /// `scheme://host/path?query` as the visitor requested it.
+    /// `scheme://host/path?query` as the visitor requested it; the path and query alone
+    /// when the request named no valid host.
     pub url: String,
     pub scheme: String,
     pub host: String,
@@ -191,4 +283,25 @@ pub struct Geo {
     pub is_eu: Option<bool>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_are_named_by_their_event_fields() {
+        let all = Cut::default()
+            .mark(Cut::USER_AGENT, true)
+            .mark(Cut::LINK, true)
+            .mark(Cut::FORWARDED_FOR, true)
+            .mark(Cut::METHOD, false);
+        assert_eq!(
+            all.fields().collect::<Vec<_>>(),
+            ["link", "client.user_agent"]
+        );
+        assert!(all.contains(Cut::FORWARDED_FOR));
+        assert!(!all.contains(Cut::METHOD));
+        assert_eq!(Cut::default().fields().count(), 0);
+    }
 }

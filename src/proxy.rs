@@ -3,13 +3,14 @@
 //!
 //! The phases read in request order: pick the upstream, add the forwarding headers,
 //! and in `logging` (after the response is written) capture. Capture copies the
-//! few header values it keeps and `try_send`s them; it never waits, locks
-//! or does I/O, so a stalled pipeline cannot slow a visitor. A full channel is a
-//! counted drop.
+//! few header values it keeps, each up to its [`cap`], and `try_send`s them; it never
+//! waits, locks or does I/O, so a stalled pipeline cannot slow a visitor. A full channel
+//! is a counted drop.
 
 use async_trait::async_trait;
 use crossbeam_channel::{Sender, TrySendError};
-use http::{HeaderValue, header};
+use http::header::{self, GetAll};
+use http::{HeaderValue, Method, Uri};
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr;
 use pingora::upstreams::peer::HttpPeer;
@@ -18,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::click::RawClick;
+use crate::click::{Cut, RawClick, cap};
 use crate::config::ProxyConfig;
 use crate::enrich::is_trusted;
 use crate::metrics::Metrics;
@@ -85,6 +86,99 @@ fn detach(v: &HeaderValue) -> HeaderValue {
     HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone())
 }
 
+/// At most the first `max` bytes of `v`, detached, and whether it was cut. A prefix of a
+/// valid value is valid: the fallback never runs, and keeps the bound if it did.
+fn keep(v: &HeaderValue, max: usize, part: Cut, cut: &mut Cut) -> HeaderValue {
+    let bytes = v.as_bytes();
+    if bytes.len() <= max {
+        return detach(v);
+    }
+    *cut = cut.mark(part, true);
+    HeaderValue::from_bytes(&bytes[..max]).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// `v`, detached, when it is no longer than `max`: over it, it is no value clicktap
+/// reads (a host, a protocol, an address), and it is not kept.
+fn keep_short(v: Option<&HeaderValue>, max: usize) -> Option<HeaderValue> {
+    v.filter(|v| v.len() <= max).map(detach)
+}
+
+/// The request target, up to [`cap::TARGET`]. A `Uri` clone shares only the `Uri`'s own
+/// buffer (Pingora builds the `Uri` from a copy of the target, not from a slice of the
+/// request head), so an ordinary target costs a reference count; only an oversized one
+/// is copied, cut at a character boundary.
+fn keep_target(uri: &Uri, cut: &mut Cut) -> Uri {
+    let Some(pq) = uri
+        .path_and_query()
+        .filter(|pq| pq.as_str().len() > cap::TARGET)
+    else {
+        return uri.clone();
+    };
+    *cut = cut.mark(Cut::LINK, true);
+    let pq = pq.as_str();
+    let end = pq.floor_char_boundary(cap::TARGET);
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = pq[..end].parse().ok();
+    Uri::from_parts(parts).unwrap_or_default()
+}
+
+/// The method; an extension method longer than [`cap::METHOD`] is cut.
+fn keep_method(method: &Method, cut: &mut Cut) -> Method {
+    let name = method.as_str().as_bytes();
+    if name.len() <= cap::METHOD {
+        return method.clone();
+    }
+    *cut = cut.mark(Cut::METHOD, true);
+    Method::from_bytes(&name[..cap::METHOD]).unwrap_or(Method::GET)
+}
+
+/// Every `X-Forwarded-For` line, in order, as one list (RFC 9110 section 5.3: lines of a
+/// list field combine in order), with `last` appended. HAProxy's `option forwardfor`, for
+/// one, adds a line of its own rather than extending the client's, so the hop a trusted
+/// proxy vouches for can be on any line.
+fn joined_forwarded_for(lines: GetAll<'_, HeaderValue>, last: &[u8]) -> Vec<u8> {
+    let present = || {
+        lines
+            .iter()
+            .filter(|l| !l.as_bytes().trim_ascii().is_empty())
+    };
+    let len: usize = present().map(|l| l.len() + 2).sum::<usize>() + last.len();
+    let mut out = Vec::with_capacity(len);
+    for line in present() {
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b", ");
+    }
+    if last.is_empty() {
+        out.truncate(out.len().saturating_sub(2));
+    } else {
+        out.extend_from_slice(last);
+    }
+    out
+}
+
+/// The `X-Forwarded-For` chain the click keeps: its last [`cap::FORWARDED_FOR`] bytes,
+/// the hops nearest clicktap. Either way it is one copy: of the one line, the usual case,
+/// or of the lines joined.
+fn keep_forwarded_for(lines: GetAll<'_, HeaderValue>, cut: &mut Cut) -> Option<HeaderValue> {
+    let mut iter = lines.iter();
+    let first = iter.next()?;
+    let tail = |chain: &[u8]| chain.len().saturating_sub(cap::FORWARDED_FOR);
+    if iter.next().is_none() {
+        let start = tail(first.as_bytes());
+        *cut = cut.mark(Cut::FORWARDED_FOR, start > 0);
+        return HeaderValue::from_bytes(&first.as_bytes()[start..]).ok();
+    }
+    let chain = joined_forwarded_for(lines, b"");
+    let start = tail(&chain);
+    *cut = cut.mark(Cut::FORWARDED_FOR, start > 0);
+    if start == 0 {
+        // The joined chain is the click's own allocation already.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)).ok()
+    } else {
+        HeaderValue::from_bytes(&chain[start..]).ok()
+    }
+}
+
 fn is_tls(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
@@ -99,8 +193,9 @@ impl ProxyHttp for Proxy {
         Ok(Box::new(self.peer.clone()))
     }
 
-    /// Adds `X-Forwarded-For` (appending the peer) and `X-Forwarded-Proto` (kept from a
-    /// trusted proxy, set otherwise), as reverse proxies conventionally do.
+    /// Adds `X-Forwarded-For` (every line the request had, in order, then the peer, as
+    /// one line) and `X-Forwarded-Proto` (kept from a trusted proxy, set otherwise), as
+    /// reverse proxies conventionally do.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -117,10 +212,7 @@ impl ProxyHttp for Proxy {
         let _ = write!(cursor, "{ip}");
         let len = cursor.position() as usize;
         let peer = &buf[..len];
-        let xff = match upstream_request.headers.get("x-forwarded-for") {
-            Some(prev) if !prev.is_empty() => [prev.as_bytes(), b", ", peer].concat(),
-            _ => peer.to_vec(),
-        };
+        let xff = joined_forwarded_for(upstream_request.headers.get_all("x-forwarded-for"), peer);
         upstream_request.insert_header("x-forwarded-for", xff)?;
         let keep_proto = is_trusted(&self.trusted, ip)
             && upstream_request.headers.contains_key("x-forwarded-proto");
@@ -144,7 +236,7 @@ impl ProxyHttp for Proxy {
     }
 
     /// Hot path: runs after the response is written. No await, lock or I/O for the
-    /// event pipeline: a few small copies and one `try_send`.
+    /// event pipeline: a few small copies, each within its cap, and one `try_send`.
     async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, _ctx: &mut ()) {
         self.metrics.proxy_requests.inc();
         let Some(capture) = &self.capture else {
@@ -162,35 +254,128 @@ impl ProxyHttp for Proxy {
         if !wanted {
             return;
         }
-        let location = resp.headers.get(header::LOCATION).map(detach);
+        let mut cut = Cut::default();
+        let location = resp.headers.get(header::LOCATION);
+        let location = location.map(|v| keep(v, cap::LOCATION, Cut::DESTINATION, &mut cut));
         let req = session.req_header();
         let h = &req.headers;
         let purpose = h
             .get("sec-purpose")
             .or_else(|| h.get("purpose"))
             .or_else(|| h.get("x-purpose"))
-            .or_else(|| h.get("x-moz"))
-            .map(detach);
+            .or_else(|| h.get("x-moz"));
+        let user_agent = h.get(header::USER_AGENT);
+        let referer = h.get(header::REFERER);
         let click = RawClick {
             at: SystemTime::now(),
-            method: req.method.clone(),
+            method: keep_method(&req.method, &mut cut),
             tls: is_tls(session),
-            host: h.get(header::HOST).map(detach),
-            uri: req.uri.clone(),
+            host: keep_short(h.get(header::HOST), cap::HOST),
+            uri: keep_target(&req.uri, &mut cut),
             status,
             location,
-            user_agent: h.get(header::USER_AGENT).map(detach),
-            referer: h.get(header::REFERER).map(detach),
+            user_agent: user_agent.map(|v| keep(v, cap::USER_AGENT, Cut::USER_AGENT, &mut cut)),
+            referer: referer.map(|v| keep(v, cap::REFERER, Cut::REFERRER, &mut cut)),
             peer: peer_ip(session),
-            forwarded_for: h.get("x-forwarded-for").map(detach),
-            forwarded_proto: h.get("x-forwarded-proto").map(detach),
-            real_ip: h.get("x-real-ip").map(detach),
-            purpose,
+            forwarded_for: keep_forwarded_for(h.get_all("x-forwarded-for"), &mut cut),
+            forwarded_proto: keep_short(h.get("x-forwarded-proto"), cap::SHORT),
+            real_ip: keep_short(h.get("x-real-ip"), cap::SHORT),
+            purpose: keep_short(purpose, cap::SHORT),
+            cut,
         };
         match capture.tx.try_send(click) {
             Ok(()) => self.metrics.capture_clicks.inc(),
             Err(TrySendError::Full(_)) => self.metrics.capture_dropped_full.inc(),
             Err(TrySendError::Disconnected(_)) => self.metrics.capture_dropped_closed.inc(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+
+    fn lines(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_lines_join_in_order_with_the_peer_last() {
+        let cases: [(&[&str], &str); 5] = [
+            (&[], "10.0.0.1"),
+            (&["6.6.6.6"], "6.6.6.6, 10.0.0.1"),
+            (
+                &["6.6.6.6", "81.2.69.142"],
+                "6.6.6.6, 81.2.69.142, 10.0.0.1",
+            ),
+            (&["a, b", "", "  ", "c"], "a, b, c, 10.0.0.1"),
+            (&[""], "10.0.0.1"),
+        ];
+        for (values, want) in cases {
+            let h = lines(values);
+            let got = joined_forwarded_for(h.get_all("x-forwarded-for"), b"10.0.0.1");
+            assert_eq!(String::from_utf8(got).unwrap(), want, "{values:?}");
+        }
+        let h = lines(&["a", "b"]);
+        assert_eq!(
+            joined_forwarded_for(h.get_all("x-forwarded-for"), b""),
+            b"a, b"
+        );
+    }
+
+    #[test]
+    fn the_kept_forwarded_for_is_the_chains_tail() {
+        let mut cut = Cut::default();
+        let h = lines(&["6.6.6.6", "81.2.69.142"]);
+        let kept = keep_forwarded_for(h.get_all("x-forwarded-for"), &mut cut).unwrap();
+        assert_eq!(kept, "6.6.6.6, 81.2.69.142");
+        assert_eq!(cut, Cut::default());
+        let long = vec!["1.1.1.1"; 1000].join(", ");
+        let h = lines(&[&long, "81.2.69.142"]);
+        let kept = keep_forwarded_for(h.get_all("x-forwarded-for"), &mut cut).unwrap();
+        assert_eq!(kept.len(), cap::FORWARDED_FOR);
+        assert!(kept.to_str().unwrap().ends_with(", 81.2.69.142"));
+        assert!(cut.contains(Cut::FORWARDED_FOR));
+        assert_eq!(
+            keep_forwarded_for(lines(&[]).get_all("x-forwarded-for"), &mut cut),
+            None
+        );
+    }
+
+    #[test]
+    fn values_are_kept_up_to_their_cap() {
+        let mut cut = Cut::default();
+        let ua = HeaderValue::from_str(&"u".repeat(cap::USER_AGENT)).unwrap();
+        assert_eq!(keep(&ua, cap::USER_AGENT, Cut::USER_AGENT, &mut cut), ua);
+        assert_eq!(cut, Cut::default(), "a value at its cap is whole");
+        let long = HeaderValue::from_str(&"u".repeat(cap::USER_AGENT + 1)).unwrap();
+        let kept = keep(&long, cap::USER_AGENT, Cut::USER_AGENT, &mut cut);
+        assert_eq!(kept.len(), cap::USER_AGENT);
+        assert_eq!(cut, Cut::USER_AGENT);
+
+        let short: Uri = "/r/x?a=1".parse().unwrap();
+        assert_eq!(keep_target(&short, &mut cut), short);
+        // Cut on a character boundary: `é` is two bytes and the cap falls inside one.
+        let target = format!("/r/x?{}", "é".repeat(cap::TARGET));
+        let uri: Uri = target.parse().unwrap();
+        let kept = keep_target(&uri, &mut cut);
+        let pq = kept.path_and_query().unwrap().as_str();
+        assert_eq!(pq.len(), cap::TARGET - 1);
+        assert!(uri.path_and_query().unwrap().as_str().starts_with(pq));
+        assert!(cut.contains(Cut::LINK));
+
+        let mut cut = Cut::default();
+        let method = Method::from_bytes("M".repeat(100).as_bytes()).unwrap();
+        assert_eq!(keep_method(&method, &mut cut).as_str().len(), cap::METHOD);
+        assert_eq!(cut, Cut::METHOD);
+        assert_eq!(keep_method(&Method::GET, &mut cut), Method::GET);
+
+        let host = HeaderValue::from_str(&"h".repeat(cap::HOST + 1)).unwrap();
+        assert_eq!(keep_short(Some(&host), cap::HOST), None);
     }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Clicktap, Options, upstream};
+use common::{Clicktap, Options, raw_exchange, upstream};
 use std::collections::HashMap;
 
 #[test]
@@ -125,4 +125,52 @@ fn capture_off_is_a_plain_proxy() {
     assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
     assert_eq!(ct.metric("clicktap_capture_clicks_total", ""), 0.0);
     assert!(ct.events(10).is_empty());
+}
+
+/// A `Host` that names no host (a path, a space, nothing at all) is not the link's host:
+/// the event keeps the path and query alone, and no visitor can put a URL of their
+/// choosing into it. The shortener still gets the request as it was.
+#[test]
+fn a_host_that_is_no_host_is_not_the_links_host() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let hosts = [
+        ("/r/path", Some("evil.example/phish?x=")),
+        ("/r/space", Some("sho.rt evil.example")),
+        ("/rel/none", None),
+        ("/r/port", Some("Sho.RT:8080")),
+    ];
+    for (path, host) in hosts {
+        let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+        let req = format!("GET {path}?a=1 HTTP/1.1\r\n{host}Connection: close\r\n\r\n");
+        let answer = String::from_utf8_lossy(&raw_exchange(ct.proxy, req.as_bytes())).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 302"), "{path}: {answer}");
+    }
+    ct.wait_settled(hosts.len());
+    let events = ct.events(10);
+    assert_eq!(events.len(), hosts.len(), "every click is stored");
+    let by_path = |p: &str| events.iter().find(|e| e["link"]["path"] == p).unwrap();
+    for path in ["/r/path", "/r/space"] {
+        let link = &by_path(path)["link"];
+        assert_eq!(link["host"], "", "{path}");
+        assert_eq!(link["url"], format!("{path}?a=1"), "{path}");
+        assert_eq!(by_path(path)["destination"]["host"], "example.com");
+    }
+    let none = by_path("/rel/none");
+    assert_eq!(none["link"]["url"], "/rel/none?a=1");
+    // A relative Location stays relative: there is no host to resolve it against.
+    assert_eq!(none["destination"]["url"], "/landing/none");
+    assert_eq!(none["destination"]["host"], serde_json::Value::Null);
+    assert_eq!(
+        by_path("/r/port")["link"]["url"],
+        "http://sho.rt:8080/r/port?a=1"
+    );
+    let hosts_seen: Vec<_> = up
+        .requests()
+        .iter()
+        .map(|r| r.headers.get("host").map(|h| h.as_bytes().to_vec()))
+        .collect();
+    assert!(hosts_seen.contains(&Some(b"evil.example/phish?x=".to_vec())));
+    assert!(hosts_seen.contains(&Some(b"sho.rt evil.example".to_vec())));
 }

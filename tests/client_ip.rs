@@ -70,3 +70,32 @@ fn ipv6_clients_are_captured_and_anonymised() {
     assert_eq!(fwd["client"]["ip"], "2001:db8:abcd::");
     assert_eq!(fwd["client"]["ip_version"], 6);
 }
+
+/// HAProxy's `option forwardfor` adds a line of its own rather than extending the
+/// client's: every line, in order, is the chain, and the hop the trusted proxy vouches
+/// for is on the last one.
+#[test]
+fn forwarded_for_over_several_lines_is_read_as_one_chain() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .proxy(r#"trusted_proxies = ["127.0.0.0/8", "10.0.0.0/8"]"#)
+        .enrich("keep_raw_ip = true");
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    // The client claims 6.6.6.6; the trusted balancer adds what it saw.
+    ct.click(
+        "/r/haproxy",
+        "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 81.2.69.142\r\n",
+    );
+    // The visitor's address on the first line, trusted hops after it.
+    ct.click(
+        "/r/hops",
+        "X-Forwarded-For: 6.6.6.6, 89.160.20.112\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-For: 10.4.5.6\r\n",
+    );
+    let events = ct.wait_events(2);
+    let by_path = |p: &str| events.iter().find(|e| e["link"]["path"] == p).unwrap();
+    let haproxy = by_path("/r/haproxy");
+    assert_eq!(haproxy["client"]["raw_ip"], "81.2.69.142");
+    assert_eq!(haproxy["client"]["ip_source"], "x-forwarded-for");
+    assert_eq!(by_path("/r/hops")["client"]["raw_ip"], "89.160.20.112");
+}

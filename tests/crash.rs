@@ -181,8 +181,16 @@ fn run(flush_interval: &str) -> Run {
         .iter()
         .filter(|s| !stored.contains_key(&s.path))
         .map(|s| {
-            let kill = kills.iter().find(|k| **k >= s.at);
-            kill.map_or(Duration::MAX, |k| k.duration_since(s.at))
+            // The kill of the process that answered; an answer taken down just after
+            // the kill's instant (the loader was not scheduled at once) is the kill's.
+            let kill = match s.process {
+                Some(p) => kills.get(p),
+                None => kills
+                    .iter()
+                    .find(|k| k.duration_since(s.at) > Duration::ZERO),
+            };
+            // No kill ended that process: the graceful stop, which must lose nothing.
+            kill.map_or(Duration::MAX, |k| k.saturating_duration_since(s.at))
         })
         .collect();
     Run {

@@ -89,6 +89,28 @@ fn the_upstream_gets_the_request_with_forwarding_headers() {
     assert_eq!(r.headers["x-forwarded-proto"], "http");
 }
 
+/// Lines of `X-Forwarded-For` are one list (RFC 9110 section 5.3): the shortener gets
+/// one line with every entry, in order, and the peer last, not the first line alone.
+#[test]
+fn forwarded_for_lines_reach_the_upstream_as_one_list() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    raw_exchange(
+        ct.proxy,
+        &request(
+            "GET",
+            "/r/lines",
+            "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 81.2.69.142, 10.1.2.3\r\n",
+            "",
+        ),
+    );
+    let seen = up.wait_for(1, std::time::Duration::from_secs(5));
+    let r = seen.last().expect("upstream saw the request");
+    let lines: Vec<_> = r.headers.get_all("x-forwarded-for").iter().collect();
+    assert_eq!(lines, ["6.6.6.6, 81.2.69.142, 10.1.2.3, 127.0.0.1"]);
+}
+
 #[test]
 fn upstream_connections_are_reused() {
     let up = upstream::start();

@@ -11,11 +11,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::agent;
-use super::memo::{Memo, push_part};
+use super::memo::{Memo, Weight, push_part};
 use crate::click::BotKind;
 
-/// Distinct user agents remembered per thread.
-const CAPACITY: usize = 4096;
+/// The bytes of user-agent readings remembered per thread: about 2,500 agents (an
+/// entry, key and JSON, is about 400 bytes); a reading over 16 KiB is not kept.
+pub const BUDGET: usize = 1 << 20;
 
 /// A user agent's reading: the event's `agent` and `bot` fields, as JSON.
 pub struct AgentReading {
@@ -24,9 +25,15 @@ pub struct AgentReading {
     pub bot: Box<RawValue>,
 }
 
+impl Weight for Rc<AgentReading> {
+    fn weight(&self) -> usize {
+        self.agent.get().len() + self.bot.get().len()
+    }
+}
+
 thread_local! {
     static SEEN: RefCell<(Memo<Rc<AgentReading>>, Vec<u8>)> =
-        RefCell::new((Memo::new(CAPACITY), Vec::new()));
+        RefCell::new((Memo::new(BUDGET), Vec::new()));
 }
 
 /// [`agent::classify`], serialised and remembered.

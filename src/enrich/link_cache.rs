@@ -10,11 +10,13 @@ use serde_json::value::{RawValue, to_raw_value};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::memo::{Memo, push_part};
+use super::memo::{Memo, Weight, push_part};
 use super::request;
 
-/// Distinct links remembered per thread; an entry is about a kilobyte.
-const CAPACITY: usize = 2048;
+/// The bytes of link readings remembered per thread: about 3,000 links of common
+/// length (an entry, key and JSON, is about 700 bytes); a reading over 32 KiB (a link
+/// or destination of several kilobytes) is not kept.
+pub const BUDGET: usize = 2 << 20;
 
 /// A link's reading: the event's `link`, `params` and `destination` fields, as JSON.
 pub struct LinkReading {
@@ -23,9 +25,15 @@ pub struct LinkReading {
     pub destination: Box<RawValue>,
 }
 
+impl Weight for Rc<LinkReading> {
+    fn weight(&self) -> usize {
+        self.link.get().len() + self.params.get().len() + self.destination.get().len()
+    }
+}
+
 thread_local! {
     static SEEN: RefCell<(Memo<Rc<LinkReading>>, Vec<u8>)> =
-        RefCell::new((Memo::new(CAPACITY), Vec::new()));
+        RefCell::new((Memo::new(BUDGET), Vec::new()));
 }
 
 /// The link clicked, its query parameters and where it sent the visitor.

@@ -10,6 +10,7 @@ mod agent_cache;
 pub mod bots;
 mod client_ip;
 pub mod geo;
+mod host;
 mod link_cache;
 mod memo;
 mod privacy;
@@ -27,7 +28,7 @@ use ipnet::IpNet;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::click::{BotKind, ClickEvent, ClickKind, RawClick};
+use crate::click::{BotKind, ClickEvent, ClickKind, Cut, RawClick};
 use crate::config::EnrichConfig;
 use stored::Stored;
 
@@ -64,7 +65,9 @@ impl Enricher {
     ) -> serde_json::Result<()> {
         let (ip, source) = client_ip(
             raw.peer,
-            raw.forwarded_for.as_ref(),
+            raw.forwarded_for
+                .as_ref()
+                .map(|v| forwarded_chain(v, raw.cut)),
             raw.real_ip.as_ref(),
             &self.trusted,
         );
@@ -122,6 +125,7 @@ impl Enricher {
             agent: &agent.agent,
             bot: &agent.bot,
             geo: ip.and_then(|ip| geo.and_then(|g| g.lookup(ip))),
+            truncated: stored::Truncated(raw.cut),
         };
         serde_json::to_writer(out, &event)
     }
@@ -132,6 +136,19 @@ impl Enricher {
         self.write(raw, geo, &mut out)?;
         serde_json::from_slice(&out)
     }
+}
+
+/// The `X-Forwarded-For` chain to read. When the proxy kept only its tail, the leftmost
+/// entry may be a cut address (`1.2.3.4` of `81.2.3.4`) and is left out.
+fn forwarded_chain(v: &http::HeaderValue, cut: Cut) -> &[u8] {
+    let chain = v.as_bytes();
+    if !cut.contains(Cut::FORWARDED_FOR) {
+        return chain;
+    }
+    chain
+        .iter()
+        .position(|b| *b == b',')
+        .map_or(&[], |comma| &chain[comma + 1..])
 }
 
 #[cfg(test)]
@@ -161,6 +178,7 @@ mod tests {
             forwarded_proto: None,
             real_ip: None,
             purpose: None,
+            cut: Cut::default(),
         }
     }
 
@@ -202,7 +220,13 @@ mod tests {
         prefetch.purpose = hv(b"Prefetch");
         prefetch.referer = hv(b"https://x.example/\xff\"quoted\"");
         prefetch.location = hv(b"https://Example.com/p");
+        let mut cut = click("10.1.2.3", Some(chrome));
+        cut.cut = Cut::LINK.mark(Cut::USER_AGENT, true);
+        let mut head_cut = click("10.1.2.3", Some(chrome));
+        head_cut.cut = Cut::FORWARDED_FOR;
         let clicks = [
+            cut,
+            head_cut,
             click("81.2.69.142", Some(chrome)),
             click("81.2.69.142", None),
             click("::ffff:81.2.69.142", Some(b"Slackbot-LinkExpanding 1.0")),
@@ -226,6 +250,40 @@ mod tests {
         for kind in ClickKind::ALL {
             assert!(kinds.contains(&kind), "{kind:?} covered");
         }
+    }
+
+    #[test]
+    fn an_event_names_what_was_cut() {
+        let e = enricher(Vec::new(), false);
+        let mut raw = click("81.2.69.142", Some(b"curl/8.5.0"));
+        assert_eq!(
+            e.enrich(&raw, None).unwrap().truncated,
+            Vec::<String>::new()
+        );
+        let mut json = Vec::new();
+        e.write(&raw, None, &mut json).unwrap();
+        assert!(!String::from_utf8(json).unwrap().contains("truncated"));
+        raw.cut = Cut::REFERRER
+            .mark(Cut::LINK, true)
+            .mark(Cut::FORWARDED_FOR, true);
+        assert_eq!(
+            e.enrich(&raw, None).unwrap().truncated,
+            ["link", "referrer"]
+        );
+    }
+
+    #[test]
+    fn a_forwarded_for_cut_at_its_head_loses_its_first_entry() {
+        let e = enricher(vec!["10.0.0.0/8".parse().unwrap()], true);
+        let mut raw = click("10.0.0.1", None);
+        // `81.2.69.142` cut to `1.2.69.142`: a valid address, but not the visitor's.
+        raw.forwarded_for = hv(b"1.2.69.142, 10.0.0.9");
+        raw.cut = Cut::FORWARDED_FOR;
+        let event = e.enrich(&raw, None).unwrap();
+        assert_eq!(event.client.raw_ip.as_deref(), Some("10.0.0.9"));
+        raw.cut = Cut::default();
+        let event = e.enrich(&raw, None).unwrap();
+        assert_eq!(event.client.raw_ip.as_deref(), Some("1.2.69.142"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use url::Url;
 
+use super::host::is_valid_authority;
 use crate::click::{Destination, LinkRef};
 
 /// Header bytes as text; invalid UTF-8 is replaced rather than refused, so a broken
@@ -19,17 +20,31 @@ pub fn text(v: &HeaderValue) -> Cow<'_, str> {
     }
 }
 
+/// The link clicked: `scheme://host/path?query`. Without a `Host` that names a host
+/// ([`is_valid_authority`]), the host is empty and the URL is the path and query alone,
+/// so that no visitor can put a URL of their choosing into the event.
 pub fn link(scheme: &str, host: Option<&HeaderValue>, uri: &http::Uri) -> LinkRef {
     let host = host
-        .map(|h| text(h).to_ascii_lowercase())
-        .or_else(|| uri.authority().map(|a| a.as_str().to_ascii_lowercase()))
+        .map(HeaderValue::as_bytes)
+        .or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
+        .filter(|h| is_valid_authority(h))
+        .map(|h| String::from_utf8_lossy(h).to_ascii_lowercase())
         .unwrap_or_default();
     let path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
-    let url = match &query {
-        Some(q) => format!("{scheme}://{host}{path}?{q}"),
-        None => format!("{scheme}://{host}{path}"),
-    };
+    let mut url = String::with_capacity(
+        scheme.len() + 3 + host.len() + path.len() + query.as_ref().map_or(0, |q| q.len() + 1),
+    );
+    if !host.is_empty() {
+        url.push_str(scheme);
+        url.push_str("://");
+        url.push_str(&host);
+    }
+    url.push_str(&path);
+    if let Some(q) = &query {
+        url.push('?');
+        url.push_str(q);
+    }
     LinkRef {
         url,
         scheme: scheme.to_string(),
@@ -50,14 +65,21 @@ pub fn params(query: Option<&str>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The `Location` header, made absolute against the link when it is relative. An
-/// absolute one is kept as the shortener wrote it.
+/// The `Location` header, made absolute against the link when it is relative (and the
+/// link has a host to resolve it against). An absolute one is kept as the shortener
+/// wrote it.
 pub fn destination(location: Option<&HeaderValue>, link: &LinkRef) -> Option<Destination> {
     let raw = text(location?).into_owned();
     if let Some(host) = url_host(&raw) {
         return Some(Destination {
             host: Some(host.into_owned()),
             url: raw,
+        });
+    }
+    if link.host.is_empty() {
+        return Some(Destination {
+            url: raw,
+            host: None,
         });
     }
     let resolved = Url::parse(&link.url).and_then(|base| base.join(&raw));
@@ -134,6 +156,27 @@ mod tests {
         let p = params(l.query.as_deref());
         assert_eq!(p["utm_source"], "x");
         assert_eq!(p["a"], "2");
+    }
+
+    #[test]
+    fn a_host_that_is_no_host_is_left_out_of_the_link() {
+        let uri: http::Uri = "/r/x?a=1".parse().unwrap();
+        for planted in ["evil.example/phish?x=", "sho.rt evil", "user@evil.example"] {
+            let l = link("https", Some(&hv(planted)), &uri);
+            assert_eq!(l.host, "", "{planted}");
+            assert_eq!(l.url, "/r/x?a=1", "{planted}");
+            assert_eq!(l.path, "/r/x");
+            let d = destination(Some(&hv("/landing")), &l).unwrap();
+            assert_eq!(
+                (d.url.as_str(), d.host),
+                ("/landing", None),
+                "stays relative"
+            );
+        }
+        let none = link("http", None, &uri);
+        assert_eq!((none.host.as_str(), none.url.as_str()), ("", "/r/x?a=1"));
+        let port = link("http", Some(&hv("Sho.rt:8080")), &uri);
+        assert_eq!(port.url, "http://sho.rt:8080/r/x?a=1");
     }
 
     #[test]

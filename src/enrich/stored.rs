@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::request::Referrer;
 #[cfg(doc)]
 use crate::click::ClickEvent;
-use crate::click::{ClickKind, Geo};
+use crate::click::{ClickKind, Cut, Geo};
 
 #[derive(Serialize)]
 pub struct Stored<'a> {
@@ -32,6 +32,26 @@ pub struct Stored<'a> {
     pub agent: &'a RawValue,
     pub bot: &'a RawValue,
     pub geo: Option<Geo>,
+    #[serde(skip_serializing_if = "Truncated::is_empty")]
+    pub truncated: Truncated,
+}
+
+/// The event's `truncated`: the names of the fields that were cut, written straight from
+/// the click's flags.
+pub struct Truncated(pub Cut);
+
+impl Truncated {
+    /// Nothing named: a cut that is no event field (the forwarding chain's head) is not
+    /// listed either, so the field is absent just as [`ClickEvent`] leaves it.
+    fn is_empty(&self) -> bool {
+        self.0.fields().next().is_none()
+    }
+}
+
+impl Serialize for Truncated {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.fields())
+    }
 }
 
 /// The shape of [`crate::click::Client`].

@@ -193,6 +193,8 @@ impl Batcher {
             Ok(_) => {}
             Err(e) => self.errors.report(&e),
         }
+        drop(records);
+        scratch.give_back();
     }
 
     /// Flushes the queue to disk; trouble is logged like an append's.
@@ -209,6 +211,19 @@ impl Batcher {
 struct Scratch {
     json: Vec<u8>,
     spans: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+/// The most scratch space a worker keeps between batches. A batch of ordinary events
+/// takes about a kilobyte each (512 of them, half a megabyte); a batch of events cut to
+/// their caps can take a hundred times that, and that space is given back.
+const SCRATCH_KEEP: usize = 4 << 20;
+
+impl Scratch {
+    fn give_back(&mut self) {
+        if self.json.capacity() > SCRATCH_KEEP {
+            self.json = Vec::new();
+        }
+    }
 }
 
 /// Logs storage trouble at most once per interval, with how often it happened since:

@@ -4,7 +4,8 @@ use super::server::{Handler, Seen, TestServer, handler, reply};
 
 /// Routes:
 /// - `/r/<slug>`: 302 to `https://example.com/<slug>`; `/p/<slug>` 301; `/t/<slug>` 307;
-///   `/s/<slug>` 303; `/rel/<slug>` 302 to a relative `/landing/<slug>`
+///   `/s/<slug>` 303; `/rel/<slug>` 302 to a relative `/landing/<slug>`; `/u8/<slug>` 302
+///   to a `Location` that is not UTF-8 (`https://example.com/<slug>/` and the bytes FF FE)
 /// - `/cookie`: 302 with two Set-Cookie headers
 /// - `/ok`: 200 "hello"; `/echo`: 200 with the request body; anything else 404.
 pub fn routes() -> Handler {
@@ -45,6 +46,20 @@ pub fn routes() -> Handler {
         if let Some(x) = slug("/rel/") {
             return reply(302, &[("Location", &format!("/landing/{x}"))], "");
         }
+        if let Some(x) = slug("/u8/") {
+            let mut r = reply(302, &[], "");
+            let location = [
+                b"https://example.com/".as_slice(),
+                x.as_bytes(),
+                b"/\xff\xfe",
+            ]
+            .concat();
+            r.headers_mut().insert(
+                "location",
+                http::HeaderValue::from_bytes(&location).unwrap(),
+            );
+            return r;
+        }
         match path.as_str() {
             "/cookie" => reply(
                 302,
@@ -71,4 +86,72 @@ pub fn routes() -> Handler {
 
 pub fn start() -> TestServer {
     TestServer::start("127.0.0.1:0", routes())
+}
+
+/// An upstream that answers with exact bytes over plain TCP: for answers a real HTTP
+/// server refuses to write (a bare CR in a header, a folded line). It reads each request
+/// head (up to 4 MiB), answers `answer(head)`, keeps the heads it read, and closes the
+/// connection after each answer.
+pub struct RawUpstream {
+    pub addr: std::net::SocketAddr,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RawUpstream {
+    pub fn start(answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static) -> RawUpstream {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopped) = (heads.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    // Only the newest bytes can complete the head.
+                    let from = head.len().saturating_sub(3);
+                    head.extend_from_slice(&buf[..n]);
+                    let done = head[from..].windows(4).any(|w| w == b"\r\n\r\n");
+                    if done || head.len() >= 4 << 20 {
+                        break;
+                    }
+                }
+                let answer = answer(&head);
+                seen.lock().unwrap().push(head);
+                let _ = s.write_all(&answer);
+            }
+        });
+        RawUpstream {
+            addr,
+            heads,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The request heads read so far, as bytes.
+    pub fn heads(&self) -> Vec<Vec<u8>> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

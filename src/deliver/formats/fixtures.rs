@@ -101,6 +101,7 @@ pub fn chrome_mac_london() -> ClickEvent {
             latitude: Some(51.5142),
             longitude: Some(-0.0931),
         }),
+        truncated: Vec::new(),
     }
 }
 
@@ -148,6 +149,7 @@ pub fn slackbot() -> ClickEvent {
             is_eu: Some(false),
             ..Geo::default()
         }),
+        truncated: Vec::new(),
     }
 }
 
@@ -181,6 +183,7 @@ pub fn bare() -> ClickEvent {
         },
         bot: None,
         geo: None,
+        truncated: Vec::new(),
     }
 }
 

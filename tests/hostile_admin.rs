@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const URL_PASSWORD: &str = "url-password-9f8e7d";
 
-/// clicktap with one webhook that has a signing secret and a password in its URL.
+/// clicktap with one webhook that has a signing secret and a password in its URL
+/// (sent as HTTP Basic).
 fn start(dir: &std::path::Path) -> (Clicktap, common::TestServer, common::TestServer) {
     let up = upstream::start();
     let rx = receiver::ok();
     let o = Options::default().tail(&format!(
-        "[[webhooks]]\nid = \"w\"\nurl = \"http://user:{URL_PASSWORD}@{}/hook\"\nformat = \"native\"\nsecret = \"{SECRET}\"\n",
+        "[[webhooks]]\nid = \"w\"\nurl = \"http://user:{URL_PASSWORD}@{}/hook\"\nformat = \"native\"\nsecret = \"{SECRET}\"\n[webhooks.auth]\ntype = \"basic\"\n",
         rx.addr
     ));
     (Clicktap::start(dir, up.addr, &o), up, rx)

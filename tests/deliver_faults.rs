@@ -275,7 +275,13 @@ fn cursors_reach_the_disk_without_new_clicks_to_flush_them() {
     wait_until("delivered", Duration::from_secs(10), || {
         ct.metric("clicktap_delivery_delivered_total", "") == 1.0
     });
-    // No click follows: delivery itself must put its cursor on disk.
+    // No click follows: delivery itself must put its cursor on disk. The cursor has
+    // moved once the webhook's lag reads 0; it is on disk once no write waits.
+    wait_until("the cursor past the event", Duration::from_secs(10), || {
+        let list: serde_json::Value =
+            serde_json::from_str(&ct.admin_get("/api/v1/webhooks")).unwrap();
+        list["webhooks"][0]["lag"] == 0
+    });
     wait_until("state on disk", Duration::from_secs(10), || {
         let m = ct.admin_get("/metrics");
         m.contains("clicktap_queue_unflushed_writes ")

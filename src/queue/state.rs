@@ -20,9 +20,8 @@ impl Queue {
     /// Applies `batch` to the tree `state:<name>` atomically.
     pub fn write_state(&self, name: &str, batch: sled::Batch) -> Result<(), QueueError> {
         let tree = self.state_tree(name)?;
-        self.write(|_| tree.apply_batch(batch))?;
         self.noted_write();
-        Ok(())
+        self.write(|_| tree.apply_batch(batch))
     }
 
     /// The names of every state tree (without `state:`).
@@ -44,11 +43,12 @@ impl Queue {
     /// Removes the tree `state:<name>` and all it holds.
     pub fn drop_state(&self, name: &str) -> Result<(), QueueError> {
         let store = self.store()?;
-        store.drop_tree(&format!("{STATE}{name}"))?;
         self.noted_write();
-        Ok(())
+        store.drop_tree(&format!("{STATE}{name}"))
     }
 
+    /// Counted before the write, so that whoever sees the change also sees it counted
+    /// as not yet on disk (a failed write is counted until the next flush: harmless).
     fn noted_write(&self) {
         self.inner.metrics.queue_unflushed_writes.inc();
     }
@@ -60,15 +60,15 @@ impl Queue {
 
     /// Moves the consumer's cursor; durable at the next flush.
     pub fn set_cursor(&self, consumer: &str, seq: u64) -> Result<(), QueueError> {
-        self.write(|s| s.cursors.insert(consumer, &seq.to_be_bytes()))?;
         self.noted_write();
+        self.write(|s| s.cursors.insert(consumer, &seq.to_be_bytes()))?;
         Ok(())
     }
 
     /// Forgets a consumer: its events no longer count as unread.
     pub fn remove_cursor(&self, consumer: &str) -> Result<(), QueueError> {
-        self.write(|s| s.cursors.remove(consumer))?;
         self.noted_write();
+        self.write(|s| s.cursors.remove(consumer))?;
         Ok(())
     }
 

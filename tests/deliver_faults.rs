@@ -219,6 +219,10 @@ fn an_event_a_filter_passes_over_is_counted_once_while_a_batch_fills() {
         Duration::from_secs(10),
         || ct.metric("clicktap_delivery_delivered_total", "") == 1.0,
     );
+    // Counted when the cursor passes the bot's click, just after the delivery.
+    wait_until("the cursor past both", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_filtered_total", "") >= 1.0
+    });
     assert_eq!(ct.metric("clicktap_delivery_filtered_total", ""), 1.0);
 }
 

@@ -161,8 +161,12 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
 // ---- Links ----------------------------------------------------------------------
 
 /// The short link as vendors show it: `scheme://host/path`, without the query the
-/// visitor added.
+/// visitor added; the path alone when the request named no valid host (a URL with an
+/// empty host, `http:///x`, would be read as a host named `x`).
 fn short_url(link: &LinkRef) -> String {
+    if link.host.is_empty() {
+        return link.path.clone();
+    }
     format!("{}://{}{}", link.scheme, link.host, link.path)
 }
 
@@ -245,6 +249,14 @@ pub(crate) mod fixtures;
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_link_without_a_host_is_shown_as_its_path() {
+        let mut link = super::fixtures::chrome_mac_london().link;
+        assert!(super::short_url(&link).starts_with("https://"));
+        link.host.clear();
+        assert_eq!(super::short_url(&link), link.path);
+    }
 
     #[test]
     fn click_time_reads_the_event_timestamp_and_falls_back_when_it_cannot() {

@@ -138,9 +138,13 @@ pub enum ClickKind {
     Head,
     /// A browser prefetch or prerender, not (yet) a visit.
     Prefetch,
+    /// A synthetic event an operator sent to check a webhook (`POST
+    /// /api/v1/webhooks/{id}/test`): never captured, never stored.
+    Test,
 }
 
 impl ClickKind {
+    /// The kinds a click can be (and a filter can name); [`ClickKind::Test`] is none.
     pub const ALL: [ClickKind; 5] = [
         ClickKind::Human,
         ClickKind::Bot,
@@ -156,6 +160,7 @@ impl ClickKind {
             ClickKind::Preview => "preview",
             ClickKind::Head => "head",
             ClickKind::Prefetch => "prefetch",
+            ClickKind::Test => "test",
         }
     }
 

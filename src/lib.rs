@@ -26,6 +26,7 @@ pub mod demo;
 pub mod enrich;
 pub mod events;
 pub mod keeper;
+pub mod live;
 pub mod metrics;
 pub mod proxy;
 pub mod queue;

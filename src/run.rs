@@ -71,6 +71,7 @@ pub struct Demo {
 }
 
 pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
+    let live = Arc::new(crate::live::Live::new(cfg.clone()));
     if let Some(d) = &demo {
         probe_listen(
             cfg.proxy.upstream,
@@ -132,11 +133,10 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
         let mut admin = Service::new(
             "clicktap admin".to_string(),
             Admin::new(
-                a.clone(),
+                live.clone(),
                 metrics.clone(),
                 queue.clone(),
-                delivery.webhooks.clone(),
-                delivery.log.clone(),
+                delivery.handle(),
             ),
         );
         admin.add_tcp(&a.listen.to_string());

@@ -226,7 +226,9 @@ fn a_huge_body_is_answered_without_being_held() {
     answer.truncate(n);
     assert!(started.elapsed() < Duration::from_secs(5));
     let text = String::from_utf8_lossy(&answer).into_owned();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // Refused once the first 64 KiB are read, not after the gigabyte.
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("body_too_large"), "{text}");
     let sent = sender.join().unwrap();
     let grown = rss(ct.child.id()).saturating_sub(before);
     assert!(

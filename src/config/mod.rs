@@ -35,6 +35,8 @@ use std::time::Duration;
 pub struct Config {
     /// The file this came from, for messages.
     pub source: PathBuf,
+    /// SHA-256 of the file's text, hex.
+    pub hash: String,
     pub proxy: ProxyConfig,
     pub enrich: EnrichConfig,
     pub geoip: GeoipConfig,

@@ -59,6 +59,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     }
     Ok(Config {
         source: path.to_path_buf(),
+        hash: hash(text),
         proxy: proxy.expect("no problems means a proxy section"),
         enrich,
         geoip,
@@ -69,6 +70,16 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         webhooks,
         links,
     })
+}
+
+/// The file's SHA-256, hex: what the status and a reload report, so that an operator
+/// can tell which file a running clicktap has.
+fn hash(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {

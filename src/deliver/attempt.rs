@@ -10,6 +10,7 @@ use super::log::Answer;
 use super::member::Member;
 use super::retry;
 use super::webhook::Webhook;
+use crate::click::ClickKind;
 use crate::config::{Format, LinkMeta};
 
 /// How one request ended.
@@ -138,6 +139,12 @@ impl Webhook {
                 .header("idempotency-key", &msg_id);
             for (k, v) in rendered.headers.iter().chain(self.cfg.headers.iter()) {
                 req = req.header(k, v);
+            }
+            if members
+                .first()
+                .is_some_and(|m| m.head.kind == ClickKind::Test)
+            {
+                req = req.header(super::test_event::HEADER, "true");
             }
             if !self.cfg.secrets.is_empty() {
                 req = req

@@ -38,6 +38,8 @@ pub struct Answer {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attempt {
     pub webhook: String,
+    /// When the answer came (ms since the Unix epoch): the listing's order.
+    pub at_ms: u64,
     pub event_id: String,
     pub seq: u64,
     pub attempt: u32,
@@ -209,6 +211,17 @@ impl DeliveryLog {
     /// A webhook's attempts since `since_ms`, newest first, one per event, at most
     /// `limit`.
     pub fn list(&self, webhook: &str, since_ms: u64, limit: usize) -> Vec<Attempt> {
+        self.list_where(webhook, since_ms, limit, |_| true)
+    }
+
+    /// [`DeliveryLog::list`] of the attempts `keep` selects.
+    pub fn list_where(
+        &self,
+        webhook: &str,
+        since_ms: u64,
+        limit: usize,
+        keep: impl Fn(&Attempt) -> bool,
+    ) -> Vec<Attempt> {
         let mut from = prefix(webhook);
         from.extend_from_slice(&since_ms.to_be_bytes());
         let mut to = prefix(webhook);
@@ -228,12 +241,14 @@ impl DeliveryLog {
                     .into_iter()
                     .map(move |(seq, attempt, event_id)| Attempt {
                         webhook: webhook.to_string(),
+                        at_ms: r.at_ms,
                         event_id,
                         seq,
                         attempt,
                         answer: r.answer.clone(),
                     })
             })
+            .filter(keep)
             .take(limit)
             .collect()
     }

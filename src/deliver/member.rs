@@ -100,7 +100,7 @@ mod tests {
     fn the_head_is_read_without_the_rest_and_the_whole_event_on_demand() {
         let event = fixtures::chrome_mac_london();
         let json = serde_json::to_vec(&event).unwrap();
-        let m = Member::read(Stored::for_tests(7, &json), false).unwrap();
+        let m = Member::read(Stored::detached(7, 0, &json), false).unwrap();
         assert_eq!(m.seq, 7);
         assert_eq!(m.head.id, event.id);
         assert_eq!(m.head.kind, event.kind);
@@ -109,7 +109,7 @@ mod tests {
         assert!(m.event.is_none());
         assert_eq!(m.stored.bytes(), &json[..]);
 
-        let whole = Member::read(Stored::for_tests(7, &json), true).unwrap();
+        let whole = Member::read(Stored::detached(7, 0, &json), true).unwrap();
         assert_eq!(whole.event.as_ref(), Some(&event));
         assert_eq!(whole.head.timestamp, event.timestamp);
     }
@@ -121,7 +121,7 @@ mod tests {
         let as_array = serde_json::to_vec(&fields).unwrap();
         for bad in [&as_array[..], b"not json", b"{}", b"{\"id\":\"x\"}", b""] {
             for whole in [false, true] {
-                let e = Member::read(Stored::for_tests(1, bad), whole).err();
+                let e = Member::read(Stored::detached(1, 0, bad), whole).err();
                 assert!(e.is_some(), "{} read", String::from_utf8_lossy(bad));
             }
         }

@@ -35,6 +35,7 @@ mod select;
 mod settle;
 pub mod sign;
 pub mod state;
+pub mod test_event;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -61,11 +62,45 @@ pub struct Delivery {
     thread: Option<JoinHandle<()>>,
     done: crossbeam_channel::Receiver<()>,
     stop_timeout: Duration,
-    pub webhooks: Vec<Arc<Webhook>>,
+    handle: Handle,
+}
+
+/// What the admin API reaches of the running delivery: the webhooks (swapped whole when
+/// the set changes), the delivery log, and delivery's runtime, on which requests the
+/// operator asks for (a test event) are sent, away from the admin listener's threads.
+#[derive(Clone)]
+pub struct Handle {
+    webhooks: Arc<arc_swap::ArcSwap<Vec<Arc<Webhook>>>>,
+    runtime: Option<tokio::runtime::Handle>,
     pub log: DeliveryLog,
 }
 
+impl Handle {
+    /// The running webhooks.
+    pub fn webhooks(&self) -> Arc<Vec<Arc<Webhook>>> {
+        self.webhooks.load_full()
+    }
+
+    pub fn webhook(&self, id: &str) -> Option<Arc<Webhook>> {
+        self.webhooks.load().iter().find(|w| w.id() == id).cloned()
+    }
+
+    /// Runs `f` on delivery's runtime and waits for it; `None` when delivery has none
+    /// (no webhook enabled) or the task failed.
+    pub async fn run<F>(&self, f: F) -> Option<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.as_ref()?.spawn(f).await.ok()
+    }
+}
+
 impl Delivery {
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
     /// Stops every webhook: requests in flight get `delivery.stop_timeout` to finish,
     /// then they are recorded as retries. Waits at most that long plus [`STOP_MARGIN`].
     pub fn stop(mut self) {
@@ -164,8 +199,11 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         thread: None,
         done,
         stop_timeout: d.stop_timeout,
-        webhooks: webhooks.clone(),
-        log,
+        handle: Handle {
+            webhooks: Arc::new(arc_swap::ArcSwap::from_pointee(webhooks.clone())),
+            runtime: None,
+            log,
+        },
     };
     if webhooks.is_empty() {
         let _ = done_tx.send(());
@@ -178,6 +216,7 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         .on_thread_start(move || behind_the_proxy(nice))
         .enable_all()
         .build()?;
+    delivery.handle.runtime = Some(rt.handle().clone());
     delivery.thread = Some(
         std::thread::Builder::new()
             .name("clicktap-deliver-main".into())

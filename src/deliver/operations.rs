@@ -1,10 +1,46 @@
 //! What an operator can do to a running webhook through the admin API: read its
-//! health, reactivate it, count and replay its dead letters.
+//! health and backlog, reactivate it, replay a time range, and list, replay or purge
+//! its dead letters.
+//!
+//! A replay puts events back in line as retries due now (a fresh count of attempts):
+//! the loop sends them like any retry, with their own event ids and, for single-event
+//! requests, their original message ids. Events the webhook has not reached yet are
+//! left to the cursor, so that a replay never sends an event before its first attempt.
 
+use serde::Serialize;
+
+use super::filter;
 use super::health::{Health, State};
+use super::member::Member;
 use super::webhook::Webhook;
 use crate::clock::now_ms;
 use crate::queue::QueueError;
+
+/// Events are stored in capture order to within the enrichment threads' batches; a
+/// replay looks this far beyond its range's ends for events that fall inside it.
+const ORDER_SLACK_MS: u64 = 10_000;
+
+/// What a replay put back in line.
+#[derive(Debug, Serialize)]
+pub struct Replayed {
+    /// Events of the range the webhook's filter selects, now due.
+    pub events: usize,
+    /// The sequence numbers looked at, `[from, to)`.
+    pub from_seq: u64,
+    pub to_seq: u64,
+}
+
+/// A dead letter as the admin API lists it.
+#[derive(Debug, Serialize)]
+pub struct DeadLetter {
+    pub seq: u64,
+    /// `None` when the queue no longer holds the event.
+    pub event_id: Option<String>,
+    pub attempts: u32,
+    /// When it became a dead letter (RFC 3339).
+    pub at: String,
+    pub last_error: String,
+}
 
 impl Webhook {
     pub fn health(&self) -> Health {
@@ -34,6 +70,48 @@ impl Webhook {
         self.state.pending_count()
     }
 
+    /// The capture time of the oldest event not yet delivered (waiting for a retry or
+    /// not yet read), if any.
+    pub fn oldest_undelivered_ms(&self) -> Result<Option<u64>, QueueError> {
+        let head = self.queue.head();
+        let cursor = self.queue.cursor(&self.consumer)?.unwrap_or(head);
+        let unread = (cursor < head).then_some(cursor.max(self.queue.first()));
+        let oldest = match (self.state.oldest_pending()?, unread) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(match oldest {
+            Some(seq) => self.queue.read(seq, 1)?.first().map(|s| s.at_ms),
+            None => None,
+        })
+    }
+
+    /// Dead letters after sequence `after`, oldest first, at most `limit`.
+    pub fn dead_letter_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        let mut out = Vec::new();
+        for (seq, d) in self.state.dead_page(after, limit)? {
+            let event_id = match self.queue.get(seq)? {
+                Some(s) => Member::read(s, false).ok().map(|m| m.head.id.to_string()),
+                None => None,
+            };
+            out.push(DeadLetter {
+                seq,
+                event_id,
+                attempts: d.attempts,
+                at: humantime::format_rfc3339_millis(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(d.at_ms),
+                )
+                .to_string(),
+                last_error: d.last_error,
+            });
+        }
+        Ok(out)
+    }
+
     /// Puts every dead letter back in line for an attempt now, each with the events it
     /// failed with, so that it keeps its message id.
     pub fn replay_dead(&self) -> Result<usize, QueueError> {
@@ -41,5 +119,71 @@ impl Webhook {
         tracing::info!(webhook = self.id(), replayed = n, "dead letters replayed");
         self.reactivated.notify_one();
         Ok(n)
+    }
+
+    /// Puts one dead letter back in line; `false` when there is none for `seq`.
+    pub fn replay_dead_one(&self, seq: u64) -> Result<bool, QueueError> {
+        let found = self.state.replay_dead_one(seq, now_ms())?;
+        if found {
+            tracing::info!(webhook = self.id(), seq, "dead letter replayed");
+            self.reactivated.notify_one();
+        }
+        Ok(found)
+    }
+
+    /// Removes dead letters for good: one, or all. Returns how many.
+    pub fn purge_dead(&self, seq: Option<u64>) -> Result<usize, QueueError> {
+        let n = self.state.purge_dead(seq)?;
+        tracing::info!(webhook = self.id(), purged = n, "dead letters purged");
+        Ok(n)
+    }
+
+    /// Sends again the events captured from `since_ms` to `until_ms` (inclusive) that
+    /// the queue still holds, the webhook's filter selects and the webhook has already
+    /// reached.
+    pub fn replay(&self, since_ms: u64, until_ms: u64) -> Result<Replayed, QueueError> {
+        let head = self.queue.head();
+        let cursor = self.queue.cursor(&self.consumer)?.unwrap_or(head);
+        let from = self.queue.seq_at(since_ms.saturating_sub(ORDER_SLACK_MS))?;
+        let to = self
+            .queue
+            .seq_at(until_ms.saturating_add(ORDER_SLACK_MS))?
+            .min(cursor);
+        let mut seqs = Vec::new();
+        let mut at = from;
+        while at < to {
+            let stored = self.queue.read(at, 4096)?;
+            let Some(last) = stored.last().map(|s| s.seq) else {
+                break;
+            };
+            for s in stored {
+                if s.seq >= to || !(since_ms..=until_ms).contains(&s.at_ms) {
+                    continue;
+                }
+                let seq = s.seq;
+                let Ok(m) = Member::read(s, false) else {
+                    continue;
+                };
+                let meta = filter::link_meta(&self.links, &m.head);
+                if filter::selects(&self.cfg.filter, &m.head, meta) {
+                    seqs.push(seq);
+                }
+            }
+            at = last + 1;
+        }
+        self.state.replay(&seqs, now_ms())?;
+        tracing::info!(
+            webhook = self.id(),
+            events = seqs.len(),
+            since_ms,
+            until_ms,
+            "replay"
+        );
+        self.reactivated.notify_one();
+        Ok(Replayed {
+            events: seqs.len(),
+            from_seq: from,
+            to_seq: to.max(from),
+        })
     }
 }

@@ -266,6 +266,104 @@ impl WebhookState {
         Ok(dead.len())
     }
 
+    /// Dead letters after sequence `after` (all when `None`), oldest event first, at
+    /// most `limit`.
+    pub fn dead_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Dead)>, QueueError> {
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        for item in self.tree()?.range(key(DEAD, from)..=key(DEAD, u64::MAX)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            if let Ok(d) = serde_json::from_slice(&v) {
+                out.push((be(&k[1..]), d));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves one dead letter back to pending, due now; `false` when there is none.
+    pub fn replay_dead_one(&self, seq: u64, now_ms: u64) -> Result<bool, QueueError> {
+        let Some(v) = self.tree()?.get(key(DEAD, seq))? else {
+            return Ok(false);
+        };
+        let d: Dead = serde_json::from_slice(&v).unwrap_or(Dead {
+            attempts: 0,
+            at_ms: now_ms,
+            last_error: String::new(),
+            message: None,
+        });
+        let mut batch = sled::Batch::default();
+        batch.remove(&key(DEAD, seq));
+        self.unpend(&mut batch, seq)?;
+        let p = Pending {
+            attempts: 0,
+            next_at_ms: now_ms,
+            last_error: d.last_error,
+            message: d.message,
+        };
+        batch.insert(&key(PENDING, seq), encode(&p));
+        batch.insert(&due_key(now_ms, seq), &[]);
+        self.apply(batch)?;
+        Ok(true)
+    }
+
+    /// Removes dead letters: one, or all. Returns how many.
+    pub fn purge_dead(&self, seq: Option<u64>) -> Result<usize, QueueError> {
+        let tree = self.tree()?;
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        let (from, to) = match seq {
+            Some(s) => (key(DEAD, s), key(DEAD, s)),
+            None => (key(DEAD, 0), key(DEAD, u64::MAX)),
+        };
+        for item in tree.range(from..=to).keys() {
+            batch.remove(item?);
+            n += 1;
+        }
+        if n > 0 {
+            self.apply(batch)?;
+        }
+        Ok(n)
+    }
+
+    /// Puts `seqs` in line for an attempt now, with a fresh count of attempts (a
+    /// replay); one already waiting for a retry is moved to now.
+    pub fn replay(&self, seqs: &[u64], now_ms: u64) -> Result<(), QueueError> {
+        for chunk in seqs.chunks(1024) {
+            let mut batch = sled::Batch::default();
+            for &seq in chunk {
+                self.unpend(&mut batch, seq)?;
+                let p = Pending {
+                    attempts: 0,
+                    next_at_ms: now_ms,
+                    last_error: "replayed".into(),
+                    message: None,
+                };
+                batch.insert(&key(PENDING, seq), encode(&p));
+                batch.insert(&due_key(now_ms, seq), &[]);
+            }
+            self.apply(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The oldest event waiting for a retry.
+    pub fn oldest_pending(&self) -> Result<Option<u64>, QueueError> {
+        Ok(self
+            .tree()?
+            .scan_prefix([PENDING])
+            .keys()
+            .next()
+            .transpose()?
+            .map(|k| be(&k[1..])))
+    }
+
     /// Removes the dead letters of events the queue no longer holds (below `first`):
     /// they can never be replayed. Returns how many.
     pub fn expire_dead(&self, first: u64) -> Result<usize, QueueError> {

@@ -18,12 +18,12 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// A stored event made up in a unit test.
-    #[cfg(test)]
-    pub(crate) fn for_tests(seq: u64, json: &[u8]) -> Stored {
+    /// An event that is not in the queue (a test event, a unit test's), in the shape
+    /// of one that is.
+    pub fn detached(seq: u64, at_ms: u64, json: &[u8]) -> Stored {
         Stored {
             seq,
-            at_ms: 0,
+            at_ms,
             value: IVec::from(json),
             range: 0..json.len(),
         }
@@ -172,5 +172,19 @@ impl Queue {
         let skip = out.len().saturating_sub(limit);
         out.drain(..skip);
         Ok(out)
+    }
+
+    /// The first sequence captured at or after `at_ms`, found by bisection (events
+    /// are stored in capture order, to within the enrichment threads' batches).
+    pub fn seq_at(&self, at_ms: u64) -> Result<u64, QueueError> {
+        let (mut lo, mut hi) = (self.first(), self.head());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.read(mid, 1)?.first() {
+                Some(s) if s.at_ms < at_ms => lo = s.seq + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
     }
 }

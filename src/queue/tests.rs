@@ -162,6 +162,11 @@ fn reads_start_inside_a_batch_and_cross_batches() {
     assert_eq!(seqs(q.tail(5).unwrap()), vec![2, 3, 4, 5, 6]);
     assert_eq!(q.get(4).unwrap().unwrap().at_ms, 10);
     assert!(q.get(7).unwrap().is_none());
+    // Captured at 0-3 and 10-12: the first at or after 11 is seq 5.
+    assert_eq!(q.seq_at(11).unwrap(), 5);
+    assert_eq!(q.seq_at(4).unwrap(), 4);
+    assert_eq!(q.seq_at(0).unwrap(), 0);
+    assert_eq!(q.seq_at(1000).unwrap(), q.head());
 }
 
 #[test]

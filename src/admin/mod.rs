@@ -1,0 +1,178 @@
+//! The admin listener: health, metrics and the admin API, on its own address, never
+//! on the proxy's.
+//!
+//! It is a second Pingora service in the same server, so it starts, stops and
+//! upgrades with the proxy. Routes other than the health checks, the API's OpenAPI
+//! description (and `/metrics` when `admin.metrics_public`) need
+//! `Authorization: Bearer <admin.token>`, compared in constant time; without a token
+//! configured they are refused. The token is read from the configuration in use, so a
+//! reload changes it. Bodies are read only by the routes that take one, up to
+//! [`request::MAX_BODY`]. Every answer is JSON, errors as `{"error": code, "message"}`
+//! (`answer.rs`); the routes are described in `openapi.json`.
+
+mod answer;
+mod deliveries;
+mod request;
+mod status;
+mod times;
+mod webhooks;
+
+pub use answer::constant_time_eq;
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use std::sync::Arc;
+
+use crate::config::AdminConfig;
+use crate::deliver::Handle;
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use answer::{Answer, error, method_not_allowed, not_found, queue_error, respond};
+use request::{BodyError, Request};
+
+pub struct Admin {
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
+    queue: Queue,
+    delivery: Handle,
+}
+
+impl Admin {
+    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, queue: Queue, delivery: Handle) -> Admin {
+        Admin {
+            live,
+            metrics,
+            queue,
+            delivery,
+        }
+    }
+
+    fn events(&self, req: &Request) -> Answer {
+        let limit = match req.number("limit") {
+            Ok(n) => n.unwrap_or(100).min(deliveries::MAX_LIMIT) as usize,
+            Err(e) => return answer::bad_request(&e),
+        };
+        match self.queue.tail(limit) {
+            Ok(events) => {
+                let mut body = Vec::new();
+                for e in events {
+                    body.extend_from_slice(e.bytes());
+                    body.push(b'\n');
+                }
+                respond(StatusCode::OK, "application/x-ndjson", body)
+            }
+            Err(e) => queue_error(&e),
+        }
+    }
+
+    /// The `/api/v1/` routes, for an authorized request.
+    async fn api(&self, session: &mut ServerSession, req: &Request) -> Answer {
+        let takes_body = matches!(req.method, Method::POST | Method::DELETE | Method::PUT);
+        let body = if takes_body {
+            match request::body(session).await {
+                Ok(b) => Some(b),
+                Err(BodyError::TooLarge) => {
+                    session.set_keepalive(None);
+                    return error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        &format!("bodies are at most {} bytes", request::MAX_BODY),
+                    );
+                }
+                Err(BodyError::Unreadable(why)) => {
+                    session.set_keepalive(None);
+                    return answer::bad_request(&format!("the body could not be read: {why}"));
+                }
+            }
+        } else {
+            None
+        };
+        let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let get = req.method == Method::GET;
+        match seg.as_slice() {
+            ["status"] if get => status::status(&self.live, &self.delivery, &self.queue),
+            ["events"] if get => self.events(req),
+            ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
+            ["webhooks"] if get => webhooks::list(&self.delivery, &self.queue),
+            ["status" | "events" | "deliveries" | "webhooks"] => method_not_allowed("GET"),
+            ["webhooks", id, ..] if !id.is_empty() => {
+                webhooks::route(
+                    &self.delivery,
+                    &self.queue,
+                    req,
+                    id,
+                    &req.segments[2..],
+                    body,
+                )
+                .await
+            }
+            _ => not_found(),
+        }
+    }
+}
+
+fn authorized(session: &ServerSession, cfg: &AdminConfig) -> bool {
+    let Some(token) = &cfg.token else {
+        return false;
+    };
+    let given = session
+        .req_header()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    constant_time_eq(given.as_bytes(), token.expose().as_bytes())
+}
+
+fn unauthorized() -> Answer {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin.token>",
+    )
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Answer {
+        let req = Request::of(session);
+        let loaded = self.live.loaded();
+        let Some(cfg) = loaded.cfg.admin.as_ref() else {
+            return not_found();
+        };
+        let get = req.method == Method::GET;
+        match req.path.as_str() {
+            "/healthz" if get => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            "/readyz" if get => {
+                return match self.queue.size_on_disk() {
+                    Ok(_) => respond(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
+                    Err(e) => queue_error(&e),
+                };
+            }
+            "/metrics" if get => {
+                return if cfg.metrics_public || authorized(session, cfg) {
+                    respond(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        self.metrics.render().into_bytes(),
+                    )
+                } else {
+                    unauthorized()
+                };
+            }
+            "/healthz" | "/readyz" | "/metrics" => return method_not_allowed("GET"),
+            _ => {}
+        }
+        if req.segments.is_empty() {
+            return not_found();
+        }
+        if !authorized(session, cfg) {
+            return unauthorized();
+        }
+        self.api(session, &req).await
+    }
+}

@@ -1,0 +1,56 @@
+//! `GET /api/v1/status`: what is running, since when, on which configuration, and how
+//! far behind each webhook is.
+
+use serde_json::json;
+
+use super::answer::{Answer, ok};
+use crate::clock::{ms_of, now_ms};
+use crate::deliver::Handle;
+use crate::live::Live;
+use crate::queue::Queue;
+
+pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
+    let loaded = live.loaded();
+    let cfg = &loaded.cfg;
+    let started = ms_of(live.started);
+    let webhooks: Vec<_> = d
+        .webhooks()
+        .iter()
+        .map(|w| {
+            let head = queue.head();
+            let cursor = queue.cursor(&w.consumer).ok().flatten().unwrap_or(head);
+            let oldest = w.oldest_undelivered_ms().ok().flatten();
+            json!({
+                "id": w.id(),
+                "state": w.health().state,
+                "lag": head.saturating_sub(cursor),
+                "retries": w.retries().ok(),
+                "dead_letters": w.dead_letters().ok(),
+                "oldest_undelivered_age_ms": oldest.map(|at| now_ms().saturating_sub(at)),
+            })
+        })
+        .collect();
+    ok(&json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "started_ms": started,
+        "uptime_ms": now_ms().saturating_sub(started),
+        "config": {
+            "path": cfg.source.display().to_string(),
+            "hash": cfg.hash,
+            "loaded_ms": loaded.at_ms,
+        },
+        "listeners": {
+            "proxy": cfg.proxy.listen.to_string(),
+            "admin": cfg.admin.as_ref().map(|a| a.listen.to_string()),
+        },
+        "queue": {
+            "available": queue.size_on_disk().is_ok(),
+            "depth": queue.depth(),
+            "bytes": queue.bytes(),
+            "first_seq": queue.first(),
+            "next_seq": queue.head(),
+        },
+        "webhooks": webhooks,
+    }))
+}

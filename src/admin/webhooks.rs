@@ -1,0 +1,174 @@
+//! `/api/v1/webhooks`: each webhook's state, and what an operator does to one: send a
+//! test event, replay a time range, reactivate it, list, replay and purge its dead
+//! letters.
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use super::answer::{
+    Answer, bad_request, error, method_not_allowed, not_found, ok, queue_error, unknown_webhook,
+};
+use super::request::Request;
+use super::times;
+use crate::clock::now_ms;
+use crate::deliver::Handle;
+use crate::deliver::webhook::Webhook;
+use crate::queue::Queue;
+
+/// One webhook as `GET /api/v1/webhooks` lists it.
+pub fn describe(w: &Webhook, queue: &Queue) -> Value {
+    let head = queue.head();
+    let cursor = queue.cursor(&w.consumer).ok().flatten().unwrap_or(head);
+    let oldest = w.oldest_undelivered_ms().ok().flatten();
+    json!({
+        "id": w.cfg.id,
+        "url": crate::redact::url(&w.cfg.url),
+        "format": w.cfg.format.as_str(),
+        "health": w.health(),
+        "lag": head.saturating_sub(cursor),
+        "retries": w.retries().ok(),
+        "dead_letters": w.dead_letters().ok(),
+        "oldest_undelivered_ms": oldest,
+        "oldest_undelivered_age_ms": oldest.map(|at| now_ms().saturating_sub(at)),
+    })
+}
+
+pub fn list(d: &Handle, queue: &Queue) -> Answer {
+    let list: Vec<Value> = d.webhooks().iter().map(|w| describe(w, queue)).collect();
+    ok(&json!({ "webhooks": list }))
+}
+
+/// `/api/v1/webhooks/{id}[/...]`; `rest` is what follows the id. `body` is the
+/// request's body for the routes that take one.
+pub async fn route(
+    d: &Handle,
+    queue: &Queue,
+    req: &Request,
+    id: &str,
+    rest: &[String],
+    body: Option<Vec<u8>>,
+) -> Answer {
+    let Some(w) = d.webhook(id) else {
+        return unknown_webhook();
+    };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let m = &req.method;
+    match rest.as_slice() {
+        [] => only(m, Method::GET, || ok(&describe(&w, queue))),
+        ["deliveries"] => only(m, Method::GET, || super::deliveries::list(d, req, Some(id))),
+        ["test"] => {
+            if *m != Method::POST {
+                return method_not_allowed("POST");
+            }
+            let w2 = w.clone();
+            match d.run(async move { w2.test().await }).await {
+                Some(answer) => ok(&answer),
+                None => error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "delivery is not running",
+                ),
+            }
+        }
+        ["replay"] => only(m, Method::POST, || replay(&w, req, body.as_deref())),
+        ["reactivate"] => only(m, Method::POST, || {
+            w.reactivate();
+            ok(&json!({ "id": id, "health": w.health() }))
+        }),
+        ["dead-letters"] => match *m {
+            Method::GET => dead_letters(&w, req),
+            Method::DELETE => match w.purge_dead(None) {
+                Ok(n) => ok(&json!({ "id": id, "purged": n })),
+                Err(e) => queue_error(&e),
+            },
+            _ => method_not_allowed("GET, DELETE"),
+        },
+        ["dead-letters", "replay"] => only(m, Method::POST, || match w.replay_dead() {
+            Ok(n) => ok(&json!({ "id": id, "replayed": n })),
+            Err(e) => queue_error(&e),
+        }),
+        ["dead-letters", seq] | ["dead-letters", seq, "replay"] => {
+            let Ok(seq) = seq.parse::<u64>() else {
+                return bad_request(&format!("{seq:?} is not a dead letter's sequence number"));
+            };
+            let replay = rest.len() == 3;
+            let found = match (replay, m) {
+                (true, &Method::POST) => w.replay_dead_one(seq),
+                (false, &Method::DELETE) => w.purge_dead(Some(seq)).map(|n| n > 0),
+                (true, _) => return method_not_allowed("POST"),
+                (false, _) => return method_not_allowed("DELETE"),
+            };
+            match found {
+                Ok(true) if replay => ok(&json!({ "id": id, "seq": seq, "replayed": 1 })),
+                Ok(true) => ok(&json!({ "id": id, "seq": seq, "purged": 1 })),
+                Ok(false) => error(
+                    StatusCode::NOT_FOUND,
+                    "unknown_dead_letter",
+                    "the webhook has no dead letter with that sequence number",
+                ),
+                Err(e) => queue_error(&e),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+fn only(m: &Method, want: Method, f: impl FnOnce() -> Answer) -> Answer {
+    if *m == want {
+        f()
+    } else {
+        method_not_allowed(want.as_str())
+    }
+}
+
+fn dead_letters(w: &Arc<Webhook>, req: &Request) -> Answer {
+    let limit = match req.number("limit") {
+        Ok(n) => n.unwrap_or(100).min(super::deliveries::MAX_LIMIT) as usize,
+        Err(e) => return bad_request(&e),
+    };
+    let after = match req.number("after") {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    match (w.dead_letter_page(after, limit), w.dead_letters()) {
+        (Ok(list), Ok(total)) => ok(&json!({ "dead_letters": list, "total": total })),
+        (Err(e), _) | (_, Err(e)) => queue_error(&e),
+    }
+}
+
+/// `since` and `until` from the JSON body or the query; both required.
+fn replay(w: &Arc<Webhook>, req: &Request, body: Option<&[u8]>) -> Answer {
+    let from_body: Value = match body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)) {
+        None => Value::Null,
+        Some(b) => match serde_json::from_slice(b) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return bad_request("the body is a JSON object: {\"since\": ..., \"until\": ...}");
+            }
+            Err(e) => return bad_request(&format!("the body is not JSON: {e}")),
+        },
+    };
+    let time = |name: &str| -> Result<u64, String> {
+        match (from_body.get(name), req.param(name)) {
+            (Some(v), _) => times::parse(v).map_err(|e| format!("{name}: {e}")),
+            (None, Some(v)) => times::parse_text(v).map_err(|e| format!("{name}: {e}")),
+            (None, None) => Err(format!(
+                "{name} is required (RFC 3339 or Unix milliseconds)"
+            )),
+        }
+    };
+    let (since, until) = match (time("since"), time("until")) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => return bad_request(&e),
+    };
+    if since > until {
+        return bad_request("since is after until");
+    }
+    match w.replay(since, until) {
+        Ok(r) => ok(
+            &json!({ "id": w.id(), "replayed": r.events, "from_seq": r.from_seq, "to_seq": r.to_seq }),
+        ),
+        Err(e) => queue_error(&e),
+    }
+}

@@ -35,7 +35,7 @@ mod read;
 mod retain;
 
 pub use batch::MAX_VALUE;
-pub use read::Stored;
+pub use read::{Stored, decode_batch};
 
 use parking_lot::Mutex;
 use std::sync::Arc;

@@ -4,9 +4,11 @@
 //! Inputs are raw bytes, or values built in either layout of src/queue/batch.rs (plain,
 //! or LZ4 with its head) from arbitrary entries, so that the fuzzer reaches past the
 //! head checks; the built ones may lie in their counts and lengths. What must hold:
-//! never a panic and no allocation the value's size does not justify; a value that
-//! decodes yields events that lie inside it, numbered from the key on; a value built
-//! honestly decodes to exactly its entries.
+//! never a panic and no allocation the value's size does not justify (run it under an
+//! address-space limit, `ulimit -v`, to catch one: jemalloc reserves without
+//! committing); a value shorter than its count is corrupt; a value that decodes yields
+//! events that lie inside it, numbered from the key on; a value built honestly decodes
+//! to exactly its entries.
 
 #![no_main]
 
@@ -89,7 +91,13 @@ fuzz_target!(|input: Input| {
             (v, honest)
         }
     };
-    match clicktap::queue::decode_batch(first_seq, &value) {
+    let decoded = clicktap::queue::decode_batch(first_seq, &value);
+    // Shorter than the count that opens every value: damage, never a batch of none.
+    assert!(
+        value.len() >= 4 || decoded.is_err(),
+        "{value:?} decoded as a batch"
+    );
+    match decoded {
         Ok(events) => {
             for (i, e) in events.iter().enumerate() {
                 assert_eq!(e.seq, first_seq + i as u64, "numbered from the key on");

@@ -50,7 +50,16 @@ struct Event {
     agent: [Option<String>; 6],
     device_type: String,
     bot: Option<(String, u8)>,
-    geo: Option<([Option<String>; 7], Option<bool>, Option<f64>, Option<f64>)>,
+    geo: Option<Place>,
+}
+
+/// Country code and name, region and its code, city, postal code, time zone.
+#[derive(Arbitrary, Debug)]
+struct Place {
+    names: [Option<String>; 7],
+    is_eu: Option<bool>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -122,7 +131,7 @@ fn event(e: Event) -> ClickEvent {
         }),
         geo: e
             .geo
-            .map(|(names, is_eu, lat, lon)| common::geo(names, is_eu, lat, lon)),
+            .map(|p| common::geo(p.names, p.is_eu, p.latitude, p.longitude)),
     }
 }
 

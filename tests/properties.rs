@@ -16,7 +16,7 @@ use clicktap::click::{
     Bot, BotKind, ClickEvent, ClickKind, Client, Destination, RawClick, Referrer,
 };
 use clicktap::config::{Format, LinkMeta};
-use clicktap::deliver::formats::{Envelope, Item, StoredItem, render, render_stored};
+use clicktap::deliver::formats::{Envelope, Item, render};
 use clicktap::deliver::member::Member;
 use clicktap::enrich::{Enricher, GeoDb, GeoHandle};
 use clicktap::queue::{QueueError, decode_batch};
@@ -821,10 +821,7 @@ proptest! {
             prop_assert_eq!(&w.head.link.path, &h.head.link.path);
         }
         let Ok(member) = head else { return Ok(()) };
-        let webhook = common::webhook(Format::Native, "crm", "W0123456789", None, max_events);
-        let env = Envelope { webhook: &webhook, message_id: "m", sent_at: UNIX_EPOCH };
-        let item = StoredItem { json: member.stored.bytes(), link: meta.as_ref() };
-        common::json_grammar(&render_stored(&[item], &env).body);
+        common::json_grammar(&common::native_body(member.stored.bytes(), meta.as_ref(), max_events));
         if let Ok(whole) = whole {
             let event = whole.event.as_ref().unwrap();
             for format in common::FORMATS {
@@ -864,17 +861,8 @@ fn a_stored_event_that_is_not_utf8_is_refused() {
     let at = fixed.windows(3).position(|w| w == b"\xe3Gt").unwrap();
     fixed[at] = b'_';
     let member = Member::read(common::stored(1, &fixed), false).expect("the same event, repaired");
-    let webhook = common::webhook(Format::Native, "crm", "W0123456789", None, 1);
-    let env = Envelope {
-        webhook: &webhook,
-        message_id: "m",
-        sent_at: UNIX_EPOCH,
-    };
-    let item = StoredItem {
-        json: member.stored.bytes(),
-        link: None,
-    };
-    common::json_object(Format::Native, &render_stored(&[item], &env).body);
+    let body = common::native_body(member.stored.bytes(), None, 1);
+    common::json_object(Format::Native, &body);
 }
 
 /// Found by the member fuzz target: a stored event holding an escaped lone surrogate
@@ -890,15 +878,5 @@ fn a_lone_surrogate_in_a_field_delivery_skips_is_sent_as_grammatical_json() {
     let Ok(member) = Member::read(common::stored(1, bytes), false) else {
         return;
     };
-    let webhook = common::webhook(Format::Native, "crm", "W0123456789", None, 1);
-    let env = Envelope {
-        webhook: &webhook,
-        message_id: "m",
-        sent_at: UNIX_EPOCH,
-    };
-    let item = StoredItem {
-        json: member.stored.bytes(),
-        link: None,
-    };
-    common::json_grammar(&render_stored(&[item], &env).body);
+    common::json_grammar(&common::native_body(member.stored.bytes(), None, 1));
 }

@@ -11,7 +11,7 @@
 
 mod common;
 
-use clicktap::deliver::formats::{Envelope, Item, StoredItem, render, render_stored};
+use clicktap::deliver::formats::{Envelope, Item, render};
 use clicktap::deliver::member::Member;
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, UNIX_EPOCH};
@@ -29,25 +29,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let Ok(member) = head else { return };
     let _ = member.event_age();
-    let sent_at = UNIX_EPOCH + Duration::from_secs(1_795_749_957);
     for max_events in [1, 10] {
-        let webhook = common::webhook(
-            clicktap::config::Format::Native,
-            "crm",
-            "W0123456789",
+        common::json_grammar(&common::native_body(
+            member.stored.bytes(),
             None,
             max_events,
-        );
-        let env = Envelope {
-            webhook: &webhook,
-            message_id: "msg",
-            sent_at,
-        };
-        let item = StoredItem {
-            json: member.stored.bytes(),
-            link: None,
-        };
-        common::json_grammar(&render_stored(&[item], &env).body);
+        ));
     }
     let Ok(whole) = whole else { return };
     let event = whole.event.as_ref().expect("read wholly");
@@ -56,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         let env = Envelope {
             webhook: &webhook,
             message_id: "msg",
-            sent_at,
+            sent_at: UNIX_EPOCH + Duration::from_secs(1_795_749_957),
         };
         let out = render(format, &[Item { event, link: None }], &env);
         common::json_object(format, &out.body);

@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 use clicktap::click::{Agent, ClickKind, Geo, LinkRef};
-use clicktap::config::{Auth, BatchPolicy, Filter, Format, RetryPolicy, Secret, WebhookConfig};
+use clicktap::config::{
+    Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, WebhookConfig,
+};
+use clicktap::deliver::formats::{Envelope, StoredItem, render_stored};
 use clicktap::queue::Stored;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -77,6 +80,17 @@ pub fn webhook(
             max_wait: Duration::from_secs(1),
         },
     }
+}
+
+/// The native body of one stored event, sent as it is by a webhook of `max_events`.
+pub fn native_body(stored: &[u8], link: Option<&LinkMeta>, max_events: usize) -> Vec<u8> {
+    let webhook = webhook(Format::Native, "crm", "W0123456789", None, max_events);
+    let env = Envelope {
+        webhook: &webhook,
+        message_id: "m",
+        sent_at: UNIX_EPOCH,
+    };
+    render_stored(&[StoredItem { json: stored, link }], &env).body
 }
 
 /// A stored event sent as it is (native): one JSON object by RFC 8259's grammar, in

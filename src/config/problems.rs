@@ -71,7 +71,9 @@ impl fmt::Display for Problems {
             if p.key.is_empty() {
                 write!(f, "{file}: {}", p.message)?;
             } else {
-                write!(f, "{file}: {}: {}", p.key, p.message)?;
+                // A quoted TOML key may hold line breaks and control characters: escaped,
+                // it stays on its problem's line and writes no terminal escapes.
+                write!(f, "{file}: {}: {}", p.key.escape_debug(), p.message)?;
             }
         }
         Ok(())

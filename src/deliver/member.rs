@@ -61,16 +61,20 @@ pub struct Member {
 impl Member {
     /// Reads `stored`, wholly when `whole`; an error names what is wrong with it.
     pub fn read(stored: Stored, whole: bool) -> Result<Member, serde_json::Error> {
+        // serde_json checks UTF-8 only in the strings it keeps: damage in a field it
+        // skips would pass, and the native format would send it on, no longer JSON.
+        let text = std::str::from_utf8(stored.bytes())
+            .map_err(|_| serde::de::Error::custom("a stored event is not UTF-8"))?;
         // The native format adds its keys inside the object; serde would also take a
         // JSON array for these structs, which clicktap never stores.
-        if !stored.bytes().trim_ascii_start().starts_with(b"{") {
+        if !text.trim_ascii_start().starts_with('{') {
             return Err(serde::de::Error::custom("a stored event is a JSON object"));
         }
         let (head, event) = if whole {
-            let e: ClickEvent = serde_json::from_slice(stored.bytes())?;
+            let e: ClickEvent = serde_json::from_str(text)?;
             (Head::of(&e), Some(e))
         } else {
-            (serde_json::from_slice(stored.bytes())?, None)
+            (serde_json::from_str(text)?, None)
         };
         Ok(Member {
             seq: stored.seq,

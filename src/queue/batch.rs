@@ -183,8 +183,14 @@ pub struct Entry {
 /// The events of a plain batch value, in order; an error names the batch's first
 /// sequence.
 fn entries(first_seq: u64, value: &IVec) -> Result<Vec<Entry>, QueueError> {
+    // Too short for its count is damage, not a batch of no events.
+    if value.len() < COUNT {
+        return Err(QueueError::Corrupt(first_seq));
+    }
     let n = count(value);
-    let mut out = Vec::with_capacity(n as usize);
+    // Each event takes at least its head: a larger count is damage, found below, and
+    // must not size an allocation first.
+    let mut out = Vec::with_capacity((n as usize).min(value.len() / ENTRY_HEAD));
     let mut at = COUNT;
     for index in 0..n {
         let head = value

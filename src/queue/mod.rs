@@ -48,7 +48,7 @@ pub mod store;
 
 pub use append::Appended;
 pub use batch::MAX_VALUE;
-pub use read::Stored;
+pub use read::{Stored, decode_batch};
 
 use parking_lot::Mutex;
 use std::sync::Arc;

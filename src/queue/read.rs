@@ -67,6 +67,17 @@ fn unpack(first: u64, opened: batch::Opened, from: u64, out: &mut Vec<Stored>, l
     }
 }
 
+/// The events of one stored batch value, `value` being what the `events` tree holds
+/// under the key `first_seq`: the decoding every read of the queue goes through, open
+/// to tools and tests that check it on values the queue did not write. A value that
+/// does not decode is [`QueueError::Corrupt`], naming the sequence where it fails.
+pub fn decode_batch(first_seq: u64, value: &[u8]) -> Result<Vec<Stored>, QueueError> {
+    let opened = batch::open(first_seq, IVec::from(value))?;
+    let mut out = Vec::with_capacity(opened.entries.len());
+    unpack(first_seq, opened, 0, &mut out, usize::MAX);
+    Ok(out)
+}
+
 impl Queue {
     /// Up to `limit` events from `from` on, in order.
     pub fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, QueueError> {

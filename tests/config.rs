@@ -60,7 +60,7 @@ format = "bitly2"
         "proxy.capture_statuses: 200 is not a redirect status",
         "proxy.upstream_ca: /nonexistent/ca.pem cannot be read",
         "enrich.poll_interval: \"5s\" is outside 1ms-1s",
-        "geoip.database: /nonexistent/City.mmdb cannot be opened",
+        "geoip.database: /nonexistent/City.mmdb cannot be read",
         "queue.path: /proc is not writable",
         "queue.flush_interval: \"soon\" is not a duration",
         "delivery.nice: 20 is not a nice value from 0 to 19",
@@ -545,4 +545,34 @@ fn basic_credentials_in_the_url_are_percent_decoded() {
             "webhooks[1].url: the password in the URL is not UTF-8 once percent-decoded",
         ],
     );
+}
+
+#[test]
+fn a_syntax_error_on_a_secrets_line_does_not_print_the_secret() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let text = format!(
+        "[[webhooks]]\nid = \"w\"\nurl = \"https://hooks.example/\"\nsecret = \"{secret}\n"
+    );
+    let (code, err, _) = check_text(&text);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(
+        !err.contains(&secret[6..20]),
+        "the secret is printed: {err}"
+    );
+}
+
+#[test]
+fn files_that_are_not_regular_files_are_refused_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo (coreutils) is needed");
+    for path in ["/dev/zero".to_string(), fifo.display().to_string()] {
+        let err = refuses_all(
+            &format!("[proxy]\nupstream_ca = \"{path}\"\n[geoip]\ndatabase = \"{path}\"\n"),
+            &["proxy.upstream_ca: ", "geoip.database: "],
+        );
+        assert!(err.contains("is not a regular file"), "{err}");
+    }
 }

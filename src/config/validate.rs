@@ -33,7 +33,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let file = match parsed {
         Ok(f) => f,
         Err(e) => {
-            problems.push("", e.to_string().trim_end().replace('\n', "\n    "));
+            problems.push("", syntax_error(text, &e));
             return Err(problems);
         }
     };
@@ -70,6 +70,31 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         webhooks,
         links,
     })
+}
+
+/// A TOML syntax error by line and column. toml's own message quotes the offending
+/// line, which may hold a secret (`secret = "whsec_...` without its closing quote).
+fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// A path the configuration names must be a regular file: a FIFO or a device
+/// (`/dev/zero`) would make `check` read forever.
+fn regular_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(format!("{} is not a regular file", path.display())),
+        Err(e) => Err(format!("{} cannot be read: {e}", path.display())),
+    }
 }
 
 /// The file's SHA-256, hex: what the status and a reload report, so that an operator
@@ -143,16 +168,16 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
         .unwrap_or_default();
     let upstream_ca = f.upstream_ca.map(PathBuf::from);
     if let Some(ca) = &upstream_ca {
-        match std::fs::read_to_string(ca) {
+        let read = regular_file(ca).and_then(|()| {
+            std::fs::read_to_string(ca).map_err(|e| format!("{} cannot be read: {e}", ca.display()))
+        });
+        match read {
             Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
             Ok(_) => p.push(
                 "proxy.upstream_ca",
                 format!("{} holds no PEM certificate", ca.display()),
             ),
-            Err(e) => p.push(
-                "proxy.upstream_ca",
-                format!("{} cannot be read: {e}", ca.display()),
-            ),
+            Err(e) => p.push("proxy.upstream_ca", e),
         }
     }
     Some(ProxyConfig {
@@ -235,7 +260,17 @@ fn geoip(f: GeoipFile, p: &mut Problems) -> GeoipConfig {
         .collect();
     if !f.optional {
         for (i, path) in databases.iter().enumerate() {
-            if let Err(e) = maxminddb::Reader::open_readfile(path) {
+            let opened = regular_file(path).and_then(|()| {
+                maxminddb::Reader::open_readfile(path)
+                    .map(drop)
+                    .map_err(|e| {
+                        format!(
+                            "{} cannot be opened as a MaxMind database: {e}",
+                            path.display()
+                        )
+                    })
+            });
+            if let Err(e) = opened {
                 let key = if databases.len() == 1 {
                     "geoip.database".to_string()
                 } else {
@@ -243,11 +278,7 @@ fn geoip(f: GeoipFile, p: &mut Problems) -> GeoipConfig {
                 };
                 p.push(
                     key,
-                    format!(
-                        "{} cannot be opened as a MaxMind database: {e} \
-                         (set geoip.optional = true to start without it)",
-                        path.display()
-                    ),
+                    format!("{e} (set geoip.optional = true to start without it)"),
                 );
             }
         }

@@ -102,10 +102,7 @@ impl Webhook {
                 seq,
                 event_id,
                 attempts: d.attempts,
-                at: humantime::format_rfc3339_millis(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(d.at_ms),
-                )
-                .to_string(),
+                at: crate::clock::rfc3339_ms(d.at_ms),
                 last_error: d.last_error,
             });
         }

@@ -26,7 +26,7 @@ pub use worker::{Batcher, Workers, start};
 use arc_swap::ArcSwapOption;
 use ipnet::IpNet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use crate::click::{BotKind, ClickEvent, ClickKind, Cut, RawClick};
 use crate::config::EnrichConfig;
@@ -95,7 +95,7 @@ impl Enricher {
                 None => ClickKind::Human,
             }
         };
-        let at = writable(raw.at);
+        let at = crate::clock::writable(raw.at);
         let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
         // UUIDv7 from the capture time; its random bits from the thread's generator
         // rather than a system call per event.
@@ -150,21 +150,6 @@ fn forwarded_chain(v: &http::HeaderValue, cut: Cut) -> &[u8] {
         .iter()
         .position(|b| *b == b',')
         .map_or(&[], |comma| &chain[comma + 1..])
-}
-
-/// The last instant the stored timestamp can say: 9999-12-31T23:59:59.999Z.
-const LAST_WRITABLE: Duration = Duration::from_millis(253_402_300_799_999);
-
-/// `t` within what the stored timestamp can say. A clock can be set before the epoch
-/// or past the year 9999, and humantime's formatter panics on the first and fails on
-/// the second (which serde_json turns into a panic): the event keeps the nearest time
-/// it can write instead of taking its enrichment thread down.
-fn writable(t: SystemTime) -> SystemTime {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) if d <= LAST_WRITABLE => t,
-        Ok(_) => UNIX_EPOCH + LAST_WRITABLE,
-        Err(_) => UNIX_EPOCH,
-    }
 }
 
 #[cfg(test)]

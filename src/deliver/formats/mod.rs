@@ -30,7 +30,7 @@ pub use native::{StoredItem, render_stored};
 
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::click::{Agent, ClickEvent, LinkRef};
 use crate::config::{Format, LinkMeta, WebhookConfig};
@@ -123,33 +123,20 @@ fn header(name: &'static str, value: &str, sensitive: bool) -> Option<(HeaderNam
 
 // ---- Times ----------------------------------------------------------------------
 
-/// The last second humantime formats (9999-12-31T23:59:59Z).
-const MAX_FORMATTED: Duration = Duration::from_secs(253_402_300_799);
-
 /// When the click happened: the event's RFC 3339 `timestamp`, or `fallback` when the
 /// stored text is not one (an event written by hand, or by a later version).
 pub fn click_time(event: &ClickEvent, fallback: SystemTime) -> SystemTime {
     humantime::parse_rfc3339(&event.timestamp).unwrap_or(fallback)
 }
 
-/// Keeps `t` within what humantime formats (the epoch to the year 9999): its
-/// formatter panics outside that range.
-fn clamp(t: SystemTime) -> SystemTime {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) if d <= MAX_FORMATTED => t,
-        Ok(_) => UNIX_EPOCH + MAX_FORMATTED,
-        Err(_) => UNIX_EPOCH,
-    }
-}
-
 /// `2019-12-20T07:54:54Z`: ISO 8601, UTC, whole seconds.
 pub fn iso_seconds(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(clamp(t)).to_string()
+    humantime::format_rfc3339_seconds(crate::clock::writable(t)).to_string()
 }
 
 /// `2025-10-25T02:36:47.132Z`: ISO 8601, UTC, milliseconds.
 pub fn iso_millis(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(clamp(t)).to_string()
+    humantime::format_rfc3339_millis(crate::clock::writable(t)).to_string()
 }
 
 /// Seconds since the Unix epoch; 0 for earlier times.

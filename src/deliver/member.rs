@@ -52,8 +52,9 @@ pub struct Member {
     /// The whole event, read only for formats that rebuild it (every one but native).
     pub event: Option<ClickEvent>,
     pub attempts_before: u32,
-    /// It has a pending entry to clear on success.
-    pub pending: bool,
+    /// When it is a retry: the time its retry record was due, cleared on success
+    /// unless it changed meanwhile.
+    pub due_at: Option<u64>,
     /// The message id of the request it last failed in, when it is a retry.
     pub message: Option<String>,
 }
@@ -82,7 +83,7 @@ impl Member {
             stored,
             event,
             attempts_before: 0,
-            pending: false,
+            due_at: None,
             message: None,
         })
     }

@@ -80,7 +80,7 @@ impl Webhook {
         match Member::read(stored, self.reads_whole_events()) {
             Ok(m) => Ok(Some(Member {
                 attempts_before: p.attempts,
-                pending: true,
+                due_at: Some(p.next_at_ms),
                 message: p.message.clone(),
                 ..m
             })),

@@ -83,10 +83,9 @@ impl Webhook {
             let attempt = member.attempts_before + 1;
             let result = if o.delivered {
                 m.delivery_delivered.with_label_values(&[id]).inc();
-                if member.pending {
-                    self.state.clear_pending(member.seq)
-                } else {
-                    Ok(())
+                match member.due_at {
+                    Some(due_at) => self.state.clear_retry(member.seq, due_at),
+                    None => Ok(()),
                 }
             } else if attempt >= self.cfg.retry.max_attempts {
                 recorded &= self.dead(member.seq, attempt, error, message.clone());

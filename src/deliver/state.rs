@@ -47,6 +47,10 @@ pub type Due = (Vec<(u64, Pending)>, Option<u64>);
 pub struct WebhookState {
     queue: Queue,
     tree: String,
+    /// Held while a retry record is read and then changed on that reading, so that
+    /// an operator's replay (on the admin listener's thread) and delivery's own
+    /// settling do not undo each other.
+    retry_lock: parking_lot::Mutex<()>,
 }
 
 const HEALTH: &[u8] = b"h";
@@ -91,6 +95,7 @@ impl WebhookState {
         let s = WebhookState {
             queue: queue.clone(),
             tree: tree_name(webhook),
+            retry_lock: parking_lot::Mutex::new(()),
         };
         s.index_old_entries()?;
         Ok(s)
@@ -150,6 +155,7 @@ impl WebhookState {
     }
 
     pub fn set_pending(&self, seq: u64, p: &Pending) -> Result<(), QueueError> {
+        let _held = self.retry_lock.lock();
         let mut batch = sled::Batch::default();
         self.unpend(&mut batch, seq)?;
         batch.insert(&key(PENDING, seq), encode(p));
@@ -157,10 +163,19 @@ impl WebhookState {
         self.apply(batch)
     }
 
-    pub fn clear_pending(&self, seq: u64) -> Result<(), QueueError> {
-        let mut batch = sled::Batch::default();
-        self.unpend(&mut batch, seq)?;
-        self.apply(batch)
+    /// Clears the retry that was due at `due_at` once it is delivered; a retry recorded
+    /// since (a replay while the attempt was in flight) stays.
+    pub fn clear_retry(&self, seq: u64, due_at: u64) -> Result<(), QueueError> {
+        let _held = self.retry_lock.lock();
+        match self.pending(seq)? {
+            Some(p) if p.next_at_ms == due_at => {
+                let mut batch = sled::Batch::default();
+                batch.remove(&due_key(p.next_at_ms, seq));
+                batch.remove(&key(PENDING, seq));
+                self.apply(batch)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Retries due at `now_ms`, earliest first, at least `limit` of them when there are
@@ -208,6 +223,7 @@ impl WebhookState {
 
     /// Moves `seq` to the dead letters (from pending, if it was there).
     pub fn add_dead(&self, seq: u64, d: &Dead) -> Result<(), QueueError> {
+        let _held = self.retry_lock.lock();
         let mut batch = sled::Batch::default();
         self.unpend(&mut batch, seq)?;
         batch.insert(&key(DEAD, seq), encode(d));
@@ -248,6 +264,7 @@ impl WebhookState {
     /// Moves every dead letter back to pending, due now, with a fresh count of
     /// attempts. Returns how many.
     pub fn replay_dead(&self, now_ms: u64) -> Result<usize, QueueError> {
+        let _held = self.retry_lock.lock();
         let dead = self.dead()?;
         let mut batch = sled::Batch::default();
         for (seq, d) in &dead {
@@ -289,6 +306,7 @@ impl WebhookState {
 
     /// Moves one dead letter back to pending, due now; `false` when there is none.
     pub fn replay_dead_one(&self, seq: u64, now_ms: u64) -> Result<bool, QueueError> {
+        let _held = self.retry_lock.lock();
         let Some(v) = self.tree()?.get(key(DEAD, seq))? else {
             return Ok(false);
         };
@@ -335,6 +353,7 @@ impl WebhookState {
     /// Puts `seqs` in line for an attempt now, with a fresh count of attempts (a
     /// replay); one already waiting for a retry is moved to now.
     pub fn replay(&self, seqs: &[u64], now_ms: u64) -> Result<(), QueueError> {
+        let _held = self.retry_lock.lock();
         for chunk in seqs.chunks(1024) {
             let mut batch = sled::Batch::default();
             for &seq in chunk {
@@ -410,7 +429,7 @@ mod tests {
         assert_eq!(next, Some(10_002));
         // Moving a retry moves its index entry: it is not found at its old time.
         s.set_pending(0, &pending(20_000, None)).unwrap();
-        s.clear_pending(5000).unwrap();
+        s.clear_retry(5000, 50).unwrap();
         let (due, _) = s.due(10_000, 10).unwrap();
         assert!(due.is_empty(), "{due:?}");
     }
@@ -426,6 +445,21 @@ mod tests {
         let (due, next) = s.due(100, 2).unwrap();
         assert_eq!(due.len(), 5, "the whole request at time 7");
         assert_eq!(next, Some(8));
+    }
+
+    #[test]
+    fn a_delivered_retry_does_not_clear_a_replay_recorded_meanwhile() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        s.set_pending(4, &pending(100, None)).unwrap();
+        // The retry due at 100 is in flight when an operator replays the event.
+        s.replay(&[4], 500).unwrap();
+        s.clear_retry(4, 100).unwrap();
+        let (due, _) = s.due(500, 10).unwrap();
+        assert_eq!(due.len(), 1, "the replay stays");
+        assert_eq!(due[0].1.next_at_ms, 500);
+        s.clear_retry(4, 500).unwrap();
+        assert!(s.due(u64::MAX / 2, 10).unwrap().0.is_empty());
     }
 
     #[test]

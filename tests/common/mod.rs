@@ -84,3 +84,52 @@ pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Verifies a request's Standard Webhooks signature with the reference library (PyPI
+/// `standardwebhooks`, which .ci/run installs). Without it the test fails, saying what
+/// to install: a check that cannot run does not pass.
+pub fn verify_standard_webhooks(secret: &str, s: &server::Seen) {
+    let script = r#"
+import sys, json
+from standardwebhooks.webhooks import Webhook
+d = json.load(sys.stdin)
+Webhook(d["secret"]).verify(d["body"].encode(), d["headers"])
+print("verified")
+"#;
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output();
+    assert!(
+        has.is_ok_and(|o| o.status.success()),
+        "the Standard Webhooks reference library is needed: python3 -m pip install standardwebhooks"
+    );
+    let input = serde_json::json!({
+        "secret": secret,
+        "body": String::from_utf8(s.body.to_vec()).unwrap(),
+        "headers": {
+            "webhook-id": s.headers["webhook-id"].to_str().unwrap(),
+            "webhook-timestamp": s.headers["webhook-timestamp"].to_str().unwrap(),
+            "webhook-signature": s.headers["webhook-signature"].to_str().unwrap(),
+        }
+    });
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "reference library refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -46,9 +46,12 @@ impl ShutdownSignalWatch for Signals {
 /// The stop as a consumer's task sees it: a flag it can look at between pieces of work
 /// and a future it can `select!` on inside one, so that a task waiting on a receiver,
 /// a token endpoint or a timer notices the stop at once rather than after the wait.
+/// A child ([`Stop::child`]) stops with its parent or on its own: one webhook can be
+/// stopped (a reload removed or changed it) while the others go on.
 #[derive(Clone)]
 pub struct Stop {
-    rx: tokio::sync::watch::Receiver<bool>,
+    own: tokio::sync::watch::Receiver<bool>,
+    parent: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// The side that stops: dropping it stops too.
@@ -56,25 +59,81 @@ pub struct Stopper {
     tx: tokio::sync::watch::Sender<bool>,
 }
 
+/// Resolves once `rx` says stop, or its sender is gone (a stop as well).
+async fn said(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
 impl Stop {
     pub fn new() -> (Stopper, Stop) {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        (Stopper { tx }, Stop { rx })
+        (
+            Stopper { tx },
+            Stop {
+                own: rx,
+                parent: None,
+            },
+        )
+    }
+
+    /// A stop of its own that also follows this one.
+    pub fn child(&self) -> (Stopper, Stop) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (
+            Stopper { tx },
+            Stop {
+                own: rx,
+                parent: Some(self.own.clone()),
+            },
+        )
     }
 
     pub fn is_stopped(&self) -> bool {
-        *self.rx.borrow()
+        let gone =
+            |rx: &tokio::sync::watch::Receiver<bool>| *rx.borrow() || rx.has_changed().is_err();
+        gone(&self.own) || self.parent.as_ref().is_some_and(gone)
     }
 
     /// Resolves once the stop is asked for (at once if it was). Cancel-safe.
     pub async fn stopped(&mut self) {
-        // An error means the stopper is gone, which is a stop as well.
-        let _ = self.rx.wait_for(|s| *s).await;
+        match &mut self.parent {
+            None => said(&mut self.own).await,
+            Some(parent) => {
+                tokio::select! {
+                    _ = said(&mut self.own) => {}
+                    _ = said(parent) => {}
+                }
+            }
+        }
     }
 }
 
 impl Stopper {
     pub fn stop(&self) {
         self.tx.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_child_stops_with_its_parent_or_alone() {
+        let (parent, p) = Stop::new();
+        let (a_stopper, mut a) = p.child();
+        let (_b_stopper, mut b) = p.child();
+        assert!(!a.is_stopped() && !b.is_stopped());
+        a_stopper.stop();
+        a.stopped().await;
+        assert!(a.is_stopped());
+        assert!(!b.is_stopped(), "a sibling goes on");
+        parent.stop();
+        b.stopped().await;
+        assert!(b.is_stopped());
+        let (gone, mut c) = Stop::new();
+        drop(gone);
+        c.stopped().await;
+        assert!(c.is_stopped(), "a dropped stopper is a stop");
     }
 }

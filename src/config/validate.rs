@@ -53,10 +53,11 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin_apart(admin.listen, listen, &mut problems);
     }
     let links = webhook::links(file.links, &mut problems);
-    let webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
+    let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
+    fingerprint(text, &mut webhooks);
     Ok(Config {
         source: path.to_path_buf(),
         hash: hash(text),
@@ -84,6 +85,26 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> String {
             format!("line {line}, column {column}: {message}")
         }
         None => message,
+    }
+}
+
+/// Each webhook's fingerprint: its table and the `[delivery]` table, re-serialised (so
+/// that comments and spacing do not count), hashed.
+fn fingerprint(text: &str, webhooks: &mut [super::WebhookConfig]) {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return;
+    };
+    let delivery = table
+        .get("delivery")
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let tables = table.get("webhooks").and_then(|w| w.as_array());
+    for (i, w) in webhooks.iter_mut().enumerate() {
+        let own = tables
+            .and_then(|t| t.get(i))
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        w.fingerprint = hash(&format!("{own}\n{delivery}"));
     }
 }
 

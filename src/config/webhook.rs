@@ -121,6 +121,10 @@ pub struct WebhookConfig {
     pub auth: Auth,
     pub retry: RetryPolicy,
     pub batch: BatchPolicy,
+    /// What a reload compares to tell whether this webhook changed: a hash of its
+    /// table and the `[delivery]` table as written (never the text itself, which may
+    /// hold secrets).
+    pub fingerprint: String,
 }
 
 /// Metadata for the links matching `host` and `path`, used to fill vendor fields.
@@ -260,6 +264,7 @@ fn webhook(
         auth: auth?,
         retry: retry?,
         batch: batch?,
+        fingerprint: String::new(),
         id: f.id,
     })
 }

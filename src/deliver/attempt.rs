@@ -118,7 +118,8 @@ impl Webhook {
         }
         self.limiter.wait().await;
         let msg_id = message_id(&self.cfg.id, members);
-        let body = Body::new(self.cfg.format, members, &self.links);
+        let links = self.links.load_full();
+        let body = Body::new(self.cfg.format, members, &links);
         let mut retried_auth = false;
         loop {
             let sent_at = SystemTime::now();

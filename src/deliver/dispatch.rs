@@ -130,7 +130,7 @@ mod tests {
         let parts = Parts {
             log: DeliveryLog::open(&queue, 1 << 20, metrics.clone()).unwrap(),
             client: crate::deliver::client(true).unwrap(),
-            links: Arc::new(Vec::new()),
+            links: Default::default(),
             metrics,
             delivery: cfg.delivery.clone(),
             queue: queue.clone(),

@@ -1,7 +1,12 @@
 //! Which events a webhook receives, and the link metadata that fills vendor fields.
 
+use std::sync::Arc;
+
 use super::member::Head;
 use crate::config::{Filter, LinkMeta};
+
+/// The `[[links]]` entries, shared by every webhook and swapped whole by a reload.
+pub type Links = Arc<arc_swap::ArcSwap<Vec<LinkMeta>>>;
 
 /// The host without its port, as filters and link entries name it.
 pub fn bare_host(host: &str) -> &str {

@@ -35,9 +35,11 @@ mod select;
 mod settle;
 pub mod sign;
 pub mod state;
+mod supervisor;
 pub mod test_event;
 pub mod webhook;
 
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -47,14 +49,12 @@ use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::shutdown::{Stop, Stopper};
 use log::DeliveryLog;
+use supervisor::{Command, Supervisor};
 use webhook::{Parts, Webhook, consumer_name};
 
 /// Beyond `delivery.stop_timeout`, how long [`Delivery::stop`] waits for the last
 /// records and the delivery log to be written before it gives up on the threads.
 pub const STOP_MARGIN: Duration = Duration::from_secs(2);
-
-/// A webhook task that failed is started again after this long.
-const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 /// The running delivery.
 pub struct Delivery {
@@ -63,6 +63,13 @@ pub struct Delivery {
     done: crossbeam_channel::Receiver<()>,
     stop_timeout: Duration,
     handle: Handle,
+    control: Mutex<Control>,
+}
+
+/// What a reload changes: the parts webhooks share, and the running set.
+struct Control {
+    parts: Arc<Parts>,
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
 }
 
 /// What the admin API reaches of the running delivery: the webhooks (swapped whole when
@@ -71,7 +78,7 @@ pub struct Delivery {
 #[derive(Clone)]
 pub struct Handle {
     webhooks: Arc<arc_swap::ArcSwap<Vec<Arc<Webhook>>>>,
-    runtime: Option<tokio::runtime::Handle>,
+    runtime: tokio::runtime::Handle,
     pub log: DeliveryLog,
 }
 
@@ -85,20 +92,91 @@ impl Handle {
         self.webhooks.load().iter().find(|w| w.id() == id).cloned()
     }
 
-    /// Runs `f` on delivery's runtime and waits for it; `None` when delivery has none
-    /// (no webhook enabled) or the task failed.
+    /// Runs `f` on delivery's runtime and waits for it; `None` when the task failed.
     pub async fn run<F>(&self, f: F) -> Option<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime.as_ref()?.spawn(f).await.ok()
+        self.runtime.spawn(f).await.ok()
     }
+}
+
+/// What a reload did to the webhooks.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Applied {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 impl Delivery {
     pub fn handle(&self) -> Handle {
         self.handle.clone()
+    }
+
+    /// Applies a reloaded configuration: webhooks added are started, those whose table
+    /// (or `[delivery]`) changed are replaced, those removed are stopped and forgotten,
+    /// and the `[[links]]` are swapped. Each change waits for the webhook's requests in
+    /// flight (`delivery.stop_timeout`) in the background; this returns at once.
+    pub fn apply(&self, cfg: &Config) -> anyhow::Result<Applied> {
+        let mut control = self.control.lock();
+        let old = control.parts.clone();
+        old.links.store(Arc::new(cfg.links.clone()));
+        let parts = Arc::new(Parts {
+            queue: old.queue.clone(),
+            log: old.log.clone(),
+            client: client(cfg.delivery.allow_private_targets)?,
+            links: old.links.clone(),
+            metrics: old.metrics.clone(),
+            delivery: cfg.delivery.clone(),
+        });
+        let running = self.handle.webhooks();
+        let mut applied = Applied::default();
+        let mut next = Vec::new();
+        let mut commands = Vec::new();
+        for w in cfg.webhooks.iter().filter(|w| w.enabled) {
+            match running.iter().find(|r| r.id() == w.id) {
+                Some(r) if r.cfg.fingerprint == w.fingerprint => next.push(r.clone()),
+                found => {
+                    let name = consumer_name(&w.id);
+                    if parts.queue.cursor(&name)?.is_none() {
+                        parts.queue.set_cursor(&name, parts.queue.head())?;
+                    }
+                    let new = Arc::new(Webhook::new(w.clone(), &parts)?);
+                    if found.is_some() {
+                        applied.changed.push(w.id.clone());
+                    } else {
+                        applied.added.push(w.id.clone());
+                    }
+                    next.push(new.clone());
+                    commands.push(Command::Start(new));
+                }
+            }
+        }
+        for r in running.iter() {
+            if next.iter().any(|n| n.id() == r.id()) {
+                continue;
+            }
+            let configured = cfg.webhooks.iter().any(|w| w.id == r.id());
+            applied.removed.push(r.id().to_string());
+            commands.push(Command::Stop {
+                id: r.id().to_string(),
+                forget: !configured,
+            });
+        }
+        // Webhooks neither running nor configured any more (disabled, then removed).
+        for id in old_ids(&old.queue)? {
+            if !cfg.webhooks.iter().any(|w| w.id == id) && !running.iter().any(|r| r.id() == id) {
+                commands.push(Command::Stop { id, forget: true });
+            }
+        }
+        self.handle.webhooks.store(Arc::new(next));
+        for c in commands {
+            let _ = control.commands.send(c);
+        }
+        control.parts = parts;
+        Ok(applied)
     }
 
     /// Stops every webhook: requests in flight get `delivery.stop_timeout` to finish,
@@ -134,38 +212,52 @@ pub fn client(allow_private: bool) -> Result<reqwest::Client, reqwest::Error> {
     b.build()
 }
 
-/// Forgets what the queue holds for webhooks no longer configured: the cursor (so that
-/// their unread events stop counting as unread), retries, dead letters, health and
-/// the delivery log. A webhook added again later under the same id starts afresh.
-fn forget_removed(cfg: &Config, queue: &Queue, log: &DeliveryLog) -> anyhow::Result<()> {
-    let configured = |id: &str| cfg.webhooks.iter().any(|w| w.id == id);
-    for (name, _) in queue.cursors()? {
-        if let Some(id) = name.strip_prefix("webhook:")
-            && !configured(id)
-        {
-            queue.remove_cursor(&name)?;
-        }
-    }
+/// The ids of webhooks the queue holds something for (a cursor or state).
+fn old_ids(queue: &Queue) -> anyhow::Result<Vec<String>> {
+    let mut ids: Vec<String> = queue
+        .cursors()?
+        .into_iter()
+        .filter_map(|(name, _)| name.strip_prefix("webhook:").map(str::to_string))
+        .collect();
     for name in queue.state_names()? {
         if let Some(id) = name.strip_prefix("webhook:")
-            && !configured(id)
+            && !ids.iter().any(|i| i == id)
         {
-            queue.drop_state(&name)?;
-            let entries = log.remove_webhook(id)?;
-            tracing::info!(
-                webhook = id,
-                log_entries = entries,
-                "webhook no longer configured: its cursor, retries, dead letters, health and delivery log are removed"
-            );
+            ids.push(id.to_string());
         }
     }
-    Ok(())
+    Ok(ids)
+}
+
+/// Forgets what the queue holds for a webhook no longer configured: the cursor (so that
+/// its unread events stop counting as unread), retries, dead letters, health and the
+/// delivery log. A webhook added again later under the same id starts afresh.
+fn forget(queue: &Queue, log: &DeliveryLog, id: &str) {
+    let forgotten = (|| -> Result<usize, crate::queue::QueueError> {
+        queue.remove_cursor(&consumer_name(id))?;
+        queue.drop_state(&state::tree_name(id))?;
+        log.remove_webhook(id)
+    })();
+    match forgotten {
+        Ok(entries) => tracing::info!(
+            webhook = id,
+            log_entries = entries,
+            "webhook no longer configured: its cursor, retries, dead letters, health and delivery log are removed"
+        ),
+        Err(e) => {
+            tracing::error!(webhook = id, error = %e, "cannot remove what the queue holds for a webhook no longer configured")
+        }
+    }
 }
 
 pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Result<Delivery> {
     let d = &cfg.delivery;
     let log = DeliveryLog::open(&queue, d.log_max_bytes, metrics.clone())?;
-    forget_removed(cfg, &queue, &log)?;
+    for id in old_ids(&queue)? {
+        if !cfg.webhooks.iter().any(|w| w.id == id) {
+            forget(&queue, &log, &id);
+        }
+    }
     // Every configured webhook gets a cursor at the head when first seen, so that
     // one configured but disabled receives what happened meanwhile once enabled.
     for w in &cfg.webhooks {
@@ -174,14 +266,14 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
             queue.set_cursor(&name, queue.head())?;
         }
     }
-    let parts = Parts {
+    let parts = Arc::new(Parts {
         queue: queue.clone(),
         log: log.clone(),
         client: client(d.allow_private_targets)?,
-        links: Arc::new(cfg.links.clone()),
+        links: Arc::new(arc_swap::ArcSwap::from_pointee(cfg.links.clone())),
         metrics: metrics.clone(),
         delivery: d.clone(),
-    };
+    });
     let mut webhooks = Vec::new();
     for w in cfg.webhooks.iter().filter(|w| w.enabled) {
         webhooks.push(Arc::new(Webhook::new(w.clone(), &parts)?));
@@ -192,23 +284,6 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
             "webhook disabled in the config: its events wait for it"
         );
     }
-    let (stopper, stop) = Stop::new();
-    let (done_tx, done) = crossbeam_channel::bounded(1);
-    let mut delivery = Delivery {
-        stopper,
-        thread: None,
-        done,
-        stop_timeout: d.stop_timeout,
-        handle: Handle {
-            webhooks: Arc::new(arc_swap::ArcSwap::from_pointee(webhooks.clone())),
-            runtime: None,
-            log,
-        },
-    };
-    if webhooks.is_empty() {
-        let _ = done_tx.send(());
-        return Ok(delivery);
-    }
     let nice = d.nice;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(d.threads)
@@ -216,52 +291,40 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         .on_thread_start(move || behind_the_proxy(nice))
         .enable_all()
         .build()?;
-    delivery.handle.runtime = Some(rt.handle().clone());
-    delivery.thread = Some(
-        std::thread::Builder::new()
-            .name("clicktap-deliver-main".into())
-            .spawn(move || {
-                behind_the_proxy(nice);
-                rt.block_on(supervise(webhooks, stop));
-                let _ = done_tx.send(());
-                // Tasks still running after the stop (none, unless one ignores it) are
-                // not waited for.
-                rt.shutdown_background();
-            })?,
+    let (stopper, stop) = Stop::new();
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let (commands, commands_rx) = tokio::sync::mpsc::unbounded_channel();
+    let delivery = Delivery {
+        stopper,
+        thread: None,
+        done,
+        stop_timeout: d.stop_timeout,
+        handle: Handle {
+            webhooks: Arc::new(arc_swap::ArcSwap::from_pointee(webhooks.clone())),
+            runtime: rt.handle().clone(),
+            log: log.clone(),
+        },
+        control: Mutex::new(Control { parts, commands }),
+    };
+    let forget_queue = queue.clone();
+    let supervisor = Supervisor::new(
+        stop,
+        Box::new(move |id: &str| forget(&forget_queue, &log, id)),
     );
-    Ok(delivery)
-}
-
-/// Runs every webhook's loop; one that fails (a panic, which is a bug) is logged and
-/// started again, so that one bad event cannot end a webhook's delivery until the
-/// next restart. Its events are safe meanwhile: its cursor moves only past settled
-/// events.
-async fn supervise(webhooks: Vec<Arc<Webhook>>, stop: Stop) {
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut ids = std::collections::HashMap::new();
-    for w in webhooks {
-        let task = tasks.spawn(w.clone().run(stop.clone()));
-        ids.insert(task.id(), w);
-    }
-    while let Some(ended) = tasks.join_next_with_id().await {
-        let Err(e) = ended else { continue };
-        let Some(w) = ids.remove(&e.id()) else {
-            continue;
-        };
-        if stop.is_stopped() {
-            continue;
-        }
-        tracing::error!(webhook = w.id(), error = %e, "webhook delivery failed (a bug in clicktap); starting it again");
-        let (again, mut stop) = (w.clone(), stop.clone());
-        let task = tasks.spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(RESTART_AFTER) => {}
-                _ = stop.stopped() => return,
-            }
-            again.run(stop).await
-        });
-        ids.insert(task.id(), w);
-    }
+    let thread = std::thread::Builder::new()
+        .name("clicktap-deliver-main".into())
+        .spawn(move || {
+            behind_the_proxy(nice);
+            rt.block_on(supervisor.run(webhooks, commands_rx));
+            let _ = done_tx.send(());
+            // Tasks still running after the stop (none, unless one ignores it) are
+            // not waited for.
+            rt.shutdown_background();
+        })?;
+    Ok(Delivery {
+        thread: Some(thread),
+        ..delivery
+    })
 }
 
 /// Delivery threads yield to the proxy's: batch scheduling like every background

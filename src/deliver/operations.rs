@@ -147,6 +147,7 @@ impl Webhook {
             .seq_at(until_ms.saturating_add(ORDER_SLACK_MS))?
             .min(cursor);
         let mut seqs = Vec::new();
+        let links = self.links.load();
         let mut at = from;
         while at < to {
             let stored = self.queue.read(at, 4096)?;
@@ -161,7 +162,7 @@ impl Webhook {
                 let Ok(m) = Member::read(s, false) else {
                     continue;
                 };
-                let meta = filter::link_meta(&self.links, &m.head);
+                let meta = filter::link_meta(&links, &m.head);
                 if filter::selects(&self.cfg.filter, &m.head, meta) {
                     seqs.push(seq);
                 }

@@ -144,6 +144,7 @@ impl Webhook {
             next,
             ..Passed::default()
         };
+        let links = self.links.load();
         for s in stored {
             let seq = s.seq;
             let member = match Member::read(s, self.reads_whole_events()) {
@@ -155,7 +156,7 @@ impl Webhook {
                     continue;
                 }
             };
-            let meta = filter::link_meta(&self.links, &member.head);
+            let meta = filter::link_meta(&links, &member.head);
             if filter::selects(&self.cfg.filter, &member.head, meta) {
                 out.push(member);
             } else {

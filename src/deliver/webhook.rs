@@ -20,7 +20,7 @@ use super::log::{DeliveryLog, Recorder};
 use super::select::Progress;
 use super::state::WebhookState;
 use crate::clock::now_ms;
-use crate::config::{DeliveryConfig, Format, LinkMeta, WebhookConfig};
+use crate::config::{DeliveryConfig, Format, WebhookConfig};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::shutdown::Stop;
@@ -36,7 +36,7 @@ pub struct Webhook {
     pub(super) recorder: Recorder,
     pub(super) client: reqwest::Client,
     pub(super) auth: Authenticator,
-    pub(super) links: Arc<Vec<LinkMeta>>,
+    pub(super) links: super::filter::Links,
     pub(super) metrics: Arc<Metrics>,
     pub(super) delivery: DeliveryConfig,
     pub(super) limiter: Limiter,
@@ -54,7 +54,7 @@ pub struct Parts {
     pub queue: Queue,
     pub log: DeliveryLog,
     pub client: reqwest::Client,
-    pub links: Arc<Vec<LinkMeta>>,
+    pub links: super::filter::Links,
     pub metrics: Arc<Metrics>,
     pub delivery: DeliveryConfig,
 }

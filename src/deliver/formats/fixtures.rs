@@ -234,6 +234,7 @@ pub fn webhook(format: Format) -> WebhookConfig {
             max_events: if format == Format::Rebrandly { 100 } else { 1 },
             max_wait: Duration::from_secs(1),
         },
+        fingerprint: String::new(),
     }
 }
 

@@ -79,6 +79,7 @@ pub fn webhook(
             },
             max_wait: Duration::from_secs(1),
         },
+        fingerprint: String::new(),
     }
 }
 

@@ -244,15 +244,19 @@ fn bench_queue(c: &mut Criterion) {
 fn bench_worker(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let cfg = config(dir.path());
-    let enricher = Arc::new(enricher(&cfg));
+    let enricher = Arc::new(arc_swap::ArcSwap::from_pointee(enricher(&cfg)));
     let mut g = c.benchmark_group("worker (enrich + json + append per batch)");
     g.measurement_time(Duration::from_secs(4));
     for flush in [false, true] {
         for batch in [64usize, 512, 2048] {
             let q = Bounded::new();
             // The enrichment thread's own per-batch step.
-            let mut batcher =
-                Batcher::new(enricher.clone(), q.queue.clone(), Arc::new(Metrics::new()));
+            let mut batcher = Batcher::new(
+                enricher.clone(),
+                clicktap::queue::QueueCell::ready(q.queue.clone()),
+                0,
+                Arc::new(Metrics::new()),
+            );
             g.throughput(Throughput::Elements(batch as u64));
             let id = if flush {
                 "flush each batch"

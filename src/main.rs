@@ -36,10 +36,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the proxy, the enrichment and delivery until SIGTERM or SIGINT.
+    /// Run the proxy, the enrichment and delivery until SIGTERM or SIGINT (SIGHUP
+    /// reloads the configuration; SIGQUIT hands the listening sockets to a new process).
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        /// Take the listening sockets over from the clicktap running on the same queue,
+        /// without refusing a connection (a binary upgrade).
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Run clicktap with a toy shortener on proxy.upstream and a webhook receiver that
     /// prints what it gets: the whole flow on one machine.
@@ -80,28 +85,15 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if cfg.log.json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-fn run(config: &std::path::Path, demo: Option<clicktap::run::Demo>) -> ExitCode {
+fn run(config: &std::path::Path, mut opts: clicktap::run::Options) -> ExitCode {
     let cfg = match load(config) {
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
-    init_logging(&cfg);
-    match clicktap::run::run(cfg, demo) {
+    opts.logging = Some(std::sync::Arc::new(clicktap::logging::Logging::init(
+        &cfg.log,
+    )));
+    match clicktap::run::run(cfg, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -126,8 +118,20 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Run { config } => run(&config, None),
-        Command::Demo { config, receiver } => run(&config, Some(clicktap::run::Demo { receiver })),
+        Command::Run { config, upgrade } => run(
+            &config,
+            clicktap::run::Options {
+                upgrade,
+                ..Default::default()
+            },
+        ),
+        Command::Demo { config, receiver } => run(
+            &config,
+            clicktap::run::Options {
+                demo: Some(clicktap::run::Demo { receiver }),
+                ..Default::default()
+            },
+        ),
         Command::Events { config, limit } => {
             let cfg = match load(&config) {
                 Ok(cfg) => cfg,

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub queue_dropped_error: IntCounter,
     pub queue_dropped_corrupt: IntCounter,
     pub queue_dropped_no_space: IntCounter,
+    pub queue_dropped_spool_full: IntCounter,
+    pub queue_spooled: IntGauge,
     pub queue_available: IntGauge,
     pub queue_unflushed_writes: IntGauge,
     pub queue_errors: IntCounter,
@@ -45,6 +47,8 @@ pub struct Metrics {
     pub delivery_dead_expired: IntCounterVec,
     pub delivery_log_bytes: IntGauge,
     pub delivery_log_evicted: IntCounter,
+    pub config_reloads: IntCounterVec,
+    pub geoip_reloads: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -96,7 +100,8 @@ impl Metrics {
              expired: older than the retention; error: a failed write, or stored in memory \
              but lost when the storage failed before a flush; corrupt: a stored value that \
              no longer decodes, removed; no_space: refused while the disk had less than \
-             queue.min_free_bytes free).",
+             queue.min_free_bytes free; spool_full: captured while the queue was not open yet, \
+             beyond queue.spool_bytes).",
             &["reason"],
         );
         let latency = HistogramVec::new(
@@ -146,6 +151,13 @@ impl Metrics {
             queue_dropped_error: queue_lost.with_label_values(&["error"]),
             queue_dropped_corrupt: queue_lost.with_label_values(&["corrupt"]),
             queue_dropped_no_space: queue_lost.with_label_values(&["no_space"]),
+            queue_dropped_spool_full: queue_lost.with_label_values(&["spool_full"]),
+            queue_spooled: gauge(
+                &r,
+                "clicktap_queue_spooled_events",
+                "Events waiting in memory for the queue to open (a binary upgrade: the old \
+                 process still holds it).",
+            ),
             queue_available: gauge(
                 &r,
                 "clicktap_queue_available",
@@ -251,6 +263,19 @@ impl Metrics {
                 &r,
                 "clicktap_delivery_log_evicted_total",
                 "Delivery-log values removed, oldest first, to stay within delivery.log_max_bytes.",
+            ),
+            config_reloads: counter_vec(
+                &r,
+                "clicktap_config_reloads_total",
+                "Configuration reloads by outcome (success; invalid: the file does not validate; \
+                 needs_restart: it changes settings only a new process takes; failed).",
+                &["outcome"],
+            ),
+            geoip_reloads: counter_vec(
+                &r,
+                "clicktap_geoip_reloads_total",
+                "GeoIP databases loaded again after they changed on disk, by outcome.",
+                &["outcome"],
             ),
             registry: r,
         }

@@ -27,7 +27,8 @@ use crate::metrics::Metrics;
 pub struct Proxy {
     peer: HttpPeer,
     capture: Option<Capture>,
-    trusted: Vec<ipnet::IpNet>,
+    /// Swapped whole by a reload; read with one atomic load per request.
+    trusted: crate::live::Trusted,
     metrics: Arc<Metrics>,
 }
 
@@ -39,7 +40,12 @@ struct Capture {
 
 impl Proxy {
     /// `tx` is `None` when capture is off: a plain proxy.
-    pub fn new(cfg: &ProxyConfig, tx: Option<Sender<RawClick>>, metrics: Arc<Metrics>) -> Proxy {
+    pub fn new(
+        cfg: &ProxyConfig,
+        tx: Option<Sender<RawClick>>,
+        trusted: crate::live::Trusted,
+        metrics: Arc<Metrics>,
+    ) -> Proxy {
         let mut peer = HttpPeer::new(cfg.upstream, cfg.upstream_tls, cfg.upstream_sni.clone());
         let o = &mut peer.options;
         o.connection_timeout = Some(cfg.upstream_connect_timeout);
@@ -62,7 +68,7 @@ impl Proxy {
         Proxy {
             peer,
             capture,
-            trusted: cfg.trusted_proxies.clone(),
+            trusted,
             metrics,
         }
     }
@@ -214,7 +220,7 @@ impl ProxyHttp for Proxy {
         let peer = &buf[..len];
         let xff = joined_forwarded_for(upstream_request.headers.get_all("x-forwarded-for"), peer);
         upstream_request.insert_header("x-forwarded-for", xff)?;
-        let keep_proto = is_trusted(&self.trusted, ip)
+        let keep_proto = is_trusted(&self.trusted.load(), ip)
             && upstream_request.headers.contains_key("x-forwarded-proto");
         if !keep_proto {
             let proto = if is_tls(session) { "https" } else { "http" };

@@ -1,29 +1,39 @@
 //! `clicktap run`: wires the stages together, runs until a signal, then stops them in
 //! flow order so that nothing captured is lost.
 //!
-//! Start order is the reverse of the flow (queue, enrichment, delivery, then the
-//! proxy), so that a click can never be captured before something is there to take
-//! it. Stop order follows the flow: the proxy stops taking requests and finishes those
-//! in flight, enrichment drains the channel into the queue, delivery stops, the queue
-//! is flushed.
+//! Start: the proxy and capture never wait for the queue. Normally the queue opens
+//! first, then enrichment, delivery and the proxy, so that a click is never captured
+//! before something is there to take it. In a binary upgrade (`--upgrade`) the old
+//! process holds the queue while it drains, so the new one takes the listening sockets,
+//! serves and captures at once (its events wait in memory), and opens the queue,
+//! starts delivery and the keeper as soon as the old one lets go ([`crate::upgrade`]).
+//!
+//! Stop follows the flow: the proxy stops taking requests and finishes those in
+//! flight, enrichment drains the channel into the queue, delivery stops (bounded by
+//! `delivery.stop_timeout`), the queue is flushed.
 
 use anyhow::Context;
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use parking_lot::Mutex;
 use pingora::proxy::http_proxy_service_with_name;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, Ready};
 use crate::config::Config;
-use crate::enrich::{self, Enricher, GeoDb, GeoHandle};
+use crate::deliver::Delivery;
+use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle};
 use crate::keeper::Keeper;
+use crate::live::{GeoWatch, Live, Running, Trusted};
+use crate::logging::Logging;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
-use crate::queue::Queue;
+use crate::queue::{Queue, QueueCell};
 use crate::shutdown::Signals;
+use crate::upgrade;
 
 /// Pingora's own settings, filled from clicktap's file rather than a second YAML one.
 fn server_conf(cfg: &Config) -> ServerConf {
@@ -36,25 +46,9 @@ fn server_conf(cfg: &Config) -> ServerConf {
         ca_file: p.upstream_ca.as_ref().map(|c| c.display().to_string()),
         grace_period_seconds: Some(p.grace_period.as_secs_f64().ceil() as u64),
         graceful_shutdown_timeout_seconds: Some(p.shutdown_timeout.as_secs_f64().ceil() as u64),
+        upgrade_sock: upgrade::socket(&cfg.queue).display().to_string(),
         ..ServerConf::default()
     }
-}
-
-/// Opens the configured GeoIP databases; a failure is one warning and no geo.
-pub fn open_geo(cfg: &Config) -> GeoHandle {
-    let handle: GeoHandle = Arc::new(ArcSwapOption::empty());
-    if cfg.geoip.databases.is_empty() {
-        tracing::warn!("no geoip.database configured: events carry no geo fields");
-        return handle;
-    }
-    match GeoDb::open(&cfg.geoip.databases) {
-        Ok(db) => {
-            tracing::info!(databases = ?cfg.geoip.databases, "GeoIP loaded");
-            handle.store(Some(Arc::new(db)));
-        }
-        Err(e) => tracing::warn!(error = %e, "GeoIP unavailable: events carry no geo fields"),
-    }
-    handle
 }
 
 /// Binds and releases an address, so that a port in use is a clear error now rather
@@ -70,61 +64,188 @@ pub struct Demo {
     pub receiver: std::net::SocketAddr,
 }
 
-pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
-    let live = Arc::new(crate::live::Live::new(cfg.clone()));
-    if let Some(d) = &demo {
-        probe_listen(
-            cfg.proxy.upstream,
-            "proxy.upstream (the demo shortener)",
-            &cfg,
-        )?;
-        probe_listen(d.receiver, "the demo receiver", &cfg)?;
-    }
-    probe_listen(cfg.proxy.listen, "proxy.listen", &cfg)?;
-    if let Some(a) = &cfg.admin {
-        probe_listen(a.listen, "admin.listen", &cfg)?;
-    }
-    let metrics = Arc::new(Metrics::new());
-    let queue = Queue::open(&cfg.queue, metrics.clone())
-        .with_context(|| format!("{}: queue.path", cfg.source.display()))?;
-    tracing::info!(
-        path = %cfg.queue.path.display(),
-        depth = queue.depth(),
-        next_seq = queue.head(),
-        "queue open"
-    );
+/// After its stop began, how long an upgrade's new process still waits for the old one
+/// to release the queue, so that the events it holds in memory can be stored.
+const OPEN_AFTER_STOP_MS: u64 = 30_000;
 
-    let (tx, workers) = if cfg.proxy.capture {
-        let (tx, rx) = crossbeam_channel::bounded(cfg.enrich.channel_capacity);
-        let enricher = Enricher::new(
+/// How `clicktap run` was asked to start.
+#[derive(Default)]
+pub struct Options {
+    pub demo: Option<Demo>,
+    /// Take the listening sockets from the running clicktap (`--upgrade`).
+    pub upgrade: bool,
+    /// The log, whose level a reload changes; `None` in tests that do not install one.
+    pub logging: Option<Arc<Logging>>,
+}
+
+/// What is shared between the start of the stages that need the queue and the stop.
+struct Shared {
+    cfg: Config,
+    metrics: Arc<Metrics>,
+    live: Arc<Live>,
+    cell: QueueCell,
+    geo: GeoHandle,
+    enricher: Option<EnricherHandle>,
+    trusted: Trusted,
+    logging: Option<Arc<Logging>>,
+    ready: Arc<OnceLock<Ready>>,
+}
+
+/// The stages that need the queue.
+struct Backend {
+    queue: Queue,
+    delivery: Arc<Delivery>,
+    keeper: Keeper,
+    geo_watch: Option<GeoWatch>,
+}
+
+impl Shared {
+    /// Starts delivery, the keeper and the GeoIP watch on the open queue, and hands the
+    /// queue to enrichment, the admin API and reloads.
+    fn start_backend(&self, queue: Queue) -> anyhow::Result<Backend> {
+        tracing::info!(
+            path = %self.cfg.queue.path.display(),
+            depth = queue.depth(),
+            next_seq = queue.head(),
+            "queue open"
+        );
+        self.cell.set(queue.clone());
+        let delivery = Arc::new(
+            crate::deliver::start(&self.cfg, queue.clone(), self.metrics.clone())
+                .context("cannot start delivery")?,
+        );
+        let keeper = Keeper::start(queue.clone(), self.metrics.clone(), Duration::from_secs(10))
+            .context("cannot start the queue keeper")?;
+        let geo_watch = GeoWatch::start(&self.cfg.geoip, self.geo.clone(), self.metrics.clone())
+            .context("cannot start the GeoIP watch")?;
+        self.live.started(Running {
+            geo: self.geo.clone(),
+            enricher: self.enricher.clone(),
+            trusted: self.trusted.clone(),
+            delivery: delivery.clone(),
+            logging: self.logging.clone(),
+        });
+        let _ = self.ready.set(Ready {
+            queue: queue.clone(),
+            delivery: delivery.handle(),
+        });
+        upgrade::write_pid(&self.cfg.queue);
+        Ok(Backend {
+            queue,
+            delivery,
+            keeper,
+            geo_watch,
+        })
+    }
+}
+
+pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let live = Arc::new(Live::new(cfg.clone(), metrics.clone()));
+    crate::live::watch_hangup(live.clone()).context("cannot watch for SIGHUP")?;
+    if !opts.upgrade {
+        if let Some(d) = &opts.demo {
+            probe_listen(
+                cfg.proxy.upstream,
+                "proxy.upstream (the demo shortener)",
+                &cfg,
+            )?;
+            probe_listen(d.receiver, "the demo receiver", &cfg)?;
+        }
+        probe_listen(cfg.proxy.listen, "proxy.listen", &cfg)?;
+        if let Some(a) = &cfg.admin {
+            probe_listen(a.listen, "admin.listen", &cfg)?;
+        }
+    }
+    let geo: GeoHandle = Arc::new(ArcSwapOption::from(
+        enrich::geo::load(&cfg.geoip).map(Arc::new),
+    ));
+    let trusted: Trusted = Arc::new(ArcSwap::from_pointee(cfg.proxy.trusted_proxies.clone()));
+    let enricher: Option<EnricherHandle> = cfg.proxy.capture.then(|| {
+        Arc::new(ArcSwap::from_pointee(Enricher::new(
             &cfg.enrich,
             cfg.proxy.trusted_proxies.clone(),
-            open_geo(&cfg),
-        );
-        let workers = enrich::start(
-            &cfg.enrich,
-            cfg.queue.flush_interval,
-            rx,
-            queue.clone(),
-            Arc::new(enricher),
-            metrics.clone(),
-        )
-        .context("cannot start the enrichment threads")?;
-        (Some(tx), Some(workers))
-    } else {
-        tracing::info!("proxy.capture = false: proxying only, nothing is captured");
-        (None, None)
-    };
-    let delivery = crate::deliver::start(&cfg, queue.clone(), metrics.clone())
-        .context("cannot start delivery")?;
-    let keeper = Keeper::start(queue.clone(), metrics.clone(), Duration::from_secs(10))
-        .context("cannot start the queue keeper")?;
+            geo.clone(),
+        )))
+    });
+    let shared = Arc::new(Shared {
+        cfg: cfg.clone(),
+        metrics: metrics.clone(),
+        live: live.clone(),
+        cell: QueueCell::new(),
+        geo,
+        enricher: enricher.clone(),
+        trusted: trusted.clone(),
+        logging: opts.logging.clone(),
+        ready: Arc::new(OnceLock::new()),
+    });
 
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(&cfg));
+    // The queue, now; or, in an upgrade, once the old process lets go of it.
+    let backend: Arc<Mutex<Option<Backend>>> = Arc::new(Mutex::new(None));
+    // When the stop began (ms since the epoch; 0 while running): an upgrade's opener
+    // keeps waiting for the old process a while after it, then gives up.
+    let stopping = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let opener = if opts.upgrade {
+        upgrade::quit_old(&cfg.queue)?;
+        let (shared, backend, stopping) = (shared.clone(), backend.clone(), stopping.clone());
+        Some(
+            std::thread::Builder::new()
+                .name("clicktap-queue-open".into())
+                .spawn(move || {
+                    let stop = || {
+                        let since = stopping.load(std::sync::atomic::Ordering::Acquire);
+                        since > 0
+                            && crate::clock::now_ms().saturating_sub(since) > OPEN_AFTER_STOP_MS
+                    };
+                    let opened =
+                        upgrade::open_when_free(&shared.cfg.queue, shared.metrics.clone(), &stop)
+                            .with_context(|| format!("{}: queue.path", shared.cfg.source.display()))
+                            .and_then(|q| shared.start_backend(q));
+                    match opened {
+                        Ok(b) => *backend.lock() = Some(b),
+                        Err(e) => tracing::error!(
+                            "{e:#}; events wait in memory until the stop, then are lost"
+                        ),
+                    }
+                })?,
+        )
+    } else {
+        let queue = Queue::open(&cfg.queue, metrics.clone())
+            .with_context(|| format!("{}: queue.path", cfg.source.display()))?;
+        *backend.lock() = Some(shared.start_backend(queue)?);
+        None
+    };
+
+    let (tx, workers) = match &enricher {
+        Some(enricher) => {
+            let (tx, rx) = crossbeam_channel::bounded(cfg.enrich.channel_capacity);
+            let workers = enrich::start(
+                &cfg.enrich,
+                cfg.queue.flush_interval,
+                rx,
+                shared.cell.clone(),
+                cfg.queue.spool_bytes as usize,
+                enricher.clone(),
+                metrics.clone(),
+            )
+            .context("cannot start the enrichment threads")?;
+            (Some(tx), Some(workers))
+        }
+        None => {
+            tracing::info!("proxy.capture = false: proxying only, nothing is captured");
+            (None, None)
+        }
+    };
+
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(&cfg));
     server.bootstrap();
     let mut proxy = http_proxy_service_with_name(
         &server.configuration,
-        Proxy::new(&cfg.proxy, tx, metrics.clone()),
+        Proxy::new(&cfg.proxy, tx, trusted, metrics.clone()),
         "clicktap proxy",
     );
     proxy.add_tcp(&cfg.proxy.listen.to_string());
@@ -132,17 +253,12 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
     if let Some(a) = &cfg.admin {
         let mut admin = Service::new(
             "clicktap admin".to_string(),
-            Admin::new(
-                live.clone(),
-                metrics.clone(),
-                queue.clone(),
-                delivery.handle(),
-            ),
+            Admin::new(live.clone(), metrics.clone(), shared.ready.clone()),
         );
         admin.add_tcp(&a.listen.to_string());
         server.add_service(admin);
     }
-    if let Some(d) = &demo {
+    if let Some(d) = &opts.demo {
         let mut shortener = Service::new("demo shortener".to_string(), crate::demo::Shortener);
         shortener.add_tcp(&cfg.proxy.upstream.to_string());
         server.add_service(shortener);
@@ -156,6 +272,7 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
         upstream = %cfg.proxy.upstream_name,
         admin = ?cfg.admin.as_ref().map(|a| a.listen),
         webhooks = cfg.webhooks.len(),
+        upgrade = opts.upgrade,
         "clicktap running"
     );
     server.run(RunArgs {
@@ -163,17 +280,31 @@ pub fn run(cfg: Config, demo: Option<Demo>) -> anyhow::Result<()> {
     });
 
     tracing::info!("proxy stopped; draining captured clicks");
+    stopping.store(
+        crate::clock::now_ms().max(1),
+        std::sync::atomic::Ordering::Release,
+    );
+    if let Some(o) = opener {
+        let _ = o.join();
+    }
     if let Some(w) = workers {
         w.drain_and_stop();
     }
-    delivery.stop();
-    keeper.stop();
-    queue.flush().context("final queue flush")?;
+    let Some(b) = backend.lock().take() else {
+        anyhow::bail!("stopped before the queue opened");
+    };
+    b.delivery.stop();
+    b.keeper.stop();
+    if let Some(g) = b.geo_watch {
+        g.stop();
+    }
+    b.queue.flush().context("final queue flush")?;
+    upgrade::remove_pid(&cfg.queue);
     tracing::info!(
         captured = metrics.capture_clicks.get(),
         dropped = metrics.capture_dropped_full.get() + metrics.capture_dropped_closed.get(),
         stored = metrics.queue_appended.get(),
-        next_seq = queue.head(),
+        next_seq = b.queue.head(),
         "clicktap stopped"
     );
     Ok(())

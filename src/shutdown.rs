@@ -5,9 +5,9 @@
 //! terminal deserves the same care as a `systemctl stop`. The sequence after a signal:
 //! the listeners stop accepting, requests in flight get `proxy.grace_period` to finish,
 //! Pingora's runtimes stop, and then `run` drains the capture channel, stops delivery
-//! and flushes the queue. SIGQUIT, Pingora's signal for handing the listening sockets
-//! to a new process, stops gracefully too: the hand-over is not wired yet, because the
-//! queue can be held by one process at a time.
+//! and flushes the queue. SIGQUIT is Pingora's signal for handing the listening sockets
+//! to a new process (`clicktap run --upgrade`, see [`crate::upgrade`]): they are sent,
+//! the old process keeps serving for five seconds, then stops as on SIGTERM.
 
 use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
@@ -36,8 +36,8 @@ impl ShutdownSignalWatch for Signals {
                 ShutdownSignal::GracefulTerminate
             }
             _ = quit.recv() => {
-                tracing::info!("SIGQUIT: stopping gracefully (socket hand-over is not supported)");
-                ShutdownSignal::GracefulTerminate
+                tracing::info!("SIGQUIT: handing the listening sockets to a new process (clicktap run --upgrade), then stopping gracefully");
+                ShutdownSignal::GracefulUpgrade
             }
         }
     }

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use http::{Method, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::AdminConfig;
 use crate::deliver::Handle;
@@ -36,20 +36,27 @@ use request::{BodyError, Request};
 pub struct Admin {
     live: Arc<Live>,
     metrics: Arc<Metrics>,
-    queue: Queue,
-    delivery: Handle,
+    ready: Arc<OnceLock<Ready>>,
+}
+
+/// What the API needs of the running stages, there once the queue is open (during an
+/// upgrade, after the old process let go of it; until then those routes answer 503).
+pub struct Ready {
+    pub queue: Queue,
+    pub delivery: Handle,
 }
 
 impl Admin {
-    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, queue: Queue, delivery: Handle) -> Admin {
+    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, ready: Arc<OnceLock<Ready>>) -> Admin {
         Admin {
             live,
             metrics,
-            queue,
-            delivery,
+            ready,
         }
     }
+}
 
+impl Ready {
     fn events(&self, req: &Request) -> Answer {
         let limit = match req.number("limit") {
             Ok(n) => n.unwrap_or(100).min(deliveries::MAX_LIMIT) as usize,
@@ -68,8 +75,8 @@ impl Admin {
         }
     }
 
-    /// The `/api/v1/` routes, for an authorized request.
-    async fn api(&self, session: &mut ServerSession, req: &Request) -> Answer {
+    /// The `/api/v1/` routes that need the queue, for an authorized request.
+    async fn api(&self, live: &Live, session: &mut ServerSession, req: &Request) -> Answer {
         let takes_body = matches!(req.method, Method::POST | Method::DELETE | Method::PUT);
         let body = if takes_body {
             match request::body(session).await {
@@ -93,7 +100,7 @@ impl Admin {
         let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let get = req.method == Method::GET;
         match seg.as_slice() {
-            ["status"] if get => status::status(&self.live, &self.delivery, &self.queue),
+            ["status"] if get => status::status(live, &self.delivery, &self.queue),
             ["events"] if get => self.events(req),
             ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
             ["webhooks"] if get => webhooks::list(&self.delivery, &self.queue),
@@ -128,6 +135,15 @@ fn authorized(session: &ServerSession, cfg: &AdminConfig) -> bool {
     constant_time_eq(given.as_bytes(), token.expose().as_bytes())
 }
 
+/// The queue is not open yet: an upgrade waits for the old process to release it.
+fn not_yet() -> Answer {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "starting: the queue is not open yet (an upgrade waits for the previous process to release it)",
+    )
+}
+
 fn unauthorized() -> Answer {
     error(
         StatusCode::UNAUTHORIZED,
@@ -148,9 +164,10 @@ impl ServeHttp for Admin {
         match req.path.as_str() {
             "/healthz" if get => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             "/readyz" if get => {
-                return match self.queue.size_on_disk() {
-                    Ok(_) => respond(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
-                    Err(e) => queue_error(&e),
+                return match self.ready.get().map(|r| r.queue.size_on_disk()) {
+                    Some(Ok(_)) => respond(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
+                    Some(Err(e)) => queue_error(&e),
+                    None => not_yet(),
                 };
             }
             "/metrics" if get => {
@@ -173,6 +190,9 @@ impl ServeHttp for Admin {
         if !authorized(session, cfg) {
             return unauthorized();
         }
-        self.api(session, &req).await
+        match self.ready.get() {
+            Some(ready) => ready.api(&self.live, session, &req).await,
+            None => not_yet(),
+        }
     }
 }

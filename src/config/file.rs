@@ -104,11 +104,26 @@ impl Default for EnrichFile {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct GeoipFile {
     pub database: Option<OneOrMany>,
     pub optional: bool,
+    pub watch: bool,
+    pub watch_interval: String,
+}
+
+impl Default for GeoipFile {
+    fn default() -> Self {
+        GeoipFile {
+            database: None,
+            optional: false,
+            // geoipupdate replaces the files twice a week: a look a minute costs
+            // nothing and picks a new one up within a minute.
+            watch: true,
+            watch_interval: "60s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +137,7 @@ pub struct QueueFile {
     pub retention: String,
     pub cache_size: String,
     pub min_free_bytes: String,
+    pub spool_bytes: String,
 }
 
 impl Default for QueueFile {
@@ -137,6 +153,7 @@ impl Default for QueueFile {
             // sled keeps a write error until it is reopened (NOTES.md): the queue stops
             // appending well before the disk is full rather than at ENOSPC.
             min_free_bytes: "64MiB".into(),
+            spool_bytes: "64MiB".into(),
         }
     }
 }

@@ -93,6 +93,9 @@ pub struct GeoipConfig {
     pub databases: Vec<PathBuf>,
     /// A missing or unreadable database is a warning, not a refusal to start.
     pub optional: bool,
+    /// Look at the files every `watch_interval` and load them again when they change.
+    pub watch: bool,
+    pub watch_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,8 @@ pub struct QueueConfig {
     /// Appends are refused while the queue's file system has less free space than
     /// this; zero: no floor.
     pub min_free_bytes: u64,
+    /// Events captured before the queue opens (an upgrade) wait in memory up to this.
+    pub spool_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -304,9 +304,18 @@ fn geoip(f: GeoipFile, p: &mut Problems) -> GeoipConfig {
             }
         }
     }
+    let watch_interval = bounds::duration(
+        p,
+        "geoip.watch_interval",
+        &f.watch_interval,
+        Duration::from_millis(100),
+        Some(Duration::from_secs(86_400)),
+    );
     GeoipConfig {
         databases,
         optional: f.optional,
+        watch: f.watch,
+        watch_interval: watch_interval.unwrap_or(Duration::from_secs(60)),
     }
 }
 
@@ -329,6 +338,7 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
     // Zero would remove every event at once, delivered or not.
     let retention = bounds::duration(p, "queue.retention", &f.retention, MILLI, None);
     let min_free = p.check("queue.min_free_bytes", parse::size(&f.min_free_bytes));
+    let spool = p.check("queue.spool_bytes", parse::size(&f.spool_bytes));
     let when_full = match f.when_full.as_str() {
         "drop_newest" => Some(WhenFull::DropNewest),
         "drop_oldest" => Some(WhenFull::DropOldest),
@@ -352,6 +362,7 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
         retention: retention?,
         cache_size: cache?,
         min_free_bytes: min_free?,
+        spool_bytes: spool?,
     })
 }
 

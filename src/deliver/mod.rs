@@ -59,7 +59,7 @@ pub const STOP_MARGIN: Duration = Duration::from_secs(2);
 /// The running delivery.
 pub struct Delivery {
     stopper: Stopper,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     done: crossbeam_channel::Receiver<()>,
     stop_timeout: Duration,
     handle: Handle,
@@ -181,12 +181,12 @@ impl Delivery {
 
     /// Stops every webhook: requests in flight get `delivery.stop_timeout` to finish,
     /// then they are recorded as retries. Waits at most that long plus [`STOP_MARGIN`].
-    pub fn stop(mut self) {
+    pub fn stop(&self) {
         self.stopper.stop();
         let bound = self.stop_timeout + STOP_MARGIN;
         match self.done.recv_timeout(bound) {
             Ok(()) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                if let Some(t) = self.thread.take() {
+                if let Some(t) = self.thread.lock().take() {
                     let _ = t.join();
                 }
             }
@@ -296,7 +296,7 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
     let (commands, commands_rx) = tokio::sync::mpsc::unbounded_channel();
     let delivery = Delivery {
         stopper,
-        thread: None,
+        thread: Mutex::new(None),
         done,
         stop_timeout: d.stop_timeout,
         handle: Handle {
@@ -321,10 +321,8 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
             // not waited for.
             rt.shutdown_background();
         })?;
-    Ok(Delivery {
-        thread: Some(thread),
-        ..delivery
-    })
+    *delivery.thread.lock() = Some(thread);
+    Ok(delivery)
 }
 
 /// Delivery threads yield to the proxy's: batch scheduling like every background

@@ -78,6 +78,25 @@ struct Database {
     reader: Reader<Vec<u8>>,
 }
 
+/// The configured databases opened, or none: no database configured, or one that does
+/// not open (logged; `check` refuses that unless `geoip.optional`).
+pub fn load(cfg: &crate::config::GeoipConfig) -> Option<GeoDb> {
+    if cfg.databases.is_empty() {
+        tracing::warn!("no geoip.database configured: events carry no geo fields");
+        return None;
+    }
+    match GeoDb::open(&cfg.databases) {
+        Ok(db) => {
+            tracing::info!(databases = ?cfg.databases, "GeoIP loaded");
+            Some(db)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "GeoIP unavailable: events carry no geo fields");
+            None
+        }
+    }
+}
+
 impl GeoDb {
     /// Reads every file into memory and checks that it is a MaxMind DB. Stops at the
     /// first file that fails, naming it.

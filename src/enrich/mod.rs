@@ -15,6 +15,7 @@ mod link_cache;
 mod memo;
 mod privacy;
 mod request;
+mod spool;
 mod stored;
 mod worker;
 
@@ -34,6 +35,10 @@ use stored::Stored;
 
 /// The GeoIP database in use, swapped whole when a new one is loaded.
 pub type GeoHandle = Arc<ArcSwapOption<GeoDb>>;
+
+/// The enrichment settings in use, swapped whole by a reload; the threads read them
+/// once per batch.
+pub type EnricherHandle = Arc<arc_swap::ArcSwap<Enricher>>;
 
 /// Everything enrichment needs besides the click.
 pub struct Enricher {

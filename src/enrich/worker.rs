@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::Enricher;
+use super::EnricherHandle;
+use super::spool::Spool;
 use crate::click::RawClick;
 use crate::config::EnrichConfig;
 use crate::metrics::Metrics;
-use crate::queue::{Queue, Record};
+use crate::queue::{QueueCell, Record};
 
 /// The running enrichment threads.
 pub struct Workers {
@@ -49,8 +50,9 @@ pub fn start(
     cfg: &EnrichConfig,
     flush_interval: Duration,
     rx: Receiver<RawClick>,
-    queue: Queue,
-    enricher: Arc<Enricher>,
+    queue: QueueCell,
+    spool_bytes: usize,
+    enricher: EnricherHandle,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Workers> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -58,7 +60,12 @@ pub fn start(
     for n in 0..cfg.workers {
         let w = Worker {
             rx: rx.clone(),
-            batcher: Batcher::new(enricher.clone(), queue.clone(), metrics.clone()),
+            batcher: Batcher::new(
+                enricher.clone(),
+                queue.clone(),
+                spool_bytes,
+                metrics.clone(),
+            ),
             metrics: metrics.clone(),
             batch_size: cfg.batch_size,
             poll_interval: cfg.poll_interval,
@@ -111,6 +118,10 @@ impl Worker {
             if got {
                 self.batcher.write(&mut batch);
                 dirty = true;
+            } else if self.batcher.spooled() > 0 {
+                // The queue may have opened while no click came.
+                self.batcher.unspool();
+                dirty = true;
             }
             if dirty && last_flush.elapsed() >= self.flush_interval {
                 self.batcher.flush();
@@ -130,7 +141,9 @@ impl Worker {
             };
             std::thread::sleep(tick);
         }
+        self.batcher.unspool();
         self.batcher.flush();
+        self.batcher.abandon_spool();
     }
 }
 
@@ -138,28 +151,69 @@ impl Worker {
 /// every click, serialise it into one reused buffer, append the lot to the queue in one
 /// write. Public so that the benchmarks measure this very code.
 pub struct Batcher {
-    enricher: Arc<Enricher>,
-    queue: Queue,
+    enricher: EnricherHandle,
+    queue: QueueCell,
     metrics: Arc<Metrics>,
     scratch: Scratch,
     errors: ErrorLog,
+    /// Events enriched before the queue opened, and the most bytes they may hold.
+    spool: Spool,
+    spool_bytes: usize,
 }
 
 impl Batcher {
-    pub fn new(enricher: Arc<Enricher>, queue: Queue, metrics: Arc<Metrics>) -> Batcher {
+    /// A batcher writing to `queue` once it is open, keeping up to `spool_bytes` of
+    /// events until then.
+    pub fn new(
+        enricher: EnricherHandle,
+        queue: QueueCell,
+        spool_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Batcher {
         Batcher {
             enricher,
             queue,
             metrics,
             scratch: Scratch::default(),
             errors: ErrorLog::default(),
+            spool: Spool::default(),
+            spool_bytes,
         }
+    }
+
+    /// Events waiting for the queue to open.
+    pub fn spooled(&self) -> usize {
+        self.spool.len()
+    }
+
+    /// Once the queue is open, appends what waited for it, before anything newer.
+    pub fn unspool(&mut self) {
+        let Some(queue) = self.queue.get() else {
+            return;
+        };
+        if self.spool.is_empty() {
+            return;
+        }
+        let n = self.spool.len();
+        match self.spool.append_to(queue) {
+            Ok(stored) => tracing::info!(
+                events = n,
+                stored,
+                "events captured before the queue opened are stored"
+            ),
+            Err(e) => self.errors.report(&e),
+        }
+        self.metrics.queue_spooled.set(0);
     }
 
     /// Enriches, serialises and appends `batch`, leaving it empty. Storage trouble is
     /// counted and logged (at most every 10 s), never returned: the thread goes on.
     pub fn write(&mut self, batch: &mut Vec<RawClick>) {
-        let geo = self.enricher.geo.load();
+        // What waited for the queue goes first, so that events stay in capture order.
+        self.unspool();
+        // The settings in use for the whole batch: a reload swaps them between batches.
+        let enricher = self.enricher.load();
+        let geo = enricher.geo.load();
         let scratch = &mut self.scratch;
         scratch.json.clear();
         scratch.spans.clear();
@@ -170,7 +224,7 @@ impl Batcher {
                 .unwrap_or_default()
                 .as_millis() as u64;
             let start = scratch.json.len();
-            match self.enricher.write(&raw, geo.as_deref(), &mut scratch.json) {
+            match enricher.write(&raw, geo.as_deref(), &mut scratch.json) {
                 Ok(()) => scratch.spans.push((at_ms, start..scratch.json.len())),
                 // Serialising plain data cannot fail; counted as a storage error if it does.
                 Err(_) => {
@@ -188,10 +242,17 @@ impl Batcher {
             })
             .collect();
         self.metrics.enrich_events.inc_by(records.len() as u64);
-        match self.queue.append(&records) {
-            Ok(out) if out.refused > 0 => self.errors.full(out.refused),
-            Ok(_) => {}
-            Err(e) => self.errors.report(&e),
+        match self.queue.get() {
+            Some(queue) => match queue.append(&records) {
+                Ok(out) if out.refused > 0 => self.errors.full(out.refused),
+                Ok(_) => {}
+                Err(e) => self.errors.report(&e),
+            },
+            None => {
+                let refused = self.spool.keep(&records, self.spool_bytes);
+                self.metrics.queue_dropped_spool_full.inc_by(refused);
+                self.metrics.queue_spooled.set(self.spool.len() as i64);
+            }
         }
         drop(records);
         scratch.give_back();
@@ -199,9 +260,27 @@ impl Batcher {
 
     /// Flushes the queue to disk; trouble is logged like an append's.
     pub fn flush(&mut self) {
-        if let Err(e) = self.queue.flush() {
+        if let Some(queue) = self.queue.get()
+            && let Err(e) = queue.flush()
+        {
             self.errors.report(&e);
         }
+    }
+
+    /// At the stop, events that never reached the queue (it never opened) are lost:
+    /// counted and logged.
+    pub fn abandon_spool(&mut self) {
+        if self.spool.is_empty() {
+            return;
+        }
+        let n = self.spool.len() as u64;
+        self.metrics.queue_dropped_error.inc_by(n);
+        tracing::error!(
+            events = n,
+            "the queue never opened: events held in memory are lost (counted as clicktap_queue_dropped_total{{reason=\"error\"}})"
+        );
+        self.spool = Spool::default();
+        self.metrics.queue_spooled.set(0);
     }
 }
 

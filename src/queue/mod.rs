@@ -72,6 +72,33 @@ pub enum QueueError {
     Unavailable(String),
 }
 
+/// The queue, once it is open. A new process of a binary upgrade serves and captures
+/// before the old one lets go of the queue; what needs the queue holds this and asks.
+#[derive(Clone, Default)]
+pub struct QueueCell(Arc<std::sync::OnceLock<Queue>>);
+
+impl QueueCell {
+    /// A cell that is filled later ([`QueueCell::set`]).
+    pub fn new() -> QueueCell {
+        QueueCell::default()
+    }
+
+    /// A cell holding an open queue.
+    pub fn ready(queue: Queue) -> QueueCell {
+        let cell = QueueCell::default();
+        cell.set(queue);
+        cell
+    }
+
+    pub fn get(&self) -> Option<&Queue> {
+        self.0.get()
+    }
+
+    pub fn set(&self, queue: Queue) {
+        let _ = self.0.set(queue);
+    }
+}
+
 /// One event to append: when it was captured and its serialised form (borrowed, so
 /// that a writer can serialise a whole batch into one reused buffer).
 #[derive(Clone, Copy)]

@@ -28,6 +28,7 @@ fn cfg(dir: &std::path::Path, max_events: u64, when_full: WhenFull) -> QueueConf
         retention: Duration::from_secs(3600),
         cache_size: 1 << 20,
         min_free_bytes: 0,
+        spool_bytes: 0,
     }
 }
 

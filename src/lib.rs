@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod background;
+pub mod cli;
 pub mod click;
 pub mod clock;
 pub mod config;

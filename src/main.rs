@@ -68,6 +68,95 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// What the running clicktap is: version, uptime, configuration, queue, webhooks.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The admin API's JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running clicktap to read its configuration file again (as SIGHUP does);
+    /// exit 2 with every problem when it refuses the file.
+    Reload {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running clicktap's webhooks.
+    Webhooks {
+        #[command(subcommand)]
+        command: Webhooks,
+    },
+}
+
+#[derive(clap::Args)]
+struct On {
+    /// The configuration file: the admin listener's address and token.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The admin API's JSON, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Webhooks {
+    /// Each webhook: format, state, lag, retries, dead letters.
+    List {
+        #[command(flatten)]
+        on: On,
+    },
+    /// Send a synthetic event of kind "test" now and show the receiver's answer; exit 2
+    /// when it was not delivered.
+    Test {
+        id: String,
+        #[command(flatten)]
+        on: On,
+    },
+    /// Send again the events captured in a time range (RFC 3339 or Unix ms), with their
+    /// ids; shows them going out unless --no-wait.
+    Replay {
+        id: String,
+        #[arg(long)]
+        since: String,
+        #[arg(long)]
+        until: String,
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        on: On,
+    },
+    /// A disabled webhook back to healthy.
+    Reactivate {
+        id: String,
+        #[command(flatten)]
+        on: On,
+    },
+    /// The delivery log, newest first.
+    Deliveries {
+        id: String,
+        /// success, failure or a status code.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        on: On,
+    },
+    /// Dead letters: listed, or replayed or purged (all, or one with --seq).
+    DeadLetters {
+        id: String,
+        #[arg(long, conflicts_with = "purge")]
+        replay: bool,
+        #[arg(long)]
+        purge: bool,
+        #[arg(long)]
+        seq: Option<u64>,
+        #[command(flatten)]
+        on: On,
+    },
 }
 
 /// Exit code for configuration problems, as `check` documents.
@@ -132,6 +221,9 @@ fn main() -> ExitCode {
                 ..Default::default()
             },
         ),
+        Command::Status { config, json } => api(&config, |c| clicktap::cli::status(c, json)),
+        Command::Reload { config, json } => api(&config, |c| clicktap::cli::reload(c, json)),
+        Command::Webhooks { command } => webhooks(command),
         Command::Events { config, limit } => {
             let cfg = match load(&config) {
                 Ok(cfg) => cfg,
@@ -144,6 +236,70 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs a command against the running clicktap named by `config`.
+fn api(
+    config: &std::path::Path,
+    f: impl FnOnce(&clicktap::cli::Client) -> anyhow::Result<clicktap::cli::Done>,
+) -> ExitCode {
+    // Only the admin table: a file with problems elsewhere still reaches the running
+    // clicktap, which reports them on a reload.
+    let admin = match config::load_admin(config) {
+        Ok(a) => a,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return ExitCode::from(CONFIG_PROBLEM);
+        }
+    };
+    match clicktap::cli::Client::new(&admin).and_then(|c| f(&c)) {
+        Ok(clicktap::cli::Done::Ok) => ExitCode::SUCCESS,
+        Ok(clicktap::cli::Done::Refused) => ExitCode::from(CONFIG_PROBLEM),
+        Err(e) => {
+            eprintln!("clicktap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn webhooks(command: Webhooks) -> ExitCode {
+    use clicktap::cli::{self, DeadLetters};
+    match command {
+        Webhooks::List { on } => api(&on.config, |c| cli::webhooks(c, on.json)),
+        Webhooks::Test { id, on } => api(&on.config, |c| cli::test(c, &id, on.json)),
+        Webhooks::Replay {
+            id,
+            since,
+            until,
+            no_wait,
+            on,
+        } => api(&on.config, |c| {
+            cli::replay(c, &id, &since, &until, !no_wait, on.json)
+        }),
+        Webhooks::Reactivate { id, on } => api(&on.config, |c| cli::reactivate(c, &id, on.json)),
+        Webhooks::Deliveries {
+            id,
+            status,
+            limit,
+            on,
+        } => api(&on.config, |c| {
+            cli::deliveries(c, &id, status.as_deref(), limit, on.json)
+        }),
+        Webhooks::DeadLetters {
+            id,
+            replay,
+            purge,
+            seq,
+            on,
+        } => {
+            let what = match (replay, purge) {
+                (true, _) => DeadLetters::Replay(seq),
+                (_, true) => DeadLetters::Purge(seq),
+                _ => DeadLetters::List,
+            };
+            api(&on.config, |c| cli::dead_letters(c, &id, what, on.json))
         }
     }
 }

@@ -92,11 +92,16 @@ pub fn quit_old(queue: &QueueConfig) -> anyhow::Result<u32> {
     Ok(pid)
 }
 
-/// Whether opening failed only because another process holds the queue.
+/// Whether opening failed only because another process holds the queue: sled reports
+/// its file lock taken as an I/O error of its own wording.
 fn held_elsewhere(e: &QueueError) -> bool {
     match e {
-        QueueError::Open { source, .. } => {
-            matches!(source, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+        QueueError::Open {
+            source: sled::Error::Io(io),
+            ..
+        } => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
         }
         _ => false,
     }

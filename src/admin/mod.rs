@@ -12,6 +12,7 @@
 
 mod answer;
 mod deliveries;
+mod reload;
 mod request;
 mod status;
 mod times;
@@ -105,6 +106,8 @@ impl Ready {
             ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
             ["webhooks"] if get => webhooks::list(&self.delivery, &self.queue),
             ["status" | "events" | "deliveries" | "webhooks"] => method_not_allowed("GET"),
+            ["reload"] if req.method == Method::POST => reload::reload(live),
+            ["reload"] => method_not_allowed("POST"),
             ["webhooks", id, ..] if !id.is_empty() => {
                 webhooks::route(
                     &self.delivery,

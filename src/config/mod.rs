@@ -161,6 +161,13 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
     from_str(&text, path)
 }
 
+/// Only the `[admin]` table of `path`, for the command line ([`validate::admin_only`]).
+pub fn load_admin(path: &Path) -> Result<AdminConfig, Problems> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Problems::one(path, Problem::new("", format!("cannot read the file: {e}"))))?;
+    validate::admin_only(&text, path)
+}
+
 /// Validates TOML text as if it were read from `path`.
 pub fn from_str(text: &str, path: &Path) -> Result<Config, Problems> {
     validate::validate(text, path)

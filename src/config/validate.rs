@@ -451,6 +451,38 @@ fn log(f: LogFile, p: &mut Problems) -> LogConfig {
     }
 }
 
+/// Only the `[admin]` table of a file, read leniently: the command line needs the
+/// admin listener's address and token to reach the running clicktap, also (above all)
+/// when the rest of the file has problems that a reload should report.
+pub fn admin_only(text: &str, path: &Path) -> Result<AdminConfig, Problems> {
+    let mut problems = Problems::new(path);
+    let table = match toml::from_str::<toml::Table>(text) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push("", syntax_error(text, &e));
+            return Err(problems);
+        }
+    };
+    let Some(section) = table.get("admin") else {
+        problems.push(
+            "admin",
+            "no [admin] section: the command line talks to the running clicktap through its admin listener",
+        );
+        return Err(problems);
+    };
+    let file: AdminFile = match section.clone().try_into() {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push("admin", e.to_string());
+            return Err(problems);
+        }
+    };
+    match admin(file, &mut problems) {
+        Some(a) if problems.is_empty() => Ok(a),
+        _ => Err(problems),
+    }
+}
+
 fn admin(f: AdminFile, p: &mut Problems) -> Option<AdminConfig> {
     let listen = p.check("admin.listen", parse::listen_addr(&f.listen));
     if f.token.as_deref().is_some_and(|t| t.len() < 16) {

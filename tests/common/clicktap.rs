@@ -185,24 +185,85 @@ impl Clicktap {
         admin: SocketAddr,
         dir: &Path,
     ) -> Clicktap {
+        let mut c = Clicktap::spawn(config, proxy, admin, dir, &[]);
+        c.wait_ready();
+        c
+    }
+
+    fn spawn(
+        config: PathBuf,
+        proxy: SocketAddr,
+        admin: SocketAddr,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Clicktap {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("clicktap-{n}.log"));
         let child = Command::new(bin())
             .args(["run", "--config"])
             .arg(&config)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start clicktap");
-        let mut c = Clicktap {
+        Clicktap {
             child,
             proxy,
             admin,
             config,
             log,
-        };
-        c.wait_ready();
-        c
+        }
+    }
+
+    /// Starts a second clicktap on the same configuration with `--upgrade`; returns
+    /// once it holds the queue (its admin API answers with its own pid and a queue).
+    pub fn upgrade(&self, dir: &Path) -> Clicktap {
+        let mut c = Clicktap::spawn(
+            self.config.clone(),
+            self.proxy,
+            self.admin,
+            dir,
+            &["--upgrade"],
+        );
+        let pid = c.child.id();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = c.child.try_wait() {
+                panic!("the upgrade exited early with {status}:\n{}", c.log_text());
+            }
+            let (status, body) = super::http_get(
+                self.admin,
+                "/api/v1/status",
+                &[("Authorization", &format!("Bearer {TOKEN}"))],
+            );
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            if status == 200 && v["pid"] == pid {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the upgrade did not take over in 60s:\n{}",
+                c.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs the command line against this clicktap: `clicktap ARGS --config FILE`;
+    /// returns the exit code, stdout and stderr.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     fn wait_ready(&mut self) {

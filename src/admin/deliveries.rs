@@ -22,7 +22,7 @@ enum Status {
 impl Status {
     fn parse(v: Option<&str>) -> Result<Status, String> {
         Ok(match v {
-            None | Some("") => Status::Any,
+            None => Status::Any,
             Some("success") => Status::Success,
             Some("failure") => Status::Failure,
             Some(code) => Status::Code(

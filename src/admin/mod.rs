@@ -34,6 +34,10 @@ use crate::queue::Queue;
 use answer::{Answer, error, method_not_allowed, not_found, queue_error, respond};
 use request::{BodyError, Request};
 
+/// The API's OpenAPI 3.1 description, served at `/api/v1/openapi.json` without a token;
+/// a test checks the running API against it (schemathesis).
+const OPENAPI: &str = include_str!("openapi.json");
+
 pub struct Admin {
     live: Arc<Live>,
     metrics: Arc<Metrics>,
@@ -189,6 +193,17 @@ impl ServeHttp for Admin {
         }
         if req.segments.is_empty() {
             return not_found();
+        }
+        if req.segments == ["openapi.json"] {
+            return if get {
+                respond(
+                    StatusCode::OK,
+                    "application/json",
+                    OPENAPI.as_bytes().to_vec(),
+                )
+            } else {
+                method_not_allowed("GET")
+            };
         }
         if !authorized(session, cfg) {
             return unauthorized();

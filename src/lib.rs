@@ -35,5 +35,6 @@ pub mod queue;
 pub mod redact;
 pub mod run;
 pub mod shutdown;
+pub mod systemd;
 pub mod tls;
 pub mod upgrade;

@@ -179,6 +179,8 @@ fn run(config: &std::path::Path, mut opts: clicktap::run::Options) -> ExitCode {
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
+    opts.exe = std::env::current_exe().unwrap_or_else(|_| "clicktap".into());
+    opts.args = std::env::args().skip(1).collect();
     opts.logging = Some(std::sync::Arc::new(clicktap::logging::Logging::init(
         &cfg.log,
     )));

@@ -76,6 +76,11 @@ pub struct Options {
     pub upgrade: bool,
     /// The log, whose level a reload changes; `None` in tests that do not install one.
     pub logging: Option<Arc<Logging>>,
+    /// The executable and the arguments this process was started with, for an upgrade
+    /// on SIGUSR2 (taken at start: a new binary installed over the file later replaces
+    /// what `/proc/self/exe` names).
+    pub exe: std::path::PathBuf,
+    pub args: Vec<String>,
 }
 
 /// What is shared between the start of the stages that need the queue and the stop.
@@ -142,7 +147,8 @@ impl Shared {
 pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let live = Arc::new(Live::new(cfg.clone(), metrics.clone()));
-    crate::live::watch_hangup(live.clone()).context("cannot watch for SIGHUP")?;
+    crate::live::watch_signals(live.clone(), opts.exe.clone(), opts.args.clone())
+        .context("cannot watch for SIGHUP and SIGUSR2")?;
     if !opts.upgrade {
         if let Some(d) = &opts.demo {
             probe_listen(
@@ -275,6 +281,11 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
         upgrade = opts.upgrade,
         "clicktap running"
     );
+    if opts.upgrade {
+        crate::systemd::notify(&format!("MAINPID={}\nREADY=1", std::process::id()));
+    } else {
+        crate::systemd::notify("READY=1");
+    }
     server.run(RunArgs {
         shutdown_signal: Box::new(Signals),
     });

@@ -452,3 +452,48 @@ fn the_command_line_shows_and_acts_for_people_and_scripts() {
     assert_eq!(code, 1);
     assert!(err.contains("404"), "{err}");
 }
+
+#[test]
+fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook("w", &rx.url("/")));
+    let mut old = Clicktap::start(dir.path(), up.addr, &o);
+    let old_pid = old.child.id();
+    let load = Load::start(old.proxy, 2);
+    wait_more(&load, 30);
+    let sent = std::process::Command::new("kill")
+        .args(["-USR2", &old_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // The old process's child takes over: the admin API answers with a new pid.
+    let mut new_pid = 0u64;
+    wait_until("the new process serving", Duration::from_secs(60), || {
+        let (status, body) = common::http_get(
+            old.admin,
+            "/api/v1/status",
+            &[("Authorization", &format!("Bearer {}", common::clicktap::TOKEN))],
+        );
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        new_pid = v["pid"].as_u64().unwrap_or(0);
+        status == 200 && new_pid != 0 && new_pid != u64::from(old_pid)
+    });
+    wait_until("the old process gone", Duration::from_secs(60), || {
+        matches!(old.child.try_wait(), Ok(Some(_)))
+    });
+    wait_more(&load, 30);
+    let (served, failed) = load.finish();
+    assert_eq!(failed, 0, "connections refused or failed during the upgrade");
+    // Stopped as systemd would stop it.
+    let pid = new_pid.to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    wait_until("the new process stopped", Duration::from_secs(60), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    });
+    let stored = stored_paths(&old);
+    let lost: Vec<&String> = served.iter().filter(|p| !stored.contains(*p)).collect();
+    assert!(lost.is_empty(), "{} clicks served but not stored\n{}", lost.len(), old.log_text());
+}

@@ -15,7 +15,7 @@ pub mod restart;
 mod signal;
 
 pub use geo_watch::GeoWatch;
-pub use signal::watch_hangup;
+pub use signal::watch_signals;
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;

@@ -474,7 +474,10 @@ fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
         let (status, body) = common::http_get(
             old.admin,
             "/api/v1/status",
-            &[("Authorization", &format!("Bearer {}", common::clicktap::TOKEN))],
+            &[(
+                "Authorization",
+                &format!("Bearer {}", common::clicktap::TOKEN),
+            )],
         );
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         new_pid = v["pid"].as_u64().unwrap_or(0);
@@ -485,15 +488,30 @@ fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
     });
     wait_more(&load, 30);
     let (served, failed) = load.finish();
-    assert_eq!(failed, 0, "connections refused or failed during the upgrade");
+    assert_eq!(
+        failed, 0,
+        "connections refused or failed during the upgrade"
+    );
     // Stopped as systemd would stop it.
     let pid = new_pid.to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     wait_until("the new process stopped", Duration::from_secs(60), || {
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
     });
     let stored = stored_paths(&old);
     let lost: Vec<&String> = served.iter().filter(|p| !stored.contains(*p)).collect();
-    assert!(lost.is_empty(), "{} clicks served but not stored\n{}", lost.len(), old.log_text());
+    assert!(
+        lost.is_empty(),
+        "{} clicks served but not stored\n{}",
+        lost.len(),
+        old.log_text()
+    );
 }

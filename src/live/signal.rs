@@ -61,6 +61,8 @@ fn upgrade(exe: &PathBuf, args: &[String]) {
             pid = child.id(),
             "SIGUSR2: started the new process of a binary upgrade; it takes the listening sockets over"
         ),
-        Err(e) => tracing::error!(exe = %exe.display(), error = %e, "SIGUSR2: cannot start the new process; this one goes on"),
+        Err(e) => {
+            tracing::error!(exe = %exe.display(), error = %e, "SIGUSR2: cannot start the new process; this one goes on")
+        }
     }
 }

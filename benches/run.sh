@@ -105,21 +105,11 @@ BARE=$TARGET/release/examples/bare-pingora
 LEAN=$TARGET/release/examples/lean-pingora
 TOOLS=$TARGET/release/examples/bench-tools
 LUA=$ROOT/benches/wrk/clicks.lua
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-has() { [[ ",$2," == *",$1,"* ]]; }
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 # ---------------------------------------------------------------- tools and build
-as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
-NGINX=$(command -v nginx || true); [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-if ! command -v wrk >/dev/null || { [[ -z $NGINX && $ORIGIN_KIND != builtin ]]; }; then
-  log "installing wrk and nginx from Debian's packages"
-  as_root apt-get update -qq >&2 && as_root apt-get install -y -qq wrk nginx >&2 ||
-    log "apt-get failed: continuing with what is installed"
-  NGINX=$(command -v nginx || true); [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-fi
-command -v wrk >/dev/null || { echo "wrk is required and could not be installed" >&2; exit 1; }
-if [[ -z $ORIGIN_KIND ]]; then ORIGIN_KIND=$([[ -n $NGINX ]] && echo nginx || echo builtin); fi
-if [[ $ORIGIN_KIND == nginx && -z $NGINX ]]; then echo "--origin nginx: nginx not found" >&2; exit 1; fi
+ensure_tools
 if [[ -z $NGINX ]] && has e "$CONTENDERS"; then
   log "no nginx: contender e (nginx proxy_pass) skipped"
   CONTENDERS=$(tr ',' '\n' <<<"$CONTENDERS" | grep -v '^e$' | paste -sd, -)
@@ -134,114 +124,15 @@ fi
 # ---------------------------------------------------------------- processes
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/clicktap-bench.XXXXXX")
 PIDS=()
-cleanup() {
-  local pid
-  # Servers, and the background jobs of a run cut short (wrk, samplers, pace).
-  for pid in "${PIDS[@]}" $(jobs -p); do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$RUN_DIR"
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-on_cpus() { if [[ -n $1 ]]; then echo "taskset -c $1"; fi; }
 WRK_PREFIX=$(on_cpus "$WRK_CPUS")
 SERVER_PREFIX=$(on_cpus "$SERVER_CPUS")
 
-# Starts a server in the background, logging to $RUN_DIR/<name>.log; sets STARTED.
-start() {
-  local name=$1; shift
-  # shellcheck disable=SC2086
-  $SERVER_PREFIX "$@" >"$RUN_DIR/$name.log" 2>&1 &
-  STARTED=$!
-  PIDS+=("$STARTED")
-}
-
-stop() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  local keep=() p
-  for p in "${PIDS[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
-
-wait_port() {
-  local port=$1 pid=$2 name=$3
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "$name exited; its log:" >&2; cat "$RUN_DIR/$name.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  echo "$name did not listen on $port; its log:" >&2; cat "$RUN_DIR/$name.log" >&2; exit 1
-}
-
-mapfile -t PORTS < <("$TOOLS" ports 6)
-ORIGIN_PORT=${PORTS[0]} PROXY_PORT=${PORTS[1]} ADMIN_PORT=${PORTS[2]}
-RECEIVER_PORT=${PORTS[3]} NGINX_PROXY_PORT=${PORTS[4]} HOOK_PORT=${PORTS[5]}
-ORIGIN=127.0.0.1:$ORIGIN_PORT HOOK=127.0.0.1:$HOOK_PORT
-LINK_PATH="/r/spring-sale?utm_source=newsletter&utm_medium=email&utm_campaign=bench"
+pick_ports
 
 # ---------------------------------------------------------------- nginx configs
-nginx_conf() {  # name workers server-block
-  local dir=$RUN_DIR/nginx-$1
-  mkdir -p "$dir/logs"
-  cat >"$dir/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes $2;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir/body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  $3
-}
-EOF
-  echo "$dir"
-}
-
-# serve NAME ADDR PORT LOCATIONS: a server of the bench's own, nginx (1 worker, with
-# LOCATIONS) or, without nginx, bench-tools origin (302 for every path, 204 for /hook).
-serve() {
-  local name=$1 addr=$2 port=$3 locations=$4
-  if [[ $ORIGIN_KIND == nginx ]]; then
-    local dir
-    dir=$(nginx_conf "$name" 1 "server {
-    listen $addr;
-    $locations
-  }")
-    start "$name" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
-  else
-    start "$name" "$TOOLS" origin --listen "$addr" --threads 1
-  fi
-  wait_port "$port" "$STARTED" "$name"
-}
-
-start_origin() {
-  serve origin "$ORIGIN" "$ORIGIN_PORT" 'location / { return 302 https://example.com/dest$request_uri; }'
-  ORIGIN_PID=$STARTED
-}
-
-# d's webhook receiver (and the delivery part's): a server of its own, as a customer's
-# endpoint is never the shortener itself.
-start_hook() {
-  serve hook "$HOOK" "$HOOK_PORT" 'location /hook { return 204; }'
-  HOOK_PID=$STARTED
-}
-
 start_nginx_proxy() {
   local dir
   dir=$(nginx_conf proxy "$NGINX_WORKERS" "upstream origin { server $ORIGIN; keepalive 64; }
@@ -260,67 +151,7 @@ start_nginx_proxy() {
   wait_port "$NGINX_PROXY_PORT" "$STARTED" nginx-proxy
 }
 
-# ---------------------------------------------------------------- clicktap configs
-GEO_DB=$ROOT/geo/test/clicktap-test-city.mmdb
-setting() {  # the value of a clicktap setting after --set, or a default
-  local key=$1 def=$2 s
-  for s in "${SETS[@]}"; do [[ ${s%%=*} == "$key" ]] && def=${s#*=}; done
-  echo "$def"
-}
-
-# clicktap_conf FILE QUEUE_DIR CAPTURE WEBHOOK (none|disabled|unbatched|batched|receiver)
-clicktap_conf() {
-  local file=$1 qdir=$2 capture=$3 webhook=$4
-  declare -A kv=(
-    [proxy.listen]="\"127.0.0.1:$PROXY_PORT\"" [proxy.upstream]="\"$ORIGIN\""
-    [proxy.capture]=$capture [proxy.grace_period]='"0s"' [proxy.shutdown_timeout]='"1s"'
-    [queue.path]="\"$qdir\"" [log.level]='"warn"'
-    [admin.listen]="\"127.0.0.1:$ADMIN_PORT\"" [admin.metrics_public]=true
-    [delivery.allow_private_targets]=true [delivery.allow_http]=true
-  )
-  if [[ -f $GEO_DB ]]; then kv[geoip.database]="\"$GEO_DB\"" kv[geoip.optional]=true; fi
-  local s
-  for s in "${SETS[@]}"; do kv[${s%%=*}]=${s#*=}; done
-  {
-    local section key
-    for section in proxy enrich geoip queue delivery log admin; do
-      echo "[$section]"
-      for key in "${!kv[@]}"; do
-        [[ ${key%%.*} == "$section" ]] && echo "${key#*.} = ${kv[$key]}"
-      done
-    done
-    if [[ $webhook != none ]]; then
-      local url="http://$HOOK/hook"
-      [[ $webhook == receiver ]] && url="http://127.0.0.1:$RECEIVER_PORT/hook"
-      echo "[[webhooks]]"
-      echo 'id = "bench"'
-      echo "url = \"$url\""
-      echo 'format = "native"'
-      echo 'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"'
-      [[ $webhook == disabled ]] && echo 'enabled = false'
-      for s in "${WEBHOOK_SETS[@]}"; do echo "${s%%=*} = ${s#*=}"; done
-      if [[ $webhook == batched ]]; then echo '[webhooks.batch]'; echo 'max_events = 100'; fi
-    fi
-  } >"$file"
-  "$CLICKTAP" check --config "$file" >/dev/null || { cat "$file" >&2; exit 1; }
-}
-
-start_clicktap() {  # name config
-  start "$1" "$CLICKTAP" run --config "$2"
-  CLICKTAP_PID=$STARTED
-  wait_port "$PROXY_PORT" "$CLICKTAP_PID" "$1"
-  wait_port "$ADMIN_PORT" "$CLICKTAP_PID" "$1"
-}
-
 # ---------------------------------------------------------------- measuring
-run_wrk() {  # url seconds -> the WRKJSON object
-  local out
-  # shellcheck disable=SC2086
-  out=$($WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${2}s" --latency -s "$LUA" "$1" 2>&1) ||
-    { echo "$out" >&2; return 1; }
-  grep '^WRKJSON ' <<<"$out" | sed 's/^WRKJSON //'
-}
-
 # Waits (bounded) for the machine to be nearly idle: other work on a shared machine
 # skews every figure. The reading goes into the run's record.
 QUIET=null
@@ -331,8 +162,6 @@ await_quiet() {
   fi
 }
 
-# jnum KEY JSON: a number field of a flat JSON object.
-jnum() { sed -nE "s/.*\"$1\":([0-9.eE+-]+).*/\1/p" <<<"$2"; }
 
 RAW=$RUN_DIR/raw.jsonl
 : >"$RAW"
@@ -520,8 +349,6 @@ if has latency "$PARTS"; then
 fi
 
 # ---------------------------------------------------------------- the report
-json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
-json_list() { local out="" x; for x in "$@"; do out+="${out:+,}$(json_str "$x")"; done; printf '[%s]' "$out"; }
 META=$RUN_DIR/meta.json
 {
   printf '{"date":%s,"commit":%s,' "$(json_str "$(date -u +%FT%TZ)")" \

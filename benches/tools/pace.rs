@@ -45,6 +45,12 @@ pub struct Args {
     /// keep-alive pool: at least this many connections reach the proxy.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// At most this many clicks in flight (0: no limit). Without a limit a stall opens a
+    /// new connection for every click sent meanwhile, and the proxy's memory follows the
+    /// connections: a soak caps them so that its memory says what the clicks cost. A
+    /// click waiting for its turn still counts its latency from when it was due.
+    #[arg(long, default_value_t = 0)]
+    max_in_flight: usize,
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
     #[arg(long, default_value_t = 10.0)]
@@ -125,17 +131,24 @@ async fn measure(a: Args) -> anyhow::Result<String> {
     let period = Duration::from_secs_f64(1.0 / a.rate);
     let sep = if a.url.contains('?') { '&' } else { '?' };
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(NOT_SENT)).collect());
+    let in_flight =
+        (a.max_in_flight > 0).then(|| Arc::new(tokio::sync::Semaphore::new(a.max_in_flight)));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         tokio::time::sleep_until((start + period * i as u32).into()).await;
         let (client, sent) = (clients[i % clients.len()].clone(), sent.clone());
+        let in_flight = in_flight.clone();
         let url = format!("{}{sep}clk={i}", a.url);
         // The visitor's latency: from sending to the end of the redirect's body;
         // None for a failed request or an answer that is not a redirect.
         tasks.spawn(async move {
             let at = t0.elapsed();
             sent[i].store(at.as_nanos() as u64, Ordering::Relaxed);
+            let _turn = match &in_flight {
+                Some(s) => Some(s.clone().acquire_owned().await.ok()?),
+                None => None,
+            };
             let r = client
                 .get(url)
                 .header("user-agent", UA)

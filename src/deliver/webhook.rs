@@ -25,8 +25,11 @@ use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::shutdown::Stop;
 
-/// How often a webhook prunes its delivery log and expires dead letters.
-const UPKEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often a webhook prunes its delivery log and expires dead letters. Often, so that
+/// each prune is small: pruning reads every value it removes, and a minute of a busy
+/// log at once (300,000 attempts at 5,000 clicks/s) lifted resident memory from ~65 MiB
+/// to up to 254 MiB for a few seconds, once a minute, in the soak.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Webhook {
     pub cfg: WebhookConfig,

@@ -1,0 +1,217 @@
+//! Click rollups: a consumer of the queue that keeps per-minute counts of the stored
+//! events in sled, so that the dashboard and `GET /api/v1/stats` answer in milliseconds
+//! whatever the queue holds, and the numbers survive restarts.
+//!
+//! It reads the log like a webhook does, from a cursor of its own, but it is not one:
+//! its cursor lives beside its minutes in the state tree `state:stats` ([`store`]), so
+//! it never holds back the queue's retention, never counts in its `expired` drops, and
+//! never appears in `status` or the webhooks listing. Each turn reads up to [`READ`]
+//! events, adds each to the minute it was captured in ([`minute`]), and writes the
+//! touched minutes and the new cursor in one atomic batch: a crash rolls back both
+//! together, and counting resumes where the counts stop. Events the queue removed before
+//! the rollup read them (it fell behind the retention, or was off) are skipped and
+//! counted (`clicktap_stats_events_total{outcome="missed"}`). Minutes older than
+//! `stats.retention` are removed once a minute.
+//!
+//! It runs on a thread of its own, waking every [`POLL`] when idle; a stop is noticed
+//! within that, counts what is left for at most [`FINAL_TURNS`] and flushes; anything
+//! still uncounted then is counted after the next start, from the stored cursor.
+
+pub mod minute;
+pub mod query;
+mod read;
+pub mod store;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::clock::now_ms;
+use crate::config::StatsConfig;
+use crate::metrics::Metrics;
+use crate::queue::{Queue, QueueError};
+use minute::Minute;
+use store::MINUTE_MS;
+
+/// Events read per turn.
+const READ: usize = 4096;
+/// How often an idle rollup looks for new events.
+const POLL: Duration = Duration::from_millis(100);
+/// How often minutes past the retention are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long a stop may spend counting the events left.
+const FINAL_TURNS: Duration = Duration::from_secs(2);
+/// Minutes kept in memory behind the newest one counted: events arrive in capture order
+/// to within the enrichment threads' batches, so older minutes are done.
+const OPEN_MINUTES: u64 = 2;
+
+pub struct Rollup {
+    stop: Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl Rollup {
+    pub fn start(
+        cfg: &StatsConfig,
+        queue: Queue,
+        metrics: Arc<Metrics>,
+    ) -> Result<Rollup, QueueError> {
+        let mut counter = Counter::open(cfg, queue, metrics)?;
+        let (stop, stopped) = bounded::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("clicktap-rollup".into())
+            .spawn(move || {
+                crate::background::mark_thread();
+                counter.run(&stopped);
+            })
+            .map_err(|e| QueueError::Unavailable(format!("cannot start the rollup thread: {e}")))?;
+        Ok(Rollup { stop, handle })
+    }
+
+    /// Stops after the turn in progress and its write.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.join();
+    }
+}
+
+/// The rollup's state between turns.
+struct Counter {
+    queue: Queue,
+    metrics: Arc<Metrics>,
+    retention: Duration,
+    cursor: u64,
+    /// The minutes still being counted, whole (not yet cut to their top keys).
+    open: BTreeMap<u64, Minute>,
+    last_prune: Option<Instant>,
+}
+
+impl Counter {
+    fn open(cfg: &StatsConfig, queue: Queue, metrics: Arc<Metrics>) -> Result<Counter, QueueError> {
+        // First start: count from the oldest event the queue still holds, so that a
+        // queue that already has events shows them.
+        let cursor = store::cursor(&queue)?.unwrap_or_else(|| queue.first());
+        Ok(Counter {
+            queue,
+            metrics,
+            retention: cfg.retention,
+            cursor,
+            open: BTreeMap::new(),
+            last_prune: None,
+        })
+    }
+
+    fn run(&mut self, stopped: &Receiver<()>) {
+        tracing::info!(next_seq = self.cursor, "stats rollup running");
+        loop {
+            if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                self.prune(now_ms());
+                self.last_prune = Some(Instant::now());
+            }
+            let worked = match self.turn() {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "stats rollup cannot read or write the queue; retrying");
+                    false
+                }
+            };
+            let due = self.flush();
+            let wait = if worked {
+                Duration::ZERO
+            } else {
+                due.map_or(POLL, |d| d.min(POLL))
+            };
+            if stopped.recv_timeout(wait).is_ok() {
+                break;
+            }
+        }
+        // Enrichment has drained into the queue before the stop reaches here: count
+        // what is left (bounded), so that the numbers are whole when the process ends.
+        let deadline = Instant::now() + FINAL_TURNS;
+        while Instant::now() < deadline && self.turn().is_ok_and(|n| n > 0) {}
+        if let Err(e) = self.queue.flush() {
+            tracing::error!(error = %e, "stats rollup: final flush failed");
+        }
+        tracing::info!(next_seq = self.cursor, "stats rollup stopped");
+    }
+
+    /// Counts the next events; returns how many were read.
+    fn turn(&mut self) -> Result<usize, QueueError> {
+        let m = &self.metrics;
+        m.stats_lag
+            .set(self.queue.head().saturating_sub(self.cursor) as i64);
+        let events = self.queue.read(self.cursor, READ)?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            // Everything before the front is gone (retention, room): skip it.
+            let first = self.queue.first();
+            if first > self.cursor {
+                m.stats_missed.inc_by(first - self.cursor);
+                self.cursor = first;
+                store::write(&self.queue, std::iter::empty(), self.cursor)?;
+            }
+            return Ok(0);
+        };
+        let mut touched = Vec::new();
+        let mut expected = self.cursor;
+        for e in &events {
+            m.stats_missed.inc_by(e.seq.saturating_sub(expected));
+            expected = e.seq + 1;
+            let Some(keys) = read::keys(e.bytes()) else {
+                m.stats_unreadable.inc();
+                continue;
+            };
+            let minute = e.at_ms / MINUTE_MS;
+            if !self.open.contains_key(&minute) {
+                let stored = store::load(&self.queue, minute)?.unwrap_or_default();
+                self.open.insert(minute, stored);
+            }
+            if let Some(agg) = self.open.get_mut(&minute) {
+                agg.add(&keys.click());
+            }
+            if !touched.contains(&minute) {
+                touched.push(minute);
+            }
+            m.stats_counted.inc();
+        }
+        let next = last + 1;
+        store::write(
+            &self.queue,
+            touched.iter().filter_map(|t| Some((*t, self.open.get(t)?))),
+            next,
+        )?;
+        self.cursor = next;
+        m.stats_lag
+            .set(self.queue.head().saturating_sub(next) as i64);
+        if let Some(&newest) = self.open.keys().next_back() {
+            self.open = self.open.split_off(&newest.saturating_sub(OPEN_MINUTES));
+        }
+        Ok(events.len())
+    }
+
+    /// Removes the minutes past the retention at `now`.
+    fn prune(&mut self, now: u64) {
+        let oldest = now.saturating_sub(self.retention.as_millis() as u64) / MINUTE_MS;
+        match store::prune(&self.queue, oldest) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(minutes = n, "stats: minutes past stats.retention removed"),
+            Err(e) => {
+                tracing::error!(error = %e, "stats: cannot remove minutes past stats.retention")
+            }
+        }
+        self.open = self.open.split_off(&oldest);
+    }
+
+    /// Puts what was written on disk within `queue.flush_interval`; returns how long
+    /// until waiting writes are due.
+    fn flush(&self) -> Option<Duration> {
+        self.queue.flush_if_due().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "stats rollup cannot flush the queue");
+            Some(POLL)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

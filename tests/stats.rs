@@ -306,3 +306,44 @@ fn with_stats_off_the_route_says_so_and_nothing_is_counted() {
         0.0
     );
 }
+
+#[test]
+fn check_lists_every_problem_of_the_stats_table_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clicktap.toml");
+    let run = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(common::clicktap::bin())
+            .current_dir(dir.path())
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) =
+        run("[stats]\nretention = \"40d\"\nkeep = true\n[queue]\nretention = \"0s\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    let file = path.display().to_string();
+    for e in [
+        "stats.retention: \"40d\" is outside 1m-30days",
+        "stats.keep: unknown key",
+        "queue.retention",
+    ] {
+        assert!(
+            err.contains(&format!("{file}: {e}")),
+            "does not say {e:?}:\n{err}"
+        );
+    }
+    let (code, err) = run("[stats]\nretention = \"30s\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("stats.retention: \"30s\" is outside 1m-30days"),
+        "{err}"
+    );
+    let (code, err) = run("[stats]\nenabled = false\nretention = \"1d\"\n");
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -371,8 +371,8 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
 
 /// The longest stats retention: the rollups serve a dashboard, not an archive (the
 /// events themselves go to webhooks), and a window over all of them reads every minute
-/// record kept: 44,640 for 31 days.
-const STATS_RETENTION_MAX: Duration = Duration::from_secs(31 * 24 * 3600);
+/// record kept: 43,200 for 30 days.
+const STATS_RETENTION_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn stats(f: StatsFile, p: &mut Problems) -> StatsConfig {
     // Below a minute no minute would ever be kept whole.

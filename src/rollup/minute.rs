@@ -1,4 +1,4 @@
-//! One minute of clicks: counts by kind, and the largest keys of each dimension (link,
+//! One minute (or hour) of clicks: counts by kind, and the largest keys of each dimension (link,
 //! destination host, country, device, browser, referrer host) with the rest summed as
 //! `other`.
 //!
@@ -68,7 +68,12 @@ impl Counts {
     /// Adds another minute's counts of the same dimension (a window's tops).
     pub fn merge(&mut self, other: &Counts) {
         for (k, c) in &other.keys {
-            *self.keys.entry(k.clone()).or_default() += c;
+            match self.keys.get_mut(k) {
+                Some(n) => *n += c,
+                None => {
+                    self.keys.insert(k.clone(), *c);
+                }
+            }
         }
         self.other += other.other;
     }
@@ -133,6 +138,19 @@ impl Minute {
             }
         }
         out
+    }
+
+    /// Only the counts by kind of a stored record (they come first).
+    pub fn decode_kinds(b: &[u8]) -> Option<[u64; KINDS]> {
+        let (&version, mut rest) = b.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        let mut kinds = [0; KINDS];
+        for k in kinds.iter_mut() {
+            *k = take(&mut rest)?;
+        }
+        Some(kinds)
     }
 
     /// A stored record; `None` when it does not decode.
@@ -221,6 +239,7 @@ mod tests {
         assert_eq!(m.clicks(), 4);
         assert_eq!(m.dims[0].top(10), [("/r/a", 3), ("/r/b", 1)]);
         assert_eq!(m.dims[2].top(10), [("DE", 4)]);
+        assert_eq!(Minute::decode_kinds(&m.encode()), Some(m.kinds));
         assert_eq!(Minute::decode(&m.encode()), Some(m));
     }
 

@@ -7,15 +7,19 @@
 //! it never holds back the queue's retention, never counts in its `expired` drops, and
 //! never appears in `status` or the webhooks listing. Each turn reads up to [`READ`]
 //! events, adds each to the minute it was captured in ([`minute`]), and writes the
-//! touched minutes and the new cursor in one atomic batch: a crash rolls back both
-//! together, and counting resumes where the counts stop. Events the queue removed before
+//! touched minutes (and hours: the same counts per hour, so that a long window merges
+//! few records) and the new cursor in one atomic batch: a crash rolls back both
+//! together, and counting resumes where the counts stop. (Should the queue ever come
+//! back from a crash shorter than the cursor, counting takes up again from its head, so
+//! that the sequence numbers it hands out anew are not skipped.) Events the queue removed before
 //! the rollup read them (it fell behind the retention, or was off) are skipped and
 //! counted (`clicktap_stats_events_total{outcome="missed"}`). Minutes older than
 //! `stats.retention` are removed once a minute.
 //!
 //! It runs on a thread of its own, reading as fast as it can while behind and every
-//! [`POLL`] once caught up; a stop is noticed at once, counts what is left for at most [`FINAL_TURNS`] and flushes; anything
-//! still uncounted then is counted after the next start, from the stored cursor.
+//! [`POLL`] once caught up; a stop is noticed at once, counts what is left for at most
+//! [`FINAL_TURNS`] and flushes; anything still uncounted then is counted after the next
+//! start, from the stored cursor.
 
 pub mod minute;
 pub mod query;
@@ -33,7 +37,7 @@ use crate::config::StatsConfig;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError};
 use minute::Minute;
-use store::MINUTE_MS;
+use store::Span;
 
 /// Events read per turn.
 const READ: usize = 4096;
@@ -43,11 +47,22 @@ const READ: usize = 4096;
 const POLL: Duration = Duration::from_secs(1);
 /// How often minutes past the retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The rollup's nice value: catching up on a backlog (a first start on a full queue)
+/// takes what the proxy leaves, as delivery does by default (`delivery.nice`).
+const NICE: i32 = 10;
 /// How long a stop may spend counting the events left.
 const FINAL_TURNS: Duration = Duration::from_secs(2);
-/// Minutes kept in memory behind the newest one counted: events arrive in capture order
-/// to within the enrichment threads' batches, so older minutes are done.
-const OPEN_MINUTES: u64 = 2;
+/// Minutes or hours kept in memory behind the newest one counted: events arrive in
+/// capture order to within the enrichment threads' batches, so older ones are done.
+const OPEN_BEHIND: u64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollupError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("cannot start the rollup thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
 
 pub struct Rollup {
     stop: Sender<()>,
@@ -59,16 +74,16 @@ impl Rollup {
         cfg: &StatsConfig,
         queue: Queue,
         metrics: Arc<Metrics>,
-    ) -> Result<Rollup, QueueError> {
+    ) -> Result<Rollup, RollupError> {
         let mut counter = Counter::open(cfg, queue, metrics)?;
         let (stop, stopped) = bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("clicktap-rollup".into())
             .spawn(move || {
                 crate::background::mark_thread();
+                crate::background::set_nice(NICE);
                 counter.run(&stopped);
-            })
-            .map_err(|e| QueueError::Unavailable(format!("cannot start the rollup thread: {e}")))?;
+            })?;
         Ok(Rollup { stop, handle })
     }
 
@@ -85,8 +100,10 @@ struct Counter {
     metrics: Arc<Metrics>,
     retention: Duration,
     cursor: u64,
-    /// The minutes still being counted, whole (not yet cut to their top keys).
-    open: BTreeMap<u64, Minute>,
+    /// The minutes and hours still being counted, whole (not yet cut to their top
+    /// keys).
+    minutes: Open,
+    hours: Open,
     last_prune: Option<Instant>,
 }
 
@@ -108,7 +125,8 @@ impl Counter {
             metrics,
             retention: cfg.retention,
             cursor,
-            open: BTreeMap::new(),
+            minutes: Open::new(Span::Minute),
+            hours: Open::new(Span::Hour),
             last_prune: None,
         })
     }
@@ -170,46 +188,49 @@ impl Counter {
             }
             return Ok(0);
         };
-        let mut touched = Vec::new();
-        let mut expected = self.cursor;
-        for e in &events {
-            m.stats_missed.inc_by(e.seq.saturating_sub(expected));
-            expected = e.seq + 1;
-            let Some(keys) = read::keys(e.bytes()) else {
-                m.stats_unreadable.inc();
-                continue;
-            };
-            let minute = e.at_ms / MINUTE_MS;
-            if !self.open.contains_key(&minute) {
-                let stored = store::load(&self.queue, minute)?.unwrap_or_default();
-                self.open.insert(minute, stored);
-            }
-            if let Some(agg) = self.open.get_mut(&minute) {
-                agg.add(&keys.click());
-            }
-            if !touched.contains(&minute) {
-                touched.push(minute);
-            }
-            m.stats_counted.inc();
-        }
         let next = last + 1;
-        store::write(
-            &self.queue,
-            touched.iter().filter_map(|t| Some((*t, self.open.get(t)?))),
-            next,
-        )?;
+        let (mut missed, mut unreadable, mut counted) = (0, 0, 0);
+        let mut expected = self.cursor;
+        let written = (|| {
+            for e in &events {
+                missed += e.seq.saturating_sub(expected);
+                expected = e.seq + 1;
+                let Some(keys) = read::keys(e.bytes()) else {
+                    unreadable += 1;
+                    continue;
+                };
+                let click = keys.click();
+                self.minutes.add(&self.queue, e.at_ms, &click)?;
+                self.hours.add(&self.queue, e.at_ms, &click)?;
+                counted += 1;
+            }
+            store::write(
+                &self.queue,
+                self.minutes.touched().chain(self.hours.touched()),
+                next,
+            )
+        })();
+        if let Err(e) = written {
+            // The counts in memory hold events the disk does not: read them again
+            // from the stored records with the next turn.
+            self.minutes.forget_all();
+            self.hours.forget_all();
+            return Err(e);
+        }
+        m.stats_missed.inc_by(missed);
+        m.stats_unreadable.inc_by(unreadable);
+        m.stats_counted.inc_by(counted);
         self.cursor = next;
         m.stats_lag
             .set(self.queue.head().saturating_sub(next) as i64);
-        if let Some(&newest) = self.open.keys().next_back() {
-            self.open = self.open.split_off(&newest.saturating_sub(OPEN_MINUTES));
-        }
+        self.minutes.done();
+        self.hours.done();
         Ok(events.len())
     }
 
     /// Removes the minutes past the retention at `now`.
     fn prune(&mut self, now: u64) {
-        let oldest = now.saturating_sub(self.retention.as_millis() as u64) / MINUTE_MS;
+        let oldest = now.saturating_sub(self.retention.as_millis() as u64) / Span::Minute.ms();
         match store::prune(&self.queue, oldest) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(minutes = n, "stats: minutes past stats.retention removed"),
@@ -217,7 +238,9 @@ impl Counter {
                 tracing::error!(error = %e, "stats: cannot remove minutes past stats.retention")
             }
         }
-        self.open = self.open.split_off(&oldest);
+        self.minutes.forget_before(oldest);
+        self.hours
+            .forget_before(oldest * Span::Minute.ms() / Span::Hour.ms());
     }
 
     /// Puts what was written on disk within `queue.flush_interval`; returns how long
@@ -232,3 +255,60 @@ impl Counter {
 
 #[cfg(test)]
 mod tests;
+
+/// The minutes (or hours) being counted: whole in memory, loaded from their stored
+/// record when first touched (after a restart, the record cut to its top keys).
+struct Open {
+    span: Span,
+    counts: BTreeMap<u64, Minute>,
+    touched: Vec<u64>,
+}
+
+impl Open {
+    fn new(span: Span) -> Open {
+        Open {
+            span,
+            counts: BTreeMap::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, queue: &Queue, at_ms: u64, click: &minute::Click) -> Result<(), QueueError> {
+        let n = at_ms / self.span.ms();
+        let counts = match self.counts.entry(n) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(store::load(queue, self.span, n)?.unwrap_or_default())
+            }
+        };
+        counts.add(click);
+        if !self.touched.contains(&n) {
+            self.touched.push(n);
+        }
+        Ok(())
+    }
+
+    /// What this turn changed, to be written.
+    fn touched(&self) -> impl Iterator<Item = (Span, u64, &Minute)> {
+        self.touched
+            .iter()
+            .filter_map(|n| Some((self.span, *n, self.counts.get(n)?)))
+    }
+
+    /// After the write: forgets what is done.
+    fn done(&mut self) {
+        self.touched.clear();
+        if let Some(&newest) = self.counts.keys().next_back() {
+            self.forget_before(newest.saturating_sub(OPEN_BEHIND));
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.counts.clear();
+        self.touched.clear();
+    }
+
+    fn forget_before(&mut self, n: u64) {
+        self.counts = self.counts.split_off(&n);
+    }
+}

@@ -1,12 +1,14 @@
 //! Reading the rollups for a window: a series of counts by kind per step, totals, and
 //! the largest keys of each dimension over the whole window.
 //!
-//! The work is bounded by the minute records stored in the window (at most one per
-//! minute: 10,080 for a week), never by the events the queue holds, and the series by
-//! [`MAX_POINTS`], whatever window or step is asked.
+//! The work is bounded by the records stored in the window, never by the events the
+//! queue holds: the series reads the counts by kind of each minute (at most 10,080 for
+//! a week, only their first bytes), the tops merge the hours wholly inside the window
+//! (168 for a week) and the minutes of the hours at its edges (at most 118). The series
+//! has at most [`MAX_POINTS`], whatever window or step is asked.
 
-use super::minute::{Counts, DIMENSIONS, KINDS};
-use super::store::{self, MINUTE_MS};
+use super::minute::{Counts, DIMENSIONS, KINDS, Minute};
+use super::store::{self, HOUR_MS, MINUTE_MS, Span};
 use crate::queue::{Queue, QueueError};
 
 /// The most points a series has: a week of minutes. A step that would give more is
@@ -94,22 +96,36 @@ pub fn summarize(queue: &Queue, w: &Window) -> Result<Summary, QueueError> {
     if w.points == 0 {
         return Ok(s);
     }
-    let from = w.since_ms / MINUTE_MS;
-    let to = w.until_ms.div_ceil(MINUTE_MS);
-    for item in store::range(queue, from, to)? {
-        let (minute, m) = item?;
+    let (minute, hour) = (MINUTE_MS, HOUR_MS);
+    let (from, to) = (w.since_ms / minute, w.until_ms.div_ceil(minute));
+    // The series and totals: the counts by kind of every minute.
+    for item in store::range(queue, Span::Minute, from, to, store::kinds)? {
+        let (n, kinds) = item?;
         s.minutes += 1;
-        let at = minute.saturating_mul(MINUTE_MS);
-        let i = ((at - w.since_ms) / w.step_ms) as usize;
+        let i = ((n * minute - w.since_ms) / w.step_ms) as usize;
         if let Some(point) = s.series.get_mut(i) {
-            for (k, n) in m.kinds.iter().enumerate() {
-                point[k] += n;
-                s.totals[k] += n;
+            for (k, c) in kinds.iter().enumerate() {
+                point[k] += c;
+                s.totals[k] += c;
             }
-            for (top, d) in s.tops.iter_mut().zip(&m.dims) {
+        }
+    }
+    // The tops: the hours wholly inside the window, and the minutes of the others.
+    let (first_hour, end_hour) = (w.since_ms.div_ceil(hour), w.until_ms / hour);
+    let mut merge = |span, from, to| -> Result<(), QueueError> {
+        for item in store::range(queue, span, from, to, Minute::decode)? {
+            for (top, d) in s.tops.iter_mut().zip(&item?.1.dims) {
                 top.merge(d);
             }
         }
+        Ok(())
+    };
+    if first_hour < end_hour {
+        merge(Span::Minute, from, first_hour * 60)?;
+        merge(Span::Hour, first_hour, end_hour)?;
+        merge(Span::Minute, end_hour * 60, to)?;
+    } else {
+        merge(Span::Minute, from, to)?;
     }
     Ok(s)
 }

@@ -1,28 +1,54 @@
 //! Where the rollups live: the queue's state tree `state:stats`, holding one record per
 //! minute (key `m` + the minute's number since the epoch, big-endian, so they iterate in
-//! time order) and the rollup's cursor (key `cursor`).
+//! time order), one per hour (key `h` + the hour's number: the same counts over the
+//! hour, so that a week's tops merge 168 records rather than 10,080) and the rollup's
+//! cursor (key `cursor`).
 //!
 //! The cursor lives here, not among the queue's cursors: those are the webhooks', and
 //! the queue's retention, its `expired` count, `status` and the webhooks listing read
-//! them. The rollup's cursor and the minutes it has counted are written in one sled
-//! batch on one tree, which sled applies atomically and recovers whole or not at all,
-//! so a crash neither loses nor double-counts: after it, the cursor and the counts are
-//! those of the same moment, and counting resumes from that cursor.
+//! them. The rollup's cursor and the minutes and hours it has counted are written in
+//! one sled batch on one tree, which sled applies atomically and recovers whole or not
+//! at all, so a crash neither loses nor double-counts: after it, the cursor and the
+//! counts are those of the same moment, and counting resumes from that cursor.
 
-use super::minute::Minute;
+use super::minute::{KINDS, Minute};
 use crate::queue::{Queue, QueueError};
 
 /// The state tree's name (`state:stats` in the database).
 pub const TREE: &str = "stats";
 const CURSOR: &[u8] = b"cursor";
-const MINUTE: u8 = b'm';
 
 pub const MINUTE_MS: u64 = 60_000;
+pub const HOUR_MS: u64 = 3_600_000;
 
-fn minute_key(minute: u64) -> [u8; 9] {
-    let mut k = [MINUTE; 9];
-    k[1..].copy_from_slice(&minute.to_be_bytes());
-    k
+/// Minutes or hours: the two sizes of record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Minute,
+    Hour,
+}
+
+impl Span {
+    pub fn ms(self) -> u64 {
+        match self {
+            Span::Minute => MINUTE_MS,
+            Span::Hour => HOUR_MS,
+        }
+    }
+
+    fn prefix(self) -> u8 {
+        match self {
+            Span::Minute => b'm',
+            Span::Hour => b'h',
+        }
+    }
+
+    /// The key of the `n`th minute or hour since the epoch.
+    fn key(self, n: u64) -> [u8; 9] {
+        let mut k = [self.prefix(); 9];
+        k[1..].copy_from_slice(&n.to_be_bytes());
+        k
+    }
 }
 
 fn be_u64(b: &[u8]) -> Option<u64> {
@@ -37,38 +63,43 @@ pub fn cursor(queue: &Queue) -> Result<Option<u64>, QueueError> {
         .and_then(|v| be_u64(&v)))
 }
 
-/// A stored minute; `Ok(None)` when none is stored or it does not decode.
-pub fn load(queue: &Queue, minute: u64) -> Result<Option<Minute>, QueueError> {
+/// A stored minute or hour; `Ok(None)` when none is stored or it does not decode.
+pub fn load(queue: &Queue, span: Span, n: u64) -> Result<Option<Minute>, QueueError> {
     Ok(queue
         .state_tree(TREE)?
-        .get(minute_key(minute))?
+        .get(span.key(n))?
         .and_then(|v| Minute::decode(&v)))
 }
 
-/// Writes `minutes` and the cursor in one atomic batch.
+/// Writes `records` (minutes and hours) and the cursor in one atomic batch; returns the
+/// bytes of the records.
 pub fn write<'a>(
     queue: &Queue,
-    minutes: impl Iterator<Item = (u64, &'a Minute)>,
+    records: impl Iterator<Item = (Span, u64, &'a Minute)>,
     cursor: u64,
 ) -> Result<usize, QueueError> {
     let mut batch = sled::Batch::default();
     let mut bytes = 0;
-    for (minute, m) in minutes {
+    for (span, n, m) in records {
         let record = m.encode();
         bytes += record.len();
-        batch.insert(&minute_key(minute), record);
+        batch.insert(&span.key(n), record);
     }
     batch.insert(CURSOR, &cursor.to_be_bytes());
     queue.write_state(TREE, batch)?;
     Ok(bytes)
 }
 
-/// Removes the minutes before `minute`; returns how many.
+/// Removes the minutes before `minute`, and the hours that ended by then; returns how
+/// many records.
 pub fn prune(queue: &Queue, minute: u64) -> Result<usize, QueueError> {
     let tree = queue.state_tree(TREE)?;
     let mut batch = sled::Batch::default();
     let mut n = 0;
-    for item in tree.range(minute_key(0)..minute_key(minute)) {
+    let hour = minute * MINUTE_MS / HOUR_MS;
+    let minutes = tree.range(Span::Minute.key(0)..Span::Minute.key(minute));
+    let hours = tree.range(Span::Hour.key(0)..Span::Hour.key(hour));
+    for item in minutes.chain(hours) {
         batch.remove(item?.0);
         n += 1;
     }
@@ -78,21 +109,29 @@ pub fn prune(queue: &Queue, minute: u64) -> Result<usize, QueueError> {
     Ok(n)
 }
 
-/// The stored minutes from `from` up to, not including, `to`, oldest first; records
-/// that do not decode are passed over.
-pub fn range(
+/// The stored records of `span` numbered from `from` up to, not including, `to`,
+/// oldest first, read by `decode`; records that do not decode are passed over.
+pub fn range<T>(
     queue: &Queue,
+    span: Span,
     from: u64,
     to: u64,
-) -> Result<impl Iterator<Item = Result<(u64, Minute), QueueError>>, QueueError> {
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<impl Iterator<Item = Result<(u64, T), QueueError>>, QueueError> {
     let tree = queue.state_tree(TREE)?;
     Ok(tree
-        .range(minute_key(from)..minute_key(to.max(from)))
-        .filter_map(|item| match item {
+        .range(span.key(from)..span.key(to.max(from)))
+        .filter_map(move |item| match item {
             Ok((k, v)) => {
-                let minute = be_u64(&k[1..])?;
-                Minute::decode(&v).map(|m| Ok((minute, m)))
+                let n = be_u64(&k[1..])?;
+                decode(&v).map(|t| Ok((n, t)))
             }
             Err(e) => Some(Err(QueueError::Storage(e))),
         }))
+}
+
+/// Only the counts by kind of a stored record: what a series needs, read without
+/// its keys.
+pub fn kinds(b: &[u8]) -> Option<[u64; KINDS]> {
+    Minute::decode_kinds(b)
 }

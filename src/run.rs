@@ -123,12 +123,13 @@ impl Shared {
             crate::deliver::start(&self.cfg, queue.clone(), self.metrics.clone())
                 .context("cannot start delivery")?,
         );
-        let rollup = match self.cfg.stats.enabled {
-            true => Some(
+        let rollup = if self.cfg.stats.enabled {
+            Some(
                 Rollup::start(&self.cfg.stats, queue.clone(), self.metrics.clone())
                     .context("cannot start the stats rollup")?,
-            ),
-            false => None,
+            )
+        } else {
+            None
         };
         let keeper = Keeper::start(queue.clone(), self.metrics.clone(), Duration::from_secs(10))
             .context("cannot start the queue keeper")?;

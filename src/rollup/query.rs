@@ -45,9 +45,10 @@ impl Window {
             step_ms = span.div_ceil(MAX_POINTS).div_ceil(MINUTE_MS) * MINUTE_MS;
         }
         let since = since_ms / step_ms * step_ms;
-        let points = match until_ms > since_ms {
-            true => (until_ms - since).div_ceil(step_ms),
-            false => 0,
+        let points = if until_ms > since_ms {
+            (until_ms - since).div_ceil(step_ms)
+        } else {
+            0
         };
         // The end of the last step may pass u64::MAX ms; the window ends there instead.
         let until = (u128::from(since) + u128::from(points) * u128::from(step_ms))

@@ -147,6 +147,16 @@ impl Minute {
         out
     }
 
+    /// Only the counts by kind, in the layout of a record's start.
+    pub fn encode_kinds(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        out.push(VERSION);
+        for k in self.kinds {
+            put(&mut out, k);
+        }
+        out
+    }
+
     /// Only the counts by kind of a stored record (they come first).
     pub fn decode_kinds(b: &[u8]) -> Option<[u64; KINDS]> {
         let (&version, mut rest) = b.split_first()?;
@@ -247,6 +257,7 @@ mod tests {
         assert_eq!(m.dims[0].top(10), [("/r/a", 3), ("/r/b", 1)]);
         assert_eq!(m.dims[2].top(10), [("DE", 4)]);
         assert_eq!(Minute::decode_kinds(&m.encode()), Some(m.kinds));
+        assert_eq!(Minute::decode_kinds(&m.encode_kinds()), Some(m.kinds));
         assert_eq!(Minute::decode(&m.encode()), Some(m));
     }
 

@@ -3,7 +3,7 @@
 //!
 //! The work is bounded by the records stored in the window, never by the events the
 //! queue holds: the series reads the counts by kind of each minute (at most 10,080 for
-//! a week, only their first bytes), the tops merge the hours wholly inside the window
+//! a week, a dozen bytes each), the tops merge the hours wholly inside the window
 //! (168 for a week) and the minutes of the hours at its edges (at most 118). The series
 //! has at most [`MAX_POINTS`], whatever window or step is asked.
 
@@ -100,7 +100,7 @@ pub fn summarize(queue: &Queue, w: &Window) -> Result<Summary, QueueError> {
     let (minute, hour) = (MINUTE_MS, HOUR_MS);
     let (from, to) = (w.since_ms / minute, w.until_ms.div_ceil(minute));
     // The series and totals: the counts by kind of every minute.
-    for item in store::range(queue, Span::Minute, from, to, store::kinds)? {
+    for item in store::range(queue, Span::Series, from, to, store::kinds)? {
         let (n, kinds) = item?;
         s.minutes += 1;
         let i = ((n * minute - w.since_ms) / w.step_ms) as usize;

@@ -47,9 +47,6 @@ const READ: usize = 4096;
 const POLL: Duration = Duration::from_secs(1);
 /// How often minutes past the retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// The rollup's nice value: catching up on a backlog (a first start on a full queue)
-/// takes what the proxy leaves, as delivery does by default (`delivery.nice`).
-const NICE: i32 = 10;
 /// How long a stop may spend counting the events left.
 const FINAL_TURNS: Duration = Duration::from_secs(2);
 /// Minutes or hours kept in memory behind the newest one counted: events arrive in
@@ -81,7 +78,6 @@ impl Rollup {
             .name("clicktap-rollup".into())
             .spawn(move || {
                 crate::background::mark_thread();
-                crate::background::set_nice(NICE);
                 counter.run(&stopped);
             })?;
         Ok(Rollup { stop, handle })

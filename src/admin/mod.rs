@@ -14,6 +14,7 @@ mod answer;
 mod deliveries;
 mod reload;
 mod request;
+mod stats;
 mod status;
 mod times;
 mod webhooks;
@@ -107,9 +108,12 @@ impl Ready {
         match seg.as_slice() {
             ["status"] if get => status::status(live, &self.delivery, &self.queue),
             ["events"] if get => self.events(req),
+            ["stats"] if get => stats::stats(live.loaded().cfg.stats.enabled, &self.queue, req),
             ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
             ["webhooks"] if get => webhooks::list(&self.delivery, &self.queue),
-            ["status" | "events" | "deliveries" | "webhooks"] => method_not_allowed("GET"),
+            ["status" | "events" | "stats" | "deliveries" | "webhooks"] => {
+                method_not_allowed("GET")
+            }
             ["reload"] if req.method == Method::POST => reload::reload(live),
             ["reload"] => method_not_allowed("POST"),
             ["webhooks", id, ..] if !id.is_empty() => {

@@ -101,9 +101,7 @@ impl Sessions {
         let Some(s) = open.get(id) else {
             return false;
         };
-        if s.opened.elapsed() >= LIFETIME
-            || !super::constant_time_eq(&s.token, &digest(token))
-        {
+        if s.opened.elapsed() >= LIFETIME || !super::constant_time_eq(&s.token, &digest(token)) {
             open.remove(id);
             return false;
         }
@@ -123,13 +121,17 @@ impl Sessions {
     pub fn failed(&self) -> (Duration, u64) {
         let mut f = self.failures.lock();
         let now = Instant::now();
-        if f.last.is_some_and(|at| now.duration_since(at) > FAILURE_MEMORY) {
+        if f.last
+            .is_some_and(|at| now.duration_since(at) > FAILURE_MEMORY)
+        {
             f.recent = 0;
         }
         f.recent = f.recent.saturating_add(1);
         f.last = Some(now);
         f.total += 1;
-        let delay = Duration::from_millis(250).saturating_mul(f.recent).min(MAX_DELAY);
+        let delay = Duration::from_millis(250)
+            .saturating_mul(f.recent)
+            .min(MAX_DELAY);
         (delay, f.total)
     }
 }
@@ -219,7 +221,11 @@ mod tests {
         assert_eq!(cookie(None), None);
         assert!(set_cookie("x").contains("HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"));
         assert!(same_origin(Some("same-origin"), None, None));
-        assert!(!same_origin(Some("cross-site"), Some("http://h:1"), Some("h:1")));
+        assert!(!same_origin(
+            Some("cross-site"),
+            Some("http://h:1"),
+            Some("h:1")
+        ));
         assert!(!same_origin(Some("same-site"), None, Some("h:1")));
         assert!(same_origin(None, Some("http://h:1"), Some("h:1")));
         assert!(!same_origin(None, Some("http://evil:1"), Some("h:1")));

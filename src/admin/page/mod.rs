@@ -70,7 +70,10 @@ fn asset(content_type: &str, body: &str) -> Answer {
 fn see_other(location: &'static str, cookie: Option<String>) -> Answer {
     let mut a = super::answer::respond(StatusCode::SEE_OTHER, "text/plain", Vec::new());
     let h = a.headers_mut();
-    h.insert(http::header::LOCATION, http::HeaderValue::from_static(location));
+    h.insert(
+        http::header::LOCATION,
+        http::HeaderValue::from_static(location),
+    );
     if let Some(c) = cookie.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
         h.insert(http::header::SET_COOKIE, c);
     }

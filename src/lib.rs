@@ -12,6 +12,7 @@
 //!               │
 //!               ▼
 //!            [deliver] tokio + reqwest: one consumer per webhook
+//!            [rollup]  per-minute click counts for the stats API: one more consumer
 //! ```
 //!
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod queue;
 pub mod redact;
+pub mod rollup;
 pub mod run;
 pub mod shutdown;
 pub mod systemd;

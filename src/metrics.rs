@@ -47,6 +47,10 @@ pub struct Metrics {
     pub delivery_dead_expired: IntCounterVec,
     pub delivery_log_bytes: IntGauge,
     pub delivery_log_evicted: IntCounter,
+    pub stats_counted: IntCounter,
+    pub stats_missed: IntCounter,
+    pub stats_unreadable: IntCounter,
+    pub stats_lag: IntGauge,
     pub config_reloads: IntCounterVec,
     pub geoip_reloads: IntCounterVec,
 }
@@ -117,6 +121,13 @@ impl Metrics {
         .expect("metric names are valid");
         r.register(Box::new(latency.clone()))
             .expect("metric names are unique");
+        let stats_events = counter_vec(
+            &r,
+            "clicktap_stats_events_total",
+            "Stored events the stats rollup read, by outcome (counted; missed: removed from \
+             the queue before the rollup read them; unreadable: not an event it can count).",
+            &["outcome"],
+        );
         Metrics {
             proxy_requests: counter(
                 &r,
@@ -263,6 +274,14 @@ impl Metrics {
                 &r,
                 "clicktap_delivery_log_evicted_total",
                 "Delivery-log values removed, oldest first, to stay within delivery.log_max_bytes.",
+            ),
+            stats_counted: stats_events.with_label_values(&["counted"]),
+            stats_missed: stats_events.with_label_values(&["missed"]),
+            stats_unreadable: stats_events.with_label_values(&["unreadable"]),
+            stats_lag: gauge(
+                &r,
+                "clicktap_stats_lag_events",
+                "Events in the queue the stats rollup has not counted yet.",
             ),
             config_reloads: counter_vec(
                 &r,

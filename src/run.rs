@@ -10,7 +10,8 @@
 //!
 //! Stop follows the flow: the proxy stops taking requests and finishes those in
 //! flight, enrichment drains the channel into the queue, delivery stops (bounded by
-//! `delivery.stop_timeout`), the queue is flushed.
+//! `delivery.stop_timeout`), the stats rollup counts what it has read and stops, the
+//! queue is flushed.
 
 use anyhow::Context;
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -32,6 +33,7 @@ use crate::logging::Logging;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::queue::{Queue, QueueCell};
+use crate::rollup::Rollup;
 use crate::shutdown::Signals;
 use crate::upgrade;
 
@@ -100,6 +102,8 @@ struct Shared {
 struct Backend {
     queue: Queue,
     delivery: Arc<Delivery>,
+    /// `None` with `stats.enabled = false`.
+    rollup: Option<Rollup>,
     keeper: Keeper,
     geo_watch: Option<GeoWatch>,
 }
@@ -119,6 +123,13 @@ impl Shared {
             crate::deliver::start(&self.cfg, queue.clone(), self.metrics.clone())
                 .context("cannot start delivery")?,
         );
+        let rollup = match self.cfg.stats.enabled {
+            true => Some(
+                Rollup::start(&self.cfg.stats, queue.clone(), self.metrics.clone())
+                    .context("cannot start the stats rollup")?,
+            ),
+            false => None,
+        };
         let keeper = Keeper::start(queue.clone(), self.metrics.clone(), Duration::from_secs(10))
             .context("cannot start the queue keeper")?;
         let geo_watch = GeoWatch::start(&self.cfg.geoip, self.geo.clone(), self.metrics.clone())
@@ -138,6 +149,7 @@ impl Shared {
         Ok(Backend {
             queue,
             delivery,
+            rollup,
             keeper,
             geo_watch,
         })
@@ -305,6 +317,9 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
         anyhow::bail!("stopped before the queue opened");
     };
     b.delivery.stop();
+    if let Some(r) = b.rollup {
+        r.stop();
+    }
     b.keeper.stop();
     if let Some(g) = b.geo_watch {
         g.stop();

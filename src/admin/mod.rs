@@ -18,6 +18,7 @@ mod page;
 mod reload;
 mod request;
 mod session;
+mod stats;
 mod status;
 mod times;
 mod webhooks;
@@ -131,9 +132,12 @@ impl Ready {
             ["events"] if get => self.events(req),
             ["events", seq] if get => self.event(seq),
             ["events", _] => method_not_allowed("GET"),
+            ["stats"] if get => stats::stats(live.loaded().cfg.stats.enabled, &self.queue, req),
             ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
             ["webhooks"] if get => webhooks::list(&self.delivery, &self.queue),
-            ["status" | "events" | "deliveries" | "webhooks"] => method_not_allowed("GET"),
+            ["status" | "events" | "stats" | "deliveries" | "webhooks"] => {
+                method_not_allowed("GET")
+            }
             ["reload"] if req.method == Method::POST => reload::reload(live),
             ["reload"] => method_not_allowed("POST"),
             ["webhooks", id, ..] if !id.is_empty() => {

@@ -19,6 +19,7 @@ pub struct ConfigFile {
     pub queue: QueueFile,
     pub delivery: DeliveryFile,
     pub log: LogFile,
+    pub stats: StatsFile,
     pub admin: Option<AdminFile>,
     pub webhooks: Vec<WebhookFile>,
     pub links: Vec<LinkFile>,
@@ -200,6 +201,23 @@ impl Default for LogFile {
         LogFile {
             level: "info".into(),
             format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct StatsFile {
+    pub enabled: bool,
+    pub retention: String,
+}
+
+impl Default for StatsFile {
+    fn default() -> Self {
+        StatsFile {
+            enabled: true,
+            // A week of minutes: the dashboard's longest window, about 10,080 records.
+            retention: "7d".into(),
         }
     }
 }

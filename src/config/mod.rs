@@ -43,6 +43,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
+    pub stats: StatsConfig,
     /// `None`: no admin listener.
     pub admin: Option<AdminConfig>,
     pub webhooks: Vec<WebhookConfig>,
@@ -137,6 +138,14 @@ pub struct DeliveryConfig {
     pub stop_timeout: Duration,
     /// Bound on the delivery log's stored bytes; the oldest attempts go first.
     pub log_max_bytes: u64,
+}
+
+/// The per-minute click rollups behind `GET /api/v1/stats` (`crate::rollup`).
+#[derive(Debug, Clone)]
+pub struct StatsConfig {
+    pub enabled: bool,
+    /// Minutes older than this are removed.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::bounds::{self, MILLI};
 use super::file::{
     AdminFile, ConfigFile, DeliveryFile, EnrichFile, GeoipFile, LogFile, ProxyFile, QueueFile,
+    StatsFile,
 };
 use super::parse;
 use super::problems::Problems;
@@ -17,7 +18,7 @@ use super::secret::Secret;
 use super::webhook;
 use super::{
     AdminConfig, Config, DeliveryConfig, EnrichConfig, GeoipConfig, LogConfig, ProxyConfig,
-    QueueConfig, WhenFull,
+    QueueConfig, StatsConfig, WhenFull,
 };
 
 pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
@@ -48,6 +49,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let queue = queue(file.queue, &mut problems);
     let delivery = delivery(file.delivery, &mut problems);
     let log = log(file.log, &mut problems);
+    let stats = stats(file.stats, &mut problems);
     let admin = file.admin.and_then(|a| admin(a, &mut problems));
     if let (Some(listen), Some(admin)) = (proxy_listen, &admin) {
         admin_apart(admin.listen, listen, &mut problems);
@@ -67,6 +69,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         queue: queue.expect("no problems means a queue section"),
         delivery,
         log,
+        stats,
         admin,
         webhooks,
         links,
@@ -364,6 +367,26 @@ fn queue(f: QueueFile, p: &mut Problems) -> Option<QueueConfig> {
         min_free_bytes: min_free?,
         spool_bytes: spool?,
     })
+}
+
+/// The longest stats retention: the rollups serve a dashboard, not an archive (the
+/// events themselves go to webhooks), and a window over all of them reads every minute
+/// record kept: 43,200 for 30 days.
+const STATS_RETENTION_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+
+fn stats(f: StatsFile, p: &mut Problems) -> StatsConfig {
+    // Below a minute no minute would ever be kept whole.
+    let retention = bounds::duration(
+        p,
+        "stats.retention",
+        &f.retention,
+        Duration::from_secs(60),
+        Some(STATS_RETENTION_MAX),
+    );
+    StatsConfig {
+        enabled: f.enabled,
+        retention: retention.unwrap_or(Duration::from_secs(60)),
+    }
 }
 
 /// How long attempts in flight may hold a stop: long enough for a slow receiver, short

@@ -75,6 +75,11 @@ pub fn keys(old: &Config, new: &Config) -> Vec<&'static str> {
     differ(o.threads != n.threads, "delivery.threads");
     differ(o.nice != n.nice, "delivery.nice");
     differ(o.log_max_bytes != n.log_max_bytes, "delivery.log_max_bytes");
+    differ(old.stats.enabled != new.stats.enabled, "stats.enabled");
+    differ(
+        old.stats.retention != new.stats.retention,
+        "stats.retention",
+    );
     let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
     differ(admin(old) != admin(new), "admin.listen");
     differ(old.log.json != new.log.json, "log.format");

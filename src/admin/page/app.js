@@ -181,7 +181,9 @@ function drawSeries(box, stats) {
   chart.append(svg("text", { x: 2, y: 12, text: fmtNumber(max) }));
   chart.append(svg("text", { x: 2, y: H - bottom, text: "0" }));
   if (series.length) {
-    chart.append(svg("text", { x: left, y: H - 4, text: new Date(series[0].at_ms).toLocaleTimeString() }));
+    const first = new Date(series[0].at_ms);
+    const long = (stats.until_ms - stats.since_ms) > 6 * 3600e3;
+    chart.append(svg("text", { x: left, y: H - 4, text: long ? first.toLocaleString() : first.toLocaleTimeString() }));
     chart.append(svg("text", { x: W - 60, y: H - 4, text: "now" }));
   }
   box.replaceChildren(chart);

@@ -164,9 +164,11 @@ async fn sign_in(c: &Client, token: &str) {
 /// The overview shows the clicks made by the test: totals by kind, a bar in the hour's
 /// chart, the link in the top list.
 async fn overview(c: &Client) {
-    wait_text(c, "#total-clicks", "2").await;
+    wait_text(c, "#total-clicks", "4").await;
     wait_text(c, "#total-human", "1").await;
-    wait_text(c, "#top-links", "/r/dashboard\n2").await;
+    wait_text(c, "#total-preview", "1").await;
+    wait_text(c, "#total-head", "1").await;
+    wait_text(c, "#top-links", "/r/dashboard\n3").await;
     let bars = c
         .find_all(Locator::Css("#chart-hour rect.k-human"))
         .await
@@ -211,6 +213,11 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     // A click made now shows on the overview without a reload.
     assert_eq!(ct.click("/r/dashboard", BROWSER), 302);
     ct.click("/r/dashboard", "User-Agent: curl/8.5.0\r\n");
+    ct.click(
+        "/r/x?utm_source=chat",
+        "User-Agent: Slackbot-LinkExpanding 1.0\r\n",
+    );
+    ct.click("HEAD /r/dashboard", BROWSER);
     overview(&c).await;
 
     // And in the event tail, whole when opened.
@@ -244,11 +251,11 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
         "the test event reached the receiver"
     );
     wait_until(
-        "the refused click's dead letter",
+        "the refused clicks' dead letters",
         Duration::from_secs(10),
-        || ct.metric("clicktap_delivery_dead_total", "") >= 1.0,
+        || ct.metric("clicktap_delivery_dead_total", "") >= 4.0,
     );
-    wait_text(&c, "#hook-down [data-fact='dead letters']", "2").await;
+    wait_text(&c, "#hook-down [data-fact='dead letters']", "4").await;
     wait_text(&c, "#hook-main [data-fact='success rate']", "100.0 %").await;
     screenshot(&c, "webhooks").await;
 

@@ -157,7 +157,6 @@ impl Ready {
 }
 
 /// How a request proved it may use the API.
-#[derive(PartialEq)]
 enum Auth {
     Bearer,
     Cookie,

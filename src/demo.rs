@@ -72,3 +72,20 @@ impl ServeHttp for Receiver {
             .unwrap_or_default()
     }
 }
+
+/// What the demo prints at start: where to click and where to watch. The token is not
+/// printed (it is a secret like any other); the file it is in is named.
+pub fn announce(cfg: &crate::config::Config, receiver: std::net::SocketAddr) {
+    println!(
+        "clicktap demo: clicks through http://{}/gh",
+        cfg.proxy.listen
+    );
+    println!("  webhooks arrive at the receiver on {receiver} (printed below)");
+    if let Some(admin) = &cfg.admin {
+        println!(
+            "  dashboard: http://{}/ (sign in with admin.token from {})",
+            admin.listen,
+            cfg.source.display()
+        );
+    }
+}

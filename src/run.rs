@@ -285,6 +285,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
         receiver.add_tcp(&d.receiver.to_string());
         server.add_service(receiver);
         tracing::info!(shortener = %cfg.proxy.upstream, receiver = %d.receiver, "demo services up");
+        crate::demo::announce(&cfg, d.receiver);
     }
     tracing::info!(
         listen = %cfg.proxy.listen,

@@ -1,7 +1,9 @@
 //! The delivery log as the admin API lists it: newest first, filtered by webhook, by
-//! outcome or status code, and by time, with the success rate of what is listed.
+//! outcome or status code, and by time, with the success rate of what is listed and,
+//! on request, a summary of the whole window: success rate and latency percentiles
+//! over every attempt in it (up to [`MAX_LIMIT`]), however few are listed.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::answer::{Answer, bad_request, ok};
 use super::request::Request;
@@ -58,6 +60,15 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
         Ok(n) => n.unwrap_or(0),
         Err(e) => return bad_request(&e),
     };
+    let until = match req.number("until_ms") {
+        Ok(n) => n.unwrap_or(u64::MAX),
+        Err(e) => return bad_request(&e),
+    };
+    let summary = match req.param("summary") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => return bad_request(&format!("summary={v:?}: give true or false")),
+    };
     let status = match Status::parse(req.param("status")) {
         Ok(s) => s,
         Err(e) => return bad_request(&e),
@@ -66,14 +77,83 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
         Some(id) => vec![id.to_string()],
         None => d.webhooks().iter().map(|w| w.id().to_string()).collect(),
     };
+    let keeps = |a: &Attempt| a.at_ms <= until && status.keeps(a);
+    let take = if summary { MAX_LIMIT as usize } else { limit };
     let mut list: Vec<Attempt> = ids
         .iter()
-        .flat_map(|id| d.log.list_where(id, since, limit, |a| status.keeps(a)))
+        .flat_map(|id| d.log.list_where(id, since, take, keeps))
         .collect();
     // Each webhook's list is newest first; merged, the newest of all come first.
     list.sort_by_key(|a| std::cmp::Reverse(a.at_ms));
+    list.truncate(take);
+    let summary = summary.then(|| summarize(&list, take));
     list.truncate(limit);
+    let rate = success_rate(&list);
+    let mut answer = json!({ "deliveries": list, "success_rate": rate });
+    if let Some(s) = summary {
+        answer["summary"] = s;
+    }
+    ok(&answer)
+}
+
+fn success_rate(list: &[Attempt]) -> Option<f64> {
     let delivered = list.iter().filter(|a| a.answer.error.is_none()).count();
-    let rate = (!list.is_empty()).then(|| delivered as f64 / list.len() as f64);
-    ok(&json!({ "deliveries": list, "success_rate": rate }))
+    (!list.is_empty()).then(|| delivered as f64 / list.len() as f64)
+}
+
+/// Success rate and latency percentiles (nearest rank) of `list`; `complete` is false
+/// when the window held more than `cap` attempts and only the newest were counted.
+fn summarize(list: &[Attempt], cap: usize) -> Value {
+    let mut latencies: Vec<u64> = list.iter().map(|a| a.answer.latency_ms).collect();
+    latencies.sort_unstable();
+    let pct = |p: f64| -> Option<u64> {
+        let rank = ((p * latencies.len() as f64).ceil() as usize).max(1);
+        latencies.get(rank - 1).copied()
+    };
+    let delivered = list.iter().filter(|a| a.answer.error.is_none()).count();
+    json!({
+        "attempts": list.len(),
+        "delivered": delivered,
+        "success_rate": success_rate(list),
+        "latency_ms": { "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99) },
+        "complete": list.len() < cap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::log::Answer;
+
+    fn attempt(latency_ms: u64, ok: bool) -> Attempt {
+        Attempt {
+            webhook: "w".into(),
+            at_ms: 1,
+            event_id: "e".into(),
+            seq: 1,
+            attempt: 1,
+            answer: Answer {
+                at: String::new(),
+                status: Some(if ok { 200 } else { 500 }),
+                latency_ms,
+                error: (!ok).then(|| "status 500".into()),
+                response: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_summary_gives_the_success_rate_and_nearest_rank_percentiles() {
+        let list: Vec<Attempt> = (1..=100).map(|ms| attempt(ms, ms % 4 != 0)).collect();
+        let s = summarize(&list, 1000);
+        assert_eq!(s["attempts"], 100);
+        assert_eq!(s["delivered"], 75);
+        assert_eq!(s["success_rate"], 0.75);
+        assert_eq!(s["latency_ms"], json!({ "p50": 50, "p90": 90, "p99": 99 }));
+        assert_eq!(s["complete"], true);
+        assert_eq!(summarize(&list, 100)["complete"], false);
+        let empty = summarize(&[], 1000);
+        assert_eq!(empty["success_rate"], Value::Null);
+        assert_eq!(empty["latency_ms"]["p50"], Value::Null);
+    }
 }

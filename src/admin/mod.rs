@@ -1,19 +1,23 @@
-//! The admin listener: health, metrics and the admin API, on its own address, never
-//! on the proxy's.
+//! The admin listener: health, metrics, the admin API and the dashboard, on its own
+//! address, never on the proxy's.
 //!
 //! It is a second Pingora service in the same server, so it starts, stops and
 //! upgrades with the proxy. Routes other than the health checks, the API's OpenAPI
-//! description (and `/metrics` when `admin.metrics_public`) need
-//! `Authorization: Bearer <admin.token>`, compared in constant time; without a token
-//! configured they are refused. The token is read from the configuration in use, so a
+//! description, the dashboard's assets and sign-in (and `/metrics` when
+//! `admin.metrics_public`) need `Authorization: Bearer <admin.token>`, compared in
+//! constant time, or the cookie of a dashboard session (`session.rs`), which for a
+//! request that changes something must come from the dashboard's own page; without a
+//! token configured they are refused. The token is read from the configuration in use, so a
 //! reload changes it. Bodies are read only by the routes that take one, up to
 //! [`request::MAX_BODY`]. Every answer is JSON, errors as `{"error": code, "message"}`
 //! (`answer.rs`); the routes are described in `openapi.json`.
 
 mod answer;
 mod deliveries;
+mod page;
 mod reload;
 mod request;
+mod session;
 mod stats;
 mod status;
 mod times;
@@ -43,6 +47,7 @@ pub struct Admin {
     live: Arc<Live>,
     metrics: Arc<Metrics>,
     ready: Arc<OnceLock<Ready>>,
+    sessions: session::Sessions,
 }
 
 /// What the API needs of the running stages, there once the queue is open (during an
@@ -58,6 +63,7 @@ impl Admin {
             live,
             metrics,
             ready,
+            sessions: session::Sessions::default(),
         }
     }
 }
@@ -77,6 +83,22 @@ impl Ready {
                 }
                 respond(StatusCode::OK, "application/x-ndjson", body)
             }
+            Err(e) => queue_error(&e),
+        }
+    }
+
+    /// `GET /api/v1/events/{seq}`: one event as stored, while the queue holds it.
+    fn event(&self, seq: &str) -> Answer {
+        let Ok(seq) = seq.parse::<u64>() else {
+            return answer::bad_request(&format!("{seq:?} is not an event's sequence number"));
+        };
+        match self.queue.get(seq) {
+            Ok(Some(e)) => respond(StatusCode::OK, "application/json", e.bytes().to_vec()),
+            Ok(None) => error(
+                StatusCode::NOT_FOUND,
+                "unknown_event",
+                "the queue holds no event with that sequence number (never stored, or removed by retention)",
+            ),
             Err(e) => queue_error(&e),
         }
     }
@@ -108,6 +130,8 @@ impl Ready {
         match seg.as_slice() {
             ["status"] if get => status::status(live, &self.delivery, &self.queue),
             ["events"] if get => self.events(req),
+            ["events", seq] if get => self.event(seq),
+            ["events", _] => method_not_allowed("GET"),
             ["stats"] if get => stats::stats(live.loaded().cfg.stats.enabled, &self.queue, req),
             ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
             ["webhooks"] if get => webhooks::list(&self.delivery, &self.queue),
@@ -130,6 +154,13 @@ impl Ready {
             _ => not_found(),
         }
     }
+}
+
+/// How a request proved it may use the API.
+enum Auth {
+    Bearer,
+    Cookie,
+    None,
 }
 
 fn authorized(session: &ServerSession, cfg: &AdminConfig) -> bool {
@@ -195,9 +226,6 @@ impl ServeHttp for Admin {
             "/healthz" | "/readyz" | "/metrics" => return method_not_allowed("GET"),
             _ => {}
         }
-        if req.segments.is_empty() {
-            return not_found();
-        }
         if req.segments == ["openapi.json"] {
             return if get {
                 respond(
@@ -209,8 +237,23 @@ impl ServeHttp for Admin {
                 method_not_allowed("GET")
             };
         }
-        if !authorized(session, cfg) {
-            return unauthorized();
+        if let Some(a) = page::route(session, &req.path, cfg, &self.sessions).await {
+            return a;
+        }
+        if req.segments.is_empty() {
+            return not_found();
+        }
+        let auth = if authorized(session, cfg) {
+            Auth::Bearer
+        } else if page::session_of(session, cfg, &self.sessions).is_some() {
+            Auth::Cookie
+        } else {
+            Auth::None
+        };
+        match auth {
+            Auth::None => return unauthorized(),
+            Auth::Cookie if !get && !page::from_own_page(session) => return page::cross_site(),
+            Auth::Cookie | Auth::Bearer => {}
         }
         match self.ready.get() {
             Some(ready) => ready.api(&self.live, session, &req).await,

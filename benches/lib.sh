@@ -33,10 +33,17 @@ ensure_tools() {
 }
 
 # Finds syslog-ng with its http() module, installing Debian's packages when missing;
-# sets SYSLOG_NG (empty when there is none, with the reason in SYSLOG_NG_MISSING).
+# sets SYSLOG_NG and SYSLOG_NG_CTL_BIN (syslog-ng-ctl; both in /usr/sbin, which a user's
+# PATH may lack), or SYSLOG_NG empty with the reason in SYSLOG_NG_MISSING.
 syslog_ng_http() { compgen -G '/usr/lib/syslog-ng/*/libhttp.so' >/dev/null; }
+find_syslog_ng() {
+  SYSLOG_NG=$(command -v syslog-ng || true)
+  [[ -z $SYSLOG_NG && -x /usr/sbin/syslog-ng ]] && SYSLOG_NG=/usr/sbin/syslog-ng
+  SYSLOG_NG_CTL_BIN=${SYSLOG_NG%/*}/syslog-ng-ctl
+}
 ensure_syslog_ng() {
-  SYSLOG_NG=$(command -v syslog-ng || true) SYSLOG_NG_MISSING=""
+  find_syslog_ng
+  SYSLOG_NG_MISSING=""
   if [[ -z $SYSLOG_NG ]] || ! syslog_ng_http; then
     log "installing syslog-ng-core and syslog-ng-mod-http from Debian's packages"
     local before p
@@ -54,7 +61,7 @@ ensure_syslog_ng() {
       as_root systemctl disable --now syslog-ng >/dev/null 2>&1 ||
         as_root service syslog-ng stop >/dev/null 2>&1 || as_root kill -TERM "$p" 2>/dev/null || true
     done
-    SYSLOG_NG=$(command -v syslog-ng || true)
+    find_syslog_ng
   fi
   if [[ -z $SYSLOG_NG ]]; then
     SYSLOG_NG_MISSING="syslog-ng is not installed and could not be"

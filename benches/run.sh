@@ -199,7 +199,7 @@ start_clicklog() {  # dir
   # Ready once its control socket answers: the configuration is loaded by then and
   # the file source open.
   for _ in $(seq 200); do
-    syslog-ng-ctl stats -c "$SYSLOG_NG_CTL" >/dev/null 2>&1 && return 0
+    "$SYSLOG_NG_CTL_BIN" stats -c "$SYSLOG_NG_CTL" >/dev/null 2>&1 && return 0
     kill -0 "$SYSLOG_NG_PID" 2>/dev/null || { echo "syslog-ng exited; its log:" >&2; cat "$RUN_DIR/syslog-ng.log" >&2; exit 1; }
     sleep 0.05
   done
@@ -209,7 +209,7 @@ start_clicklog() {  # dir
 # syslog-ng's counters of its http() destination, as JSON: processed, written,
 # dropped, queued.
 syslog_ng_stats() {
-  syslog-ng-ctl stats -c "$SYSLOG_NG_CTL" 2>/dev/null | awk -F';' '
+  "$SYSLOG_NG_CTL_BIN" stats -c "$SYSLOG_NG_CTL" 2>/dev/null | awk -F';' '
     $1 == "dst.http" && $5 ~ /^(processed|written|dropped|queued)$/ { v[$5] += $6 }
     END { printf "{\"processed\":%d,\"written\":%d,\"dropped\":%d,\"queued\":%d}", v["processed"], v["written"], v["dropped"], v["queued"] }'
 }
@@ -271,14 +271,11 @@ stop_contender() {
 # delivered every click it served to the hook server; prints bench-tools delivered's
 # JSON (served, delivered, the webhooks received, and the seconds it took).
 await_delivered() {
-  local key=$1 out
-  if [[ $key == d ]]; then
-    out=$("$TOOLS" delivered --metrics "http://127.0.0.1:$ADMIN_PORT/metrics" \
-      --hook-log "$HOOK_LOG" --hook-base "$HOOK_BASE" --timeout 300)
-  else
-    out=$("$TOOLS" delivered --clicks-log "$CLICKS_LOG" --flush "$CLICKS_LOG_FLUSH" \
-      --hook-log "$HOOK_LOG" --hook-base "$HOOK_BASE" --timeout 300)
-  fi
+  local key=$1 out served
+  if [[ $key == d ]]; then served=(--metrics "http://127.0.0.1:$ADMIN_PORT/metrics")
+  else served=(--clicks-log "$CLICKS_LOG" --flush "$CLICKS_LOG_FLUSH"); fi
+  out=$("$TOOLS" delivered "${served[@]}" --hook-log "$HOOK_LOG" --hook-base "$HOOK_BASE" --timeout 300) ||
+    out='{"complete":false,"error":"bench-tools delivered failed"}'
   [[ $out == *'"complete":true'* ]] || log "$key: not every click delivered within 300 s: $out"
   echo "$out"
 }

@@ -91,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<String> {
     let mut hooks = Lines::new(args.hook_log.clone());
     let mut clicks = args.clicks_log.clone().map(Lines::new);
     let mut last_served: Option<(u64, Instant)> = None;
+    let mut prev_served = None;
     let mut reached: Option<Instant> = None;
     loop {
         let now = Instant::now();
@@ -116,11 +117,15 @@ pub fn run(args: Args) -> anyhow::Result<String> {
             }
             (None, None) => unreachable!("clap requires one of them"),
         };
-        if delivered >= served {
-            reached.get_or_insert(now);
-        } else {
+        // A count that grew since the last poll was not matched before this one, even
+        // if the webhooks caught up in between.
+        if delivered < served || prev_served != Some(served) {
             reached = None;
         }
+        if delivered >= served {
+            reached.get_or_insert(now);
+        }
+        prev_served = Some(served);
         let complete = stable && delivered >= served;
         if complete || now > deadline {
             let at = reached.filter(|_| complete).unwrap_or(now);

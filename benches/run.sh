@@ -4,7 +4,7 @@
 #   bash benches/run.sh [--smoke] [--rounds N] [--duration S] [--pin] [--set KEY=VALUE]...
 #
 # Builds in release, starts an origin on loopback (nginx: 302 for every path; or the
-# built-in one) and a hook server for d's webhooks (204 for /hook), then measures in
+# built-in one) and a hook server for d's and h's webhooks (204 for /hook), then measures in
 # rounds, alternating the contenders:
 #   a. wrk -> origin                 b. wrk -> bare Pingora -> origin
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
@@ -15,7 +15,8 @@
 #      syslog-ng following that log, one POST per click to the hook server: the setup
 #      users would build instead of clicktap
 # d and h deliver: their CPU is also counted from the start of wrk until the hook
-# server has received every click they served (CPU per delivered click). Then delivery (events/s drained from a filled queue, unbatched and batched),
+# server has received every click they served (CPU per delivered click). Then
+# delivery (events/s drained from a filled queue, unbatched and batched),
 # click-to-webhook latency at a paced rate, and the visitor's latency at a fixed rate
 # well below saturation (b, f and d, open loop). Prints a markdown table and writes
 # bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.

@@ -4,8 +4,8 @@
 #   bash benches/run.sh [--smoke] [--rounds N] [--duration S] [--pin] [--set KEY=VALUE]...
 #
 # Builds in release, starts an origin on loopback (nginx: 302 for every path; or the
-# built-in one) and a hook server for d's and h's webhooks (204 for /hook), then measures in
-# rounds, alternating the contenders:
+# built-in one) and a hook server for d's and h's webhooks (204 for /hook), then
+# measures in rounds, alternating the contenders:
 #   a. wrk -> origin                 b. wrk -> bare Pingora -> origin
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
 #   e. wrk -> nginx proxy_pass -> origin

@@ -7,7 +7,7 @@
 # (taskset or empty), ORIGIN_KIND and NGINX, the ports (ORIGIN, ORIGIN_PORT, HOOK,
 # HOOK_PORT, PROXY_PORT, ADMIN_PORT, RECEIVER_PORT), SETS and WEBHOOK_SETS (--set and
 # --webhook-set), and for run_wrk WRK_THREADS and CONNECTIONS. What it sets (the ports,
-# LINK_PATH, ORIGIN_PID, HOOK_PID, CLICKTAP_PID) is for them too:
+# LINK_PATH, ORIGIN_PID, HOOK_PID, HOOK_LOG, CLICKTAP_PID, SYSLOG_NG) is for them too:
 # shellcheck disable=SC2034
 
 LOG_TAG=${LOG_TAG:-bench}
@@ -30,6 +30,44 @@ ensure_tools() {
   command -v wrk >/dev/null || { echo "wrk is required and could not be installed" >&2; exit 1; }
   if [[ -z $ORIGIN_KIND ]]; then ORIGIN_KIND=$([[ -n $NGINX ]] && echo nginx || echo builtin); fi
   if [[ $ORIGIN_KIND == nginx && -z $NGINX ]]; then echo "--origin nginx: nginx not found" >&2; exit 1; fi
+}
+
+# Finds syslog-ng with its http() module, installing Debian's packages when missing;
+# sets SYSLOG_NG and SYSLOG_NG_CTL_BIN (syslog-ng-ctl; both in /usr/sbin, which a user's
+# PATH may lack), or SYSLOG_NG empty with the reason in SYSLOG_NG_MISSING.
+syslog_ng_http() { compgen -G '/usr/lib/syslog-ng/*/libhttp.so' >/dev/null; }
+find_syslog_ng() {
+  SYSLOG_NG=$(command -v syslog-ng || true)
+  [[ -z $SYSLOG_NG && -x /usr/sbin/syslog-ng ]] && SYSLOG_NG=/usr/sbin/syslog-ng
+  SYSLOG_NG_CTL_BIN=${SYSLOG_NG%/*}/syslog-ng-ctl
+}
+ensure_syslog_ng() {
+  find_syslog_ng
+  SYSLOG_NG_MISSING=""
+  if [[ -z $SYSLOG_NG ]] || ! syslog_ng_http; then
+    log "installing syslog-ng-core and syslog-ng-mod-http from Debian's packages"
+    local before p
+    before=" $(pgrep -x syslog-ng | paste -sd' ' - || true) "
+    if ! as_root apt-get install -y -qq syslog-ng-core syslog-ng-mod-http >&2; then
+      if ! { as_root apt-get update -qq && as_root apt-get install -y -qq syslog-ng-core syslog-ng-mod-http; } >&2; then
+        log "apt-get failed: continuing with what is installed"
+      fi
+    fi
+    # The package starts the system's syslog-ng where an init system lets it; the
+    # bench runs its own, so it stops one the install started (not one that ran before).
+    for p in $(pgrep -x syslog-ng || true); do
+      [[ $before == *" $p "* ]] && continue
+      log "stopping the syslog-ng service the install started (pid $p)"
+      as_root systemctl disable --now syslog-ng >/dev/null 2>&1 ||
+        as_root service syslog-ng stop >/dev/null 2>&1 || as_root kill -TERM "$p" 2>/dev/null || true
+    done
+    find_syslog_ng
+  fi
+  if [[ -z $SYSLOG_NG ]]; then
+    SYSLOG_NG_MISSING="syslog-ng is not installed and could not be"
+  elif ! syslog_ng_http; then
+    SYSLOG_NG="" SYSLOG_NG_MISSING="syslog-ng's http() module (syslog-ng-mod-http) is not installed and could not be"
+  fi
 }
 
 # ---------------------------------------------------------------- processes
@@ -111,19 +149,22 @@ EOF
   echo "$dir"
 }
 
-# serve NAME ADDR PORT LOCATIONS: a server of the bench's own, nginx (1 worker, with
-# LOCATIONS) or, without nginx, bench-tools origin (302 for every path, 204 for /hook).
+# serve NAME ADDR PORT LOCATIONS [HTTP [ORIGIN_ARGS]]: a server of the bench's own,
+# nginx (1 worker, with LOCATIONS, and HTTP at the http level) or, without nginx,
+# bench-tools origin (302 for every path, 204 for /hook; ORIGIN_ARGS added).
 serve() {
-  local name=$1 addr=$2 port=$3 locations=$4
+  local name=$1 addr=$2 port=$3 locations=$4 http=${5:-}
   if [[ $ORIGIN_KIND == nginx ]]; then
     local dir
-    dir=$(nginx_conf "$name" 1 "server {
+    dir=$(nginx_conf "$name" 1 "$http
+  server {
     listen $addr;
     $locations
   }")
     start "$name" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
   else
-    start "$name" "$TOOLS" origin --listen "$addr" --threads 1
+    # shellcheck disable=SC2086
+    start "$name" "$TOOLS" origin --listen "$addr" --threads 1 ${6:-}
   fi
   wait_port "$port" "$STARTED" "$name"
 }
@@ -133,12 +174,17 @@ start_origin() {
   ORIGIN_PID=$STARTED
 }
 
-# d's webhook receiver (and the delivery part's): a server of its own, as a customer's
-# endpoint is never the shortener itself.
+# d's webhook receiver (and h's, and the delivery part's): a server of its own, as a
+# customer's endpoint is never the shortener itself. It writes a short line per
+# /hook request to HOOK_LOG, unbuffered, so that the bench can count the webhooks
+# that arrived (hook_lines); nginx's stub_status would count the polls too.
 start_hook() {
-  serve hook "$HOOK" "$HOOK_PORT" 'location /hook { return 204; }'
+  HOOK_LOG=$RUN_DIR/hook.log
+  serve hook "$HOOK" "$HOOK_PORT" "location /hook { access_log $HOOK_LOG hook; return 204; }" \
+    "log_format hook '\$msec';" "--hook-log $HOOK_LOG"
   HOOK_PID=$STARTED
 }
+hook_lines() { if [[ -f $HOOK_LOG ]]; then wc -l <"$HOOK_LOG"; else echo 0; fi; }
 
 # ---------------------------------------------------------------- clicktap configs
 GEO_DB=$ROOT/geo/test/clicktap-test-city.mmdb

@@ -4,14 +4,19 @@
 #   bash benches/run.sh [--smoke] [--rounds N] [--duration S] [--pin] [--set KEY=VALUE]...
 #
 # Builds in release, starts an origin on loopback (nginx: 302 for every path; or the
-# built-in one) and a hook server for d's webhooks (204 for /hook), then measures in
-# rounds, alternating the contenders:
+# built-in one) and a hook server for d's and h's webhooks (204 for /hook), then
+# measures in rounds, alternating the contenders:
 #   a. wrk -> origin                 b. wrk -> bare Pingora -> origin
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
 #   e. wrk -> nginx proxy_pass -> origin
 #   f. wrk -> clicktap, capture on, no webhook (capture + enrichment + queue only)
 #   g. wrk -> lean Pingora (pingora-core only, an experiment) -> origin; on request
-# then delivery (events/s drained from a filled queue, unbatched and batched),
+#   h. wrk -> nginx proxy_pass with an access log of redirects -> origin, and
+#      syslog-ng following that log, one POST per click to the hook server: the setup
+#      users would build instead of clicktap
+# d and h deliver: their CPU is also counted from the start of wrk until the hook
+# server has received every click they served (CPU per delivered click). Then
+# delivery (events/s drained from a filled queue, unbatched and batched),
 # click-to-webhook latency at a paced rate, and the visitor's latency at a fixed rate
 # well below saturation (b, f and d, open loop). Prints a markdown table and writes
 # bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.
@@ -26,7 +31,7 @@ Usage: bash benches/run.sh [options]
   --warmup S            unmeasured seconds before each run (default 2)
   --connections N       wrk connections (default 32)
   --wrk-threads N       wrk threads (default 1)
-  --contenders LIST     subset of a,b,c,d,e,f,g (default a,b,c,d,e,f; g is the
+  --contenders LIST     subset of a,b,c,d,e,f,g,h (default a,b,c,d,e,f,h; g is the
                         lean-Pingora experiment, benches/lean_pingora.rs)
   --parts LIST          subset of proxy,delivery,latency,visitor (default all four);
                         visitor: redirect latency of b, f and d at a fixed rate
@@ -39,7 +44,8 @@ Usage: bash benches/run.sh [options]
                         upstream_keepalive_pool) are passed to bare Pingora too.
   --webhook-set K=V     a setting of the bench webhook: --webhook-set concurrency=16
   --origin KIND         nginx | builtin (default: nginx when installed or installable)
-  --nginx-workers N     worker_processes of the nginx proxy (e) (default 1)
+  --nginx-workers N     worker_processes of the nginx proxy (e and h) (default 1)
+  --syslog-ng-workers N http() workers of h's syslog-ng (default 4)
   --fill-seconds S      wrk seconds that fill the queue for the delivery runs (default 5)
   --latency-rate R      paced clicks/s for the latency run (default 1000)
   --latency-seconds S   seconds of paced clicks (default 10)
@@ -55,8 +61,8 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f PARTS=proxy,delivery,latency,visitor
-WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1
+CONTENDERS=a,b,c,d,e,f,h PARTS=proxy,delivery,latency,visitor
+WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1 SYSLOG_NG_WORKERS=4
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
 VISITOR_RATE=2000 VISITOR_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
 SETS=() WEBHOOK_SETS=()
@@ -77,6 +83,7 @@ while [[ $# -gt 0 ]]; do
     --webhook-set) WEBHOOK_SETS+=("$2"); shift ;;
     --origin) ORIGIN_KIND=$2; shift ;;
     --nginx-workers) NGINX_WORKERS=$2; shift ;;
+    --syslog-ng-workers) SYSLOG_NG_WORKERS=$2; shift ;;
     --fill-seconds) FILL_SECONDS=$2; shift ;;
     --latency-rate) LATENCY_RATE=$2; shift ;;
     --latency-seconds) LATENCY_SECONDS=$2; shift ;;
@@ -109,10 +116,22 @@ LUA=$ROOT/benches/wrk/clicks.lua
 . "$ROOT/benches/lib.sh"
 
 # ---------------------------------------------------------------- tools and build
+without() { tr ',' '\n' <<<"$2" | grep -vx "$1" | paste -sd, -; }
 ensure_tools
 if [[ -z $NGINX ]] && has e "$CONTENDERS"; then
   log "no nginx: contender e (nginx proxy_pass) skipped"
-  CONTENDERS=$(tr ',' '\n' <<<"$CONTENDERS" | grep -v '^e$' | paste -sd, -)
+  CONTENDERS=$(without e "$CONTENDERS")
+fi
+SYSLOG_NG=""
+if has h "$CONTENDERS"; then
+  ensure_syslog_ng
+  if [[ -z $NGINX ]]; then
+    log "no nginx: contender h (nginx + syslog-ng) skipped"
+    CONTENDERS=$(without h "$CONTENDERS")
+  elif [[ -z $SYSLOG_NG ]]; then
+    log "$SYSLOG_NG_MISSING: contender h (nginx + syslog-ng) skipped"
+    CONTENDERS=$(without h "$CONTENDERS")
+  fi
 fi
 
 if [[ $BUILD == 1 ]]; then
@@ -133,11 +152,15 @@ SERVER_PREFIX=$(on_cpus "$SERVER_CPUS")
 pick_ports
 
 # ---------------------------------------------------------------- nginx configs
+# start_nginx_proxy NAME [HTTP [SERVER]]: e's nginx, with HTTP and SERVER added at
+# those levels (h's access log).
 start_nginx_proxy() {
   local dir
-  dir=$(nginx_conf proxy "$NGINX_WORKERS" "upstream origin { server $ORIGIN; keepalive 64; }
+  dir=$(nginx_conf "$1" "$NGINX_WORKERS" "upstream origin { server $ORIGIN; keepalive 64; }
+  ${2:-}
   server {
     listen 127.0.0.1:$NGINX_PROXY_PORT;
+    ${3:-}
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
@@ -147,8 +170,49 @@ start_nginx_proxy() {
       proxy_set_header X-Forwarded-Proto \$scheme;
     }
   }")
-  start nginx-proxy "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
-  wait_port "$NGINX_PROXY_PORT" "$STARTED" nginx-proxy
+  start "$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+  wait_port "$NGINX_PROXY_PORT" "$STARTED" "$1"
+}
+
+# h: e's nginx writing the access log of redirects that a user would have a log
+# shipper follow (one JSON object per click: what a click webhook would carry),
+# buffered as a busy server's log is, and syslog-ng (benches/conf/syslog-ng-clicks.conf)
+# POSTing each line to the hook server. Sets CLICKS_LOG, SYSLOG_NG_CTL, SYSLOG_NG_PID.
+CLICKS_LOG_FLUSH=1
+start_clicklog() {  # dir
+  local dir=$1
+  mkdir -p "$dir"
+  CLICKS_LOG=$dir/clicks.log SYSLOG_NG_CTL=$dir/syslog-ng.ctl
+  : >"$CLICKS_LOG"
+  # shellcheck disable=SC2016
+  start_nginx_proxy nginx-clicklog 'map $status $redirect { ~^30[1278] 1; default 0; }
+  log_format clicks escape=json
+    '\''{"time":"$time_iso8601","ip":"$remote_addr","method":"$request_method",'\''
+    '\''"host":"$host","uri":"$request_uri","status":$status,'\''
+    '\''"location":"$upstream_http_location","user_agent":"$http_user_agent",'\''
+    '\''"referer":"$http_referer"}'\'';' \
+    "access_log $CLICKS_LOG clicks buffer=64k flush=${CLICKS_LOG_FLUSH}s if=\$redirect;"
+  NGINX_CLICKLOG_PID=$STARTED
+  CLICKS_LOG=$CLICKS_LOG HOOK_URL="http://$HOOK/hook" SYSLOG_NG_WORKERS=$SYSLOG_NG_WORKERS \
+    start syslog-ng "$SYSLOG_NG" -F --no-caps -e -f "$ROOT/benches/conf/syslog-ng-clicks.conf" \
+    -R "$dir/syslog-ng.persist" -p "$dir/syslog-ng.pid" -c "$SYSLOG_NG_CTL"
+  SYSLOG_NG_PID=$STARTED
+  # Ready once its control socket answers: the configuration is loaded by then and
+  # the file source open.
+  for _ in $(seq 200); do
+    "$SYSLOG_NG_CTL_BIN" stats -c "$SYSLOG_NG_CTL" >/dev/null 2>&1 && return 0
+    kill -0 "$SYSLOG_NG_PID" 2>/dev/null || { echo "syslog-ng exited; its log:" >&2; cat "$RUN_DIR/syslog-ng.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "syslog-ng did not answer on $SYSLOG_NG_CTL; its log:" >&2; cat "$RUN_DIR/syslog-ng.log" >&2; exit 1
+}
+
+# syslog-ng's counters of its http() destination, as JSON: processed, written,
+# dropped, queued.
+syslog_ng_stats() {
+  "$SYSLOG_NG_CTL_BIN" stats -c "$SYSLOG_NG_CTL" 2>/dev/null | awk -F';' '
+    $1 == "dst.http" && $5 ~ /^(processed|written|dropped|queued)$/ { v[$5] += $6 }
+    END { printf "{\"processed\":%d,\"written\":%d,\"dropped\":%d,\"queued\":%d}", v["processed"], v["written"], v["dropped"], v["queued"] }'
 }
 
 # ---------------------------------------------------------------- measuring
@@ -166,11 +230,15 @@ await_quiet() {
 RAW=$RUN_DIR/raw.jsonl
 : >"$RAW"
 
-# start_contender KEY QUEUE_DIR: starts contender KEY (a: the origin, already running)
+# start_contender KEY DIR: starts contender KEY (a: the origin, already running)
 # and waits until it listens; sets CONTENDER_PID and CONTENDER_URL (the short link
-# through it). clicktap's queue lives in QUEUE_DIR.
+# through it), CONTENDER_PIDS (its processes, comma-separated: h has two) and
+# HOOK_BASE (the webhooks the hook server had received before it). clicktap's
+# queue lives in DIR, h's access log and syslog-ng's files too.
 start_contender() {
   local key=$1 qdir=$2 pid url
+  HOOK_BASE=$(hook_lines)
+  CONTENDER_PIDS=""
   case $key in
     a) pid=$ORIGIN_PID; url="http://$ORIGIN$LINK_PATH" ;;
     b) start bare "$BARE" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
@@ -188,35 +256,78 @@ start_contender() {
     g) start lean "$LEAN" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
          --threads "$(setting proxy.threads 2)" --work-stealing "$(setting proxy.work_stealing true)"
        pid=$STARTED; wait_port "$PROXY_PORT" "$pid" lean; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
-    e) start_nginx_proxy; pid=$STARTED; url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
+    e) start_nginx_proxy nginx-proxy; pid=$STARTED; url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
+    h) start_clicklog "$qdir"; pid=$NGINX_CLICKLOG_PID; CONTENDER_PIDS="$pid,$SYSLOG_NG_PID"
+       url="http://127.0.0.1:$NGINX_PROXY_PORT$LINK_PATH" ;;
   esac
-  CONTENDER_PID=$pid CONTENDER_URL=$url
+  CONTENDER_PID=$pid CONTENDER_URL=$url CONTENDER_PIDS=${CONTENDER_PIDS:-$pid}
+}
+
+stop_contender() {
+  local p
+  for p in ${CONTENDER_PIDS//,/ }; do stop "$p"; done
+}
+
+# await_delivered KEY: waits (at most 300 s) until contender KEY (d or h) has
+# delivered every click it served to the hook server; prints bench-tools delivered's
+# JSON (served, delivered, the webhooks received, and the seconds it took).
+await_delivered() {
+  local key=$1 out served
+  if [[ $key == d ]]; then served=(--metrics "http://127.0.0.1:$ADMIN_PORT/metrics")
+  else served=(--clicks-log "$CLICKS_LOG" --flush "$CLICKS_LOG_FLUSH"); fi
+  out=$("$TOOLS" delivered "${served[@]}" --hook-log "$HOOK_LOG" --hook-base "$HOOK_BASE" --timeout 300) ||
+    out='{"complete":false,"error":"bench-tools delivered failed"}'
+  [[ $out == *'"complete":true'* ]] || log "$key: not every click delivered within 300 s: $out"
+  echo "$out"
 }
 
 measure_proxy() {  # contender round
-  local key=$1 round=$2 pid url loss=null qdir=$RUN_DIR/queue-$1-$2
+  local key=$1 round=$2 pid pids url loss=null deliver=null qdir=$RUN_DIR/queue-$1-$2
   start_contender "$key" "$qdir"
-  pid=$CONTENDER_PID url=$CONTENDER_URL
+  pid=$CONTENDER_PID pids=$CONTENDER_PIDS url=$CONTENDER_URL
   await_quiet
   if [[ $WARMUP != 0 ]]; then run_wrk "$url" "$WARMUP" >/dev/null; fi
+  # d and h deliver what they serve: the warm-up's clicks are delivered before wrk
+  # starts, so that the CPU counted until delivery is that of the measured clicks.
+  local delivers=0 before=""
+  if [[ $key == d || $key == h ]]; then delivers=1; before=$(await_delivered "$key"); fi
+  rm -f "$RUN_DIR/delivered"
   # shellcheck disable=SC2086
   $WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LUA" "$url" \
     >"$RUN_DIR/wrk.out" 2>&1 &
   local wpid=$!
-  "$TOOLS" sample --pid "$pid" --seconds "$DURATION" --exclude "$ORIGIN_PID,$HOOK_PID,$wpid" >"$RUN_DIR/proc.json" &
+  "$TOOLS" sample --pid "$pids" --seconds "$DURATION" --exclude "$ORIGIN_PID,$HOOK_PID,$wpid" >"$RUN_DIR/proc.json" &
   local s1=$!
   "$TOOLS" sample --pid "$ORIGIN_PID" --seconds "$DURATION" >"$RUN_DIR/origin.json" &
   local s2=$!
+  local s3=""
+  if [[ $delivers == 1 ]]; then
+    "$TOOLS" sample --pid "$pids" --seconds 900 --interval-ms 500 --stop-file "$RUN_DIR/delivered" \
+      --exclude "$ORIGIN_PID,$HOOK_PID,$wpid" >"$RUN_DIR/deliver-proc.json" &
+    s3=$!
+  fi
   wait "$wpid" || { cat "$RUN_DIR/wrk.out" >&2; exit 1; }
+  if [[ $delivers == 1 ]]; then
+    local after
+    after=$(await_delivered "$key")
+    touch "$RUN_DIR/delivered"; wait "$s3"
+    local sng=null
+    [[ $key == h ]] && sng=$(syslog_ng_stats)
+    deliver=$(printf '{"before":%s,"after":%s,"proc":%s,"syslog_ng":%s}' \
+      "$before" "$after" "$(cat "$RUN_DIR/deliver-proc.json")" "$sng")
+  fi
   wait "$s1" "$s2"
   local w
   w=$(grep '^WRKJSON ' "$RUN_DIR/wrk.out" | sed 's/^WRKJSON //')
   if [[ $key == d || $key == f ]]; then loss=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics"); fi
-  [[ $key != a ]] && stop "$pid"
+  [[ $key != a ]] && stop_contender
   rm -rf "$qdir"
-  printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s,"quiet":%s}\n' \
-    "$key" "$round" "$w" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/origin.json")" "$loss" "$QUIET" >>"$RAW"
+  printf '{"kind":"proxy","contender":"%s","round":%d,"wrk":%s,"proc":%s,"origin_proc":%s,"loss":%s,"deliver":%s,"quiet":%s}\n' \
+    "$key" "$round" "$w" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/origin.json")" "$loss" "$deliver" "$QUIET" >>"$RAW"
   log "$key round $round: $(sed -E 's/.*"requests":([0-9]+),"duration_us":([0-9]+).*/\1 requests in \2 µs/' <<<"$w")"
+  if [[ $delivers == 1 ]]; then
+    log "$key round $round: delivered after wrk: $after"
+  fi
 }
 
 # The visitor's latency at a fixed rate well below saturation: bench-tools pace sends
@@ -327,7 +438,7 @@ rotated() {
 }
 for round in $(seq "$ROUNDS"); do
   if has proxy "$PARTS"; then
-    for key in $(rotated "a b g c f d e" $((round - 1))); do
+    for key in $(rotated "a b g c f d e h" $((round - 1))); do
       has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"
     done
   fi
@@ -356,12 +467,13 @@ META=$RUN_DIR/meta.json
   printf '"machine":{"nproc":%s,"model":%s,"kernel":%s,"mem":%s},' "$(nproc)" \
     "$(json_str "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')")" \
     "$(json_str "$(uname -r)")" "$(json_str "$(free -h | awk '/Mem:/ {print $2}')")"
-  printf '"tools":{"wrk":%s,"nginx":%s},' "$(json_str "$(wrk -v 2>&1 | head -1)")" \
-    "$(json_str "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | head -1 || echo none)")"
+  printf '"tools":{"wrk":%s,"nginx":%s,"syslog_ng":%s},' "$(json_str "$(wrk -v 2>&1 | head -1)")" \
+    "$(json_str "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | head -1 || echo none)")" \
+    "$(json_str "$([[ -n $SYSLOG_NG ]] && "$SYSLOG_NG" -V 2>&1 | head -1 || echo none)")"
   printf '"settings":{"rounds":%s,"duration_s":%s,"warmup_s":%s,"connections":%s,"wrk_threads":%s,' \
     "$ROUNDS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$WRK_THREADS"
-  printf '"wrk_cpus":%s,"server_cpus":%s,"origin":%s,"nginx_proxy_workers":%s,' \
-    "$(json_str "$WRK_CPUS")" "$(json_str "$SERVER_CPUS")" "$(json_str "$ORIGIN_KIND")" "$NGINX_WORKERS"
+  printf '"wrk_cpus":%s,"server_cpus":%s,"origin":%s,"nginx_proxy_workers":%s,"syslog_ng_workers":%s,' \
+    "$(json_str "$WRK_CPUS")" "$(json_str "$SERVER_CPUS")" "$(json_str "$ORIGIN_KIND")" "$NGINX_WORKERS" "$SYSLOG_NG_WORKERS"
   printf '"quiet_below_pct":%s,"quiet_timeout_s":%s,' "$QUIET_BELOW" "$QUIET_TIMEOUT"
   printf '"fill_seconds":%s,"latency_rate":%s,"latency_seconds":%s,' \
     "$FILL_SECONDS" "$LATENCY_RATE" "$LATENCY_SECONDS"

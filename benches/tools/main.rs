@@ -8,10 +8,12 @@
 //! - `sample`: CPU and resident memory of a process tree over a window (/proc), and
 //!   the CPU other processes took meanwhile; `quiet`: wait for an idle machine;
 //! - `metrics`, `settle`, `drain`: read clicktap's `/metrics`;
+//! - `delivered`: wait until a contender has delivered every click it served;
 //! - `pace`: clicks at a fixed rate (open loop), timing their redirects and, with a
 //!   receiver, their webhooks;
 //! - `report`: medians, ratios, the markdown table and the JSON file.
 
+mod delivered;
 mod metrics;
 mod origin;
 mod pace;
@@ -39,11 +41,15 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value_t = 1)]
         threads: usize,
-    },
-    /// CPU and resident memory of `pid` and its children for `seconds`, as JSON.
-    Sample {
+        /// Append a line to this file for every `/hook*` request (the bench counts them).
         #[arg(long)]
-        pid: u32,
+        hook_log: Option<PathBuf>,
+    },
+    /// CPU and resident memory of `pid` and its children for `seconds`, as JSON;
+    /// several pids (comma-separated) add up, for a contender of several programs.
+    Sample {
+        #[arg(long, value_delimiter = ',', required = true)]
+        pid: Vec<u32>,
         #[arg(long)]
         seconds: f64,
         #[arg(long, default_value_t = 200)]
@@ -80,6 +86,9 @@ enum Command {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
+    /// Waits until every click a contender served was delivered as a webhook; prints
+    /// the counts and the time it took as JSON.
+    Delivered(delivered::Args),
     /// Sends clicks at `rate` per second and times their redirects and, unless
     /// `--no-receiver`, their arrival as webhooks.
     Pace(pace::Args),
@@ -123,7 +132,11 @@ fn main() -> anyhow::Result<()> {
                 println!("{p}");
             }
         }
-        Command::Origin { listen, threads } => origin::run(listen, threads)?,
+        Command::Origin {
+            listen,
+            threads,
+            hook_log,
+        } => origin::run(listen, threads, hook_log.as_deref())?,
         Command::Sample {
             pid,
             seconds,
@@ -131,7 +144,7 @@ fn main() -> anyhow::Result<()> {
             stop_file,
             exclude,
         } => {
-            let s = procstat::sample(pid, seconds, interval_ms, stop_file.as_deref(), &exclude)?;
+            let s = procstat::sample(&pid, seconds, interval_ms, stop_file.as_deref(), &exclude)?;
             println!("{}", serde_json::to_string(&s)?);
         }
         Command::Quiet { below, timeout } => {
@@ -148,6 +161,7 @@ fn main() -> anyhow::Result<()> {
             expect,
             timeout,
         } => println!("{}", metrics::drain(&url, expect, timeout)?),
+        Command::Delivered(args) => println!("{}", delivered::run(args)?),
         Command::Pace(args) => println!("{}", pace::run(args)?),
         Command::Report { raw, out, meta } => report::run(&raw, &out, &meta)?,
     }

@@ -1,6 +1,7 @@
 //! What a server process costs while it is loaded: CPU time and resident memory of
-//! the process and its children (nginx's workers are children of its master), read
-//! from /proc at a fixed interval.
+//! the process and its children (nginx's workers are children of its master), or of
+//! several such trees added up (nginx and syslog-ng), read from /proc at a fixed
+//! interval.
 
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -113,22 +114,26 @@ fn clock_ticks_per_s() -> f64 {
 }
 
 pub fn sample(
-    pid: u32,
+    roots: &[u32],
     seconds: f64,
     interval_ms: u64,
     stop_file: Option<&std::path::Path>,
     others_exclude: &[u32],
 ) -> anyhow::Result<Sample> {
     let hz = clock_ticks_per_s();
-    let pids = tree(pid);
+    let mut pids: Vec<u32> = roots.iter().flat_map(|&p| tree(p)).collect();
+    pids.sort_unstable();
+    pids.dedup();
     let mut excluded: Vec<u32> = others_exclude.iter().flat_map(|&p| tree(p)).collect();
     excluded.retain(|p| !pids.contains(p));
     excluded.sort_unstable();
     excluded.dedup();
-    anyhow::ensure!(
-        std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "no process {pid}"
-    );
+    for pid in roots {
+        anyhow::ensure!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "no process {pid}"
+        );
+    }
     let start = Instant::now();
     let cpu0: u64 = pids.iter().map(|&p| ticks(p)).sum();
     let ex0: Vec<u64> = excluded.iter().map(|&p| ticks(p)).collect();

@@ -1,14 +1,15 @@
 //! Turns a run's raw records (one JSON object per line, written by run.sh) into the
-//! report: medians over rounds, the ratios the issue asks for, loss accounting,
-//! delivery figures, click-to-webhook and visitor latency and the targets, as markdown
-//! on stdout and one JSON file.
+//! report: medians over rounds, the ratios the issue asks for, loss accounting, CPU
+//! per delivered click of the contenders that deliver (d and h), delivery figures,
+//! click-to-webhook and visitor latency and the targets, as markdown on stdout and
+//! one JSON file.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-const CONTENDERS: [(&str, &str); 7] = [
+const CONTENDERS: [(&str, &str); 8] = [
     ("a", "a. direct to the origin"),
     ("b", "b. bare Pingora"),
     ("g", "g. lean Pingora (experiment)"),
@@ -16,6 +17,7 @@ const CONTENDERS: [(&str, &str); 7] = [
     ("f", "f. clicktap, capture on, no webhook"),
     ("d", "d. clicktap, full pipeline"),
     ("e", "e. nginx proxy_pass"),
+    ("h", "h. nginx + access log + syslog-ng"),
 ];
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -40,6 +42,12 @@ fn num(v: &Value, path: &[&str]) -> f64 {
     cur.as_f64().unwrap_or(f64::NAN)
 }
 
+/// Clicks a contender that delivers (d, h) delivered from the start of wrk until it
+/// had delivered every click it served: the counts at both ends differ by them.
+fn delivered_in_window(r: &Value) -> f64 {
+    num(r, &["deliver", "after", "delivered"]) - num(r, &["deliver", "before", "delivered"])
+}
+
 /// The figures of one proxy run that the table shows.
 fn proxy_figures(r: &Value) -> BTreeMap<&'static str, f64> {
     let requests = num(r, &["wrk", "requests"]);
@@ -60,6 +68,15 @@ fn proxy_figures(r: &Value) -> BTreeMap<&'static str, f64> {
         ("origin_cpu_pct", num(r, &["origin_proc", "cpu_pct"])),
         ("others_pct", num(r, &["proc", "others_pct"])),
         ("errors", errors),
+        // NaN for the contenders that do not deliver: median() leaves them out.
+        (
+            "cpu_us_per_delivered",
+            1e6 * num(r, &["deliver", "proc", "cpu_s"]) / delivered_in_window(r),
+        ),
+        (
+            "delivered_after_s",
+            num(r, &["deliver", "after", "seconds"]),
+        ),
     ])
 }
 
@@ -132,14 +149,17 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         writeln!(
             md,
             "### Proxy throughput and latency (median of rounds)\n\n\
-             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | RSS max MiB | origin CPU % | others CPU % | errors |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             CPU µs/delivered click (d, h): the CPU from the start of wrk until the hook server \
+             had received every click served, over the clicks delivered in that time; delivered \
+             after: the seconds that took once wrk ended.\n\n\
+             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | CPU µs/delivered click | delivered after (s) | RSS max MiB | origin CPU % | others CPU % | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         )?;
         for (key, name) in CONTENDERS {
             let Some(m) = med.get(key) else { continue };
             writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 rounds[key],
                 f(m.get("rps"), 0),
                 f(m.get("p50_ms"), 3),
@@ -147,6 +167,8 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                 f(m.get("p999_ms"), 3),
                 f(m.get("cpu_pct"), 0),
                 f(m.get("cpu_us_per_req"), 1),
+                f(m.get("cpu_us_per_delivered"), 1),
+                f(m.get("delivered_after_s"), 1),
                 f(m.get("rss_max_mib"), 1),
                 f(m.get("origin_cpu_pct"), 0),
                 f(m.get("others_pct"), 0),
@@ -154,31 +176,36 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             )?;
         }
         let mut ratios = Vec::new();
-        for num_key in ["c", "f", "d", "g"] {
-            for den_key in ["b", "e"] {
-                let (Some(n), Some(d)) = (med.get(num_key), med.get(den_key)) else {
-                    continue;
-                };
-                let r = |k: &str| n.get(k).zip(d.get(k)).map(|(a, b)| a / b);
-                ratios.push(json!({
-                    "of": num_key, "to": den_key,
-                    "rps": r("rps"), "p50": r("p50_ms"), "p99": r("p99_ms"),
-                    "p999": r("p999_ms"), "cpu_us_per_req": r("cpu_us_per_req"),
-                    "rps_by_round": rps_by_round(&proxy, num_key, den_key),
-                }));
-            }
+        let pairs = ["c", "f", "d", "g"]
+            .into_iter()
+            .flat_map(|n| [(n, "b"), (n, "e")])
+            // d against the setup users would build instead, and what that setup's
+            // log and shipper cost nginx.
+            .chain([("d", "h"), ("h", "e")]);
+        for (num_key, den_key) in pairs {
+            let (Some(n), Some(d)) = (med.get(num_key), med.get(den_key)) else {
+                continue;
+            };
+            let r = |k: &str| n.get(k).zip(d.get(k)).map(|(a, b)| a / b);
+            ratios.push(json!({
+                "of": num_key, "to": den_key,
+                "rps": r("rps"), "p50": r("p50_ms"), "p99": r("p99_ms"),
+                "p999": r("p999_ms"), "cpu_us_per_req": r("cpu_us_per_req"),
+                "cpu_us_per_delivered": r("cpu_us_per_delivered"),
+                "rps_by_round": rps_by_round(&proxy, num_key, den_key),
+            }));
         }
         if !ratios.is_empty() {
             writeln!(
                 md,
                 "\n### Ratios (medians; req/s above 1 is faster, latency below 1 is faster)\n\n\
-                 | ratio | req/s | p50 | p99 | p99.9 | CPU µs/req | req/s, round by round |\n|---|---:|---:|---:|---:|---:|---|"
+                 | ratio | req/s | p50 | p99 | p99.9 | CPU µs/req | CPU µs/delivered click | req/s, round by round |\n|---|---:|---:|---:|---:|---:|---:|---|"
             )?;
             for r in &ratios {
                 let g = |k: &str| f(r[k].as_f64().as_ref(), 3);
                 writeln!(
                     md,
-                    "| {} / {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} / {} | {} | {} | {} | {} | {} | {} | {} |",
                     r["of"].as_str().unwrap_or(""),
                     r["to"].as_str().unwrap_or(""),
                     g("rps"),
@@ -186,6 +213,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                     g("p99"),
                     g("p999"),
                     g("cpu_us_per_req"),
+                    g("cpu_us_per_delivered"),
                     r["rps_by_round"]
                         .as_array()
                         .map(|v| v
@@ -239,6 +267,55 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             }));
         }
         result["loss"] = json!(rows);
+    }
+
+    // Delivery at saturation (d, h): every click served, delivered.
+    let deliver: Vec<_> = proxy.iter().filter(|r| !r["deliver"].is_null()).collect();
+    if !deliver.is_empty() {
+        writeln!(
+            md,
+            "\n### Delivery at saturation (contenders d and h, per round; from the start of wrk \
+             until every click served was delivered)\n\n\
+             | contender | round | served | delivered | webhooks received | complete | CPU s | CPU µs/delivered click | delivered after wrk (s) | syslog-ng dropped |\n\
+             |---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+        )?;
+        let mut rows = Vec::new();
+        for r in deliver {
+            let d = &r["deliver"];
+            let diff = |k: &str| num(d, &["after", k]) - num(d, &["before", k]);
+            let dropped = if d["syslog_ng"].is_null() {
+                "n/a".to_string()
+            } else {
+                format!("{}", num(d, &["syslog_ng", "dropped"]))
+            };
+            let fig = proxy_figures(r);
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {dropped} |",
+                r["contender"].as_str().unwrap_or(""),
+                r["round"],
+                diff("served"),
+                diff("delivered"),
+                diff("received"),
+                d["after"]["complete"],
+                num(d, &["proc", "cpu_s"]),
+                f(fig.get("cpu_us_per_delivered"), 1),
+                f(fig.get("delivered_after_s"), 2),
+            )?;
+            rows.push(json!({
+                "contender": r["contender"],
+                "round": r["round"],
+                "served": diff("served"),
+                "delivered": diff("delivered"),
+                "received": diff("received"),
+                "complete": d["after"]["complete"],
+                "cpu_s": num(d, &["proc", "cpu_s"]),
+                "cpu_us_per_delivered": fig["cpu_us_per_delivered"],
+                "delivered_after_s": fig["delivered_after_s"],
+                "syslog_ng": d["syslog_ng"],
+            }));
+        }
+        result["deliver_at_saturation"] = json!(rows);
     }
 
     // Delivery throughput.
@@ -478,6 +555,18 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         ratio("d", "e", "rps"),
         |v| v >= 1.0,
         ">= 1.0x (moonshot)",
+    );
+    check(
+        "capture on (d) req/s vs nginx + syslog-ng (h)",
+        ratio("d", "h", "rps"),
+        |v| v >= 1.0,
+        ">= 1.0x",
+    );
+    check(
+        "capture on (d) CPU per delivered click vs nginx + syslog-ng (h)",
+        ratio("d", "h", "cpu_us_per_delivered"),
+        |v| v <= 1.0,
+        "<= 1.0x",
     );
     check(
         "unbatched deliveries/s",

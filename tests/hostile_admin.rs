@@ -127,6 +127,18 @@ fn bad_and_missing_tokens_are_refused_and_no_answer_carries_a_secret() {
     for path in ["/healthz", "/readyz", "/metrics", "/nothing-here"] {
         answers.send(&ct, &request("GET", path, None, b""));
     }
+    // A head that cannot be parsed (a space in a header name), the token in it: refused,
+    // and said in the log without the head's bytes, which Pingora's own loop would log.
+    let garbled = format!(
+        "GET /api/v1/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {TOKEN}\r\nBad Header: x\r\n\r\n"
+    );
+    let (status, _) = answers.send(&ct, garbled.as_bytes());
+    assert_eq!(status, 400);
+    common::wait_until(
+        "the unreadable request logged",
+        Duration::from_secs(5),
+        || ct.log_text().contains("unreadable request"),
+    );
     assert!(
         ct.log_text().lines().all(|l| !l.contains(TOKEN)),
         "the token in the log"

@@ -506,7 +506,22 @@ fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
             || std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .is_ok_and(|s| s.contains(") Z "))
     });
-    let stored = stored_paths(&old);
+    // A process shows as a zombie once its main thread is gone, which can be a moment
+    // before its last thread lets go of the queue's lock.
+    let mut events = Vec::new();
+    wait_until("the queue released", Duration::from_secs(10), || {
+        match common::clicktap::try_events_cli(&old.config, 1_000_000) {
+            Ok(e) => {
+                events = e;
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    let stored: HashSet<String> = events
+        .iter()
+        .map(|e| e["link"]["path"].as_str().unwrap().to_string())
+        .collect();
     let lost: Vec<&String> = served.iter().filter(|p| !stored.contains(*p)).collect();
     assert!(
         lost.is_empty(),

@@ -17,6 +17,7 @@ mod deliveries;
 mod page;
 mod reload;
 mod request;
+mod serve;
 mod session;
 mod stats;
 mod status;
@@ -25,9 +26,7 @@ mod webhooks;
 
 pub use answer::constant_time_eq;
 
-use async_trait::async_trait;
 use http::{Method, StatusCode};
-use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use std::sync::{Arc, OnceLock};
 
@@ -194,8 +193,8 @@ fn unauthorized() -> Answer {
     )
 }
 
-#[async_trait]
-impl ServeHttp for Admin {
+impl Admin {
+    /// The answer to one request whose head has been read.
     async fn response(&self, session: &mut ServerSession) -> Answer {
         let req = Request::of(session);
         let loaded = self.live.loaded();

@@ -445,18 +445,22 @@ impl Drop for Clicktap {
 
 /// Events printed by `clicktap events` for a stopped clicktap.
 pub fn events_cli(config: &Path, limit: usize) -> Vec<Value> {
+    try_events_cli(config, limit).unwrap_or_else(|e| panic!("clicktap events failed: {e}"))
+}
+
+/// `clicktap events`, or its standard error when it fails (the queue still held by a
+/// process that is exiting, for one).
+pub fn try_events_cli(config: &Path, limit: usize) -> Result<Vec<Value>, String> {
     let out = Command::new(bin())
         .args(["events", "--limit", &limit.to_string(), "--config"])
         .arg(config)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "clicktap events failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .collect())
 }

@@ -532,6 +532,12 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         |v| v <= 1.10,
         "<= 1.10x",
     );
+    check(
+        "capture off (c) req/s vs bare Pingora (b)",
+        ratio("c", "b", "rps"),
+        |v| v >= 1.0,
+        ">= 1.0x",
+    );
     let vratio = |a: &str| {
         vmed.get(a)
             .zip(vmed.get("b"))

@@ -4,6 +4,7 @@
 //! interval.
 
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 #[derive(Serialize)]
@@ -18,6 +19,10 @@ pub struct Sample {
     pub seconds: f64,
     /// CPU the whole machine spent in the window (100 = one core).
     pub machine_pct: f64,
+    /// The CPU seconds of `cpu_s` by thread, threads of one kind added up under their
+    /// name less a trailing number (`sled-io-0` .. `sled-io-6` are `sled-io`; nginx's
+    /// workers are `nginx`), from each thread's run time in the scheduler (ns).
+    pub threads: BTreeMap<String, f64>,
     /// The machine's CPU less this process tree and the `others_exclude` trees (the
     /// origin, wrk): work of processes outside the benchmark, which it competes with.
     pub others_pct: f64,
@@ -92,6 +97,64 @@ fn ticks(pid: u32) -> u64 {
     n(11) + n(12)
 }
 
+/// Every thread of `pids`: (tid, its kind, nanoseconds it has run), from
+/// /proc/<pid>/task/<tid>/schedstat (exact, where utime and stime count scheduler ticks).
+fn thread_times(pids: &[u32]) -> Vec<(u32, String, u64)> {
+    let mut out = Vec::new();
+    for &p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let ns = std::fs::read_to_string(t.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if let Some(ns) = ns {
+                out.push((tid, kind(comm.trim()), ns));
+            }
+        }
+    }
+    out
+}
+
+/// A thread's kind: its name less a trailing number and separator.
+fn kind(comm: &str) -> String {
+    let k = comm.trim_end_matches(|c: char| c.is_ascii_digit());
+    let k = k.trim_end_matches(['-', '_', ' ', '#']);
+    if k.is_empty() { comm } else { k }.to_string()
+}
+
+/// Run time by thread over a window: the first and the last reading of each thread seen
+/// (a thread born during the window starts from nothing).
+#[derive(Default)]
+struct Threads {
+    seen: HashMap<u32, (String, u64, u64)>,
+    started: bool,
+}
+
+impl Threads {
+    fn read(&mut self, pids: &[u32]) {
+        for (tid, kind, ns) in thread_times(pids) {
+            let first = if self.started { 0 } else { ns };
+            let e = self.seen.entry(tid).or_insert((kind, first, ns));
+            e.2 = e.2.max(ns);
+        }
+        self.started = true;
+    }
+
+    fn by_kind(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (kind, first, last) in self.seen.values() {
+            *out.entry(kind.clone()).or_insert(0.0) += last.saturating_sub(*first) as f64 / 1e9;
+        }
+        out
+    }
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -136,6 +199,8 @@ pub fn sample(
     }
     let start = Instant::now();
     let cpu0: u64 = pids.iter().map(|&p| ticks(p)).sum();
+    let mut threads = Threads::default();
+    threads.read(&pids);
     let ex0: Vec<u64> = excluded.iter().map(|&p| ticks(p)).collect();
     // The last reading of each excluded process: one that exits before the window
     // ends (pace, whose end closes the window) keeps the CPU it had spent.
@@ -153,6 +218,7 @@ pub fn sample(
         for (seen, &p) in ex_last.iter_mut().zip(&excluded) {
             *seen = (*seen).max(ticks(p));
         }
+        threads.read(&pids);
         let left = window.saturating_sub(start.elapsed());
         if left.is_zero() || stop_file.is_some_and(|f| f.exists()) {
             break;
@@ -160,6 +226,7 @@ pub fn sample(
         std::thread::sleep(left.min(Duration::from_millis(interval_ms)));
     }
     let cpu1: u64 = pids.iter().map(|&p| ticks(p)).sum();
+    threads.read(&pids);
     for (seen, &p) in ex_last.iter_mut().zip(&excluded) {
         *seen = (*seen).max(ticks(p));
     }
@@ -183,5 +250,6 @@ pub fn sample(
         seconds: elapsed,
         machine_pct: 100.0 * machine_s / elapsed,
         others_pct: (100.0 * (machine_s - ours_s) / elapsed).max(0.0),
+        threads: threads.by_kind(),
     })
 }

@@ -316,6 +316,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             }));
         }
         result["deliver_at_saturation"] = json!(rows);
+        threads_table(&mut md, &mut result, &proxy)?;
     }
 
     // Delivery throughput.
@@ -637,5 +638,59 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
 
     print!("{md}");
     std::fs::write(out, serde_json::to_string_pretty(&result)?)?;
+    Ok(())
+}
+
+/// Where d's and h's CPU goes until every click is delivered: µs per delivered click by
+/// kind of thread (medians of the rounds), so that a gap between them can be placed.
+fn threads_table(md: &mut String, result: &mut Value, proxy: &[&Value]) -> std::fmt::Result {
+    let mut out = serde_json::Map::new();
+    let mut lines = Vec::new();
+    for key in ["d", "h"] {
+        let mut per_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for r in proxy
+            .iter()
+            .filter(|r| r["contender"] == key && !r["deliver"].is_null())
+        {
+            let delivered = delivered_in_window(r);
+            if let Some(threads) = r["deliver"]["proc"]["threads"].as_object() {
+                for (kind, s) in threads {
+                    let us = 1e6 * s.as_f64().unwrap_or(f64::NAN) / delivered;
+                    per_kind.entry(kind.clone()).or_default().push(us);
+                }
+            }
+        }
+        let mut rows: Vec<(String, f64)> = per_kind
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, median(v)?)))
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let (big, small): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1 >= 0.5);
+        let rest: f64 = small.iter().map(|r| r.1).sum();
+        let mut shown: Vec<String> = big.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
+        if rest > 0.0 {
+            shown.push(format!("other {rest:.1}"));
+        }
+        if !shown.is_empty() {
+            lines.push(format!("| {key} | {} |", shown.join(", ")));
+            out.insert(
+                key.into(),
+                json!(big.into_iter().collect::<BTreeMap<_, _>>()),
+            );
+        }
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        md,
+        "\n### Where the CPU goes until every click is delivered (d and h; µs per delivered click by thread, \
+         medians of the rounds; threads' run time from /proc/<pid>/task/<tid>/schedstat)\n\n\
+         | contender | µs per delivered click, by thread |\n|---|---|"
+    )?;
+    for l in lines {
+        writeln!(md, "{l}")?;
+    }
+    result["threads_per_delivered"] = Value::Object(out);
     Ok(())
 }

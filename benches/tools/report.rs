@@ -316,8 +316,8 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             }));
         }
         result["deliver_at_saturation"] = json!(rows);
-        threads_table(&mut md, &mut result, &proxy)?;
     }
+    threads_table(&mut md, &mut result, &proxy)?;
 
     // Delivery throughput.
     let delivery = by_kind(&raw, "delivery");
@@ -641,42 +641,78 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Where d's and h's CPU goes until every click is delivered: µs per delivered click by
-/// kind of thread (medians of the rounds), so that a gap between them can be placed.
+/// A contender's threads' CPU over a window, as µs per unit (request or delivered
+/// click) by kind of thread, medians of the rounds, largest first; kinds under 0.5 µs
+/// summed into the last entry as `other`. `window` picks a run's thread times and the
+/// units of its window.
+fn threads_of(
+    proxy: &[&Value],
+    key: &str,
+    window: impl Fn(&Value) -> Option<(&serde_json::Map<String, Value>, f64)>,
+) -> Vec<(String, f64)> {
+    let mut per_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in proxy.iter().filter(|r| r["contender"] == key) {
+        let Some((threads, units)) = window(r) else {
+            continue;
+        };
+        for (kind, s) in threads {
+            let us = 1e6 * s.as_f64().unwrap_or(f64::NAN) / units;
+            per_kind.entry(kind.clone()).or_default().push(us);
+        }
+    }
+    let mut rows: Vec<(String, f64)> = per_kind
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, median(v)?)))
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (mut big, small): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1 >= 0.5);
+    let rest: f64 = small.iter().map(|r| r.1).sum();
+    if rest > 0.0 {
+        big.push(("other".into(), rest));
+    }
+    big
+}
+
+/// Where each contender's CPU goes, by kind of thread: at saturation per request (wrk's
+/// window), and for d and h until every click is delivered, per delivered click; so
+/// that a missed target can be placed (the proxy's threads, enrichment, sled, delivery).
 fn threads_table(md: &mut String, result: &mut Value, proxy: &[&Value]) -> std::fmt::Result {
-    let mut out = serde_json::Map::new();
+    let show = |rows: &[(String, f64)]| {
+        rows.iter()
+            .map(|(k, v)| format!("{k} {v:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut json = serde_json::Map::new();
     let mut lines = Vec::new();
-    for key in ["d", "h"] {
-        let mut per_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for r in proxy
-            .iter()
-            .filter(|r| r["contender"] == key && !r["deliver"].is_null())
-        {
-            let delivered = delivered_in_window(r);
-            if let Some(threads) = r["deliver"]["proc"]["threads"].as_object() {
-                for (kind, s) in threads {
-                    let us = 1e6 * s.as_f64().unwrap_or(f64::NAN) / delivered;
-                    per_kind.entry(kind.clone()).or_default().push(us);
-                }
-            }
+    for (key, name) in CONTENDERS {
+        let rows = threads_of(proxy, key, |r| {
+            Some((
+                r["proc"]["threads"].as_object()?,
+                num(r, &["wrk", "requests"]),
+            ))
+        });
+        if !rows.is_empty() {
+            lines.push(format!(
+                "| {name} | per request, wrk's window | {} |",
+                show(&rows)
+            ));
+            json.insert(format!("{key}_per_request"), json!(rows));
         }
-        let mut rows: Vec<(String, f64)> = per_kind
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, median(v)?)))
-            .collect();
-        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (big, small): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1 >= 0.5);
-        let rest: f64 = small.iter().map(|r| r.1).sum();
-        let mut shown: Vec<String> = big.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
-        if rest > 0.0 {
-            shown.push(format!("other {rest:.1}"));
-        }
-        if !shown.is_empty() {
-            lines.push(format!("| {key} | {} |", shown.join(", ")));
-            out.insert(
-                key.into(),
-                json!(big.into_iter().collect::<BTreeMap<_, _>>()),
-            );
+    }
+    for (key, name) in CONTENDERS {
+        let rows = threads_of(proxy, key, |r| {
+            Some((
+                r["deliver"]["proc"]["threads"].as_object()?,
+                delivered_in_window(r),
+            ))
+        });
+        if !rows.is_empty() {
+            lines.push(format!(
+                "| {name} | per delivered click, until all delivered | {} |",
+                show(&rows)
+            ));
+            json.insert(format!("{key}_per_delivered"), json!(rows));
         }
     }
     if lines.is_empty() {
@@ -684,13 +720,13 @@ fn threads_table(md: &mut String, result: &mut Value, proxy: &[&Value]) -> std::
     }
     writeln!(
         md,
-        "\n### Where the CPU goes until every click is delivered (d and h; µs per delivered click by thread, \
-         medians of the rounds; threads' run time from /proc/<pid>/task/<tid>/schedstat)\n\n\
-         | contender | µs per delivered click, by thread |\n|---|---|"
+        "\n### Where the CPU goes, by thread (µs, medians of the rounds; run time from \
+         /proc/<pid>/task/<tid>/schedstat; threads of one kind added up)\n\n\
+         | contender | unit | µs by thread |\n|---|---|---|"
     )?;
     for l in lines {
         writeln!(md, "{l}")?;
     }
-    result["threads_per_delivered"] = Value::Object(out);
+    result["threads"] = Value::Object(json);
     Ok(())
 }

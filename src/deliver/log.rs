@@ -9,6 +9,8 @@
 //! and pruning is a range removal per webhook. Listing gives one entry per event,
 //! newest first.
 //!
+//! Values are LZ4-compressed JSON (`log_value.rs`), and the bounds count stored bytes.
+//!
 //! Bounded twice: by age (`delivery.log_retention`) and by bytes
 //! (`delivery.log_max_bytes`, the oldest values of any webhook removed first), so that
 //! a busy receiver cannot fill the disk with its history.
@@ -48,7 +50,7 @@ pub struct Attempt {
 }
 
 /// One request's attempt, as stored: what was sent and what came back.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Request {
     pub at_ms: u64,
     #[serde(flatten)]
@@ -162,7 +164,7 @@ impl DeliveryLog {
         k.extend_from_slice(&last.at_ms.to_be_bytes());
         k.extend_from_slice(&seq.to_be_bytes());
         k.extend_from_slice(&attempt.to_be_bytes());
-        let v = serde_json::to_vec(requests).unwrap_or_default();
+        let v = super::log_value::encode(requests);
         let tree = self.tree()?;
         let replaced = tree.get(&k)?.map_or(0, |old| (k.len() + old.len()) as i64);
         let delta = (k.len() + v.len()) as i64 - replaced;
@@ -232,7 +234,7 @@ impl DeliveryLog {
         tree.range(from..to)
             .rev()
             .flatten()
-            .filter_map(|(_, v)| serde_json::from_slice::<Vec<Request>>(&v).ok())
+            .filter_map(|(_, v)| super::log_value::decode(&v))
             .flat_map(|requests| requests.into_iter().rev())
             .filter(|r| r.at_ms >= since_ms)
             .flat_map(|mut r| {

@@ -28,6 +28,7 @@ pub mod guard;
 pub mod health;
 mod limiter;
 pub mod log;
+mod log_value;
 pub mod member;
 mod operations;
 mod retry;

@@ -2,8 +2,9 @@
 //!
 //! One tree for all webhooks (`state:delivery_log`). A request's attempt is stored once
 //! for all the events it carried, and a webhook's attempts are written together, at
-//! most [`FLUSH_AFTER`] after they happened or [`MAX_VALUE`] bytes at a time: one sled
-//! insert per request, let alone per event, would cost more than the request itself.
+//! most [`FLUSH_AFTER`] after they happened or [`PLAIN_PER_VALUE`] bytes of JSON at a
+//! time: one sled insert per request, let alone per event, would cost more than the
+//! request itself.
 //! Keys are the webhook, the time of the value's last attempt, and that attempt's event
 //! sequence and number, so one webhook's attempts since a time are one contiguous scan
 //! and pruning is a range removal per webhook. Listing gives one entry per event,
@@ -63,6 +64,11 @@ pub struct Request {
 pub const FLUSH_AFTER: Duration = Duration::from_secs(1);
 /// The largest value written, in bytes (the queue's limit, for the same reason).
 const MAX_VALUE: usize = crate::queue::MAX_VALUE;
+/// Attempts' JSON gathered into one value: compressed, such JSON takes about a quarter
+/// of its bytes, so a value comes near [`MAX_VALUE`]; one that would not fit is split.
+/// Fewer, fuller values: each write is a sled batch, whose log rolls wake sled's I/O
+/// threads.
+const PLAIN_PER_VALUE: usize = 4 * MAX_VALUE;
 /// Events of one request stored together (about 60 bytes each).
 const EVENTS_PER_PART: usize = 64;
 
@@ -165,6 +171,12 @@ impl DeliveryLog {
         k.extend_from_slice(&seq.to_be_bytes());
         k.extend_from_slice(&attempt.to_be_bytes());
         let v = super::log_value::encode(requests);
+        if v.len() > MAX_VALUE && requests.len() > 1 {
+            // Answers that do not compress: half as many attempts per value.
+            let (older, newer) = requests.split_at(requests.len() / 2);
+            self.write(webhook, older)?;
+            return self.write(webhook, newer);
+        }
         let tree = self.tree()?;
         let replaced = tree.get(&k)?.map_or(0, |old| (k.len() + old.len()) as i64);
         let delta = (k.len() + v.len()) as i64 - replaced;
@@ -332,7 +344,7 @@ impl Recorder {
             + r.events.iter().map(|e| 32 + e.2.len()).sum::<usize>();
         let full = {
             let mut p = self.pending.lock();
-            if p.bytes + size > MAX_VALUE && !p.requests.is_empty() {
+            if p.bytes + size > PLAIN_PER_VALUE && !p.requests.is_empty() {
                 let out = std::mem::take(&mut *p);
                 drop(p);
                 self.log.write(&self.webhook, &out.requests)?;
@@ -341,7 +353,7 @@ impl Recorder {
             p.requests.push(r);
             p.bytes += size;
             let since = *p.since.get_or_insert_with(Instant::now);
-            p.bytes >= MAX_VALUE || since.elapsed() >= FLUSH_AFTER
+            p.bytes >= PLAIN_PER_VALUE || since.elapsed() >= FLUSH_AFTER
         };
         if full { self.flush() } else { Ok(()) }
     }
@@ -449,6 +461,52 @@ mod tests {
             seqs(&log.list("w", 10_005, 100)),
             [2009, 2008, 2007, 2006, 2005]
         );
+    }
+
+    /// The sizes of the values stored.
+    fn values(log: &DeliveryLog) -> Vec<usize> {
+        log.tree()
+            .unwrap()
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.contains(&0))
+            .map(|(_, v)| v.len())
+            .collect()
+    }
+
+    #[test]
+    fn compressed_attempts_fill_few_values_and_answers_that_do_not_compress_are_split() {
+        let (_dir, log, _) = open(1 << 30);
+        let r = Recorder::new(log.clone(), "w");
+        for i in 0..2_000u64 {
+            let mut q = request(1_000 + i, i..i + 1);
+            q.answer.response = String::new();
+            q.answer.status = Some(204);
+            q.events[0].2 = format!("019ae5c4-7d2b-7c1e-9a3f-{i:012}");
+            r.record(q).unwrap();
+        }
+        r.flush().unwrap();
+        assert_eq!(log.list("w", 0, 5_000).len(), 2_000);
+        let small = values(&log);
+        // About 170 bytes of JSON each: 24 KiB of it per value, ~6 KiB stored.
+        assert!(
+            small.len() <= 16,
+            "{} values for 2,000 attempts",
+            small.len()
+        );
+        assert!(small.iter().all(|v| *v <= MAX_VALUE), "{small:?}");
+
+        let (_dir, log, _) = open(1 << 30);
+        let r = Recorder::new(log.clone(), "w");
+        for i in 0..200u64 {
+            let mut q = request(1_000 + i, i..i + 1);
+            q.answer.response = (0..1_000).map(|_| rand::random_range('!'..='~')).collect();
+            r.record(q).unwrap();
+        }
+        r.flush().unwrap();
+        assert_eq!(log.list("w", 0, 5_000).len(), 200);
+        let large = values(&log);
+        assert!(large.iter().all(|v| *v <= MAX_VALUE), "{large:?}");
     }
 
     #[test]

@@ -101,7 +101,12 @@ fn wait_more(load: &Load, n: usize) {
 }
 
 fn stored_paths(ct: &Clicktap) -> HashSet<String> {
-    events_cli(&ct.config, 1_000_000)
+    paths(&events_cli(&ct.config, 1_000_000))
+}
+
+/// The link paths of `events`.
+fn paths(events: &[Value]) -> HashSet<String> {
+    events
         .iter()
         .map(|e| e["link"]["path"].as_str().unwrap().to_string())
         .collect()
@@ -545,10 +550,7 @@ fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
             Err(_) => false,
         }
     });
-    let stored: HashSet<String> = events
-        .iter()
-        .map(|e| e["link"]["path"].as_str().unwrap().to_string())
-        .collect();
+    let stored = paths(&events);
     let lost: Vec<&String> = served.iter().filter(|p| !stored.contains(*p)).collect();
     assert!(
         lost.is_empty(),

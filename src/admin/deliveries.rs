@@ -88,7 +88,7 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
     list.truncate(take);
     let summary = summary.then(|| summarize(&list, take));
     list.truncate(limit);
-    let rate = success_rate(&list);
+    let rate = success_rate(delivered(&list), list.len());
     let mut answer = json!({ "deliveries": list, "success_rate": rate });
     if let Some(s) = summary {
         answer["summary"] = s;
@@ -96,9 +96,13 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
     ok(&answer)
 }
 
-fn success_rate(list: &[Attempt]) -> Option<f64> {
-    let delivered = list.iter().filter(|a| a.answer.error.is_none()).count();
-    (!list.is_empty()).then(|| delivered as f64 / list.len() as f64)
+/// Attempts of `list` the receiver accepted.
+fn delivered(list: &[Attempt]) -> usize {
+    list.iter().filter(|a| a.answer.error.is_none()).count()
+}
+
+fn success_rate(delivered: usize, attempts: usize) -> Option<f64> {
+    (attempts > 0).then(|| delivered as f64 / attempts as f64)
 }
 
 /// Success rate and latency percentiles (nearest rank) of `list`; `complete` is false
@@ -110,11 +114,11 @@ fn summarize(list: &[Attempt], cap: usize) -> Value {
         let rank = ((p * latencies.len() as f64).ceil() as usize).max(1);
         latencies.get(rank - 1).copied()
     };
-    let delivered = list.iter().filter(|a| a.answer.error.is_none()).count();
+    let delivered = delivered(list);
     json!({
         "attempts": list.len(),
         "delivered": delivered,
-        "success_rate": success_rate(list),
+        "success_rate": success_rate(delivered, list.len()),
         "latency_ms": { "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99) },
         "complete": list.len() < cap,
     })

@@ -166,11 +166,7 @@ fn authorized(session: &ServerSession, cfg: &AdminConfig) -> bool {
     let Some(token) = &cfg.token else {
         return false;
     };
-    let given = session
-        .req_header()
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let given = request::header(session, "authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     constant_time_eq(given.as_bytes(), token.expose().as_bytes())

@@ -69,6 +69,15 @@ impl Request {
     }
 }
 
+/// A request header's value, when it is there and text.
+pub fn header<'a>(session: &'a ServerSession, name: &str) -> Option<&'a str> {
+    session
+        .req_header()
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Reads the request body, at most [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
 pub async fn body(session: &mut ServerSession) -> Result<Vec<u8>, BodyError> {
     session.set_read_timeout(Some(BODY_TIMEOUT));

@@ -15,10 +15,9 @@ const HEAD: usize = 5;
 /// The stored form of `requests`.
 pub fn encode(requests: &[Request]) -> Vec<u8> {
     let json = serde_json::to_vec(requests).unwrap_or_default();
-    let mut out = Vec::with_capacity(HEAD + lz4_flex::block::get_maximum_output_size(json.len()));
-    out.push(COMPRESSED);
-    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
-    out.resize(out.capacity(), 0);
+    let mut out = vec![0; HEAD + lz4_flex::block::get_maximum_output_size(json.len())];
+    out[0] = COMPRESSED;
+    out[1..HEAD].copy_from_slice(&(json.len() as u32).to_be_bytes());
     match lz4_flex::block::compress_into(&json, &mut out[HEAD..]) {
         Ok(n) => {
             out.truncate(HEAD + n);
@@ -34,15 +33,8 @@ pub fn decode(value: &[u8]) -> Option<Vec<Request>> {
         return serde_json::from_slice(value).ok();
     }
     let len = u32::from_be_bytes(value.get(1..HEAD)?.try_into().ok()?) as usize;
-    // LZ4 expands at most 255x: a larger claim is damage, not a reason to allocate.
-    if len > (value.len() - HEAD).saturating_mul(255) {
-        return None;
-    }
-    let mut json = vec![0; len];
-    let n = lz4_flex::block::decompress_into(&value[HEAD..], &mut json).ok()?;
-    if n != len {
-        return None;
-    }
+    let mut json = Vec::new();
+    crate::queue::unpack_lz4(&value[HEAD..], len, &mut json)?;
     serde_json::from_slice(&json).ok()
 }
 

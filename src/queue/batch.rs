@@ -154,14 +154,22 @@ pub fn open(first_seq: u64, value: IVec) -> Result<Opened, QueueError> {
 fn decompress(value: &[u8]) -> Option<Vec<u8>> {
     let head = value.get(..LZ4_HEAD)?;
     let len = u32::from_be_bytes(head[1 + COUNT..].try_into().ok()?) as usize;
-    // LZ4 expands at most 255x: a larger claim is damage, not a reason to allocate.
-    if len > (value.len() - LZ4_HEAD).saturating_mul(255) {
+    let mut plain = head[1..1 + COUNT].to_vec();
+    unpack_lz4(&value[LZ4_HEAD..], len, &mut plain)?;
+    Some(plain)
+}
+
+/// Appends the `len` bytes an LZ4 block holds to `out`; `None` if the block is damaged
+/// or holds another length. LZ4 expands at most 255x: a larger claim is damage, not a
+/// reason to allocate.
+pub fn unpack_lz4(block: &[u8], len: usize, out: &mut Vec<u8>) -> Option<()> {
+    if len > block.len().saturating_mul(255) {
         return None;
     }
-    let mut plain = vec![0; COUNT + len];
-    plain[..COUNT].copy_from_slice(&head[1..1 + COUNT]);
-    let n = lz4_flex::block::decompress_into(&value[LZ4_HEAD..], &mut plain[COUNT..]).ok()?;
-    (n == len).then_some(plain)
+    let start = out.len();
+    out.resize(start + len, 0);
+    let n = lz4_flex::block::decompress_into(block, &mut out[start..]).ok()?;
+    (n == len).then_some(())
 }
 
 /// How many events a batch value holds.

@@ -47,7 +47,7 @@ mod state;
 pub mod store;
 
 pub use append::Appended;
-pub use batch::MAX_VALUE;
+pub use batch::{MAX_VALUE, unpack_lz4};
 pub use read::{Stored, decode_batch};
 
 use parking_lot::Mutex;

@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use pingora::protocols::http::ServerSession;
 
 use super::answer::{Answer, method_not_allowed};
-use super::request;
+use super::request::{self, header};
 use super::session::{self, Sessions};
 use crate::config::AdminConfig;
 
@@ -78,14 +78,6 @@ fn see_other(location: &'static str, cookie: Option<String>) -> Answer {
         h.insert(http::header::SET_COOKIE, c);
     }
     secured(a)
-}
-
-fn header<'a>(session: &'a ServerSession, name: &str) -> Option<&'a str> {
-    session
-        .req_header()
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
 }
 
 /// Whether the request comes from this listener's own pages (`session::same_origin`).

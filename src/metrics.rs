@@ -13,6 +13,7 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     pub proxy_requests: IntCounter,
+    pub proxy_full_path: IntCounter,
     pub capture_clicks: IntCounter,
     pub capture_dropped_full: IntCounter,
     pub capture_dropped_closed: IntCounter,
@@ -133,6 +134,12 @@ impl Metrics {
                 &r,
                 "clicktap_proxy_requests_total",
                 "Requests proxied to the upstream.",
+            ),
+            proxy_full_path: counter(
+                &r,
+                "clicktap_proxy_full_path_requests_total",
+                "Requests the lean forwarding path handed to the full Pingora proxy \
+                 (HTTP/2, Upgrade, CONNECT, chunked or Expect requests, unusual heads).",
             ),
             capture_clicks: counter(
                 &r,

@@ -16,7 +16,7 @@
 use anyhow::Context;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::Mutex;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::admin::{Admin, Ready};
-use crate::config::Config;
+use crate::config::{Config, Forwarding};
 use crate::deliver::Delivery;
 use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle};
 use crate::keeper::Keeper;
@@ -32,6 +32,7 @@ use crate::live::{GeoWatch, Live, Running, Trusted};
 use crate::logging::Logging;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::proxy::lean::Lean;
 use crate::queue::{Queue, QueueCell};
 use crate::rollup::Rollup;
 use crate::shutdown::Signals;
@@ -262,13 +263,22 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(&cfg));
     server.bootstrap();
-    let mut proxy = http_proxy_service_with_name(
-        &server.configuration,
-        Proxy::new(&cfg.proxy, tx, trusted, metrics.clone()),
-        "clicktap proxy",
-    );
-    proxy.add_tcp(&cfg.proxy.listen.to_string());
-    server.add_service(proxy);
+    let proxy = Proxy::new(&cfg.proxy, tx, trusted, metrics.clone());
+    let full = http_proxy(&server.configuration, proxy.clone());
+    let listen = cfg.proxy.listen.to_string();
+    match cfg.proxy.forwarding {
+        Forwarding::Lean => {
+            let lean = Lean::new(proxy, full, &server.configuration);
+            let mut service = Service::new("clicktap proxy".to_string(), lean);
+            service.add_tcp(&listen);
+            server.add_service(service);
+        }
+        Forwarding::Full => {
+            let mut service = Service::new("clicktap proxy".to_string(), full);
+            service.add_tcp(&listen);
+            server.add_service(service);
+        }
+    }
     if let Some(a) = &cfg.admin {
         let mut admin = Service::new(
             "clicktap admin".to_string(),

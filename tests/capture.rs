@@ -1,15 +1,15 @@
 //! Every redirect served becomes exactly one event; nothing else does.
+//! Every test runs on both forwarding paths (`proxy.forwarding`).
 
 mod common;
 
 use common::{Clicktap, Options, raw_exchange, upstream};
 use std::collections::HashMap;
 
-#[test]
-fn one_event_per_captured_redirect_and_none_otherwise() {
+fn one_event_per_captured_redirect_and_none_otherwise(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let sent = [
         ("GET", "/r/a?utm_source=mail&utm_campaign=x", 302),
         ("GET", "/p/b", 301),
@@ -72,11 +72,12 @@ fn one_event_per_captured_redirect_and_none_otherwise() {
     assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 9.0);
 }
 
-#[test]
-fn capture_statuses_are_configurable() {
+fn capture_statuses_are_configurable(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let o = Options::default().proxy("capture_statuses = [303, 307]");
+    let o = Options::default()
+        .forwarding(path)
+        .proxy("capture_statuses = [303, 307]");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     for p in ["/r/a", "/p/b", "/t/c", "/s/d"] {
         ct.click(p, "");
@@ -90,11 +91,12 @@ fn capture_statuses_are_configurable() {
     assert_eq!(statuses, vec![303, 307]);
 }
 
-#[test]
-fn referrer_prefetch_and_raw_ip_setting() {
+fn referrer_prefetch_and_raw_ip_setting(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let o = Options::default().enrich("keep_raw_ip = true");
+    let o = Options::default()
+        .forwarding(path)
+        .enrich("keep_raw_ip = true");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
     ct.click("/r/ref", "Referer: https://News.Example.org/post/1\r\n");
     ct.click("/r/pre", "Sec-Purpose: prefetch;prerender\r\n");
@@ -112,14 +114,13 @@ fn referrer_prefetch_and_raw_ip_setting() {
     assert_eq!(p["client"]["prefetch"], true);
 }
 
-#[test]
-fn capture_off_is_a_plain_proxy() {
+fn capture_off_is_a_plain_proxy(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(
         dir.path(),
         up.addr,
-        &Options::default().proxy("capture = false"),
+        &Options::default().forwarding(path).proxy("capture = false"),
     );
     assert_eq!(ct.click("/r/a", ""), 302);
     assert_eq!(ct.metric("clicktap_proxy_requests_total", ""), 1.0);
@@ -130,11 +131,10 @@ fn capture_off_is_a_plain_proxy() {
 /// A `Host` that names no host (a path, a space, nothing at all) is not the link's host:
 /// the event keeps the path and query alone, and no visitor can put a URL of their
 /// choosing into it. The shortener still gets the request as it was.
-#[test]
-fn a_host_that_is_no_host_is_not_the_links_host() {
+fn a_host_that_is_no_host_is_not_the_links_host(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let hosts = [
         ("/r/path", Some("evil.example/phish?x=")),
         ("/r/space", Some("sho.rt evil.example")),
@@ -174,3 +174,11 @@ fn a_host_that_is_no_host_is_not_the_links_host() {
     assert!(hosts_seen.contains(&Some(b"evil.example/phish?x=".to_vec())));
     assert!(hosts_seen.contains(&Some(b"sho.rt evil.example".to_vec())));
 }
+
+on_both_paths!(
+    one_event_per_captured_redirect_and_none_otherwise,
+    capture_statuses_are_configurable,
+    referrer_prefetch_and_raw_ip_setting,
+    capture_off_is_a_plain_proxy,
+    a_host_that_is_no_host_is_not_the_links_host,
+);

@@ -1,15 +1,15 @@
 //! Whose click it was: the socket peer, or a trusted proxy's X-Forwarded-For; IPv4
 //! and IPv6 alike, anonymised by default.
+//! Every test runs on both forwarding paths (`proxy.forwarding`).
 
 mod common;
 
 use common::{Clicktap, Options, upstream};
 
-#[test]
-fn forwarded_for_is_ignored_from_untrusted_peers() {
+fn forwarded_for_is_ignored_from_untrusted_peers(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     ct.click(
         "/r/x",
         "X-Forwarded-For: 81.2.69.142\r\nX-Real-IP: 81.2.69.143\r\n",
@@ -19,11 +19,11 @@ fn forwarded_for_is_ignored_from_untrusted_peers() {
     assert_eq!(e["client"]["ip_source"], "socket");
 }
 
-#[test]
-fn forwarded_for_is_honoured_from_trusted_peers() {
+fn forwarded_for_is_honoured_from_trusted_peers(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default()
+        .forwarding(path)
         .proxy(r#"trusted_proxies = ["127.0.0.0/8", "10.0.0.0/8"]"#)
         .enrich("keep_raw_ip = true");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
@@ -44,13 +44,12 @@ fn forwarded_for_is_honoured_from_trusted_peers() {
     assert_eq!(b["client"]["ip_source"], "x-real-ip");
 }
 
-#[test]
-fn ipv6_clients_are_captured_and_anonymised() {
+fn ipv6_clients_are_captured_and_anonymised(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let o = Options {
         ipv6: true,
-        ..Options::default()
+        ..Options::default().forwarding(path)
     }
     .proxy(r#"trusted_proxies = ["::1"]"#);
     let ct = Clicktap::start(dir.path(), up.addr, &o);
@@ -74,11 +73,11 @@ fn ipv6_clients_are_captured_and_anonymised() {
 /// HAProxy's `option forwardfor` adds a line of its own rather than extending the
 /// client's: every line, in order, is the chain, and the hop the trusted proxy vouches
 /// for is on the last one.
-#[test]
-fn forwarded_for_over_several_lines_is_read_as_one_chain() {
+fn forwarded_for_over_several_lines_is_read_as_one_chain(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default()
+        .forwarding(path)
         .proxy(r#"trusted_proxies = ["127.0.0.0/8", "10.0.0.0/8"]"#)
         .enrich("keep_raw_ip = true");
     let ct = Clicktap::start(dir.path(), up.addr, &o);
@@ -99,3 +98,10 @@ fn forwarded_for_over_several_lines_is_read_as_one_chain() {
     assert_eq!(haproxy["client"]["ip_source"], "x-forwarded-for");
     assert_eq!(by_path("/r/hops")["client"]["raw_ip"], "89.160.20.112");
 }
+
+on_both_paths!(
+    forwarded_for_is_ignored_from_untrusted_peers,
+    forwarded_for_is_honoured_from_trusted_peers,
+    ipv6_clients_are_captured_and_anonymised,
+    forwarded_for_over_several_lines_is_read_as_one_chain,
+);

@@ -2,6 +2,7 @@
 //! gets the shortener's answer or a clean 4xx/502 at once, clicktap stays up, and every
 //! redirect served is an event with sane values (cut to the sizes clicktap keeps, and
 //! saying so) or a counted drop.
+//! Every test runs on both forwarding paths (`proxy.forwarding`).
 
 mod common;
 
@@ -117,11 +118,10 @@ fn redirecting_upstream() -> RawUpstream {
     })
 }
 
-#[test]
-fn a_head_just_under_pingoras_limit_is_proxied_and_its_click_kept_within_caps() {
+fn a_head_just_under_pingoras_limit_is_proxied_and_its_click_kept_within_caps(path: &str) {
     let up = redirecting_upstream();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     // Pingora reads request heads up to 1 MiB; this one is just under it, and every
     // value clicktap keeps is far over what it keeps.
     let ua = format!("Mozilla/5.0 {}", "u".repeat(900_000));
@@ -175,11 +175,10 @@ fn a_head_just_under_pingoras_limit_is_proxied_and_its_click_kept_within_caps() 
     still_up(&mut ct);
 }
 
-#[test]
-fn a_head_over_pingoras_limit_is_a_clean_400_and_nothing_else() {
+fn a_head_over_pingoras_limit_is_a_clean_400_and_nothing_else(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let request = format!(
         "GET /r/over HTTP/1.1\r\nHost: sho.rt\r\nUser-Agent: {}\r\nConnection: close\r\n\r\n",
         "u".repeat(1_100_000)
@@ -196,11 +195,10 @@ fn a_head_over_pingoras_limit_is_a_clean_400_and_nothing_else() {
     assert_eq!(ct.events(10).len(), 1, "only the ordinary click");
 }
 
-#[test]
-fn ten_thousand_query_parameters_are_passed_on_and_kept_to_the_cap() {
+fn ten_thousand_query_parameters_are_passed_on_and_kept_to_the_cap(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     // Distinct names, short enough that the target stays within what Pingora accepts.
     let query: Vec<String> = (0..10_000u32)
         .map(|i| format!("{}={}", base36(i), i % 10))
@@ -245,11 +243,10 @@ fn base36(mut n: u32) -> String {
     String::from_utf8(out).unwrap()
 }
 
-#[test]
-fn headers_that_are_not_utf8_are_passed_on_and_stored_as_text() {
+fn headers_that_are_not_utf8_are_passed_on_and_stored_as_text(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let request =
         b"GET /r/bytes HTTP/1.1\r\nHost: sho.rt\r\nUser-Agent: Mozilla/5.0 \xff\xfe(X11)\r\n\
 Referer: https://Ref.example/\xc3\x28path\r\nConnection: close\r\n\r\n";
@@ -272,11 +269,10 @@ Referer: https://Ref.example/\xc3\x28path\r\nConnection: close\r\n\r\n";
     still_up(&mut ct);
 }
 
-#[test]
-fn a_location_that_is_not_utf8_reaches_the_visitor_as_sent() {
+fn a_location_that_is_not_utf8_reaches_the_visitor_as_sent(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let answer = exchange(
         &ct,
         b"GET /u8/x HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n",
@@ -299,8 +295,7 @@ fn a_location_that_is_not_utf8_reaches_the_visitor_as_sent() {
 
 /// A shortener whose answers a real HTTP server would refuse to write: CR and LF where a
 /// header value should be, and a Location longer than clicktap keeps.
-#[test]
-fn cr_and_lf_in_the_location_are_a_502_or_the_answer_as_pingora_reads_it() {
+fn cr_and_lf_in_the_location_are_a_502_or_the_answer_as_pingora_reads_it(path: &str) {
     let up = RawUpstream::start(|head| {
         let answer = |location: &[u8]| {
             [
@@ -321,7 +316,7 @@ fn cr_and_lf_in_the_location_are_a_502_or_the_answer_as_pingora_reads_it() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let get = |path: &str| {
         let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n");
         exchange(&ct, req.as_bytes())
@@ -376,11 +371,12 @@ fn cr_and_lf_in_the_location_are_a_502_or_the_answer_as_pingora_reads_it() {
     still_up(&mut ct);
 }
 
-#[test]
-fn forwarded_for_from_an_untrusted_peer_is_never_believed() {
+fn forwarded_for_from_an_untrusted_peer_is_never_believed(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let o = Options::default().enrich("keep_raw_ip = true");
+    let o = Options::default()
+        .forwarding(path)
+        .enrich("keep_raw_ip = true");
     let mut ct = Clicktap::start(dir.path(), up.addr, &o);
     let chains = [
         "81.2.69.142",
@@ -401,11 +397,11 @@ fn forwarded_for_from_an_untrusted_peer_is_never_believed() {
     still_up(&mut ct);
 }
 
-#[test]
-fn spoofed_and_malformed_forwarded_for_chains_from_a_trusted_peer() {
+fn spoofed_and_malformed_forwarded_for_chains_from_a_trusted_peer(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default()
+        .forwarding(path)
         .proxy(r#"trusted_proxies = ["127.0.0.0/8", "10.0.0.0/8"]"#)
         .enrich("keep_raw_ip = true");
     let mut ct = Clicktap::start(dir.path(), up.addr, &o);
@@ -477,11 +473,10 @@ fn spoofed_and_malformed_forwarded_for_chains_from_a_trusted_peer() {
     still_up(&mut ct);
 }
 
-#[test]
-fn a_host_with_a_path_a_space_or_userinfo_plants_nothing() {
+fn a_host_with_a_path_a_space_or_userinfo_plants_nothing(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let get = |path: &str, host_lines: &str| {
         let req = format!("GET {path} HTTP/1.1\r\n{host_lines}Connection: close\r\n\r\n");
         status(&exchange(&ct, req.as_bytes()))
@@ -506,11 +501,10 @@ fn a_host_with_a_path_a_space_or_userinfo_plants_nothing() {
     still_up(&mut ct);
 }
 
-#[test]
-fn absolute_form_request_targets() {
+fn absolute_form_request_targets(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let send = |req: &str| status(&exchange(&ct, req.as_bytes()));
     assert_eq!(
         send("GET http://sho.rt/r/abs?a=1 HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n"),
@@ -540,3 +534,16 @@ fn absolute_form_request_targets() {
     assert!(seen.iter().any(|s| s.headers["host"] == "other.example"));
     still_up(&mut ct);
 }
+
+on_both_paths!(
+    a_head_just_under_pingoras_limit_is_proxied_and_its_click_kept_within_caps,
+    a_head_over_pingoras_limit_is_a_clean_400_and_nothing_else,
+    ten_thousand_query_parameters_are_passed_on_and_kept_to_the_cap,
+    headers_that_are_not_utf8_are_passed_on_and_stored_as_text,
+    a_location_that_is_not_utf8_reaches_the_visitor_as_sent,
+    cr_and_lf_in_the_location_are_a_502_or_the_answer_as_pingora_reads_it,
+    forwarded_for_from_an_untrusted_peer_is_never_believed,
+    spoofed_and_malformed_forwarded_for_chains_from_a_trusted_peer,
+    a_host_with_a_path_a_space_or_userinfo_plants_nothing,
+    absolute_form_request_targets,
+);

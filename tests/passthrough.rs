@@ -1,5 +1,6 @@
 //! The proxy is invisible: every answer reaches the visitor as the shortener gave it,
 //! and the shortener sees the visitor's request plus the conventional forwarding headers.
+//! Every test runs on both forwarding paths (`proxy.forwarding`).
 
 mod common;
 
@@ -26,11 +27,10 @@ fn end_to_end(raw: &[u8]) -> String {
         .join("\r\n")
 }
 
-#[test]
-fn answers_are_passed_through_byte_for_byte() {
+fn answers_are_passed_through_byte_for_byte(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let big = format!("X-Big: {}\r\n", "h".repeat(12_000));
     let cases = [
         request("GET", "/r/abc?utm_source=news", "", ""),
@@ -61,11 +61,10 @@ fn answers_are_passed_through_byte_for_byte() {
     }
 }
 
-#[test]
-fn the_upstream_gets_the_request_with_forwarding_headers() {
+fn the_upstream_gets_the_request_with_forwarding_headers(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     let body = "x=1&y=2";
     raw_exchange(
         ct.proxy,
@@ -91,11 +90,10 @@ fn the_upstream_gets_the_request_with_forwarding_headers() {
 
 /// Lines of `X-Forwarded-For` are one list (RFC 9110 section 5.3): the shortener gets
 /// one line with every entry, in order, and the peer last, not the first line alone.
-#[test]
-fn forwarded_for_lines_reach_the_upstream_as_one_list() {
+fn forwarded_for_lines_reach_the_upstream_as_one_list(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     raw_exchange(
         ct.proxy,
         &request(
@@ -111,11 +109,10 @@ fn forwarded_for_lines_reach_the_upstream_as_one_list() {
     assert_eq!(lines, ["6.6.6.6, 81.2.69.142, 10.1.2.3, 127.0.0.1"]);
 }
 
-#[test]
-fn upstream_connections_are_reused() {
+fn upstream_connections_are_reused(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let ct = Clicktap::start(dir.path(), up.addr, &Options::default());
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
     for i in 0..20 {
         raw_exchange(ct.proxy, &request("GET", &format!("/r/{i}"), "", ""));
     }
@@ -129,14 +126,13 @@ fn upstream_connections_are_reused() {
     );
 }
 
-#[test]
-fn upstream_down_is_a_fast_502_and_no_event() {
+fn upstream_down_is_a_fast_502_and_no_event(path: &str) {
     let dead = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(
         dir.path(),
         format!("127.0.0.1:{dead}").parse().unwrap(),
-        &Options::default(),
+        &Options::default().forwarding(path),
     );
     let started = std::time::Instant::now();
     let resp = raw_exchange(ct.proxy, &request("GET", "/r/x", "", ""));
@@ -154,13 +150,13 @@ fn upstream_down_is_a_fast_502_and_no_event() {
     assert!(ct.events(10).is_empty());
 }
 
-#[test]
-fn the_upstream_can_be_reached_over_tls() {
+fn the_upstream_can_be_reached_over_tls(path: &str) {
     let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
     let dir = tempfile::tempdir().unwrap();
     // Without the test CA the certificate is untrusted: verification is what an
     // operator may turn off for such an upstream.
     let o = Options::default()
+        .forwarding(path)
         .proxy("upstream_tls = true")
         .proxy(r#"upstream_sni = "shortener.test""#)
         .proxy("upstream_verify = false");
@@ -172,12 +168,12 @@ fn the_upstream_can_be_reached_over_tls() {
     assert_eq!(ct.wait_events(1).len(), 1);
 }
 
-#[test]
-fn a_tls_upstream_is_verified_against_the_configured_ca() {
+fn a_tls_upstream_is_verified_against_the_configured_ca(path: &str) {
     let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
     let dir = tempfile::tempdir().unwrap();
     let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upstream-ca.pem");
     let o = Options::default()
+        .forwarding(path)
         .proxy("upstream_tls = true")
         .proxy(r#"upstream_sni = "shortener.test""#)
         .proxy(&format!("upstream_ca = {:?}", ca.display().to_string()));
@@ -188,11 +184,11 @@ fn a_tls_upstream_is_verified_against_the_configured_ca() {
     assert_eq!(ct.wait_events(1).len(), 1);
 }
 
-#[test]
-fn a_tls_upstream_with_an_untrusted_certificate_is_refused_when_verifying() {
+fn a_tls_upstream_with_an_untrusted_certificate_is_refused_when_verifying(path: &str) {
     let up = common::TestServer::start_tls("127.0.0.1:0", upstream::routes());
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default()
+        .forwarding(path)
         .proxy("upstream_tls = true")
         .proxy(r#"upstream_sni = "shortener.test""#);
     let ct = Clicktap::start(dir.path(), up.addr, &o);
@@ -200,3 +196,14 @@ fn a_tls_upstream_with_an_untrusted_certificate_is_refused_when_verifying() {
     assert!(String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 502"));
     assert!(ct.events(10).is_empty());
 }
+
+on_both_paths!(
+    answers_are_passed_through_byte_for_byte,
+    the_upstream_gets_the_request_with_forwarding_headers,
+    forwarded_for_lines_reach_the_upstream_as_one_list,
+    upstream_connections_are_reused,
+    upstream_down_is_a_fast_502_and_no_event,
+    the_upstream_can_be_reached_over_tls,
+    a_tls_upstream_is_verified_against_the_configured_ca,
+    a_tls_upstream_with_an_untrusted_certificate_is_refused_when_verifying,
+);

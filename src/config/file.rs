@@ -30,6 +30,7 @@ pub struct ConfigFile {
 pub struct ProxyFile {
     pub listen: String,
     pub upstream: String,
+    pub forwarding: String,
     pub upstream_tls: bool,
     pub upstream_sni: Option<String>,
     pub upstream_verify: bool,
@@ -53,6 +54,7 @@ impl Default for ProxyFile {
         ProxyFile {
             listen: "127.0.0.1:8080".into(),
             upstream: "127.0.0.1:8081".into(),
+            forwarding: "lean".into(),
             upstream_tls: false,
             upstream_sni: None,
             upstream_verify: true,

@@ -50,6 +50,15 @@ pub struct Config {
     pub links: Vec<LinkMeta>,
 }
 
+/// Which path requests take through the proxy (`proxy.forwarding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    /// The lean path for ordinary HTTP/1 requests, the full Pingora proxy for the rest.
+    Lean,
+    /// Every request through the full Pingora proxy (pingora-proxy).
+    Full,
+}
+
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
@@ -57,6 +66,7 @@ pub struct ProxyConfig {
     pub upstream_name: String,
     pub upstream: SocketAddr,
     pub upstream_tls: bool,
+    pub forwarding: Forwarding,
     pub upstream_sni: String,
     pub upstream_verify: bool,
     /// PEM certificates trusted for the upstream instead of the system's.

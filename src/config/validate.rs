@@ -17,8 +17,8 @@ use super::problems::Problems;
 use super::secret::Secret;
 use super::webhook;
 use super::{
-    AdminConfig, Config, DeliveryConfig, EnrichConfig, GeoipConfig, LogConfig, ProxyConfig,
-    QueueConfig, StatsConfig, WhenFull,
+    AdminConfig, Config, DeliveryConfig, EnrichConfig, Forwarding, GeoipConfig, LogConfig,
+    ProxyConfig, QueueConfig, StatsConfig, WhenFull,
 };
 
 pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
@@ -157,6 +157,17 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
             "is empty: nothing would be captured (set proxy.capture = false for a plain proxy)",
         );
     }
+    let forwarding = match f.forwarding.as_str() {
+        "lean" => Some(Forwarding::Lean),
+        "full" => Some(Forwarding::Full),
+        other => {
+            p.push(
+                "proxy.forwarding",
+                format!("{other:?} is not a forwarding path; allowed: \"lean\", \"full\""),
+            );
+            None
+        }
+    };
     bounds::count(p, "proxy.threads", f.threads, 1..=256);
     // More accept loops than threads to run them buys nothing.
     bounds::count(p, "proxy.listener_tasks", f.listener_tasks, 1..=64);
@@ -210,6 +221,7 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
         upstream_sni: f.upstream_sni.unwrap_or(host),
         upstream_name: f.upstream,
         upstream_tls: f.upstream_tls,
+        forwarding: forwarding?,
         upstream_verify: f.upstream_verify,
         upstream_ca,
         capture: f.capture,

@@ -54,6 +54,10 @@ pub struct Options {
 }
 
 impl Options {
+    /// `proxy.forwarding`: "lean" or "full".
+    pub fn forwarding(self, path: &str) -> Self {
+        self.proxy(&format!("forwarding = {path:?}"))
+    }
     pub fn proxy(mut self, line: &str) -> Self {
         self.proxy.push(line.into());
         self

@@ -13,6 +13,20 @@ pub use server::{TestServer, handler, reply};
 /// A browser's `User-Agent` line, for clicks that must count as a person's.
 pub const BROWSER: &str = "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\n";
 
+/// Runs each named test, a `fn(path: &str)`, once on each forwarding path
+/// (`proxy.forwarding`): as `lean::name` and `full::name`.
+#[macro_export]
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {
+        mod lean {
+            $( #[test] fn $name() { super::$name("lean") } )*
+        }
+        mod full {
+            $( #[test] fn $name() { super::$name("full") } )*
+        }
+    };
+}
+
 /// A raw HTTP/1.1 exchange: the exact bytes of the response to `request`.
 pub fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
     use std::io::{Read, Write};

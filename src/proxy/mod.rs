@@ -1,0 +1,130 @@
+//! The proxy: forwards every request to the shortener unchanged and, once a redirect
+//! has been written back to the visitor, hands a [`RawClick`](crate::click::RawClick) to
+//! enrichment.
+//!
+//! Two forwarding paths share the upstream, the forwarding headers and capture:
+//! - [`lean`]: owns each visitor connection and forwards the ordinary HTTP/1 request
+//!   (a method, an origin-form target, one `Host`, a body framed by one
+//!   `Content-Length` or none) with pingora-core's HTTP/1 sessions and connection pool,
+//!   keeping the upstream connection for the life of the visitor's connection;
+//! - the full Pingora proxy (pingora-proxy, [`Proxy`] below), which takes everything
+//!   else: HTTP/2, Upgrade and WebSocket, CONNECT, chunked request bodies,
+//!   `Expect: 100-continue`, heads the lean path does not read. `proxy.forwarding =
+//!   "full"` sends every request this way.
+
+mod capture;
+mod forwarded;
+mod head;
+pub mod lean;
+
+use async_trait::async_trait;
+use crossbeam_channel::Sender;
+use pingora::prelude::*;
+use pingora::protocols::l4::socket::SocketAddr;
+use pingora::upstreams::peer::HttpPeer;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::click::RawClick;
+use crate::config::ProxyConfig;
+use crate::metrics::Metrics;
+use capture::{Capture, Exchange};
+
+/// What both paths share; cloned once per path at start.
+#[derive(Clone)]
+pub struct Proxy {
+    peer: HttpPeer,
+    capture: Option<Capture>,
+    /// Swapped whole by a reload; read with one atomic load per request.
+    trusted: crate::live::Trusted,
+    metrics: Arc<Metrics>,
+}
+
+impl Proxy {
+    /// `tx` is `None` when capture is off: a plain proxy.
+    pub fn new(
+        cfg: &ProxyConfig,
+        tx: Option<Sender<RawClick>>,
+        trusted: crate::live::Trusted,
+        metrics: Arc<Metrics>,
+    ) -> Proxy {
+        let mut peer = HttpPeer::new(cfg.upstream, cfg.upstream_tls, cfg.upstream_sni.clone());
+        let o = &mut peer.options;
+        o.connection_timeout = Some(cfg.upstream_connect_timeout);
+        o.read_timeout = Some(cfg.upstream_read_timeout);
+        o.write_timeout = Some(cfg.upstream_read_timeout);
+        o.idle_timeout = Some(cfg.upstream_idle_timeout);
+        o.verify_cert = cfg.upstream_verify;
+        o.verify_hostname = cfg.upstream_verify;
+        Proxy {
+            peer,
+            capture: tx.map(|tx| Capture::new(tx, &cfg.capture_statuses)),
+            trusted,
+            metrics,
+        }
+    }
+
+    /// Counts a finished request and captures it when it is a wanted redirect.
+    fn finished(&self, x: &Exchange<'_>) {
+        self.metrics.proxy_requests.inc();
+        if let Some(capture) = &self.capture {
+            capture.take(x, &self.metrics);
+        }
+    }
+}
+
+fn ip_of(addr: Option<&SocketAddr>) -> Option<IpAddr> {
+    match addr? {
+        SocketAddr::Inet(a) => Some(a.ip()),
+        _ => None,
+    }
+}
+
+fn is_tls(session: &Session) -> bool {
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = ();
+
+    fn new_ctx(&self) -> Self::CTX {}
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(self.peer.clone()))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        _ctx: &mut (),
+    ) -> Result<()> {
+        match ip_of(session.client_addr()) {
+            Some(ip) => forwarded::add(upstream_request, ip, is_tls(session), &self.trusted),
+            None => Ok(()),
+        }
+    }
+
+    /// A visitor closing the connection early (a browser tab closed, a load generator
+    /// stopping) is not an error of the proxy's: logged at debug, not error.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &(), error: &pingora::Error) -> bool {
+        use pingora::ErrorType::{ConnectionClosed, ReadError, WriteError};
+        let downstream_gone = error.esource() == &pingora::ErrorSource::Downstream
+            && matches!(error.etype(), ConnectionClosed | ReadError | WriteError);
+        if downstream_gone {
+            tracing::debug!(%error, "visitor closed the connection");
+        }
+        downstream_gone
+    }
+
+    /// Hot path: runs after the response is written.
+    async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, _ctx: &mut ()) {
+        self.finished(&Exchange {
+            req: session.req_header(),
+            resp: session.response_written(),
+            peer: ip_of(session.client_addr()),
+            tls: is_tls(session),
+        });
+    }
+}

@@ -414,6 +414,7 @@ fn counts_and_delays_beyond_what_an_operator_means_are_refused() {
 [proxy]
 threads = 257
 listener_tasks = 65
+forwarding = "fast"
 
 [enrich]
 channel_capacity = 2000000
@@ -455,6 +456,7 @@ max = "1m"
         &[
             "proxy.threads: 257 is outside 1-256",
             "proxy.listener_tasks: 65 is outside 1-64",
+            "proxy.forwarding: \"fast\" is not a forwarding path; allowed: \"lean\", \"full\"",
             "enrich.channel_capacity: 2000000 is outside 1-1048576",
             "enrich.workers: 65 is outside 1-64",
             "enrich.batch_size: 100000 is outside 1-65536",

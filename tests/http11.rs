@@ -124,6 +124,26 @@ fn chunked_bodies_reach_the_upstream_and_the_visitor(path: &str) {
     }
 }
 
+fn bodies_of_any_size_arrive_whole(path: &str) {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
+    let mut s = connect(ct.proxy);
+    // Under and over the largest body the lean path forwards itself (64 KiB).
+    for len in [1usize, 64 * 1024, 64 * 1024 + 1, 1 << 20] {
+        let body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let head = format!("POST /echo HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: {len}\r\n\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body).unwrap();
+        let (head, echoed) = answer(&mut s, false).expect("an answer");
+        assert_eq!(status(&head), 200, "{len}: {head}");
+        assert!(echoed == body, "{len}: the body came back changed");
+    }
+    if path == "lean" {
+        assert_eq!(full_path(&ct), 2.0, "the two bodies over 64 KiB");
+    }
+}
+
 fn expect_100_continue_is_answered_and_the_body_forwarded(path: &str) {
     let up = upstream::start();
     let dir = tempfile::tempdir().unwrap();
@@ -417,6 +437,7 @@ fn pipelined_requests_are_answered_in_order(path: &str) {
 
 on_both_paths!(
     chunked_bodies_reach_the_upstream_and_the_visitor,
+    bodies_of_any_size_arrive_whole,
     expect_100_continue_is_answered_and_the_body_forwarded,
     head_answers_keep_their_content_length_and_carry_no_body,
     smuggling_attempts_never_reach_the_upstream_as_requests,

@@ -61,3 +61,60 @@ fn events_can_be_read_while_clicktap_runs() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["link"]["path"], "/r/live");
 }
+
+/// Connections waiting in the listening socket's queue to be accepted, from
+/// /proc/net/tcp (a listening socket's `rx_queue`); `None` when it is not listening.
+fn accept_backlog(port: u16) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let local_port = u16::from_str_radix(f[1].rsplit(':').next()?, 16).ok()?;
+        (local_port == port && f[3] == "0A")
+            .then(|| u32::from_str_radix(f[4].split(':').nth(1)?, 16).ok())?
+    })
+}
+
+/// A visitor whose connection clicktap accepted gets an answer even when a stop begins
+/// before the request arrives: the lean path reads the first request of every
+/// connection. (pingora-proxy, `proxy.forwarding = "full"`, closes such a connection
+/// unanswered; kept-alive connections waiting for a next request are closed on either
+/// path, and their answers during a stop say `Connection: close`.)
+#[test]
+fn a_connection_accepted_before_a_stop_is_answered() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().proxy(r#"grace_period = "2s""#);
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    let mut s = std::net::TcpStream::connect(ct.proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    common::wait_until("the connection accepted", Duration::from_secs(5), || {
+        accept_backlog(ct.proxy.port()) == Some(0)
+    });
+    let pid = ct.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // The stop has begun once the listener is gone.
+    common::wait_until("the listener closed", Duration::from_secs(5), || {
+        std::net::TcpStream::connect(ct.proxy).is_err()
+    });
+    s.write_all(b"GET /r/late HTTP/1.1\r\nHost: sho.rt\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 302"), "{text:?}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    let status = ct.child.wait().unwrap();
+    assert!(status.success(), "exit {status}:\n{}", ct.log_text());
+    let events = events_cli(&ct.config, 10);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["link"]["path"], "/r/late");
+}

@@ -6,6 +6,12 @@
 /// The most header lines the lean path reads; a head with more goes the full way.
 const MAX_LINES: usize = 96;
 
+/// The largest request body the lean path forwards: it sends a body whole before it
+/// reads the answer, and keeps it to send again on another upstream connection when a
+/// reused one turns out closed (Pingora's retry buffer holds 64 KiB). Larger uploads,
+/// which a shortener seldom gets, go the full way, where both directions stream at once.
+pub const MAX_BODY: u64 = 64 * 1024;
+
 /// The most bytes of a head the lean path reads; a longer one goes the full way, where
 /// Pingora reads on up to its own limit.
 pub const MAX_BYTES: usize = 32 * 1024;
@@ -72,6 +78,10 @@ fn judge(req: &httparse::Request<'_, '_>) -> Route {
             if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
                 return Route::Full("a Content-Length that is not one number");
             }
+            let len = v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            if len > MAX_BODY {
+                return Route::Full("a body larger than the lean path forwards");
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             let plain = h.value.split(|b| *b == b',').all(|t| {
                 let t = t.trim_ascii();
@@ -107,6 +117,7 @@ mod tests {
             "HEAD / HTTP/1.1\r\nhost: a\r\nConnection: Keep-Alive, close",
             "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nX-Any: 1",
             "DELETE /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0",
+            "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 65536",
         ] {
             assert_eq!(route(&head(h)), Route::Lean, "{h}");
         }
@@ -127,6 +138,7 @@ mod tests {
             "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3",
             "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: +3",
             "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999",
+            "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 65537",
             "POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3",
             "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket",
             "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret",

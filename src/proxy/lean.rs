@@ -83,18 +83,27 @@ impl Lean {
     }
 
     /// Waits for the next request head in `c.buf`; `None` when the visitor left, went
-    /// quiet for [`KEEPALIVE`], or the service is stopping while no request is under way.
-    async fn next_head(&self, c: &mut Conn, shutdown: &mut ShutdownWatch) -> Option<Route> {
+    /// quiet for [`KEEPALIVE`], or the service is stopping while a kept-alive connection
+    /// waits for its next request. The `first` request of a connection is always read:
+    /// a visitor whose connection was accepted gets an answer, even during a stop.
+    async fn next_head(
+        &self,
+        c: &mut Conn,
+        shutdown: &mut ShutdownWatch,
+        first: bool,
+    ) -> Option<Route> {
         let mut wait = tokio::time::Instant::now();
         let sleep = tokio::time::sleep_until(wait + if c.up.is_some() { HOLD } else { KEEPALIVE });
         tokio::pin!(sleep);
         loop {
             if !c.buf.is_empty() {
                 match head::route(&c.buf) {
-                    Route::Partial => {}
+                    // A head that comes in pieces holds no upstream connection while
+                    // it trickles in.
+                    Route::Partial => self.release(c.up.take()),
                     route => return Some(route),
                 }
-            } else if *shutdown.borrow() {
+            } else if !first && *shutdown.borrow() {
                 return None;
             }
             if c.buf.capacity() - c.buf.len() < 512 {
@@ -112,7 +121,7 @@ impl Lean {
                     }
                     _ => return None,
                 },
-                _ = shutdown.changed(), if was_empty => return None,
+                _ = shutdown.changed(), if was_empty && !first => return None,
                 () = &mut sleep => match c.up.take() {
                     Some(up) => {
                         self.release(Some(up));
@@ -347,8 +356,11 @@ impl ServerApp for Lean {
             up: None,
         };
         let mut watch = shutdown.clone();
+        let mut first = true;
         loop {
-            let next = match self.next_head(&mut c, &mut watch).await {
+            let route = self.next_head(&mut c, &mut watch, first).await;
+            first = false;
+            let next = match route {
                 Some(Route::Lean) => {
                     let stopping = *watch.borrow();
                     self.forward(c, stopping).await

@@ -194,11 +194,12 @@ setting() {  # the value of a clicktap setting after --set, or a default
   echo "$def"
 }
 
-# clicktap_conf FILE QUEUE_DIR CAPTURE WEBHOOK (none|disabled|unbatched|batched|receiver)
+# clicktap_conf FILE QUEUE_DIR CAPTURE WEBHOOK (none|disabled|unbatched|batched|receiver) [FORWARDING]
 clicktap_conf() {
-  local file=$1 qdir=$2 capture=$3 webhook=$4
+  local file=$1 qdir=$2 capture=$3 webhook=$4 forwarding=${5:-lean}
   declare -A kv=(
     [proxy.listen]="\"127.0.0.1:$PROXY_PORT\"" [proxy.upstream]="\"$ORIGIN\""
+    [proxy.forwarding]="\"$forwarding\""
     [proxy.capture]=$capture [proxy.grace_period]='"0s"' [proxy.shutdown_timeout]='"1s"'
     [queue.path]="\"$qdir\"" [log.level]='"warn"'
     [admin.listen]="\"127.0.0.1:$ADMIN_PORT\"" [admin.metrics_public]=true

@@ -10,6 +10,8 @@
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
 #   e. wrk -> nginx proxy_pass -> origin
 #   f. wrk -> clicktap, capture on, no webhook (capture + enrichment + queue only)
+#   i. wrk -> clicktap, capture off, every request through Pingora's full proxy
+#      (proxy.forwarding = "full"): c's forwarding path against pingora-proxy's
 #   g. wrk -> lean Pingora (pingora-core only, an experiment) -> origin; on request
 #   h. wrk -> nginx proxy_pass with an access log of redirects -> origin, and
 #      syslog-ng following that log, one POST per click to the hook server: the setup
@@ -31,7 +33,7 @@ Usage: bash benches/run.sh [options]
   --warmup S            unmeasured seconds before each run (default 2)
   --connections N       wrk connections (default 32)
   --wrk-threads N       wrk threads (default 1)
-  --contenders LIST     subset of a,b,c,d,e,f,g,h (default a,b,c,d,e,f,h; g is the
+  --contenders LIST     subset of a,b,c,d,e,f,g,h,i (default a,b,c,d,e,f,h,i; g is the
                         lean-Pingora experiment, benches/lean_pingora.rs)
   --parts LIST          subset of proxy,delivery,latency,visitor (default all four);
                         visitor: redirect latency of b, f and d at a fixed rate
@@ -61,7 +63,7 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f,h PARTS=proxy,delivery,latency,visitor
+CONTENDERS=a,b,c,d,e,f,h,i PARTS=proxy,delivery,latency,visitor
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1 SYSLOG_NG_WORKERS=4
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
 VISITOR_RATE=2000 VISITOR_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
@@ -246,9 +248,10 @@ start_contender() {
          --listener-tasks "$(setting proxy.listener_tasks 1)" \
          --keepalive-pool "$(setting proxy.upstream_keepalive_pool 1024)"
        pid=$STARTED; wait_port "$PROXY_PORT" "$pid" bare; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
-    c|d|f) local conf=$RUN_DIR/clicktap-$key.toml
+    c|d|f|i) local conf=$RUN_DIR/clicktap-$key.toml
        case $key in
          c) clicktap_conf "$conf" "$qdir" false none ;;
+         i) clicktap_conf "$conf" "$qdir" false none full ;;
          d) clicktap_conf "$conf" "$qdir" true unbatched ;;
          f) clicktap_conf "$conf" "$qdir" true none ;;
        esac
@@ -438,7 +441,7 @@ rotated() {
 }
 for round in $(seq "$ROUNDS"); do
   if has proxy "$PARTS"; then
-    for key in $(rotated "a b g c f d e h" $((round - 1))); do
+    for key in $(rotated "a b g c i f d e h" $((round - 1))); do
       has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"
     done
   fi

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-const CONTENDERS: [(&str, &str); 8] = [
+const CONTENDERS: [(&str, &str); 9] = [
     ("a", "a. direct to the origin"),
     ("b", "b. bare Pingora"),
     ("g", "g. lean Pingora (experiment)"),
     ("c", "c. clicktap, capture off"),
+    ("i", "i. clicktap, capture off, full path"),
     ("f", "f. clicktap, capture on, no webhook"),
     ("d", "d. clicktap, full pipeline"),
     ("e", "e. nginx proxy_pass"),
@@ -176,12 +177,12 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             )?;
         }
         let mut ratios = Vec::new();
-        let pairs = ["c", "f", "d", "g"]
+        let pairs = ["c", "i", "f", "d", "g"]
             .into_iter()
             .flat_map(|n| [(n, "b"), (n, "e")])
-            // d against the setup users would build instead, and what that setup's
-            // log and shipper cost nginx.
-            .chain([("d", "h"), ("h", "e")]);
+            // d against the setup users would build instead, what that setup's log
+            // and shipper cost nginx, and the lean forwarding path against the full.
+            .chain([("d", "h"), ("h", "e"), ("c", "i")]);
         for (num_key, den_key) in pairs {
             let (Some(n), Some(d)) = (med.get(num_key), med.get(den_key)) else {
                 continue;

@@ -17,11 +17,15 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read before `main`: two arenas rather than four per CPU. Every
 /// arena keeps its own freed pages for a while; with eight on two cores clicktap held
-/// 73-79 MiB at saturation, with two 43-50 MiB at the same throughput. An operator can
-/// override it through the `_RJEM_MALLOC_CONF` environment variable.
+/// 73-79 MiB at saturation, with two 43-50 MiB at the same throughput. Thread caches
+/// hold blocks up to 64 KiB (32 KiB by default): Pingora allocates a 64 KiB buffer for
+/// every answer body it reads, which otherwise comes from the arena's extents (a lock,
+/// a split and a merge per request): 0.3-0.8 µs less CPU per request in three of three
+/// alternating runs. An operator can override these through the `_RJEM_MALLOC_CONF`
+/// environment variable.
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static malloc_conf: &[u8; 10] = b"narenas:2\0";
+pub static malloc_conf: &[u8; 27] = b"narenas:2,tcache_max:65536\0";
 
 #[derive(Parser)]
 #[command(

@@ -180,9 +180,19 @@ impl DeliveryLog {
         let tree = self.tree()?;
         let replaced = tree.get(&k)?.map_or(0, |old| (k.len() + old.len()) as i64);
         let delta = (k.len() + v.len()) as i64 - replaced;
-        let mut batch = sled::Batch::default();
-        batch.insert(k.as_slice(), v);
-        self.apply(batch, delta)?;
+        // The value, then the count: two plain inserts rather than one batch, which
+        // would hand sled's thread pool two writes for every value (the thread pool wakes
+        // all its threads for each). A crash between them leaves the stored count, which
+        // only the bound is kept by, one value (at most 6 KiB) short.
+        self.inner.queue.insert_state(TREE, &k, &v)?;
+        let now = self.inner.bytes.fetch_add(delta, Ordering::Relaxed) + delta;
+        self.inner
+            .queue
+            .insert_state(TREE, BYTES, &(now.max(0) as u64).to_be_bytes())?;
+        self.inner
+            .metrics
+            .delivery_log_bytes
+            .set(self.bytes() as i64);
         cache::touch(&tree, &k, cache::WRITE_TOUCHES);
         if self.bytes() > self.inner.max_bytes {
             self.evict()?;

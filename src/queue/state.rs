@@ -24,6 +24,16 @@ impl Queue {
         self.write(|_| tree.apply_batch(batch))
     }
 
+    /// Inserts one value into a state tree. Unlike [`Queue::write_state`]'s batch, which
+    /// rolls sled's log buffer (twice) and so hands a write to sled's thread pool each
+    /// time, a plain insert goes into the buffer being filled: for writers whose values
+    /// need not change together.
+    pub fn insert_state(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), QueueError> {
+        let tree = self.state_tree(name)?;
+        self.noted_write();
+        self.write(|_| tree.insert(key, value).map(drop))
+    }
+
     /// The names of every state tree (without `state:`).
     pub fn state_names(&self) -> Result<Vec<String>, QueueError> {
         Ok(self

@@ -71,7 +71,7 @@ fn the_upstream_gets_the_request_with_forwarding_headers(path: &str) {
         &request(
             "POST",
             "/echo?q=1",
-            "X-Custom: kept\r\nX-Forwarded-For: 198.51.100.7\r\n",
+            "X-Custom: kept\r\nX-Forwarded-For: 198.51.100.7\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eDp5\r\n",
             body,
         ),
     );
@@ -86,6 +86,13 @@ fn the_upstream_gets_the_request_with_forwarding_headers(path: &str) {
     // The client's claim is kept and the real peer appended, as proxies do.
     assert_eq!(r.headers["x-forwarded-for"], "198.51.100.7, 127.0.0.1");
     assert_eq!(r.headers["x-forwarded-proto"], "http");
+    // Hop-by-hop fields are the visitor's hop's, not the shortener's.
+    for field in ["keep-alive", "proxy-authorization"] {
+        assert!(
+            !r.headers.contains_key(field),
+            "{field} reached the upstream"
+        );
+    }
 }
 
 /// Lines of `X-Forwarded-For` are one list (RFC 9110 section 5.3): the shortener gets

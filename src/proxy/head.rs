@@ -20,8 +20,9 @@ pub const MAX_BYTES: usize = 32 * 1024;
 pub enum Route {
     /// More bytes are needed to decide.
     Partial,
-    /// An ordinary request: the lean path forwards it.
-    Lean,
+    /// An ordinary request: the lean path forwards it, removing the [`HOP_BY_HOP`]
+    /// fields when it has any.
+    Lean { hop_by_hop: bool },
     /// Anything else, named for the log and the tests.
     Full(&'static str),
 }
@@ -37,6 +38,17 @@ const FULL_FIELDS: [&str; 6] = [
     "http2-settings",
     "te",
     "trailer",
+];
+
+/// Hop-by-hop fields the lean path removes, as pingora-proxy does for HTTP/1 upstreams.
+/// (`Transfer-Encoding`, `TE`, `Trailer`, `Upgrade` and a `Connection` naming other
+/// fields send a request the full way.)
+pub const HOP_BY_HOP: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
 ];
 
 /// Decides the route of the head at the start of `buf`.
@@ -64,9 +76,10 @@ fn judge(req: &httparse::Request<'_, '_>) -> Route {
     if !req.path.is_some_and(|p| p.starts_with('/')) {
         return Route::Full("a target not in origin form");
     }
-    let (mut hosts, mut lengths) = (0, 0);
+    let (mut hosts, mut lengths, mut hop_by_hop) = (0, 0, false);
     for h in req.headers.iter() {
         let name = h.name;
+        hop_by_hop |= HOP_BY_HOP.iter().any(|f| name.eq_ignore_ascii_case(f));
         if name.eq_ignore_ascii_case("host") {
             hosts += 1;
             if h.value.contains(&b'@') {
@@ -95,7 +108,7 @@ fn judge(req: &httparse::Request<'_, '_>) -> Route {
         }
     }
     match (hosts, lengths) {
-        (1, 0 | 1) => Route::Lean,
+        (1, 0 | 1) => Route::Lean { hop_by_hop },
         (1, _) => Route::Full("more than one Content-Length"),
         _ => Route::Full("not exactly one Host"),
     }
@@ -119,7 +132,8 @@ mod tests {
             "DELETE /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0",
             "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 65536",
         ] {
-            assert_eq!(route(&head(h)), Route::Lean, "{h}");
+            let hop_by_hop = h.to_ascii_lowercase().contains("connection");
+            assert_eq!(route(&head(h)), Route::Lean { hop_by_hop }, "{h}");
         }
     }
 

@@ -150,7 +150,7 @@ impl Lean {
     }
 
     /// Serves one ordinary request from the bytes read so far.
-    async fn forward(&self, c: Conn, stopping: bool) -> Option<Conn> {
+    async fn forward(&self, c: Conn, stopping: bool, hop_by_hop: bool) -> Option<Conn> {
         let mut ds = Visitor::new(c.down);
         ds.set_pipelining_enabled(true);
         ds.set_pipelined_prefix(c.buf);
@@ -177,7 +177,7 @@ impl Lean {
         if stopping {
             ds.set_server_keepalive(None);
         }
-        if let Err(e) = self.exchange(&mut ds, &mut up).await {
+        if let Err(e) = self.exchange(&mut ds, &mut up, hop_by_hop).await {
             self.failed(&mut ds, &e).await;
         }
         self.proxy.finished(&Exchange {
@@ -230,7 +230,12 @@ impl Lean {
     /// Forwards the request in `ds` and streams the answer back. A request sent on a
     /// reused upstream connection that fails before any answer is sent again on another
     /// (with the body read so far, when it was all kept), as pingora-proxy does.
-    async fn exchange(&self, ds: &mut Visitor, up: &mut Option<Stream>) -> pingora::Result<()> {
+    async fn exchange(
+        &self,
+        ds: &mut Visitor,
+        up: &mut Option<Stream>,
+        hop_by_hop: bool,
+    ) -> pingora::Result<()> {
         let peer = &self.proxy.peer;
         let has_body = !ds.is_body_empty();
         if has_body {
@@ -250,7 +255,7 @@ impl Lean {
             let mut us = Upstream::new_with_options(stream, peer);
             us.read_timeout = peer.options.read_timeout;
             us.write_timeout = peer.options.write_timeout;
-            match self.send(ds, &mut us, attempt > 1).await {
+            match self.send(ds, &mut us, attempt > 1, hop_by_hop).await {
                 Ok(()) => break us,
                 Err(e)
                     if reused
@@ -282,11 +287,19 @@ impl Lean {
 
     /// Writes the request (and its body, `again` with what was read before) and reads
     /// the answer's head, passing interim (1xx) answers on.
-    async fn send(&self, ds: &mut Visitor, us: &mut Upstream, again: bool) -> pingora::Result<()> {
+    async fn send(
+        &self,
+        ds: &mut Visitor,
+        us: &mut Upstream,
+        again: bool,
+        hop_by_hop: bool,
+    ) -> pingora::Result<()> {
         let mut req = Box::new(ds.req_header().clone());
         req.set_version(http::Version::HTTP_11);
-        for field in HOP_BY_HOP {
-            req.remove_header(&field);
+        if hop_by_hop {
+            for field in head::HOP_BY_HOP {
+                req.remove_header(field);
+            }
         }
         if let Some(ip) = ip_of(ds.client_addr()) {
             let tls = ds.digest().ssl_digest.is_some();
@@ -329,17 +342,6 @@ impl Lean {
     }
 }
 
-/// Hop-by-hop fields the lean path removes, as pingora-proxy does for HTTP/1 upstreams.
-/// (`Transfer-Encoding`, `TE`, `Trailer`, `Upgrade` and a `Connection` naming other
-/// fields send a request the full way.)
-const HOP_BY_HOP: [http::header::HeaderName; 5] = [
-    http::header::CONNECTION,
-    http::HeaderName::from_static("keep-alive"),
-    http::HeaderName::from_static("proxy-connection"),
-    http::header::PROXY_AUTHENTICATE,
-    http::header::PROXY_AUTHORIZATION,
-];
-
 #[async_trait]
 impl ServerApp for Lean {
     async fn process_new(
@@ -361,9 +363,9 @@ impl ServerApp for Lean {
             let route = self.next_head(&mut c, &mut watch, first).await;
             first = false;
             let next = match route {
-                Some(Route::Lean) => {
+                Some(Route::Lean { hop_by_hop }) => {
                     let stopping = *watch.borrow();
-                    self.forward(c, stopping).await
+                    self.forward(c, stopping, hop_by_hop).await
                 }
                 Some(route) => {
                     tracing::trace!(?route, "to the full proxy");

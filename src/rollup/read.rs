@@ -56,13 +56,14 @@ struct Geo<'a> {
     country_code: Option<Cow<'a, str>>,
 }
 
-/// The keys of one click, owned by the caller's buffer for the time of counting it.
-pub struct Keys {
+/// The keys of one click, borrowed from the event's bytes where the JSON allows (a
+/// counter copies a key only when it first sees it).
+pub struct Keys<'a> {
     kind: usize,
-    keys: [String; 6],
+    keys: [Cow<'a, str>; 6],
 }
 
-impl Keys {
+impl Keys<'_> {
     pub fn click(&self) -> Click<'_> {
         Click {
             kind: self.kind,
@@ -81,33 +82,33 @@ impl Keys {
 /// What an unknown value reads as, in every dimension.
 const UNKNOWN: &str = "unknown";
 
+fn or_unknown(v: Option<Cow<'_, str>>) -> Cow<'_, str> {
+    v.unwrap_or(Cow::Borrowed(UNKNOWN))
+}
+
 /// The keys a stored event counts under; `None` for bytes that are not an event of a
 /// stored kind (a test event never is stored; nothing else writes the queue).
-pub fn keys(json: &[u8]) -> Option<Keys> {
+pub fn keys(json: &[u8]) -> Option<Keys<'_>> {
     let e: Event = serde_json::from_slice(json).ok()?;
     let kind = ClickKind::ALL.iter().position(|k| *k == e.kind)?;
-    let or_unknown = |v: Option<Cow<str>>| v.map(Cow::into_owned).unwrap_or_else(|| UNKNOWN.into());
     // "device" as the event has it: its category, and the system when known.
     let device = match e.agent.os {
-        Some(os) => format!("{}/{os}", e.agent.device_type),
-        None => e.agent.device_type.into_owned(),
+        Some(os) => Cow::Owned(format!("{}/{os}", e.agent.device_type)),
+        None => e.agent.device_type,
     };
     Some(Keys {
         kind,
         keys: [
-            e.link.path.into_owned(),
+            e.link.path,
             // A relative destination stays on the short link's host.
             match e.destination {
-                Some(d) => d
-                    .host
-                    .map(Cow::into_owned)
-                    .unwrap_or_else(|| "relative".into()),
-                None => "none".into(),
+                Some(d) => d.host.unwrap_or(Cow::Borrowed("relative")),
+                None => Cow::Borrowed("none"),
             },
             or_unknown(e.geo.and_then(|g| g.country_code)),
             device,
             or_unknown(e.agent.browser),
-            e.referrer.host.into_owned(),
+            e.referrer.host,
         ],
     })
 }

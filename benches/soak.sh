@@ -295,7 +295,7 @@ REOPENS=false
 # listed, as what they mean for visitors shows in the other checks.
 LOG_ERRORS=$(grep -cE ' ERROR clicktap|panicked' "$RUN_DIR/clicktap.log" || true)
 LOG_WARNS=$(grep -c ' WARN ' "$RUN_DIR/clicktap.log" || true)
-DEP_ERRORS=$(grep ' ERROR ' "$RUN_DIR/clicktap.log" | grep -v ' ERROR clicktap' |
+DEP_ERRORS=$({ grep ' ERROR ' "$RUN_DIR/clicktap.log" || true; } | { grep -v ' ERROR clicktap' || true; } |
   sed -E 's/^[^ ]+ +ERROR +//; s/(.{90}).*/\1/' | sort | uniq -c | sort -rn | head -3 |
   awk '{ n = $1; $1 = ""; printf "%s%s x%d", (NR > 1 ? "; " : ""), substr($0, 2), n }')
 log "stopped in ${STOP_S}s (exit $EXIT_CODE); log: $LOG_ERRORS error(s) of clicktap, $LOG_WARNS warning(s)${DEP_ERRORS:+; libraries: $DEP_ERRORS}"

@@ -93,6 +93,19 @@ fn one(addr: SocketAddr, path: &str) -> Option<u16> {
     String::from_utf8_lossy(&out).get(9..12)?.parse().ok()
 }
 
+/// Kills process `.0` when dropped while the test is failing.
+struct KillIfPanicking(u64);
+
+impl Drop for KillIfPanicking {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
 fn wait_more(load: &Load, n: usize) {
     let before = load.served();
     wait_until("more clicks served", Duration::from_secs(20), || {
@@ -515,6 +528,9 @@ fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
         new_pid = v["pid"].as_u64().unwrap_or(0);
         status == 200 && new_pid != 0 && new_pid != u64::from(old_pid)
     });
+    // The new process is no child of this test's: should an assertion below fail, it
+    // would outlive the test.
+    let _reaper = KillIfPanicking(new_pid);
     wait_until("the old process gone", Duration::from_secs(60), || {
         matches!(old.child.try_wait(), Ok(Some(_)))
     });

@@ -141,17 +141,19 @@ impl DeliveryLog {
 
     /// Applies `batch`, which changes the stored bytes by `delta`, with the new count.
     fn apply(&self, mut batch: sled::Batch, delta: i64) -> Result<(), QueueError> {
-        let now = self.inner.bytes.fetch_add(delta, Ordering::Relaxed) + delta;
-        batch.insert(BYTES, &(now.max(0) as u64).to_be_bytes());
+        batch.insert(BYTES, &self.count(delta).to_be_bytes());
         let r = self.inner.queue.write_state(TREE, batch);
         if r.is_err() {
-            self.inner.bytes.fetch_sub(delta, Ordering::Relaxed);
+            self.count(-delta);
         }
-        self.inner
-            .metrics
-            .delivery_log_bytes
-            .set(self.bytes() as i64);
         r
+    }
+
+    /// Changes the byte count by `delta`; returns the new count.
+    fn count(&self, delta: i64) -> u64 {
+        let now = (self.inner.bytes.fetch_add(delta, Ordering::Relaxed) + delta).max(0);
+        self.inner.metrics.delivery_log_bytes.set(now);
+        now as u64
     }
 
     /// Bytes the log holds.
@@ -185,14 +187,10 @@ impl DeliveryLog {
         // all its threads for each). A crash between them leaves the stored count, which
         // only the bound is kept by, one value (at most 6 KiB) short.
         self.inner.queue.insert_state(TREE, &k, &v)?;
-        let now = self.inner.bytes.fetch_add(delta, Ordering::Relaxed) + delta;
+        let now = self.count(delta);
         self.inner
             .queue
-            .insert_state(TREE, BYTES, &(now.max(0) as u64).to_be_bytes())?;
-        self.inner
-            .metrics
-            .delivery_log_bytes
-            .set(self.bytes() as i64);
+            .insert_state(TREE, BYTES, &now.to_be_bytes())?;
         cache::touch(&tree, &k, cache::WRITE_TOUCHES);
         if self.bytes() > self.inner.max_bytes {
             self.evict()?;

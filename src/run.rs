@@ -16,6 +16,7 @@
 use anyhow::Context;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::Mutex;
+use pingora::apps::ServerApp;
 use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
@@ -52,6 +53,13 @@ fn server_conf(cfg: &Config) -> ServerConf {
         upgrade_sock: upgrade::socket(&cfg.queue).display().to_string(),
         ..ServerConf::default()
     }
+}
+
+/// The proxy's service, `app` on `listen`, whichever forwarding path it is.
+fn add_proxy<A: ServerApp + Send + Sync + 'static>(server: &mut Server, app: A, listen: &str) {
+    let mut service = Service::new("clicktap proxy".to_string(), app);
+    service.add_tcp(listen);
+    server.add_service(service);
 }
 
 /// Binds and releases an address, so that a port in use is a clear error now rather
@@ -269,15 +277,9 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     match cfg.proxy.forwarding {
         Forwarding::Lean => {
             let lean = Lean::new(proxy, full, &server.configuration);
-            let mut service = Service::new("clicktap proxy".to_string(), lean);
-            service.add_tcp(&listen);
-            server.add_service(service);
+            add_proxy(&mut server, lean, &listen);
         }
-        Forwarding::Full => {
-            let mut service = Service::new("clicktap proxy".to_string(), full);
-            service.add_tcp(&listen);
-            server.add_service(service);
-        }
+        Forwarding::Full => add_proxy(&mut server, full, &listen),
     }
     if let Some(a) = &cfg.admin {
         let mut admin = Service::new(

@@ -180,16 +180,8 @@ fn keep_forwarded_for(lines: GetAll<'_, HeaderValue>, cut: &mut Cut) -> Option<H
 
 #[cfg(test)]
 mod tests {
+    use super::super::forwarded::lines;
     use super::*;
-    use http::HeaderMap;
-
-    fn lines(values: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
 
     #[test]
     fn the_kept_forwarded_for_is_the_chains_tail() {

@@ -58,18 +58,19 @@ pub fn joined_forwarded_for(lines: GetAll<'_, HeaderValue>, last: &[u8]) -> Vec<
     out
 }
 
+/// A header map with one `X-Forwarded-For` line per value, for tests.
+#[cfg(test)]
+pub fn lines(values: &[&str]) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for v in values {
+        h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderMap;
-
-    fn lines(values: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
 
     #[test]
     fn forwarded_for_lines_join_in_order_with_the_peer_last() {

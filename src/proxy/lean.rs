@@ -29,13 +29,14 @@ use pingora::server::ShutdownWatch;
 use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorSource, ErrorType};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::capture::Exchange;
 use super::head::{self, Route};
-use super::{Proxy, forwarded, ip_of};
+use super::{Proxy, forwarded, ip_of, is_tls};
 
 /// How long a visitor connection may wait between requests, and a head may take to
 /// arrive; Pingora's own keep-alive for HTTP/1 visitors.
@@ -55,6 +56,15 @@ pub struct Lean {
     proxy: Proxy,
     full: Arc<HttpProxy<Proxy>>,
     transport: TransportConnector,
+}
+
+/// What a request's forwarding needs to know of its visitor and head, read once.
+#[derive(Clone, Copy)]
+struct Visit {
+    peer: Option<IpAddr>,
+    tls: bool,
+    /// The head has fields of [`head::HOP_BY_HOP`] to remove.
+    hop_by_hop: bool,
 }
 
 /// A visitor connection between requests: the stream, bytes already read from it (a
@@ -138,7 +148,8 @@ impl Lean {
         self.proxy.metrics.proxy_full_path.inc();
         self.release(c.up);
         let mut session = ServerSession::new_http1(c.down);
-        session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+        let keepalive = (!*shutdown.borrow()).then_some(KEEPALIVE.as_secs());
+        session.set_keepalive(keepalive);
         session.set_pipelined_prefix(c.buf);
         let reused = self.full.process_new_http(session, shutdown).await?;
         let (down, _) = reused.consume();
@@ -159,7 +170,10 @@ impl Lean {
         let mut up = c.up;
         match ds.read_request().await {
             Ok(Some(_)) => {}
-            Ok(None) => return None,
+            Ok(None) => {
+                self.release(up);
+                return None;
+            }
             Err(e) => {
                 // The head passed the lean check but not Pingora's: answered as the full
                 // proxy answers it.
@@ -177,14 +191,19 @@ impl Lean {
         if stopping {
             ds.set_server_keepalive(None);
         }
-        if let Err(e) = self.exchange(&mut ds, &mut up, hop_by_hop).await {
+        let visit = Visit {
+            peer: ip_of(ds.client_addr()),
+            tls: is_tls(Some(ds.digest())),
+            hop_by_hop,
+        };
+        if let Err(e) = self.exchange(&mut ds, &mut up, visit).await {
             self.failed(&mut ds, &e).await;
         }
         self.proxy.finished(&Exchange {
             req: ds.req_header(),
             resp: ds.response_written(),
-            peer: ip_of(ds.client_addr()),
-            tls: ds.digest().ssl_digest.is_some(),
+            peer: visit.peer,
+            tls: visit.tls,
         });
         match ds.reuse().await {
             Ok(Some(reusable)) => {
@@ -215,7 +234,7 @@ impl Lean {
             _ => Some(500),
         };
         if *e.esource() == ErrorSource::Downstream {
-            tracing::debug!(error = %e, "visitor closed the connection");
+            tracing::debug!(error = %e, "the visitor's side of the request failed");
         } else {
             tracing::warn!(error = %e, upstream = %self.proxy.peer, "request not forwarded");
         }
@@ -234,7 +253,7 @@ impl Lean {
         &self,
         ds: &mut Visitor,
         up: &mut Option<Stream>,
-        hop_by_hop: bool,
+        visit: Visit,
     ) -> pingora::Result<()> {
         let peer = &self.proxy.peer;
         let has_body = !ds.is_body_empty();
@@ -255,7 +274,7 @@ impl Lean {
             let mut us = Upstream::new_with_options(stream, peer);
             us.read_timeout = peer.options.read_timeout;
             us.write_timeout = peer.options.write_timeout;
-            match self.send(ds, &mut us, attempt > 1, hop_by_hop).await {
+            match self.send(ds, &mut us, attempt > 1, visit).await {
                 Ok(()) => break us,
                 Err(e)
                     if reused
@@ -292,18 +311,17 @@ impl Lean {
         ds: &mut Visitor,
         us: &mut Upstream,
         again: bool,
-        hop_by_hop: bool,
+        visit: Visit,
     ) -> pingora::Result<()> {
         let mut req = Box::new(ds.req_header().clone());
         req.set_version(http::Version::HTTP_11);
-        if hop_by_hop {
+        if visit.hop_by_hop {
             for field in head::HOP_BY_HOP {
                 req.remove_header(field);
             }
         }
-        if let Some(ip) = ip_of(ds.client_addr()) {
-            let tls = ds.digest().ssl_digest.is_some();
-            forwarded::add(&mut req, ip, tls, &self.proxy.trusted)?;
+        if let Some(ip) = visit.peer {
+            forwarded::add(&mut req, ip, visit.tls, &self.proxy.trusted)?;
         }
         us.write_request_header(req).await.map_err(Error::into_up)?;
         if !ds.is_body_empty() {

@@ -20,6 +20,7 @@ pub mod lean;
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
 use pingora::prelude::*;
+use pingora::protocols::Digest;
 use pingora::protocols::l4::socket::SocketAddr;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::IpAddr;
@@ -80,8 +81,9 @@ fn ip_of(addr: Option<&SocketAddr>) -> Option<IpAddr> {
     }
 }
 
-fn is_tls(session: &Session) -> bool {
-    session.digest().is_some_and(|d| d.ssl_digest.is_some())
+/// Whether the visitor's connection is TLS.
+fn is_tls(digest: Option<&Digest>) -> bool {
+    digest.is_some_and(|d| d.ssl_digest.is_some())
 }
 
 #[async_trait]
@@ -101,7 +103,12 @@ impl ProxyHttp for Proxy {
         _ctx: &mut (),
     ) -> Result<()> {
         match ip_of(session.client_addr()) {
-            Some(ip) => forwarded::add(upstream_request, ip, is_tls(session), &self.trusted),
+            Some(ip) => forwarded::add(
+                upstream_request,
+                ip,
+                is_tls(session.digest()),
+                &self.trusted,
+            ),
             None => Ok(()),
         }
     }
@@ -124,7 +131,7 @@ impl ProxyHttp for Proxy {
             req: session.req_header(),
             resp: session.response_written(),
             peer: ip_of(session.client_addr()),
-            tls: is_tls(session),
+            tls: is_tls(session.digest()),
         });
     }
 }

@@ -84,7 +84,9 @@ impl Queue {
             // large values in memory far beyond its cache size.
             let head = self.head();
             let mut written = 0i64;
-            for (n, value) in super::batch::values(&records[..take]).iter() {
+            // Stamped under the append lock: stamps rise with the sequence numbers.
+            let stored_ms = inner.clock.now_ms();
+            for (n, value) in super::batch::values(&records[..take], stored_ms).iter() {
                 let key = seq_key(head + stored);
                 if let Err(e) = store.events.insert(key, value) {
                     failed = Some(e);
@@ -118,7 +120,8 @@ impl Queue {
     }
 
     fn log_no_space(&self) {
-        let now = crate::clock::now_ms();
+        // On the queue's clock: by the wall clock, a step back would silence it.
+        let now = self.inner.clock.now_ms();
         let last = self.inner.no_space_logged.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= NO_SPACE_LOG_EVERY_MS
             && self

@@ -33,7 +33,8 @@
 //! One sled database under `queue.path` with the trees `events` (one value per
 //! appended batch, keyed by its first sequence; see [`batch`] for the layout), `meta`
 //! (the next sequence, written when the front is trimmed, so that numbering continues
-//! past a log emptied by retention; and the stored bytes, written with each flush),
+//! past a log emptied by retention; the stored bytes and the queue's clock, written
+//! with each flush),
 //! `cursors` (consumer → seq) and one `state:<name>` tree per consumer-owned purpose.
 //! Retention and eviction remove whole batches.
 
@@ -56,6 +57,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+use crate::clock::Timeline;
 use crate::config::QueueConfig;
 use crate::metrics::Metrics;
 use store::{Reopened, Slot, Store};
@@ -130,12 +132,17 @@ struct Inner {
     /// When the last flush started; consumers flush their writes within
     /// `flush_interval` of it.
     last_flush: Mutex<Instant>,
-    /// When the last `no_space` refusal was logged (ms since the Unix epoch).
+    /// When the last `no_space` refusal was logged (on `clock`).
     no_space_logged: AtomicU64,
+    /// The clock retention, batch ages and retry due times are kept on: it never runs
+    /// back ([`crate::clock`]), and its reading is written with every flush so that the
+    /// next process resumes past it.
+    clock: Timeline,
 }
 
 const META_NEXT: &[u8] = b"next_seq";
 const META_BYTES: &[u8] = b"bytes";
+const META_CLOCK: &[u8] = b"clock";
 
 /// Where the log stands in a database: the next sequence, the oldest stored, bytes.
 fn position(s: &Store) -> Result<(u64, u64, i64), sled::Error> {
@@ -178,6 +185,14 @@ impl Queue {
             path: cfg.path.display().to_string(),
             source,
         })?;
+        let clock = Timeline::resume(
+            store
+                .meta
+                .get(META_CLOCK)
+                .ok()
+                .flatten()
+                .map_or(0, |v| read::be_u64(&v)),
+        );
         let (head_tx, _) = watch::channel(head);
         metrics.queue_depth.set((head - first) as i64);
         metrics.queue_bytes.set(bytes);
@@ -194,6 +209,7 @@ impl Queue {
                 head_tx,
                 last_flush: Mutex::new(Instant::now()),
                 no_space_logged: AtomicU64::new(0),
+                clock,
             }),
         };
         // sled starts its I/O threads on the first write it hands them, and a thread
@@ -294,8 +310,10 @@ impl Queue {
         let writes = m.queue_unflushed_writes.get();
         *self.inner.last_flush.lock() = Instant::now();
         let bytes = self.bytes();
+        let clock = self.clock().now_ms();
         self.write(|s| {
             s.meta.insert(META_BYTES, &bytes.to_be_bytes())?;
+            s.meta.insert(META_CLOCK, &clock.to_be_bytes())?;
             s.db.flush()
         })?;
         m.queue_unflushed.sub(pending);
@@ -317,6 +335,12 @@ impl Queue {
             return Ok(None);
         }
         Ok(Some(every - since))
+    }
+
+    /// The clock that decides by time (retention, batch ages, retry due times), not the
+    /// wall clock: see [`crate::clock`].
+    pub fn clock(&self) -> &Timeline {
+        &self.inner.clock
     }
 
     /// The next sequence number to be given out.

@@ -12,6 +12,9 @@ pub struct Stored {
     pub seq: u64,
     /// Capture time, milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// When its batch was stored, on the queue's clock ([`Queue::clock`]): what its age
+    /// is judged by.
+    pub stored_ms: u64,
     /// Its batch's events in plain layout (shared, not copied) and its place there.
     value: IVec,
     range: std::ops::Range<usize>,
@@ -24,6 +27,7 @@ impl Stored {
         Stored {
             seq,
             at_ms,
+            stored_ms: at_ms,
             value: IVec::from(json),
             range: 0..json.len(),
         }
@@ -49,7 +53,8 @@ pub(super) fn be_u64(b: &[u8]) -> u64 {
 
 /// The events of an opened batch (its first sequence is `first`) from `from` on.
 fn unpack(first: u64, opened: batch::Opened, from: u64, out: &mut Vec<Stored>, limit: usize) {
-    let batch::Opened { plain, entries } = opened;
+    let stored_ms = opened.stored_ms();
+    let batch::Opened { plain, entries, .. } = opened;
     for e in entries {
         let seq = first + e.index;
         if seq < from {
@@ -61,6 +66,7 @@ fn unpack(first: u64, opened: batch::Opened, from: u64, out: &mut Vec<Stored>, l
         out.push(Stored {
             seq,
             at_ms: e.at_ms,
+            stored_ms,
             value: plain.clone(),
             range: e.range,
         });

@@ -39,8 +39,13 @@ struct Stepped {
 
 impl Stepped {
     fn start(dir: &Path, upstream: std::net::SocketAddr, o: &Options) -> Stepped {
+        Stepped::start_at(dir, upstream, o, 0)
+    }
+
+    /// Starts clicktap with its wall clock `days` away from the real one.
+    fn start_at(dir: &Path, upstream: std::net::SocketAddr, o: &Options, days: i64) -> Stepped {
         let offset_file = dir.join("faketime");
-        std::fs::write(&offset_file, "+0\n").unwrap();
+        std::fs::write(&offset_file, format!("{days:+}d\n")).unwrap();
         let lib = libfaketime();
         let env = [
             ("LD_PRELOAD", lib.to_str().unwrap()),
@@ -50,7 +55,11 @@ impl Stepped {
         ];
         let ct = Clicktap::start_env(dir, upstream, o, &env);
         let s = Stepped { ct, offset_file };
-        assert_eq!(s.offset_days(), 0, "clicktap's clock starts unshifted");
+        assert_eq!(
+            s.offset_days(),
+            days,
+            "clicktap's clock starts {days:+} days off"
+        );
         s
     }
 
@@ -172,6 +181,40 @@ fn a_retry_comes_within_its_delay_when_the_clock_steps_back_and_forward() {
         // The delay is 6 s; a retry stepped forward by a day must still wait it out.
         assert!(gap >= Duration::from_secs(5), "a retry came early: {gap:?}");
     }
+}
+
+/// A due time written by one process keeps its meaning for the next, whose wall clock
+/// stands a day back: the retry still comes within its delay.
+#[test]
+fn a_retry_recorded_before_a_restart_comes_within_its_delay_when_the_clock_stands_back() {
+    let up = upstream::start();
+    let rx = receiver::scripted(|n, _| async move {
+        if n < 1 {
+            reply(503, &[], "down")
+        } else {
+            reply(200, &[], "ok")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&hook(
+        &rx.url("/w"),
+        "[webhooks.retry]\nmax_attempts = 5\nschedule = [\"8s\"]\njitter = 0.0",
+    ));
+    let mut s = Stepped::start(dir.path(), up.addr, &o);
+    s.ct.click("/r/a", "");
+    wait_until(
+        "the failure recorded as a retry",
+        Duration::from_secs(30),
+        || s.ct.metric("clicktap_delivery_retried_total", "") >= 1.0,
+    );
+    assert!(s.ct.stop().success());
+    let s = Stepped::start_at(dir.path(), up.addr, &o, -1);
+    wait_until(
+        "the retry after a restart with the clock a day back",
+        Duration::from_secs(60),
+        || s.ct.metric("clicktap_delivery_delivered_total", "") >= 1.0,
+    );
+    assert_eq!(rx.requests().len(), 2, "one attempt and its retry");
 }
 
 #[test]

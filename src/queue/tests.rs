@@ -229,3 +229,21 @@ fn a_value_that_does_not_decode_is_removed_and_counted_not_a_wall() {
     );
     assert_eq!(q.depth(), 0);
 }
+
+#[test]
+fn the_queue_clock_resumes_past_the_reading_its_last_flush_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 100, WhenFull::DropNewest);
+    let ahead = crate::clock::now_ms() + 86_400_000;
+    {
+        let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+        // As if an earlier run had stood a day ahead of the wall clock now.
+        q.clock().advance_to(ahead);
+        q.flush().unwrap();
+    }
+    let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+    assert!(
+        q.clock().now_ms() >= ahead,
+        "it never runs back, across a restart too"
+    );
+}

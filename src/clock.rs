@@ -82,17 +82,6 @@ impl Timeline {
         self.at_origin
             .fetch_max(ms.saturating_sub(elapsed), Ordering::AcqRel);
     }
-
-    /// A reading of this timeline as a wall-clock time, for people: what the wall clock
-    /// reads that long before or after now.
-    pub fn to_wall(&self, ms: u64) -> u64 {
-        let now = self.now_ms();
-        if ms >= now {
-            now_ms().saturating_add(ms - now)
-        } else {
-            now_ms().saturating_sub(now - ms)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -112,9 +101,6 @@ mod tests {
         );
         t.advance_to(first + 60_000);
         assert!(t.now_ms() >= first + 60_000);
-        // Read for people, a time on it lies as far from the wall clock's now.
-        let wall = t.to_wall(t.now_ms() - 1_000);
-        assert!(wall <= now_ms() - 999 && wall + 60_000 > now_ms(), "{wall}");
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn a_retry_comes_within_its_delay_when_the_clock_steps_back_and_forward() {
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&hook(
         &rx.url("/w"),
-        "[webhooks.retry]\nmax_attempts = 5\nschedule = [\"6s\"]\njitter = 0.0",
+        "[webhooks.retry]\nmax_attempts = 5\nschedule = [\"10s\"]\njitter = 0.0",
     ));
     let s = Stepped::start(dir.path(), up.addr, &o);
     let retried = |n: f64| {
@@ -178,8 +178,8 @@ fn a_retry_comes_within_its_delay_when_the_clock_steps_back_and_forward() {
     assert_eq!(times.len(), 3, "one attempt and two retries");
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
-        // The delay is 6 s; a retry stepped forward by a day must still wait it out.
-        assert!(gap >= Duration::from_secs(5), "a retry came early: {gap:?}");
+        // The delay is 10 s; a retry stepped forward by a day must still wait it out.
+        assert!(gap >= Duration::from_secs(9), "a retry came early: {gap:?}");
     }
 }
 
@@ -225,7 +225,7 @@ fn a_filling_batch_goes_after_its_max_wait_when_the_clock_steps() {
     let o = Options::default().tail(&hook(
         &rx.url("/rb"),
         "format = \"rebrandly\"\nsecret = \"3b1c9f2e-6a4d-4c8e-9f1a-2b3c4d5e6f70\"\n\
-         [webhooks.batch]\nmax_events = 100\nmax_wait = \"6s\"",
+         [webhooks.batch]\nmax_events = 100\nmax_wait = \"10s\"",
     ));
     let s = Stepped::start(dir.path(), up.addr, &o);
     let events = || -> usize {

@@ -15,9 +15,10 @@
 //!   (`clicktap_queue_unflushed_writes`); a graceful stop flushes everything.
 //! - **Bounds.** `queue.max_events` and `queue.max_bytes` cap the log. When full,
 //!   `drop_newest` refuses new events and `drop_oldest` evicts the oldest; both are
-//!   counted (`clicktap_queue_dropped_total`). Events older than `queue.retention`
-//!   are removed whether or not every consumer has read them (counted as `expired`
-//!   when one had not). The queue never blocks capture: it is written by the
+//!   counted (`clicktap_queue_dropped_total`). Events stored longer ago than
+//!   `queue.retention` are removed whether or not every consumer has read them
+//!   (counted as `expired` when one had not), judged on the queue's own clock
+//!   ([`Queue::clock`]), which a step of the wall clock does not move. The queue never blocks capture: it is written by the
 //!   enrichment threads, and the proxy only ever `try_send`s to them.
 //! - **A full disk.** While the file system holding the queue has less than
 //!   `queue.min_free_bytes` free, appends are refused and counted (`no_space`), so that

@@ -247,3 +247,23 @@ fn the_queue_clock_resumes_past_the_reading_its_last_flush_wrote() {
         "it never runs back, across a restart too"
     );
 }
+
+#[test]
+fn a_batch_captured_a_day_ahead_expires_with_those_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 100, WhenFull::DropNewest);
+    let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+    let now = crate::clock::now_ms();
+    q.append(&records(now, 2)).unwrap();
+    // Captured while the wall clock ran a day ahead.
+    q.append(&records(now + 86_400_000, 2)).unwrap();
+    q.append(&records(now, 2)).unwrap();
+    let later = q.clock().now_ms() + 3_600_000 + 10;
+    q.retain(later).unwrap();
+    assert_eq!(q.depth(), 0, "judged by when they were stored, all six go");
+    assert_eq!(
+        q.read(0, 10).unwrap().len(),
+        0,
+        "nothing is left to read either"
+    );
+}

@@ -192,7 +192,9 @@ impl Queue {
     }
 
     /// The first sequence captured at or after `at_ms`, found by bisection (events
-    /// are stored in capture order, to within the enrichment threads' batches).
+    /// are stored in capture order, to within the enrichment threads' batches). Capture
+    /// times are the wall clock's: after a step of it they are out of order, and this
+    /// finds one of the places where they cross `at_ms`, not necessarily the first.
     pub fn seq_at(&self, at_ms: u64) -> Result<u64, QueueError> {
         let (mut lo, mut hi) = (self.first(), self.head());
         while lo < hi {

@@ -308,3 +308,32 @@ fn a_batch_captured_a_day_ahead_does_not_hold_retention_or_refuse_clicks() {
     );
     assert_eq!(s.ct.metric("clicktap_queue_appended_total", ""), 8.0);
 }
+
+/// `disable_after` is an hour of failing, not an hour by the wall clock: a step of a
+/// day forward between two failures does not disable the webhook.
+#[test]
+fn a_step_forward_does_not_disable_a_failing_webhook() {
+    let up = upstream::start();
+    let rx = receiver::always(503);
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&hook(
+        &rx.url("/w"),
+        "disable_after = \"1h\"\n[webhooks.retry]\nmax_attempts = 100\nschedule = [\"500ms\"]\njitter = 0.0",
+    ));
+    let s = Stepped::start(dir.path(), up.addr, &o);
+    let state = || {
+        s.ct.metric("clicktap_delivery_webhook_state", "webhook=\"w\"")
+    };
+    s.ct.click("/r/a", "");
+    wait_until("the webhook alerting", Duration::from_secs(30), || {
+        state() == 1.0
+    });
+    s.step_to(1);
+    let before = rx.requests().len();
+    wait_until(
+        "two more failed attempts after the step",
+        Duration::from_secs(30),
+        || rx.requests().len() >= before + 2,
+    );
+    assert_eq!(state(), 1.0, "still alerting, not disabled");
+}

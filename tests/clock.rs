@@ -337,3 +337,47 @@ fn a_step_forward_does_not_disable_a_failing_webhook() {
     );
     assert_eq!(state(), 1.0, "still alerting, not disabled");
 }
+
+/// After a step back, events captured later carry earlier times: a replay of a time
+/// range still finds them.
+#[test]
+fn a_replay_by_time_finds_events_captured_after_the_clock_stepped_back() {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&hook(&rx.url("/w"), ""));
+    let s = Stepped::start(dir.path(), up.addr, &o);
+    s.ct.click("/r/before", "");
+    wait_until("the first click delivered", Duration::from_secs(30), || {
+        rx.requests().len() >= 1
+    });
+    s.step_to(-1);
+    s.ct.click("/r/after", "");
+    wait_until(
+        "the second click delivered",
+        Duration::from_secs(30),
+        || rx.requests().len() >= 2,
+    );
+    // The second click's capture time, as clicktap's clock read it: a day ago.
+    let day_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 86_400_000;
+    let answer = common::http_post(
+        s.ct.admin,
+        &format!(
+            "/api/v1/webhooks/w/replay?since={}&until={}",
+            day_ago - 600_000,
+            day_ago + 600_000
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(&answer).expect(&answer);
+    assert_eq!(v["replayed"], 1, "{answer}");
+    wait_until("the replayed click", Duration::from_secs(30), || {
+        rx.requests().len() >= 3
+    });
+    let path = |i: usize| body_json(&rx.requests()[i])["link"]["path"].clone();
+    assert_eq!(path(2), path(1), "the click captured after the step");
+    assert_eq!(path(1), "/r/after");
+}

@@ -146,11 +146,11 @@ impl Webhook {
     pub fn replay(&self, since_ms: u64, until_ms: u64) -> Result<Replayed, QueueError> {
         let head = self.queue.head();
         let cursor = self.queue.cursor(&self.consumer)?.unwrap_or(head);
-        let from = self.queue.seq_at(since_ms.saturating_sub(ORDER_SLACK_MS))?;
-        let to = self
-            .queue
-            .seq_at(until_ms.saturating_add(ORDER_SLACK_MS))?
-            .min(cursor);
+        let range = self.queue.seqs_captured(
+            since_ms.saturating_sub(ORDER_SLACK_MS),
+            until_ms.saturating_add(ORDER_SLACK_MS),
+        )?;
+        let (from, to) = (range.start, range.end.min(cursor));
         let mut seqs = Vec::new();
         let links = self.links.load();
         let mut at = from;

@@ -139,11 +139,17 @@ struct Inner {
     /// back ([`crate::clock`]), and its reading is written with every flush so that the
     /// next process resumes past it.
     clock: Timeline,
+    /// How far events' capture times (wall clock) have stood from their batches'
+    /// stamps (`clock`), least and most, in ms: what a search by capture time widens
+    /// its range by ([`Queue::seqs_captured`]). Only ever widened; written with every
+    /// flush.
+    skew: (AtomicI64, AtomicI64),
 }
 
 const META_NEXT: &[u8] = b"next_seq";
 const META_BYTES: &[u8] = b"bytes";
 const META_CLOCK: &[u8] = b"clock";
+const META_SKEW: &[u8] = b"capture_skew";
 
 /// Where the log stands in a database: the next sequence, the oldest stored, bytes.
 fn position(s: &Store) -> Result<(u64, u64, i64), sled::Error> {
@@ -194,6 +200,10 @@ impl Queue {
                 .flatten()
                 .map_or(0, |v| read::be_u64(&v)),
         );
+        let skew = match store.meta.get(META_SKEW).ok().flatten() {
+            Some(v) if v.len() == 16 => (read::be_u64(&v[..8]), read::be_u64(&v[8..])),
+            _ => (0, 0),
+        };
         let (head_tx, _) = watch::channel(head);
         metrics.queue_depth.set((head - first) as i64);
         metrics.queue_bytes.set(bytes);
@@ -211,6 +221,7 @@ impl Queue {
                 last_flush: Mutex::new(Instant::now()),
                 no_space_logged: AtomicU64::new(0),
                 clock,
+                skew: (AtomicI64::new(skew.0 as i64), AtomicI64::new(skew.1 as i64)),
             }),
         };
         // sled starts its I/O threads on the first write it hands them, and a thread
@@ -312,9 +323,13 @@ impl Queue {
         *self.inner.last_flush.lock() = Instant::now();
         let bytes = self.bytes();
         let clock = self.clock().now_ms();
+        let (low, high) = self.capture_skew();
+        let mut skew = low.to_be_bytes().to_vec();
+        skew.extend_from_slice(&high.to_be_bytes());
         self.write(|s| {
             s.meta.insert(META_BYTES, &bytes.to_be_bytes())?;
             s.meta.insert(META_CLOCK, &clock.to_be_bytes())?;
+            s.meta.insert(META_SKEW, skew)?;
             s.db.flush()
         })?;
         m.queue_unflushed.sub(pending);
@@ -342,6 +357,12 @@ impl Queue {
     /// wall clock: see [`crate::clock`].
     pub fn clock(&self) -> &Timeline {
         &self.inner.clock
+    }
+
+    /// How far capture times have stood from their batches' stamps, least and most.
+    fn capture_skew(&self) -> (i64, i64) {
+        let (low, high) = &self.inner.skew;
+        (low.load(Ordering::Relaxed), high.load(Ordering::Relaxed))
     }
 
     /// The next sequence number to be given out.

@@ -191,16 +191,34 @@ impl Queue {
         Ok(out)
     }
 
-    /// The first sequence captured at or after `at_ms`, found by bisection (events
-    /// are stored in capture order, to within the enrichment threads' batches). Capture
-    /// times are the wall clock's: after a step of it they are out of order, and this
-    /// finds one of the places where they cross `at_ms`, not necessarily the first.
-    pub fn seq_at(&self, at_ms: u64) -> Result<u64, QueueError> {
+    /// The sequences that can hold events captured from `since_ms` to `until_ms` (wall
+    /// clock), inclusive: a range to read and then filter by capture time. Capture
+    /// times come from the wall clock, so after a step of it they are out of order, and
+    /// a bisection on them finds one of the places where they cross a time, not the
+    /// first. The batches' stamps rise with the log: the range is found by bisection on
+    /// them, widened by how far capture times have stood from stamps. With a clock
+    /// that never stepped that is a second or so; after a step of a day, a day.
+    pub fn seqs_captured(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> Result<std::ops::Range<u64>, QueueError> {
+        let (low, high) = self.capture_skew();
+        // A capture time is its stamp plus a skew within [low, high].
+        let shifted =
+            |ms: u64, by: i64| (i128::from(ms) - i128::from(by)).clamp(0, u64::MAX.into()) as u64;
+        let from = self.first_stored_from(shifted(since_ms, high))?;
+        let to = self.first_stored_from(shifted(until_ms, low).saturating_add(1))?;
+        Ok(from..to.max(from))
+    }
+
+    /// The first sequence of a batch stored at or after `stored_ms`, by bisection.
+    fn first_stored_from(&self, stored_ms: u64) -> Result<u64, QueueError> {
         let (mut lo, mut hi) = (self.first(), self.head());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.read(mid, 1)?.first() {
-                Some(s) if s.at_ms < at_ms => lo = s.seq + 1,
+                Some(s) if s.stored_ms < stored_ms => lo = s.seq + 1,
                 _ => hi = mid,
             }
         }

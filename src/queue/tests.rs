@@ -163,11 +163,34 @@ fn reads_start_inside_a_batch_and_cross_batches() {
     assert_eq!(seqs(q.tail(5).unwrap()), vec![2, 3, 4, 5, 6]);
     assert_eq!(q.get(4).unwrap().unwrap().at_ms, 10);
     assert!(q.get(7).unwrap().is_none());
-    // Captured at 0-3 and 10-12: the first at or after 11 is seq 5.
-    assert_eq!(q.seq_at(11).unwrap(), 5);
-    assert_eq!(q.seq_at(4).unwrap(), 4);
-    assert_eq!(q.seq_at(0).unwrap(), 0);
-    assert_eq!(q.seq_at(1000).unwrap(), q.head());
+}
+
+#[test]
+fn a_search_by_capture_time_finds_events_on_both_sides_of_a_clock_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(
+        &cfg(dir.path(), 100, WhenFull::DropNewest),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap();
+    let now = crate::clock::now_ms();
+    let day = 86_400_000;
+    q.append(&records(now, 3)).unwrap();
+    // The wall clock steps back a day: later events carry earlier capture times.
+    q.append(&records(now - day, 3)).unwrap();
+    let found = |since: u64, until: u64| -> Vec<u64> {
+        let range = q.seqs_captured(since, until).unwrap();
+        q.read(range.start, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.seq < range.end && (since..=until).contains(&s.at_ms))
+            .map(|s| s.seq)
+            .collect()
+    };
+    assert_eq!(found(now - day, now - day + 2), [3, 4, 5]);
+    assert_eq!(found(now, now + 2), [0, 1, 2]);
+    assert_eq!(found(now - day, now + 2), [0, 1, 2, 3, 4, 5]);
+    assert!(found(now + 10, now + 20).is_empty());
 }
 
 #[test]

@@ -347,18 +347,23 @@ fn a_replay_by_time_finds_events_captured_after_the_clock_stepped_back() {
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&hook(&rx.url("/w"), ""));
     let s = Stepped::start(dir.path(), up.addr, &o);
-    s.ct.click("/r/before", "");
-    wait_until("the first click delivered", Duration::from_secs(30), || {
-        rx.requests().len() >= 1
-    });
+    // Two or more before the step: a bisection on capture times then misses it.
+    for i in 0..3 {
+        s.ct.click(&format!("/r/before-{i}"), "");
+    }
+    wait_until(
+        "the first clicks delivered",
+        Duration::from_secs(30),
+        || rx.requests().len() >= 3,
+    );
     s.step_to(-1);
     s.ct.click("/r/after", "");
     wait_until(
-        "the second click delivered",
+        "the click after the step delivered",
         Duration::from_secs(30),
-        || rx.requests().len() >= 2,
+        || rx.requests().len() >= 4,
     );
-    // The second click's capture time, as clicktap's clock read it: a day ago.
+    // The last click's capture time, as clicktap's clock read it: a day ago.
     let day_ago = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -375,9 +380,9 @@ fn a_replay_by_time_finds_events_captured_after_the_clock_stepped_back() {
     let v: serde_json::Value = serde_json::from_str(&answer).expect(&answer);
     assert_eq!(v["replayed"], 1, "{answer}");
     wait_until("the replayed click", Duration::from_secs(30), || {
-        rx.requests().len() >= 3
+        rx.requests().len() >= 5
     });
     let path = |i: usize| body_json(&rx.requests()[i])["link"]["path"].clone();
-    assert_eq!(path(2), path(1), "the click captured after the step");
-    assert_eq!(path(1), "/r/after");
+    assert_eq!(path(3), "/r/after");
+    assert_eq!(path(4), path(3), "the click captured after the step, again");
 }

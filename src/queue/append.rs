@@ -86,12 +86,15 @@ impl Queue {
             let mut written = 0i64;
             // Stamped under the append lock: stamps rise with the sequence numbers.
             let stored_ms = inner.clock.now_ms();
-            for r in &records[..take] {
-                let skew = (i128::from(r.at_ms) - i128::from(stored_ms))
-                    .clamp(i64::MIN.into(), i64::MAX.into()) as i64;
-                inner.skew.0.fetch_min(skew, Ordering::Relaxed);
-                inner.skew.1.fetch_max(skew, Ordering::Relaxed);
-            }
+            // How far capture times stand from the stamp, for searches by capture time.
+            let at = records[..take].iter().map(|r| r.at_ms);
+            let (first, last) = (at.clone().min(), at.max());
+            let skew = |ms: Option<u64>| {
+                (i128::from(ms.unwrap_or(stored_ms)) - i128::from(stored_ms))
+                    .clamp(i64::MIN.into(), i64::MAX.into()) as i64
+            };
+            inner.skew.0.fetch_min(skew(first), Ordering::Relaxed);
+            inner.skew.1.fetch_max(skew(last), Ordering::Relaxed);
             for (n, value) in super::batch::values(&records[..take], stored_ms).iter() {
                 let key = seq_key(head + stored);
                 if let Err(e) = store.events.insert(key, value) {

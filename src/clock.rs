@@ -50,6 +50,9 @@ pub fn rfc3339_ms(ms: u64) -> String {
     humantime::format_rfc3339_millis(writable(t)).to_string()
 }
 
+/// How far ahead of the wall clock a stored timeline reading is still believed.
+const MOST_AHEAD: Duration = Duration::from_secs(5 * 366 * 86_400);
+
 /// Milliseconds that rise with the monotonic clock and never fall: the clock the queue
 /// and delivery decide by (see the module's opening).
 #[derive(Debug)]
@@ -61,11 +64,24 @@ pub struct Timeline {
 
 impl Timeline {
     /// A timeline reading the later of the wall clock and `floor` (the last reading
-    /// written down by an earlier process).
+    /// written down by an earlier process). A floor more than [`MOST_AHEAD`] past the
+    /// wall clock is not a clock step but damage, and would expire every stored event
+    /// at once: it is logged and passed over.
     pub fn resume(floor: u64) -> Timeline {
+        let wall = now_ms();
+        let start = if floor > wall.saturating_add(MOST_AHEAD.as_millis() as u64) {
+            tracing::warn!(
+                stored = floor,
+                wall,
+                "the queue's stored clock lies years ahead of the wall clock; it starts again from the wall clock"
+            );
+            wall
+        } else {
+            wall.max(floor)
+        };
         Timeline {
             origin: Instant::now(),
-            at_origin: AtomicU64::new(now_ms().max(floor)),
+            at_origin: AtomicU64::new(start),
         }
     }
 
@@ -101,6 +117,9 @@ mod tests {
         );
         t.advance_to(first + 60_000);
         assert!(t.now_ms() >= first + 60_000);
+        // A reading years ahead is damage, not a step.
+        let damaged = Timeline::resume(u64::MAX / 2);
+        assert!(damaged.now_ms() < now_ms() + 60_000);
     }
 
     #[test]

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 
@@ -28,7 +27,7 @@ impl Keeper {
                 crate::background::mark_thread();
                 let mut seen = Drops::read(&metrics);
                 loop {
-                    if let Err(e) = queue.retain(now_ms()) {
+                    if let Err(e) = queue.retain(queue.clock().now_ms()) {
                         tracing::error!(error = %e, "queue retention failed");
                     }
                     let now = Drops::read(&metrics);

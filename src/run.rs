@@ -22,7 +22,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::admin::{Admin, Ready};
 use crate::config::{Config, Forwarding};
@@ -77,7 +77,7 @@ pub struct Demo {
 
 /// After its stop began, how long an upgrade's new process still waits for the old one
 /// to release the queue, so that the events it holds in memory can be stored.
-const OPEN_AFTER_STOP_MS: u64 = 30_000;
+const OPEN_AFTER_STOP: Duration = Duration::from_secs(30);
 
 /// How `clicktap run` was asked to start.
 #[derive(Default)]
@@ -210,9 +210,10 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
 
     // The queue, now; or, in an upgrade, once the old process lets go of it.
     let backend: Arc<Mutex<Option<Backend>>> = Arc::new(Mutex::new(None));
-    // When the stop began (ms since the epoch; 0 while running): an upgrade's opener
-    // keeps waiting for the old process a while after it, then gives up.
-    let stopping = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // When the stop began (unset while running): an upgrade's opener keeps waiting for
+    // the old process a while after it, then gives up. A monotonic instant, so that a
+    // step of the wall clock neither ends the wait at once nor stretches it by a day.
+    let stopping: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let opener = if opts.upgrade {
         upgrade::quit_old(&cfg.queue)?;
         let (shared, backend, stopping) = (shared.clone(), backend.clone(), stopping.clone());
@@ -221,9 +222,9 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
                 .name("clicktap-queue-open".into())
                 .spawn(move || {
                     let stop = || {
-                        let since = stopping.load(std::sync::atomic::Ordering::Acquire);
-                        since > 0
-                            && crate::clock::now_ms().saturating_sub(since) > OPEN_AFTER_STOP_MS
+                        stopping
+                            .get()
+                            .is_some_and(|t| t.elapsed() > OPEN_AFTER_STOP)
                     };
                     let opened =
                         upgrade::open_when_free(&shared.cfg.queue, shared.metrics.clone(), &stop)
@@ -317,10 +318,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     });
 
     tracing::info!("proxy stopped; draining captured clicks");
-    stopping.store(
-        crate::clock::now_ms().max(1),
-        std::sync::atomic::Ordering::Release,
-    );
+    let _ = stopping.set(Instant::now());
     if let Some(o) = opener {
         let _ = o.join();
     }

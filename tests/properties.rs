@@ -481,6 +481,14 @@ fn compressed(entries: &[(u64, Vec<u8>)]) -> Vec<u8> {
     v
 }
 
+/// Either layout after a stamp: the tag byte and the queue's clock when it was stored.
+fn stamped(inner: Vec<u8>, stored_ms: u64) -> Vec<u8> {
+    let mut v = vec![0xC5];
+    v.extend_from_slice(&stored_ms.to_be_bytes());
+    v.extend_from_slice(&inner);
+    v
+}
+
 fn entries() -> impl Strategy<Value = Vec<(u64, Vec<u8>)>> {
     vec(
         (
@@ -524,12 +532,15 @@ proptest! {
             .collect();
         prop_assert_eq!(&decoded(first_seq, &plain(&entries)).unwrap(), &want);
         prop_assert_eq!(&decoded(first_seq, &compressed(&entries)).unwrap(), &want);
+        prop_assert_eq!(&decoded(first_seq, &stamped(plain(&entries), 7)).unwrap(), &want);
+        prop_assert_eq!(&decoded(first_seq, &stamped(compressed(&entries), 7)).unwrap(), &want);
     }
 
     #[test]
-    fn a_cut_value_is_corrupt(entries in entries(), cut in any::<prop::sample::Index>(), lz4 in any::<bool>()) {
+    fn a_cut_value_is_corrupt(entries in entries(), cut in any::<prop::sample::Index>(), lz4 in any::<bool>(), stamp in any::<bool>()) {
         prop_assume!(!entries.is_empty());
         let value = if lz4 { compressed(&entries) } else { plain(&entries) };
+        let value = if stamp { stamped(value, 7) } else { value };
         let at = cut.index(value.len());
         prop_assert!(
             matches!(decode_batch(3, &value[..at]), Err(QueueError::Corrupt(_))),

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::answer::{Answer, ok};
-use crate::clock::{ms_of, now_ms};
+use crate::clock::ms_of;
 use crate::deliver::Handle;
 use crate::live::Live;
 use crate::queue::Queue;
@@ -19,14 +19,14 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
         .map(|w| {
             let head = queue.head();
             let cursor = queue.cursor(&w.consumer).ok().flatten().unwrap_or(head);
-            let oldest = w.oldest_undelivered_ms().ok().flatten();
+            let oldest = w.oldest_undelivered().ok().flatten();
             json!({
                 "id": w.id(),
                 "state": w.health().state,
                 "lag": head.saturating_sub(cursor),
                 "retries": w.retries().ok(),
                 "dead_letters": w.dead_letters().ok(),
-                "oldest_undelivered_age_ms": oldest.map(|at| now_ms().saturating_sub(at)),
+                "oldest_undelivered_age_ms": oldest.map(|o| o.1),
             })
         })
         .collect();
@@ -34,7 +34,7 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
         "started_ms": started,
-        "uptime_ms": now_ms().saturating_sub(started),
+        "uptime_ms": live.running_since.elapsed().as_millis() as u64,
         "config": {
             "path": cfg.source.display().to_string(),
             "hash": cfg.hash,

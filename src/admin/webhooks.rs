@@ -11,7 +11,6 @@ use super::answer::{
 };
 use super::request::Request;
 use super::times;
-use crate::clock::now_ms;
 use crate::deliver::Handle;
 use crate::deliver::webhook::Webhook;
 use crate::queue::Queue;
@@ -20,7 +19,7 @@ use crate::queue::Queue;
 pub fn describe(w: &Webhook, queue: &Queue) -> Value {
     let head = queue.head();
     let cursor = queue.cursor(&w.consumer).ok().flatten().unwrap_or(head);
-    let oldest = w.oldest_undelivered_ms().ok().flatten();
+    let oldest = w.oldest_undelivered().ok().flatten();
     json!({
         "id": w.cfg.id,
         "url": crate::redact::url(&w.cfg.url),
@@ -29,8 +28,8 @@ pub fn describe(w: &Webhook, queue: &Queue) -> Value {
         "lag": head.saturating_sub(cursor),
         "retries": w.retries().ok(),
         "dead_letters": w.dead_letters().ok(),
-        "oldest_undelivered_ms": oldest,
-        "oldest_undelivered_age_ms": oldest.map(|at| now_ms().saturating_sub(at)),
+        "oldest_undelivered_ms": oldest.map(|o| o.0),
+        "oldest_undelivered_age_ms": oldest.map(|o| o.1),
     })
 }
 

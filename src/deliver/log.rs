@@ -14,7 +14,9 @@
 //!
 //! Bounded twice: by age (`delivery.log_retention`) and by bytes
 //! (`delivery.log_max_bytes`, the oldest values of any webhook removed first), so that
-//! a busy receiver cannot fill the disk with its history.
+//! a busy receiver cannot fill the disk with its history. Times here are the wall
+//! clock's, as people list them; the age cutoff moves no faster than the monotonic
+//! clock ([`next_cutoff`]), so a step of the wall clock never prunes early.
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -310,6 +312,8 @@ pub struct Recorder {
     log: DeliveryLog,
     webhook: String,
     pending: Mutex<Pending>,
+    /// The last cutoff pruned to, and when.
+    pruned: Mutex<Option<(u64, Instant)>>,
 }
 
 #[derive(Default)]
@@ -326,6 +330,7 @@ impl Recorder {
             log,
             webhook: webhook.to_string(),
             pending: Mutex::new(Pending::default()),
+            pruned: Mutex::new(None),
         }
     }
 
@@ -366,9 +371,16 @@ impl Recorder {
         if full { self.flush() } else { Ok(()) }
     }
 
-    /// Removes this webhook's attempts older than `cutoff_ms`.
-    pub fn prune(&self, cutoff_ms: u64) -> Result<usize, QueueError> {
-        self.log.prune(&self.webhook, cutoff_ms)
+    /// Removes this webhook's attempts made more than `retention` ago.
+    pub fn prune(&self, retention: Duration) -> Result<usize, QueueError> {
+        let wall = crate::clock::now_ms().saturating_sub(retention.as_millis() as u64);
+        let cutoff = {
+            let mut pruned = self.pruned.lock();
+            let cutoff = next_cutoff(wall, pruned.map(|(at, when)| (at, when.elapsed())));
+            *pruned = Some((cutoff, Instant::now()));
+            cutoff
+        };
+        self.log.prune(&self.webhook, cutoff)
     }
 
     /// Writes every attempt that waits.
@@ -378,9 +390,32 @@ impl Recorder {
     }
 }
 
+/// Where pruning may cut now: the log is keyed and listed by the wall clock, but its
+/// cutoff moves no faster than the monotonic clock since the `last` one, so a step of
+/// the wall clock forward does not remove attempts early. A step back lowers the
+/// cutoff with it: attempts are then kept longer by the step (within
+/// `delivery.log_max_bytes`), never shorter than `log_retention`.
+fn next_cutoff(wall_cutoff: u64, last: Option<(u64, Duration)>) -> u64 {
+    match last {
+        Some((at, since)) => wall_cutoff.min(at.saturating_add(since.as_millis() as u64)),
+        None => wall_cutoff,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_of_the_wall_clock_forward_does_not_prune_early() {
+        let day = 86_400_000;
+        // Five seconds after the last prune the wall clock reads a day later.
+        let next = next_cutoff(1_000 + day + 5_000, Some((1_000, Duration::from_secs(5))));
+        assert_eq!(next, 6_000);
+        // Stepped back, the cutoff goes back with it.
+        assert_eq!(next_cutoff(500, Some((6_000, Duration::from_secs(5)))), 500);
+        assert_eq!(next_cutoff(7_000, None), 7_000);
+    }
 
     fn request(at_ms: u64, seqs: std::ops::Range<u64>) -> Request {
         Request {

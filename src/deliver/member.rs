@@ -88,11 +88,10 @@ impl Member {
         })
     }
 
-    pub fn event_age(&self) -> Duration {
-        humantime::parse_rfc3339(&self.head.timestamp)
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .unwrap_or_default()
+    /// How long ago it was stored, `now_ms` on the queue's clock: what a filling batch
+    /// waits on (`batch.max_wait`), untouched by a step of the wall clock.
+    pub fn age(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(now_ms.saturating_sub(self.stored.stored_ms))
     }
 }
 

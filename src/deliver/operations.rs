@@ -13,7 +13,6 @@ use super::filter;
 use super::health::{Health, State};
 use super::member::Member;
 use super::webhook::Webhook;
-use crate::clock::now_ms;
 use crate::queue::QueueError;
 
 /// Events are stored in capture order to within the enrichment threads' batches; a
@@ -70,9 +69,10 @@ impl Webhook {
         self.state.pending_count()
     }
 
-    /// The capture time of the oldest event not yet delivered (waiting for a retry or
-    /// not yet read), if any.
-    pub fn oldest_undelivered_ms(&self) -> Result<Option<u64>, QueueError> {
+    /// The oldest event not yet delivered (waiting for a retry or not yet read), if any:
+    /// its capture time by the wall clock, and its age on the queue's clock (which a
+    /// step of the wall clock does not change).
+    pub fn oldest_undelivered(&self) -> Result<Option<(u64, u64)>, QueueError> {
         let head = self.queue.head();
         let cursor = self.queue.cursor(&self.consumer)?.unwrap_or(head);
         let unread = (cursor < head).then_some(cursor.max(self.queue.first()));
@@ -81,7 +81,10 @@ impl Webhook {
             (a, b) => a.or(b),
         };
         Ok(match oldest {
-            Some(seq) => self.queue.read(seq, 1)?.first().map(|s| s.at_ms),
+            Some(seq) => self.queue.read(seq, 1)?.first().map(|s| {
+                let age = self.queue.clock().now_ms().saturating_sub(s.stored_ms);
+                (s.at_ms, age)
+            }),
             None => None,
         })
     }
@@ -112,7 +115,7 @@ impl Webhook {
     /// Puts every dead letter back in line for an attempt now, each with the events it
     /// failed with, so that it keeps its message id.
     pub fn replay_dead(&self) -> Result<usize, QueueError> {
-        let n = self.state.replay_dead(now_ms())?;
+        let n = self.state.replay_dead(self.queue.clock().now_ms())?;
         tracing::info!(webhook = self.id(), replayed = n, "dead letters replayed");
         self.reactivated.notify_one();
         Ok(n)
@@ -120,7 +123,9 @@ impl Webhook {
 
     /// Puts one dead letter back in line; `false` when there is none for `seq`.
     pub fn replay_dead_one(&self, seq: u64) -> Result<bool, QueueError> {
-        let found = self.state.replay_dead_one(seq, now_ms())?;
+        let found = self
+            .state
+            .replay_dead_one(seq, self.queue.clock().now_ms())?;
         if found {
             tracing::info!(webhook = self.id(), seq, "dead letter replayed");
             self.reactivated.notify_one();
@@ -141,11 +146,11 @@ impl Webhook {
     pub fn replay(&self, since_ms: u64, until_ms: u64) -> Result<Replayed, QueueError> {
         let head = self.queue.head();
         let cursor = self.queue.cursor(&self.consumer)?.unwrap_or(head);
-        let from = self.queue.seq_at(since_ms.saturating_sub(ORDER_SLACK_MS))?;
-        let to = self
-            .queue
-            .seq_at(until_ms.saturating_add(ORDER_SLACK_MS))?
-            .min(cursor);
+        let range = self.queue.seqs_captured(
+            since_ms.saturating_sub(ORDER_SLACK_MS),
+            until_ms.saturating_add(ORDER_SLACK_MS),
+        )?;
+        let (from, to) = (range.start, range.end.min(cursor));
         let mut seqs = Vec::new();
         let links = self.links.load();
         let mut at = from;
@@ -169,7 +174,7 @@ impl Webhook {
             }
             at = last + 1;
         }
-        self.state.replay(&seqs, now_ms())?;
+        self.state.replay(&seqs, self.queue.clock().now_ms())?;
         tracing::info!(
             webhook = self.id(),
             events = seqs.len(),

@@ -14,7 +14,6 @@ use super::member::Member;
 use super::settle::Passed;
 use super::state::Pending;
 use super::webhook::Webhook;
-use crate::clock::now_ms;
 use crate::queue::Stored;
 use crate::shutdown::Stop;
 
@@ -32,7 +31,7 @@ impl Webhook {
     /// Sends the retries that are due; the events of one failed request go together
     /// again, with the message id they had.
     pub(super) async fn retry_due(self: &Arc<Self>, stop: &mut Stop) -> Progress {
-        let now = now_ms();
+        let now = self.queue.clock().now_ms();
         let (due, next) = match self.state.due(now, self.window()) {
             Ok(d) => d,
             Err(e) => {
@@ -124,7 +123,7 @@ impl Webhook {
         let (members, passed) = self.take(stored, last + 1);
         let per = self.per_request();
         if per > 1 && reached_head && !members.is_empty() && members.len() < per {
-            let oldest = members[0].event_age();
+            let oldest = members[0].age(self.queue.clock().now_ms());
             if oldest < self.cfg.batch.max_wait {
                 return Progress::Wait(self.cfg.batch.max_wait - oldest);
             }

@@ -59,6 +59,8 @@ impl Webhook {
 
     fn settle_answer(&self, group: &[Member], o: &Outcome) -> bool {
         let now = now_ms();
+        // Due times are on the queue's clock, which a step of the wall clock leaves be.
+        let due_base = self.queue.clock().now_ms();
         let id = self.id();
         let m = &self.metrics;
         let outcome = if o.delivered { "success" } else { "failure" };
@@ -95,7 +97,7 @@ impl Webhook {
                     member.seq,
                     &Pending {
                         attempts: attempt,
-                        next_at_ms: now + delay.as_millis() as u64,
+                        next_at_ms: due_base + delay.as_millis() as u64,
                         last_error: error.to_string(),
                         message: message.clone(),
                     },
@@ -142,7 +144,7 @@ impl Webhook {
                 member.seq,
                 &Pending {
                     attempts: member.attempts_before,
-                    next_at_ms: now,
+                    next_at_ms: self.queue.clock().now_ms(),
                     last_error: why.to_string(),
                     message: message.clone(),
                 },

@@ -10,6 +10,16 @@
 //! a receiver down for hours leaves thousands of retries waiting, and scanning and
 //! decoding all of them on every turn cost an idle process a fifth of a core.
 //!
+//! Due times (`next_at_ms` and the index) are on the queue's clock
+//! ([`crate::queue::Queue::clock`]), not the wall clock: on the wall clock, a step back
+//! of a day would hold every retry for a day, and a retry recorded after the step
+//! would sort before those recorded earlier. The queue's clock never runs back, and it
+//! is written with every flush, so a due time written by an earlier process is still
+//! on it: after a restart a retry waits at most the rest of its delay, whichever way
+//! the wall clock stepped meanwhile (a step forward while stopped counts as time
+//! stopped, and brings retries due that much sooner). Dead letters' `at_ms` and health
+//! times are for people, on the wall clock.
+//!
 //! Every write marks the queue as holding changes not yet on disk; delivery flushes
 //! them within `queue.flush_interval` ([`Queue::flush_if_due`]), so that a power loss
 //! with no new clicks does not roll back cursors, retries and health.
@@ -23,6 +33,7 @@ use crate::queue::{Queue, QueueError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
     pub attempts: u32,
+    /// When it is due, on the queue's clock.
     pub next_at_ms: u64,
     pub last_error: String,
     /// The message id of the request it failed in, shared by every event of that

@@ -19,7 +19,6 @@ use super::limiter::Limiter;
 use super::log::{DeliveryLog, Recorder};
 use super::select::Progress;
 use super::state::WebhookState;
-use crate::clock::now_ms;
 use crate::config::{DeliveryConfig, Format, WebhookConfig};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -186,8 +185,7 @@ impl Webhook {
     /// Prunes the delivery log to `delivery.log_retention` and removes dead letters
     /// whose events the queue no longer holds.
     fn upkeep(&self) {
-        let cutoff = now_ms().saturating_sub(self.delivery.log_retention.as_millis() as u64);
-        if let Err(e) = self.recorder.prune(cutoff) {
+        if let Err(e) = self.recorder.prune(self.delivery.log_retention) {
             tracing::error!(webhook = self.id(), error = %e, "cannot prune the delivery log");
         }
         match self.state.expire_dead(self.queue.first()) {

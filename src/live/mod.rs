@@ -53,7 +53,9 @@ pub struct Running {
 }
 
 pub struct Live {
+    /// When this process started, for people; its uptime is measured on `running_since`.
     pub started: SystemTime,
+    pub running_since: std::time::Instant,
     path: PathBuf,
     loaded: ArcSwap<Loaded>,
     running: OnceLock<Running>,
@@ -111,6 +113,7 @@ impl Live {
     pub fn new(cfg: Config, metrics: Arc<Metrics>) -> Live {
         Live {
             started: SystemTime::now(),
+            running_since: std::time::Instant::now(),
             path: cfg.source.clone(),
             loaded: ArcSwap::from_pointee(Loaded {
                 cfg: Arc::new(cfg),

@@ -84,7 +84,18 @@ impl Queue {
             // large values in memory far beyond its cache size.
             let head = self.head();
             let mut written = 0i64;
-            for (n, value) in super::batch::values(&records[..take]).iter() {
+            // Stamped under the append lock: stamps rise with the sequence numbers.
+            let stored_ms = inner.clock.now_ms();
+            // How far capture times stand from the stamp, for searches by capture time.
+            let at = records[..take].iter().map(|r| r.at_ms);
+            let (first, last) = (at.clone().min(), at.max());
+            let skew = |ms: Option<u64>| {
+                (i128::from(ms.unwrap_or(stored_ms)) - i128::from(stored_ms))
+                    .clamp(i64::MIN.into(), i64::MAX.into()) as i64
+            };
+            inner.skew.0.fetch_min(skew(first), Ordering::Relaxed);
+            inner.skew.1.fetch_max(skew(last), Ordering::Relaxed);
+            for (n, value) in super::batch::values(&records[..take], stored_ms).iter() {
                 let key = seq_key(head + stored);
                 if let Err(e) = store.events.insert(key, value) {
                     failed = Some(e);
@@ -118,7 +129,8 @@ impl Queue {
     }
 
     fn log_no_space(&self) {
-        let now = crate::clock::now_ms();
+        // On the queue's clock: by the wall clock, a step back would silence it.
+        let now = self.inner.clock.now_ms();
         let last = self.inner.no_space_logged.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= NO_SPACE_LOG_EVERY_MS
             && self

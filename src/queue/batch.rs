@@ -14,9 +14,15 @@
 //! - compressed: the tag byte [`LZ4`], `count: u32`, `plain_len: u32`, then the plain
 //!   layout without its count, as one LZ4 block.
 //!
-//! Values are written compressed unless that does not make them smaller; both are
-//! read, so a queue written before compression existed opens as it was. Events keep
-//! their own sequence numbers (`key + index`).
+//! Either comes after a stamp: the tag byte [`STAMPED`], then `stored_ms: u64`, the
+//! queue's clock ([`crate::clock::Timeline`]) when the batch was appended. The events'
+//! `at_ms` are their capture times by the wall clock, for people and for choosing
+//! events by time; the stamp is what retention and batch ages judge by: it rises with
+//! the log, never lies in the future, and is read without decompressing.
+//!
+//! Values are written stamped and compressed unless compression does not make them
+//! smaller; every layout is read, so a queue written before compression or stamps
+//! existed opens as it was. Events keep their own sequence numbers (`key + index`).
 
 use sled::IVec;
 use std::ops::Range;
@@ -31,6 +37,9 @@ const ENTRY_HEAD: usize = 12;
 /// The first byte of a compressed value.
 const LZ4: u8 = 0xC4;
 const LZ4_HEAD: usize = 1 + COUNT + 4;
+/// The first byte of a stamped value.
+const STAMPED: u8 = 0xC5;
+const STAMP_HEAD: usize = 1 + 8;
 
 /// The largest value clicktap writes, in bytes (a single larger event gets its own).
 /// sled writes a leaf node (up to 17 values) as a separate blob file once it passes a
@@ -81,25 +90,27 @@ impl Values {
 }
 
 /// Encodes records as batch values of at most [`MAX_VALUE`] bytes each (but for a
-/// single event larger than that).
-pub fn values(records: &[Record<'_>]) -> Values {
+/// single event larger than that), stamped with `stored_ms` on the queue's clock.
+pub fn values(records: &[Record<'_>], stored_ms: u64) -> Values {
     let mut out = Values::default();
     let mut plain = Vec::new();
     for run in runs(records) {
-        encode_within(run, &mut plain, &mut out);
+        encode_within(run, stored_ms, &mut plain, &mut out);
     }
     out
 }
 
 /// Encodes `run` as one value, or halves it until each half fits.
-fn encode_within(run: &[Record<'_>], plain: &mut Vec<u8>, out: &mut Values) {
+fn encode_within(run: &[Record<'_>], stored_ms: u64, plain: &mut Vec<u8>, out: &mut Values) {
     let start = out.bytes.len();
+    out.bytes.push(STAMPED);
+    out.bytes.extend_from_slice(&stored_ms.to_be_bytes());
     encode(run, plain, &mut out.bytes);
     if out.bytes.len() - start > MAX_VALUE && run.len() > 1 {
         out.bytes.truncate(start);
         let (a, b) = run.split_at(run.len() / 2);
-        encode_within(a, plain, out);
-        encode_within(b, plain, out);
+        encode_within(a, stored_ms, plain, out);
+        encode_within(b, stored_ms, plain, out);
     } else {
         out.parts.push((run.len(), start..out.bytes.len()));
     }
@@ -137,17 +148,47 @@ fn encode(records: &[Record<'_>], plain: &mut Vec<u8>, out: &mut Vec<u8>) {
 pub struct Opened {
     pub plain: IVec,
     pub entries: Vec<Entry>,
+    /// The queue's clock when it was appended; `None` for a value written before
+    /// stamps existed.
+    pub stored_ms: Option<u64>,
 }
 
-/// Opens a stored value of either layout; an error names the batch's first sequence.
+impl Opened {
+    /// What retention and batch ages judge the batch by: its stamp, or for a value
+    /// without one, the newest capture time in it.
+    pub fn stored_ms(&self) -> u64 {
+        self.stored_ms
+            .unwrap_or_else(|| self.entries.iter().map(|e| e.at_ms).max().unwrap_or(0))
+    }
+}
+
+/// A value's stamp and the rest of it.
+fn unstamp(value: &[u8]) -> (Option<u64>, &[u8]) {
+    match value.split_first_chunk::<STAMP_HEAD>() {
+        Some((head, rest)) if head[0] == STAMPED => {
+            let ms = u64::from_be_bytes(head[1..].try_into().unwrap_or_default());
+            (Some(ms), rest)
+        }
+        _ => (None, value),
+    }
+}
+
+/// Opens a stored value of any layout; an error names the batch's first sequence.
 pub fn open(first_seq: u64, value: IVec) -> Result<Opened, QueueError> {
-    let plain = if value.first() == Some(&LZ4) {
-        IVec::from(decompress(&value).ok_or(QueueError::Corrupt(first_seq))?)
+    let (stored_ms, rest) = unstamp(&value);
+    let plain = if rest.first() == Some(&LZ4) {
+        IVec::from(decompress(rest).ok_or(QueueError::Corrupt(first_seq))?)
+    } else if stored_ms.is_some() {
+        IVec::from(rest)
     } else {
         value
     };
     let entries = entries(first_seq, &plain)?;
-    Ok(Opened { plain, entries })
+    Ok(Opened {
+        plain,
+        entries,
+        stored_ms,
+    })
 }
 
 /// The plain layout of a compressed value; `None` if it is damaged.
@@ -174,6 +215,7 @@ pub fn unpack_lz4(block: &[u8], len: usize, out: &mut Vec<u8>) -> Option<()> {
 
 /// How many events a batch value holds.
 pub fn count(value: &[u8]) -> u64 {
+    let value = unstamp(value).1;
     let at = usize::from(value.first() == Some(&LZ4));
     value
         .get(at..at + COUNT)
@@ -227,7 +269,7 @@ mod tests {
     fn open_all(records: &[Record<'_>]) -> Vec<(u64, Vec<u8>)> {
         let mut first = 0;
         let mut out = Vec::new();
-        for (n, value) in values(records).iter() {
+        for (n, value) in values(records, 0).iter() {
             let opened = open(first, IVec::from(value)).unwrap();
             assert_eq!(opened.entries.len(), n);
             for e in &opened.entries {
@@ -250,7 +292,7 @@ mod tests {
                 bytes: b"",
             },
         ];
-        let v = values(&recs);
+        let v = values(&recs, 0);
         assert_eq!(v.parts.len(), 1);
         assert_eq!(count(&v.bytes), 2);
         assert_eq!(
@@ -268,9 +310,9 @@ mod tests {
                 bytes: event,
             })
             .collect();
-        let v = values(&recs);
+        let v = values(&recs, 0);
         assert_eq!(v.parts.len(), 1);
-        assert_eq!(v.bytes[0], LZ4);
+        assert_eq!(v.bytes[STAMP_HEAD], LZ4);
         assert_eq!(count(&v.bytes), 50);
         let plain = COUNT + 50 * (ENTRY_HEAD + event.len());
         assert!(v.bytes.len() * 4 < plain, "{} of {plain}", v.bytes.len());
@@ -281,6 +323,28 @@ mod tests {
                 .enumerate()
                 .all(|(i, (at, b))| *at == i as u64 && b == event)
         );
+    }
+
+    #[test]
+    fn a_batch_carries_the_queue_clock_apart_from_its_capture_times() {
+        let recs = [
+            Record {
+                at_ms: 900,
+                bytes: b"{}",
+            },
+            Record {
+                at_ms: 5_000,
+                bytes: b"{}",
+            },
+        ];
+        let v = values(&recs, 1_234);
+        assert_eq!(count(&v.bytes), 2);
+        let opened = open(0, IVec::from(&v.bytes[..])).unwrap();
+        assert_eq!(opened.stored_ms(), 1_234);
+        assert_eq!(opened.entries[1].at_ms, 5_000);
+        // A value from before stamps is judged by its newest capture time.
+        let old = &v.bytes[STAMP_HEAD..];
+        assert_eq!(open(0, IVec::from(old)).unwrap().stored_ms(), 5_000);
     }
 
     #[test]
@@ -312,7 +376,7 @@ mod tests {
                 bytes: b,
             })
             .collect();
-        let v = values(&recs);
+        let v = values(&recs, 0);
         assert!(v.parts.len() > 1);
         assert_eq!(v.iter().map(|(n, _)| n).sum::<usize>(), 100);
         assert!(v.iter().all(|(_, value)| value.len() <= MAX_VALUE));
@@ -323,7 +387,7 @@ mod tests {
             bytes: &huge,
         }];
         assert_eq!(
-            values(&big).parts.len(),
+            values(&big, 0).parts.len(),
             1,
             "an oversized event still goes, alone"
         );
@@ -335,14 +399,15 @@ mod tests {
             at_ms: 1,
             bytes: &[1; 100],
         }];
-        let v = values(&recs).bytes;
-        assert_eq!(v[0], LZ4);
-        for cut in [v.len() - 3, LZ4_HEAD, 3] {
+        let v = values(&recs, 0).bytes;
+        assert_eq!(v[STAMP_HEAD], LZ4);
+        for cut in [v.len() - 3, STAMP_HEAD + LZ4_HEAD, STAMP_HEAD + 3, 3] {
             let r = open(5, IVec::from(&v[..cut]));
             assert!(matches!(r, Err(QueueError::Corrupt(5))), "cut at {cut}");
         }
         let mut lying = v.clone();
-        lying[1 + COUNT..LZ4_HEAD].copy_from_slice(&u32::MAX.to_be_bytes());
+        lying[STAMP_HEAD + 1 + COUNT..STAMP_HEAD + LZ4_HEAD]
+            .copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(
             open(5, IVec::from(lying)),
             Err(QueueError::Corrupt(5))

@@ -15,9 +15,10 @@
 //!   (`clicktap_queue_unflushed_writes`); a graceful stop flushes everything.
 //! - **Bounds.** `queue.max_events` and `queue.max_bytes` cap the log. When full,
 //!   `drop_newest` refuses new events and `drop_oldest` evicts the oldest; both are
-//!   counted (`clicktap_queue_dropped_total`). Events older than `queue.retention`
-//!   are removed whether or not every consumer has read them (counted as `expired`
-//!   when one had not). The queue never blocks capture: it is written by the
+//!   counted (`clicktap_queue_dropped_total`). Events stored longer ago than
+//!   `queue.retention` are removed whether or not every consumer has read them
+//!   (counted as `expired` when one had not), judged on the queue's own clock
+//!   ([`Queue::clock`]), which a step of the wall clock does not move. The queue never blocks capture: it is written by the
 //!   enrichment threads, and the proxy only ever `try_send`s to them.
 //! - **A full disk.** While the file system holding the queue has less than
 //!   `queue.min_free_bytes` free, appends are refused and counted (`no_space`), so that
@@ -33,7 +34,8 @@
 //! One sled database under `queue.path` with the trees `events` (one value per
 //! appended batch, keyed by its first sequence; see [`batch`] for the layout), `meta`
 //! (the next sequence, written when the front is trimmed, so that numbering continues
-//! past a log emptied by retention; and the stored bytes, written with each flush),
+//! past a log emptied by retention; the stored bytes and the queue's clock, written
+//! with each flush),
 //! `cursors` (consumer → seq) and one `state:<name>` tree per consumer-owned purpose.
 //! Retention and eviction remove whole batches.
 
@@ -56,6 +58,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+use crate::clock::Timeline;
 use crate::config::QueueConfig;
 use crate::metrics::Metrics;
 use store::{Reopened, Slot, Store};
@@ -130,12 +133,23 @@ struct Inner {
     /// When the last flush started; consumers flush their writes within
     /// `flush_interval` of it.
     last_flush: Mutex<Instant>,
-    /// When the last `no_space` refusal was logged (ms since the Unix epoch).
+    /// When the last `no_space` refusal was logged (on `clock`).
     no_space_logged: AtomicU64,
+    /// The clock retention, batch ages and retry due times are kept on: it never runs
+    /// back ([`crate::clock`]), and its reading is written with every flush so that the
+    /// next process resumes past it.
+    clock: Timeline,
+    /// How far events' capture times (wall clock) have stood from their batches'
+    /// stamps (`clock`), least and most, in ms: what a search by capture time widens
+    /// its range by ([`Queue::seqs_captured`]). Only ever widened; written with every
+    /// flush.
+    skew: (AtomicI64, AtomicI64),
 }
 
 const META_NEXT: &[u8] = b"next_seq";
 const META_BYTES: &[u8] = b"bytes";
+const META_CLOCK: &[u8] = b"clock";
+const META_SKEW: &[u8] = b"capture_skew";
 
 /// Where the log stands in a database: the next sequence, the oldest stored, bytes.
 fn position(s: &Store) -> Result<(u64, u64, i64), sled::Error> {
@@ -178,6 +192,18 @@ impl Queue {
             path: cfg.path.display().to_string(),
             source,
         })?;
+        let clock = Timeline::resume(
+            store
+                .meta
+                .get(META_CLOCK)
+                .ok()
+                .flatten()
+                .map_or(0, |v| read::be_u64(&v)),
+        );
+        let skew = match store.meta.get(META_SKEW).ok().flatten() {
+            Some(v) if v.len() == 16 => (read::be_u64(&v[..8]), read::be_u64(&v[8..])),
+            _ => (0, 0),
+        };
         let (head_tx, _) = watch::channel(head);
         metrics.queue_depth.set((head - first) as i64);
         metrics.queue_bytes.set(bytes);
@@ -194,6 +220,8 @@ impl Queue {
                 head_tx,
                 last_flush: Mutex::new(Instant::now()),
                 no_space_logged: AtomicU64::new(0),
+                clock,
+                skew: (AtomicI64::new(skew.0 as i64), AtomicI64::new(skew.1 as i64)),
             }),
         };
         // sled starts its I/O threads on the first write it hands them, and a thread
@@ -294,8 +322,14 @@ impl Queue {
         let writes = m.queue_unflushed_writes.get();
         *self.inner.last_flush.lock() = Instant::now();
         let bytes = self.bytes();
+        let clock = self.clock().now_ms();
+        let (low, high) = self.capture_skew();
+        let mut skew = low.to_be_bytes().to_vec();
+        skew.extend_from_slice(&high.to_be_bytes());
         self.write(|s| {
             s.meta.insert(META_BYTES, &bytes.to_be_bytes())?;
+            s.meta.insert(META_CLOCK, &clock.to_be_bytes())?;
+            s.meta.insert(META_SKEW, skew)?;
             s.db.flush()
         })?;
         m.queue_unflushed.sub(pending);
@@ -317,6 +351,18 @@ impl Queue {
             return Ok(None);
         }
         Ok(Some(every - since))
+    }
+
+    /// The clock that decides by time (retention, batch ages, retry due times), not the
+    /// wall clock: see [`crate::clock`].
+    pub fn clock(&self) -> &Timeline {
+        &self.inner.clock
+    }
+
+    /// How far capture times have stood from their batches' stamps, least and most.
+    fn capture_skew(&self) -> (i64, i64) {
+        let (low, high) = &self.inner.skew;
+        (low.load(Ordering::Relaxed), high.load(Ordering::Relaxed))
     }
 
     /// The next sequence number to be given out.

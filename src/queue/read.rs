@@ -12,6 +12,9 @@ pub struct Stored {
     pub seq: u64,
     /// Capture time, milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// When its batch was stored, on the queue's clock ([`Queue::clock`]): what its age
+    /// is judged by.
+    pub stored_ms: u64,
     /// Its batch's events in plain layout (shared, not copied) and its place there.
     value: IVec,
     range: std::ops::Range<usize>,
@@ -24,6 +27,7 @@ impl Stored {
         Stored {
             seq,
             at_ms,
+            stored_ms: at_ms,
             value: IVec::from(json),
             range: 0..json.len(),
         }
@@ -49,7 +53,8 @@ pub(super) fn be_u64(b: &[u8]) -> u64 {
 
 /// The events of an opened batch (its first sequence is `first`) from `from` on.
 fn unpack(first: u64, opened: batch::Opened, from: u64, out: &mut Vec<Stored>, limit: usize) {
-    let batch::Opened { plain, entries } = opened;
+    let stored_ms = opened.stored_ms();
+    let batch::Opened { plain, entries, .. } = opened;
     for e in entries {
         let seq = first + e.index;
         if seq < from {
@@ -61,6 +66,7 @@ fn unpack(first: u64, opened: batch::Opened, from: u64, out: &mut Vec<Stored>, l
         out.push(Stored {
             seq,
             at_ms: e.at_ms,
+            stored_ms,
             value: plain.clone(),
             range: e.range,
         });
@@ -185,14 +191,34 @@ impl Queue {
         Ok(out)
     }
 
-    /// The first sequence captured at or after `at_ms`, found by bisection (events
-    /// are stored in capture order, to within the enrichment threads' batches).
-    pub fn seq_at(&self, at_ms: u64) -> Result<u64, QueueError> {
+    /// The sequences that can hold events captured from `since_ms` to `until_ms` (wall
+    /// clock), inclusive: a range to read and then filter by capture time. Capture
+    /// times come from the wall clock, so after a step of it they are out of order, and
+    /// a bisection on them finds one of the places where they cross a time, not the
+    /// first. The batches' stamps rise with the log: the range is found by bisection on
+    /// them, widened by how far capture times have stood from stamps. With a clock
+    /// that never stepped that is a second or so; after a step of a day, a day.
+    pub fn seqs_captured(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> Result<std::ops::Range<u64>, QueueError> {
+        let (low, high) = self.capture_skew();
+        // A capture time is its stamp plus a skew within [low, high].
+        let shifted =
+            |ms: u64, by: i64| (i128::from(ms) - i128::from(by)).clamp(0, u64::MAX.into()) as u64;
+        let from = self.first_stored_from(shifted(since_ms, high))?;
+        let to = self.first_stored_from(shifted(until_ms, low).saturating_add(1))?;
+        Ok(from..to.max(from))
+    }
+
+    /// The first sequence of a batch stored at or after `stored_ms`, by bisection.
+    fn first_stored_from(&self, stored_ms: u64) -> Result<u64, QueueError> {
         let (mut lo, mut hi) = (self.first(), self.head());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.read(mid, 1)?.first() {
-                Some(s) if s.at_ms < at_ms => lo = s.seq + 1,
+                Some(s) if s.stored_ms < stored_ms => lo = s.seq + 1,
                 _ => hi = mid,
             }
         }

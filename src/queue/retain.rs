@@ -10,9 +10,17 @@ use std::sync::atomic::Ordering;
 use super::{Queue, QueueError};
 
 impl Queue {
-    /// Removes the batches whose newest event was captured before `now_ms - retention`
-    /// (so an event may outlive the retention by its batch's spread, milliseconds).
-    /// Returns how many of them a consumer had not read (counted as expired).
+    /// Removes the batches stored before `now_ms - retention`, `now_ms` on the queue's
+    /// clock ([`Queue::clock`]). Returns how many of their events a consumer had not
+    /// read (counted as expired).
+    ///
+    /// Batches are judged by their stamp, the queue's clock when they were appended,
+    /// not by their events' capture times: those come from the wall clock, and one
+    /// batch captured while it ran a day ahead would stop retention at the front for a
+    /// day (and a full queue with `drop_newest` would refuse new clicks meanwhile).
+    /// Stamps rise with the log, so the first batch not yet due marks the end of what
+    /// is. An event is stored within `queue.flush_interval` of its capture, so it
+    /// outlives the retention by about that.
     pub fn retain(&self, now_ms: u64) -> Result<u64, QueueError> {
         let cutoff = now_ms.saturating_sub(self.inner.cfg.retention.as_millis() as u64);
         let _guard = self.inner.append_lock.lock();
@@ -23,7 +31,7 @@ impl Queue {
         Ok(expired)
     }
 
-    /// Removes whole batches from the front while `more(newest_at_ms, removed_so_far,
+    /// Removes whole batches from the front while `more(stored_ms, removed_so_far,
     /// bytes_freed)` holds for the next one. The caller holds the append lock. Returns
     /// the removed events that some consumer had not yet read.
     pub(super) fn trim_front_locked(
@@ -41,16 +49,13 @@ impl Queue {
             let (k, v) = item?;
             let first = super::read::be_u64(&k);
             // A value that does not decode is emptied here and removed by the next trim.
-            let Some(super::batch::Opened { entries, .. }) =
-                self.open_batch(&store.events, &k, v.clone())?
-            else {
+            let Some(opened) = self.open_batch(&store.events, &k, v.clone())? else {
                 continue;
             };
-            let newest = entries.iter().map(|e| e.at_ms).max().unwrap_or(0);
-            if !more(newest, removed, freed) {
+            if !more(opened.stored_ms(), removed, freed) {
                 break;
             }
-            let n = entries.len() as u64;
+            let n = opened.entries.len() as u64;
             batch.remove(k);
             values += 1;
             removed += n;

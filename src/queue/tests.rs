@@ -119,7 +119,7 @@ fn retention_removes_old_events_and_numbering_continues() {
         q.append(&records(0, 4)).unwrap();
         q.set_cursor("webhook:a", 1).unwrap();
         // An hour of retention, measured an hour and a bit later: all four go.
-        let expired = q.retain(3_600_000 + 10).unwrap();
+        let expired = q.retain(q.clock().now_ms() + 3_600_000 + 10).unwrap();
         assert_eq!(
             expired, 3,
             "the three the consumer had not read count as expired"
@@ -163,11 +163,34 @@ fn reads_start_inside_a_batch_and_cross_batches() {
     assert_eq!(seqs(q.tail(5).unwrap()), vec![2, 3, 4, 5, 6]);
     assert_eq!(q.get(4).unwrap().unwrap().at_ms, 10);
     assert!(q.get(7).unwrap().is_none());
-    // Captured at 0-3 and 10-12: the first at or after 11 is seq 5.
-    assert_eq!(q.seq_at(11).unwrap(), 5);
-    assert_eq!(q.seq_at(4).unwrap(), 4);
-    assert_eq!(q.seq_at(0).unwrap(), 0);
-    assert_eq!(q.seq_at(1000).unwrap(), q.head());
+}
+
+#[test]
+fn a_search_by_capture_time_finds_events_on_both_sides_of_a_clock_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(
+        &cfg(dir.path(), 100, WhenFull::DropNewest),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap();
+    let now = crate::clock::now_ms();
+    let day = 86_400_000;
+    q.append(&records(now, 3)).unwrap();
+    // The wall clock steps back a day: later events carry earlier capture times.
+    q.append(&records(now - day, 3)).unwrap();
+    let found = |since: u64, until: u64| -> Vec<u64> {
+        let range = q.seqs_captured(since, until).unwrap();
+        q.read(range.start, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.seq < range.end && (since..=until).contains(&s.at_ms))
+            .map(|s| s.seq)
+            .collect()
+    };
+    assert_eq!(found(now - day, now - day + 2), [3, 4, 5]);
+    assert_eq!(found(now, now + 2), [0, 1, 2]);
+    assert_eq!(found(now - day, now + 2), [0, 1, 2, 3, 4, 5]);
+    assert!(found(now + 10, now + 20).is_empty());
 }
 
 #[test]
@@ -228,4 +251,42 @@ fn a_value_that_does_not_decode_is_removed_and_counted_not_a_wall() {
         "emptied values are removed by retention"
     );
     assert_eq!(q.depth(), 0);
+}
+
+#[test]
+fn the_queue_clock_resumes_past_the_reading_its_last_flush_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 100, WhenFull::DropNewest);
+    let ahead = crate::clock::now_ms() + 86_400_000;
+    {
+        let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+        // As if an earlier run had stood a day ahead of the wall clock now.
+        q.clock().advance_to(ahead);
+        q.flush().unwrap();
+    }
+    let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+    assert!(
+        q.clock().now_ms() >= ahead,
+        "it never runs back, across a restart too"
+    );
+}
+
+#[test]
+fn a_batch_captured_a_day_ahead_expires_with_those_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 100, WhenFull::DropNewest);
+    let q = Queue::open(&c, Arc::new(Metrics::new())).unwrap();
+    let now = crate::clock::now_ms();
+    q.append(&records(now, 2)).unwrap();
+    // Captured while the wall clock ran a day ahead.
+    q.append(&records(now + 86_400_000, 2)).unwrap();
+    q.append(&records(now, 2)).unwrap();
+    let later = q.clock().now_ms() + 3_600_000 + 10;
+    q.retain(later).unwrap();
+    assert_eq!(q.depth(), 0, "judged by when they were stored, all six go");
+    assert_eq!(
+        q.read(0, 10).unwrap().len(),
+        0,
+        "nothing is left to read either"
+    );
 }

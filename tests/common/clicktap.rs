@@ -189,7 +189,21 @@ impl Clicktap {
         admin: SocketAddr,
         dir: &Path,
     ) -> Clicktap {
-        let mut c = Clicktap::spawn(config, proxy, admin, dir, &[]);
+        let mut c = Clicktap::spawn(config, proxy, admin, dir, &[], &[]);
+        c.wait_ready();
+        c
+    }
+
+    /// [`Clicktap::start`] with variables added to clicktap's environment (an
+    /// `LD_PRELOAD` shim, say).
+    pub fn start_env(
+        dir: &Path,
+        upstream: SocketAddr,
+        o: &Options,
+        env: &[(&str, &str)],
+    ) -> Clicktap {
+        let (config, proxy, admin) = write_config(dir, upstream, o);
+        let mut c = Clicktap::spawn(config, proxy, admin, dir, &[], env);
         c.wait_ready();
         c
     }
@@ -200,6 +214,7 @@ impl Clicktap {
         admin: SocketAddr,
         dir: &Path,
         extra: &[&str],
+        env: &[(&str, &str)],
     ) -> Clicktap {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("clicktap-{n}.log"));
@@ -207,6 +222,7 @@ impl Clicktap {
             .args(["run", "--config"])
             .arg(&config)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -229,6 +245,7 @@ impl Clicktap {
             self.admin,
             dir,
             &["--upgrade"],
+            &[],
         );
         let pid = c.child.id();
         let deadline = Instant::now() + Duration::from_secs(60);

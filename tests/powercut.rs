@@ -10,7 +10,7 @@
 //!   disk) are counted and bounded.
 //!
 //! `cargo test --test powercut` makes [`DEFAULT_CUTS`] cuts; the long run is
-//! `CLICKTAP_POWERCUTS=20 cargo test --release --test powercut -- --nocapture`.
+//! `CLICKTAP_POWERCUTS=20 cargo test --test powercut -- --nocapture`.
 
 mod common;
 mod lazyfs;

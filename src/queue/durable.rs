@@ -147,3 +147,39 @@ impl Durable {
         self.dir.sync(|_| Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directories_a_new_queue_needs_synced_are_those_created_and_the_first_that_existed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let queue = tmp.path().join("a/b/queue");
+        assert_eq!(Durable::existing_ancestor(&queue), tmp.path());
+        std::fs::create_dir_all(&queue).unwrap();
+        assert_eq!(Durable::existing_ancestor(&queue), queue);
+        // A relative name of one part lives in the working directory.
+        assert_eq!(parent(Path::new("queue")), Some(Path::new(".")));
+        assert_eq!(parent(Path::new("/")), None);
+    }
+
+    #[test]
+    fn a_directory_is_synced_again_only_when_names_came_or_went() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = Dir::open(tmp.path().to_path_buf()).unwrap();
+        let mut seen = Vec::new();
+        let mut record = |p: &Path| {
+            seen.push(p.to_path_buf());
+            Ok(())
+        };
+        dir.sync(&mut record).unwrap();
+        std::fs::write(tmp.path().join("blob"), b"x").unwrap();
+        dir.sync(&mut record).unwrap();
+        dir.sync(&mut record).unwrap();
+        assert_eq!(seen, [tmp.path().join("blob")], "a new name is synced once");
+        std::fs::remove_file(tmp.path().join("blob")).unwrap();
+        dir.sync(|_| Ok(())).unwrap();
+        assert!(dir.names.is_empty());
+    }
+}

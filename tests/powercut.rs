@@ -9,6 +9,8 @@
 //! - duplicates (events delivered again because their cursor had not reached the
 //!   disk) are counted and bounded.
 //!
+//! And a power cut after a graceful stop loses nothing.
+//!
 //! `cargo test --test powercut` makes [`DEFAULT_CUTS`] cuts; the long run is
 //! `CLICKTAP_POWERCUTS=20 cargo test --test powercut -- --nocapture`.
 
@@ -188,6 +190,32 @@ fn restart(old: &Clicktap, dir: &Path) -> Clicktap {
         ct.log_text()
     );
     ct
+}
+
+/// A graceful stop flushes everything; a power cut after it loses nothing.
+#[test]
+fn a_power_cut_after_a_graceful_stop_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (backing, mnt) = (tmp.path().join("backing"), tmp.path().join("disk"));
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mnt).unwrap();
+    let disk = Disk::mount(&backing, &mnt);
+    let up = upstream::start();
+    let o = Options::default().queue(&format!("path = \"{}\"", mnt.join("queue").display()));
+    let mut ct = Clicktap::start(tmp.path(), up.addr, &o);
+    for i in 0..300 {
+        assert_eq!(ct.click(&format!("/r/stop-{i}"), ""), 302);
+    }
+    ct.wait_settled(300);
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    disk.cut();
+
+    let _disk = Disk::mount(&backing, &mnt);
+    assert_eq!(
+        events_cli(&ct.config, 1_000).len(),
+        300,
+        "every click after the cut"
+    );
 }
 
 /// The file system itself: what is not synced does not survive a cut.

@@ -63,15 +63,12 @@ fn delivered_paths(body: &serde_json::Value) -> Vec<String> {
 fn power_cuts_under_load_lose_no_click_older_than_the_flush_window() {
     let cuts = cuts();
     let tmp = tempfile::tempdir().unwrap();
-    let (backing, mnt) = (tmp.path().join("backing"), tmp.path().join("disk"));
-    std::fs::create_dir(&backing).unwrap();
-    std::fs::create_dir(&mnt).unwrap();
-    let mut disk = Disk::mount(&backing, &mnt);
+    let mut disk = Disk::new(tmp.path());
 
     let up = upstream::start();
     let rx = receiver::ok();
     // Nested below the mount, so that the directories sled creates must be synced too.
-    let queue = mnt.join("data/queue");
+    let queue = disk.path().join("data/queue");
     let o = Options::default()
         .queue(&format!("path = \"{}\"", queue.display()))
         .queue(&format!(
@@ -98,7 +95,6 @@ fn power_cuts_under_load_lose_no_click_older_than_the_flush_window() {
         entries += cut.entries;
         syncs += cut.syncs;
         load.next_process();
-        disk = Disk::mount(&backing, &mnt);
         ct = restart(&ct, tmp.path());
     }
     load.wait_served(20, "clicks served after the last restart");
@@ -196,10 +192,8 @@ fn restart(old: &Clicktap, dir: &Path) -> Clicktap {
 #[test]
 fn a_power_cut_after_a_graceful_stop_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let (backing, mnt) = (tmp.path().join("backing"), tmp.path().join("disk"));
-    std::fs::create_dir(&backing).unwrap();
-    std::fs::create_dir(&mnt).unwrap();
-    let disk = Disk::mount(&backing, &mnt);
+    let mut disk = Disk::new(tmp.path());
+    let mnt = disk.path().to_path_buf();
     let up = upstream::start();
     let o = Options::default().queue(&format!("path = \"{}\"", mnt.join("queue").display()));
     let mut ct = Clicktap::start(tmp.path(), up.addr, &o);
@@ -209,8 +203,6 @@ fn a_power_cut_after_a_graceful_stop_loses_nothing() {
     ct.wait_settled(300);
     assert!(ct.stop().success(), "{}", ct.log_text());
     disk.cut();
-
-    let _disk = Disk::mount(&backing, &mnt);
     assert_eq!(
         events_cli(&ct.config, 1_000).len(),
         300,
@@ -224,10 +216,8 @@ fn the_power_cut_file_system_keeps_only_what_was_synced() {
     use std::fs::File;
     use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
-    let (backing, mnt) = (tmp.path().join("backing"), tmp.path().join("disk"));
-    std::fs::create_dir(&backing).unwrap();
-    std::fs::create_dir(&mnt).unwrap();
-    let disk = Disk::mount(&backing, &mnt);
+    let mut disk = Disk::new(tmp.path());
+    let mnt = disk.path().to_path_buf();
     std::fs::create_dir(mnt.join("d")).unwrap();
     // Synced file, synced directory: kept, as of its sync.
     let mut kept = File::create(mnt.join("d/kept")).unwrap();
@@ -255,13 +245,12 @@ fn the_power_cut_file_system_keeps_only_what_was_synced() {
     let cut = disk.cut();
     assert!(cut.pages > 0 && cut.entries > 0, "{cut:?}");
 
-    let read = |p: &str| std::fs::read(backing.join(p)).ok();
-    assert_eq!(read("d/kept").as_deref(), Some(&b"synced"[..]));
-    assert_eq!(read("unnamed"), None);
-    assert_eq!(read("d/empty").as_deref(), Some(&b""[..]));
-    assert_eq!(read("d/renamed"), None);
-    // And a mount serves what the last cut kept.
-    let disk = Disk::mount(&backing, &mnt);
-    assert_eq!(std::fs::read(mnt.join("d/kept")).unwrap(), b"synced");
-    drop(disk);
+    // What the mount serves again, and the backing directory holds.
+    for root in [&mnt, disk.backing()] {
+        let read = |p: &str| std::fs::read(root.join(p)).ok();
+        assert_eq!(read("d/kept").as_deref(), Some(&b"synced"[..]));
+        assert_eq!(read("unnamed"), None);
+        assert_eq!(read("d/empty").as_deref(), Some(&b""[..]));
+        assert_eq!(read("d/renamed"), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! A file system that forgets what was not synced, for the power-cut suite (in the
-//! spirit of Jepsen's LazyFS): [`Disk::mount`] serves a backing directory through FUSE,
-//! and [`Disk::cut`] is the power cut, after which the backing directory holds exactly
-//! what had been synced, and nothing else.
+//! spirit of Jepsen's LazyFS): [`Disk`] serves a backing directory through FUSE, and
+//! [`Disk::cut`] is the power cut, after which the backing directory holds exactly
+//! what had been synced, and nothing else, and is mounted again.
 //!
 //! The model is the strictest that POSIX allows, so that a program passing on it
 //! passes on any file system that keeps its promises:
@@ -83,45 +83,70 @@ pub struct Cut {
     pub syncs: u64,
 }
 
-/// One mount of the file system over a backing directory.
+/// The file system over a backing directory, mounted.
 pub struct Disk {
     backing: PathBuf,
+    mountpoint: PathBuf,
     tree: Arc<Mutex<Tree>>,
     session: Option<BackgroundSession>,
 }
 
 impl Disk {
-    /// Mounts `backing` at `mountpoint`. Fails the test, naming what to install, when
-    /// FUSE cannot mount here.
-    pub fn mount(backing: &Path, mountpoint: &Path) -> Disk {
-        let tree = Arc::new(Mutex::new(Tree::load(backing)));
+    /// A new, empty disk: `dir/backing` mounted at `dir/disk`. Fails the test, naming
+    /// what to install, when FUSE cannot mount here.
+    pub fn new(dir: &Path) -> Disk {
+        let (backing, mountpoint) = (dir.join("backing"), dir.join("disk"));
+        std::fs::create_dir(&backing).unwrap();
+        std::fs::create_dir(&mountpoint).unwrap();
+        let mut disk = Disk {
+            backing,
+            mountpoint,
+            tree: Arc::default(),
+            session: None,
+        };
+        disk.mount();
+        disk
+    }
+
+    /// Where the file system is mounted.
+    pub fn path(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Where what survives a cut is kept (read it between cuts only through
+    /// [`Disk::path`]: this is the state of the last cut).
+    pub fn backing(&self) -> &Path {
+        &self.backing
+    }
+
+    fn mount(&mut self) {
+        self.tree = Arc::new(Mutex::new(Tree::load(&self.backing)));
         let mut config = fuser::Config::default();
         config.mount_options = vec![MountOption::FSName("lazyfs".into()), MountOption::RW];
-        let session =
-            fuser::spawn_mount(Fs(tree.clone()), mountpoint, &config).unwrap_or_else(|e| {
+        let session = fuser::spawn_mount(Fs(self.tree.clone()), &self.mountpoint, &config)
+            .unwrap_or_else(|e| {
                 panic!(
                     "cannot mount the power-cut file system at {} ({e}): it needs /dev/fuse \
                      and, unless run as root, fusermount3 (Debian/Ubuntu: apt-get install fuse3)",
-                    mountpoint.display()
+                    self.mountpoint.display()
                 )
             });
-        Disk {
-            backing: backing.to_path_buf(),
-            tree,
-            session: Some(session),
-        }
+        self.session = Some(session);
     }
 
-    /// The power cut: unmounts (every process writing here must be gone) and leaves in
-    /// the backing directory only what was synced.
-    pub fn cut(mut self) -> Cut {
+    /// The power cut, and the power back: unmounts (every process writing here must be
+    /// gone), leaves in the backing directory only what was synced, and mounts that.
+    pub fn cut(&mut self) -> Cut {
         let session = self.session.take().expect("mounted");
         session
             .umount_and_join()
             .expect("unmount the power-cut file system (a process still using it?)");
-        let tree = self.tree.lock().unwrap();
-        let cut = tree.pending();
-        tree.store(&self.backing);
+        let cut = {
+            let tree = self.tree.lock().unwrap();
+            tree.store(&self.backing);
+            tree.pending()
+        };
+        self.mount();
         cut
     }
 }

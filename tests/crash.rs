@@ -6,64 +6,15 @@
 
 mod common;
 
+use common::load::Load;
 use common::receiver::{self, native_ids};
 use common::{Clicktap, Options, events_cli, upstream, wait_until};
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Kills per run.
 const KILLS: usize = 10;
-
-/// One request's answer as the visitor saw it.
-struct Served {
-    path: String,
-    at: Instant,
-    /// The clicktap process that answered (0 for the first, one more after each kill),
-    /// when it is certain: the generation did not change while the request was out.
-    process: Option<usize>,
-}
-
-/// Sends clicks one after another, each on a new connection, until told to stop;
-/// records every redirect answered. Clicks refused while clicktap restarts are not
-/// served and not counted.
-fn load(
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    generation: Arc<AtomicUsize>,
-    served: Arc<Mutex<Vec<Served>>>,
-) {
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let sent_in = generation.load(Ordering::SeqCst);
-        let path = format!("/r/c-{n}");
-        let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
-        else {
-            std::thread::sleep(Duration::from_millis(2));
-            continue;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let req = format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n");
-        if s.write_all(req.as_bytes()).is_err() {
-            continue;
-        }
-        let mut buf = [0u8; 12];
-        if s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"302" {
-            let at = Instant::now();
-            let answered_in = generation.load(Ordering::SeqCst);
-            served.lock().unwrap().push(Served {
-                path,
-                at,
-                process: (sent_in == answered_in).then_some(sent_in),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// What a run found.
 struct Run {
@@ -90,39 +41,21 @@ fn run(flush_interval: &str) -> Run {
             rx.url("/")
         ));
     let mut ct = Clicktap::start(dir.path(), up.addr, &o);
-    let stop = Arc::new(AtomicBool::new(false));
-    let generation = Arc::new(AtomicUsize::new(0));
-    let served = Arc::new(Mutex::new(Vec::new()));
-    let loader = {
-        let (stop, served, addr) = (stop.clone(), served.clone(), ct.proxy);
-        let generation = generation.clone();
-        std::thread::spawn(move || load(addr, stop, generation, served))
-    };
+    let load = Load::start(ct.proxy);
     let mut kills = Vec::new();
     for _ in 0..KILLS {
-        let before = served.lock().unwrap().len();
         // At least a few clicks served since the restart, then a random moment.
-        wait_until("clicks served", Duration::from_secs(20), || {
-            served.lock().unwrap().len() >= before + 20
-        });
+        load.wait_served(20, "clicks served");
         std::thread::sleep(Duration::from_millis(rand::random_range(0..400)));
         kills.push(Instant::now());
         ct.kill9();
-        // Before the next process exists, so that no answer of it is taken for this one's.
-        generation.fetch_add(1, Ordering::SeqCst);
+        load.next_process();
         ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
     }
-    let before = served.lock().unwrap().len();
-    wait_until(
-        "clicks served after the last restart",
-        Duration::from_secs(20),
-        || served.lock().unwrap().len() >= before + 20,
-    );
-    stop.store(true, Ordering::Relaxed);
-    loader.join().unwrap();
+    load.wait_served(20, "clicks served after the last restart");
+    let served = load.finish();
 
     // Everything stored is delivered, then a graceful stop.
-    let served = std::mem::take(&mut *served.lock().unwrap());
     ct.wait_settled(0);
     let head = ct.metric("clicktap_queue_depth", "") as usize;
     wait_until(
@@ -180,18 +113,7 @@ fn run(flush_interval: &str) -> Run {
     let lost_before_kill = served
         .iter()
         .filter(|s| !stored.contains_key(&s.path))
-        .map(|s| {
-            // The kill of the process that answered; an answer taken down just after
-            // the kill's instant (the loader was not scheduled at once) is the kill's.
-            let kill = match s.process {
-                Some(p) => kills.get(p),
-                None => kills
-                    .iter()
-                    .find(|k| k.duration_since(s.at) > Duration::ZERO),
-            };
-            // No kill ended that process: the graceful stop, which must lose nothing.
-            kill.map_or(Duration::MAX, |k| k.saturating_duration_since(s.at))
-        })
+        .map(|s| s.before_end(&kills))
         .collect();
     Run {
         served: served.len(),

@@ -6,7 +6,8 @@
 //!   workers only, so a reader never sees seq `n+1` before `n` is readable: a cursor
 //!   may safely move past everything it has seen.
 //! - **Durability.** An append is in sled's memory at once and on disk after the next
-//!   flush, which the enrichment threads make every `queue.flush_interval` (50 ms by
+//!   flush (which ends in an `fdatasync`, so that it survives a power cut: [`durable`]),
+//!   which the enrichment threads make every `queue.flush_interval` (50 ms by
 //!   default; `"0s"`: after every batch). Consumers' cursors and state are flushed
 //!   within the same interval by the consumers ([`Queue::flush_if_due`]). A SIGKILL or
 //!   power loss loses what was appended since the last flush
@@ -42,6 +43,7 @@
 mod append;
 mod batch;
 pub mod cache;
+mod durable;
 mod read;
 mod retain;
 mod space;
@@ -330,7 +332,7 @@ impl Queue {
             s.meta.insert(META_BYTES, &bytes.to_be_bytes())?;
             s.meta.insert(META_CLOCK, &clock.to_be_bytes())?;
             s.meta.insert(META_SKEW, skew)?;
-            s.db.flush()
+            s.sync()
         })?;
         m.queue_unflushed.sub(pending);
         m.queue_unflushed_writes.sub(writes);

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::QueueError;
+use super::durable::Durable;
 use crate::config::QueueConfig;
 
 /// How often a database out of service is tried again.
@@ -33,6 +34,8 @@ pub struct Store {
     pub cursors: sled::Tree,
     /// Trees opened for consumers' state, kept so that each is opened once.
     trees: Mutex<HashMap<String, sled::Tree>>,
+    /// What each flush syncs after sled's own flush (see [`super::durable`]).
+    durable: Mutex<Durable>,
 }
 
 impl Store {
@@ -41,6 +44,7 @@ impl Store {
             path: cfg.path.display().to_string(),
             source,
         };
+        let existed = Durable::existing_ancestor(&cfg.path);
         let db = sled::Config::new()
             .path(&cfg.path)
             .cache_capacity(cfg.cache_size)
@@ -48,13 +52,23 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(open_err)?;
+        let durable = Durable::open(&cfg.path, &existed).map_err(|e| open_err(e.into()))?;
         Ok(Store {
             events: db.open_tree("events").map_err(open_err)?,
             meta: db.open_tree("meta").map_err(open_err)?,
             cursors: db.open_tree("cursors").map_err(open_err)?,
             db,
             trees: Mutex::new(HashMap::new()),
+            durable: Mutex::new(durable),
         })
+    }
+
+    /// Writes everything to the disk so that it survives a power cut: sled's flush,
+    /// which stops short of that, then the syncs it leaves out.
+    pub fn sync(&self) -> Result<(), sled::Error> {
+        self.db.flush()?;
+        self.durable.lock().sync()?;
+        Ok(())
     }
 
     /// The tree `name`, opened on first use.

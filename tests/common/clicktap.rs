@@ -138,7 +138,6 @@ upstream = "{upstream}"
 {}
 
 [queue]
-path = "{}"
 {}
 
 [delivery]
@@ -159,8 +158,10 @@ level = "info,pingora_core=warn,pingora_proxy=warn"
         ),
         lines(&o.enrich),
         lines(&o.geoip),
-        dir.join("queue").display(),
-        lines(&o.queue),
+        with_defaults(
+            &[&format!("path = \"{}\"", dir.join("queue").display())],
+            &o.queue
+        ),
         with_defaults(
             &[
                 "allow_private_targets = true",

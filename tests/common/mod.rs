@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod clicktap;
+pub mod load;
 pub mod receiver;
 pub mod server;
 pub mod upstream;

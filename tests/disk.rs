@@ -124,11 +124,20 @@ fn accounted(ct: &Clicktap) -> (f64, f64, f64) {
 }
 
 fn start_on(disk: &SmallDisk, dir: &Path, min_free: &str) -> (Clicktap, common::TestServer) {
+    start_with(disk, dir, min_free, Options::default())
+}
+
+fn start_with(
+    disk: &SmallDisk,
+    dir: &Path,
+    min_free: &str,
+    o: Options,
+) -> (Clicktap, common::TestServer) {
     let up = upstream::start();
     let (config, proxy, admin) = common::clicktap::write_config(
         dir,
         up.addr,
-        &Options::default().queue(&format!("min_free_bytes = \"{min_free}\"")),
+        &o.queue(&format!("min_free_bytes = \"{min_free}\"")),
     );
     // The queue on the small disk.
     let text = std::fs::read_to_string(&config).unwrap().replace(
@@ -218,4 +227,81 @@ fn below_the_free_space_floor_appends_are_refused_and_counted_until_space_return
     assert_eq!(ct.metric("clicktap_queue_appended_total", ""), 40.0);
     let (captured, stored, dropped) = accounted(&ct);
     assert_eq!(captured, stored + dropped);
+}
+
+/// The link paths a receiver was sent, in the native format.
+fn paths_seen(rx: &common::TestServer) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in rx.requests() {
+        let v = common::receiver::body_json(&s);
+        let events = match v.get("events") {
+            Some(list) => list.as_array().unwrap().clone(),
+            None => vec![v],
+        };
+        for e in events {
+            out.push(e["link"]["path"].as_str().unwrap_or("").to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 24);
+    let rx = common::receiver::ok();
+    let hook = format!(
+        "[[webhooks]]\nid = \"main\"\nurl = \"{}\"\nformat = \"native\"\n",
+        rx.url("/")
+    );
+    // No free-space floor: sled itself runs into the full disk and is opened again.
+    let (mut ct, _up) = start_with(&disk, dir.path(), "0", Options::default().tail(&hook));
+    clicks(&ct, "before", 50);
+    ct.wait_settled(50);
+    wait_until(
+        "the first clicks delivered",
+        Duration::from_secs(20),
+        || paths_seen(&rx).len() >= 50,
+    );
+
+    let filler = disk.fill(0);
+    clicks(&ct, "full", 300);
+    wait_until("the failure noticed", Duration::from_secs(20), || {
+        ct.metric("clicktap_queue_dropped_total", "") > 0.0
+    });
+    ct.wait_settled(350);
+    std::fs::remove_file(&filler).unwrap();
+    let stored_before = ct.metric("clicktap_queue_appended_total", "");
+    let mut i = 0;
+    wait_until("capture resumed", Duration::from_secs(30), || {
+        clicks(&ct, &format!("after-{i}"), 10);
+        i += 1;
+        ct.wait_settled(350 + 10 * i);
+        ct.metric("clicktap_queue_appended_total", "") >= stored_before + 10.0
+    });
+    assert!(ct.log_text().contains("opened again"), "{}", ct.log_text());
+
+    // Every click stored after the reopen has a number of its own: the webhook and the
+    // stats rollup reach every one of them.
+    let counted_before = ct.metric("clicktap_stats_events_total", r#"outcome="counted""#);
+    clicks(&ct, "new", 300);
+    ct.wait_settled(650 + 10 * i);
+    let appended = ct.metric("clicktap_queue_appended_total", "");
+    wait_until("the new clicks delivered", Duration::from_secs(60), || {
+        paths_seen(&rx)
+            .iter()
+            .filter(|p| p.starts_with("/r/new-"))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == 300
+    });
+    wait_until("the new clicks counted", Duration::from_secs(30), || {
+        ct.metric("clicktap_stats_events_total", r#"outcome="counted""#) >= counted_before + 300.0
+    });
+    assert!(
+        appended >= stored_before + 310.0,
+        "the new clicks were stored: {appended}"
+    );
+    let status = ct.stop();
+    assert!(status.success(), "{status}:\n{}", ct.log_text());
 }

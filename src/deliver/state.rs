@@ -644,4 +644,57 @@ mod tests {
         assert_eq!(due[0].0, 12);
         assert_eq!(due[0].1.message, None);
     }
+
+    #[test]
+    fn the_byte_count_follows_every_change_and_replays_clear_dead_letters() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        let exact = |s: &WebhookState| {
+            let kept = s.bytes();
+            s.count_bytes().unwrap();
+            assert_eq!(kept, s.bytes(), "kept as counted afresh");
+            kept
+        };
+        assert_eq!(exact(&s), 0);
+        for seq in 0..3000u64 {
+            s.set_pending(seq, &pending(100 + seq % 7, Some("m")))
+                .unwrap();
+        }
+        let full = exact(&s);
+        assert!(full > 3000 * 26, "{full}");
+        s.set_pending(5, &pending(9, None)).unwrap();
+        s.clear_retry(6, 100 + 6 % 7).unwrap();
+        let d = Dead {
+            attempts: 5,
+            at_ms: 9,
+            last_error: "503".into(),
+            message: None,
+        };
+        for seq in 10..2500 {
+            s.add_dead(seq, &d).unwrap();
+        }
+        exact(&s);
+        // A range replay takes events out of the dead letters, in chunks.
+        let seqs: Vec<u64> = (10..1000).collect();
+        for chunk in seqs.chunks(CHUNK) {
+            s.replay(chunk, 50).unwrap();
+        }
+        assert_eq!(s.dead_count().unwrap(), 1500);
+        exact(&s);
+        // Replaying every dead letter: more than one chunk.
+        assert_eq!(s.replay_dead(60).unwrap(), 1500);
+        assert_eq!(s.dead_count().unwrap(), 0);
+        exact(&s);
+        s.add_dead(7, &d).unwrap();
+        s.add_dead(8, &d).unwrap();
+        assert_eq!(s.expire_dead(8).unwrap(), 1);
+        assert_eq!(s.purge_dead(None).unwrap(), 1);
+        // Delivered: a retry's record and any dead letter of it go.
+        s.add_dead(2999, &d).unwrap();
+        s.set_pending(2999, &pending(70, None)).unwrap();
+        s.add_dead(2999, &d).unwrap();
+        s.clear_retry(2999, 70).unwrap();
+        assert_eq!(s.dead_count().unwrap(), 0);
+        exact(&s);
+    }
 }

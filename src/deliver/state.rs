@@ -663,7 +663,7 @@ mod tests {
         let full = exact(&s);
         assert!(full > 3000 * 26, "{full}");
         s.set_pending(5, &pending(9, None)).unwrap();
-        s.clear_retry(6, 100 + 6 % 7).unwrap();
+        s.clear_retry(6, 106).unwrap();
         let d = Dead {
             attempts: 5,
             at_ms: 9,

@@ -259,7 +259,7 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
     let rx = common::receiver::scripted(move |_, _| {
         let h = h.clone();
         async move {
-            for _ in 0..600 {
+            for _ in 0..2400 {
                 if !h.load(Ordering::SeqCst) {
                     break;
                 }
@@ -269,7 +269,7 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
         }
     });
     let hook = format!(
-        "[[webhooks]]\nid = \"main\"\nurl = \"{}\"\nformat = \"native\"\ntimeout = \"60s\"\n\
+        "[[webhooks]]\nid = \"main\"\nurl = \"{}\"\nformat = \"native\"\ntimeout = \"150s\"\n\
          [webhooks.batch]\nmax_events = 300\nmax_wait = \"5s\"\n",
         rx.url("/")
     );
@@ -289,6 +289,9 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
         Duration::from_secs(20),
         || paths_seen(&rx).len() >= 50,
     );
+    // Their attempts written to the delivery log: nothing more is written to sled until
+    // the next flush, so the clicks that follow stay in its memory.
+    ct.wait_deliveries("main", 50);
     // Just after a flush, 300 clicks are stored in sled's memory and sent to the
     // webhook in one request, which the receiver holds; then the disk fills up, and the
     // next flush fails: the 300 never reach the disk.

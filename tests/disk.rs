@@ -356,3 +356,38 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
     let status = ct.stop();
     assert!(status.success(), "{status}:\n{}", ct.log_text());
 }
+
+#[test]
+fn below_the_free_space_floor_a_failing_webhook_takes_no_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 32);
+    let rx = common::receiver::always(503);
+    let hook = format!(
+        "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
+         [webhooks.retry]\nmax_attempts = 100\nschedule = [\"1h\"]\n",
+        rx.url("/")
+    );
+    let (ct, _up) = start_with(&disk, dir.path(), "8MiB", Options::default().tail(&hook));
+    clicks(&ct, "before", 20);
+    ct.wait_settled(20);
+    wait_until("20 retries recorded", Duration::from_secs(20), || {
+        ct.metric("clicktap_delivery_retried_total", "") == 20.0
+    });
+    assert_eq!(ct.metric("clicktap_delivery_held_total", ""), 0.0);
+
+    // Below the floor, retries and dead letters stop growing: no new event is taken.
+    let filler = disk.fill(4 << 20);
+    wait_until("new events held back", Duration::from_secs(20), || {
+        ct.metric("clicktap_delivery_held_total", r#"webhook="down""#) == 1.0
+    });
+    assert!(
+        ct.log_text().contains("at their bound"),
+        "{}",
+        ct.log_text()
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("new events taken again", Duration::from_secs(20), || {
+        ct.log_text().contains("new events taken again")
+    });
+}

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub delivery_token_fetches: IntCounterVec,
     pub delivery_interrupted: IntCounterVec,
     pub delivery_dead_expired: IntCounterVec,
+    pub delivery_state_bytes: IntGaugeVec,
+    pub delivery_held: IntCounterVec,
     pub delivery_log_bytes: IntGauge,
     pub delivery_log_evicted: IntCounter,
     pub stats_counted: IntCounter,
@@ -270,6 +272,21 @@ impl Metrics {
                 "clicktap_delivery_dead_expired_total",
                 "Dead letters removed because the queue no longer holds their events \
                  (queue.retention or room), per webhook.",
+                &["webhook"],
+            ),
+            delivery_state_bytes: gauge_vec(
+                &r,
+                "clicktap_delivery_state_bytes",
+                "Bytes of retries and dead letters, per webhook (bounded by \
+                 delivery.state_max_bytes).",
+                &["webhook"],
+            ),
+            delivery_held: counter_vec(
+                &r,
+                "clicktap_delivery_held_total",
+                "Times a webhook stopped taking new events because its retries and dead \
+                 letters reached delivery.state_max_bytes or the disk fell below \
+                 queue.min_free_bytes, per webhook.",
                 &["webhook"],
             ),
             delivery_log_bytes: gauge(

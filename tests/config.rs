@@ -487,10 +487,12 @@ fn queue_and_delivery_keys_for_disk_space_stop_and_log_size() {
         std::time::Duration::from_secs(5)
     );
     assert_eq!(defaults.delivery.log_max_bytes, 256 << 20);
+    assert_eq!(defaults.delivery.state_max_bytes, 64 << 20);
     let set = clicktap::config::from_str(
         &format!(
             "[queue]\npath = {q:?}\nmin_free_bytes = \"0\"\n\
-             [delivery]\nstop_timeout = \"250ms\"\nlog_max_bytes = \"1MiB\"\n"
+             [delivery]\nstop_timeout = \"250ms\"\nlog_max_bytes = \"1MiB\"\n\
+             state_max_bytes = \"64KiB\"\n"
         ),
         path,
     )
@@ -501,12 +503,14 @@ fn queue_and_delivery_keys_for_disk_space_stop_and_log_size() {
         std::time::Duration::from_millis(250)
     );
     assert_eq!(set.delivery.log_max_bytes, 1 << 20);
+    assert_eq!(set.delivery.state_max_bytes, 64 << 10);
     refuses_all(
-        "[queue]\nmin_free_bytes = \"lots\"\n[delivery]\nstop_timeout = \"11m\"\nlog_max_bytes = \"512KiB\"\n",
+        "[queue]\nmin_free_bytes = \"lots\"\n[delivery]\nstop_timeout = \"11m\"\nlog_max_bytes = \"512KiB\"\nstate_max_bytes = \"1KiB\"\n",
         &[
             "queue.min_free_bytes: \"lots\" is not a size",
             "delivery.stop_timeout: \"11m\" is outside 1ms-10m",
             "delivery.log_max_bytes: \"512KiB\" is below 1MiB",
+            "delivery.state_max_bytes: \"1KiB\" is below 64KiB",
         ],
     );
     refuses_all(

@@ -4,6 +4,7 @@ mod common;
 
 use common::receiver::{self, native_ids};
 use common::{Clicktap, Options, reply, upstream, wait_until};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -139,6 +140,122 @@ fn the_last_failure_goes_to_dead_letters_and_can_be_replayed() {
         ct.metric("clicktap_delivery_delivered_total", "") == 1.0
     });
     assert_eq!(rx.requests().len(), 3);
+}
+
+#[test]
+fn a_replayed_dead_letter_is_no_longer_dead_and_a_replay_says_what_was_delivered() {
+    let up = upstream::start();
+    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a = accept.clone();
+    let rx = receiver::scripted(move |_, _| {
+        let ok = a.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if ok {
+                reply(200, &[], "")
+            } else {
+                reply(503, &[], "down")
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook(
+        "dead",
+        &rx.url("/"),
+        "[webhooks.retry]\nmax_attempts = 1",
+    ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..3 {
+        assert_eq!(ct.click(&format!("/r/d-{i}"), ""), 302);
+    }
+    wait_until("3 dead letters", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_dead_total", "") == 3.0
+    });
+    let replay = || {
+        ct.cli(&[
+            "webhooks",
+            "replay",
+            "dead",
+            "--since",
+            "0",
+            "--until",
+            "99999999999999",
+        ])
+    };
+
+    // Replayed while the receiver still fails: attempted, not delivered, and said so.
+    let (code, out, err) = replay();
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("3 events put back in line"), "{out}");
+    assert!(
+        err.contains("0 of 3 delivered") && err.contains("3 failed again"),
+        "{out}{err}"
+    );
+    assert!(!out.contains("sent"), "{out}");
+    assert_eq!(rx.requests().len(), 6);
+
+    // Replayed once it accepts: delivered, and no longer dead letters.
+    accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (code, out, err) = replay();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 of 3 delivered"), "{out}");
+    assert_eq!(rx.requests().len(), 9);
+    let (_, out, _) = ct.cli(&["webhooks", "dead-letters", "dead"]);
+    assert!(out.contains("0 in all"), "{out}");
+
+    // Replaying dead letters now sends nothing again.
+    let answer = common::http_post(ct.admin, "/api/v1/webhooks/dead/dead-letters/replay");
+    assert!(answer.contains("\"scheduled\":0"), "{answer}");
+    assert_eq!(
+        rx.requests().len(),
+        9,
+        "a delivered event is not sent again"
+    );
+    assert_eq!(ct.metric("clicktap_delivery_delivered_total", ""), 3.0);
+}
+
+#[test]
+fn retries_and_dead_letters_stay_within_their_byte_bound_and_new_events_wait() {
+    let up = upstream::start();
+    let rx = receiver::always(503);
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .delivery(r#"state_max_bytes = "64KiB""#)
+        .tail(&webhook(
+            "down",
+            &rx.url("/"),
+            "[webhooks.retry]\nmax_attempts = 100\nschedule = [\"1h\"]",
+        ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..800 {
+        assert_eq!(ct.click(&format!("/r/b-{i}"), ""), 302);
+    }
+    ct.wait_settled(800);
+    wait_until("new events held back", Duration::from_secs(30), || {
+        ct.metric("clicktap_delivery_held_total", r#"webhook="down""#) == 1.0
+    });
+    // Once held, nothing more is taken: the state stops within one turn's events
+    // (64 here) of its bound, and the rest wait in the queue, counted as lag.
+    let w: Value = serde_json::from_str(&ct.admin_get("/api/v1/webhooks/down")).unwrap();
+    let bytes = w["state_bytes"].as_u64().unwrap();
+    assert!(bytes >= 64 << 10, "{w}");
+    assert!(bytes < (64 << 10) + 64 * 400, "{w}");
+    assert_eq!(
+        ct.metric("clicktap_delivery_state_bytes", r#"webhook="down""#),
+        bytes as f64
+    );
+    let retries = w["retries"].as_u64().unwrap();
+    assert!(w["lag"].as_u64().unwrap() + retries == 800, "{w}");
+    assert!(retries < 800, "{w}");
+    let sent = rx.requests().len();
+    assert_eq!(
+        sent as u64, retries,
+        "each new event tried once, no more taken"
+    );
+    assert!(
+        ct.log_text().contains("at their bound"),
+        "{}",
+        ct.log_text()
+    );
 }
 
 #[test]

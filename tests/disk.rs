@@ -16,6 +16,8 @@ use common::{Clicktap, Options, upstream, wait_until};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A tmpfs of `mib` MiB mounted at `dir`, unmounted when dropped.
@@ -124,11 +126,20 @@ fn accounted(ct: &Clicktap) -> (f64, f64, f64) {
 }
 
 fn start_on(disk: &SmallDisk, dir: &Path, min_free: &str) -> (Clicktap, common::TestServer) {
+    start_with(disk, dir, min_free, Options::default())
+}
+
+fn start_with(
+    disk: &SmallDisk,
+    dir: &Path,
+    min_free: &str,
+    o: Options,
+) -> (Clicktap, common::TestServer) {
     let up = upstream::start();
     let (config, proxy, admin) = common::clicktap::write_config(
         dir,
         up.addr,
-        &Options::default().queue(&format!("min_free_bytes = \"{min_free}\"")),
+        &o.queue(&format!("min_free_bytes = \"{min_free}\"")),
     );
     // The queue on the small disk.
     let text = std::fs::read_to_string(&config).unwrap().replace(
@@ -218,4 +229,165 @@ fn below_the_free_space_floor_appends_are_refused_and_counted_until_space_return
     assert_eq!(ct.metric("clicktap_queue_appended_total", ""), 40.0);
     let (captured, stored, dropped) = accounted(&ct);
     assert_eq!(captured, stored + dropped);
+}
+
+/// The link paths a receiver was sent, in the native format.
+fn paths_seen(rx: &common::TestServer) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in rx.requests() {
+        let v = common::receiver::body_json(&s);
+        let events = match v.get("events") {
+            Some(list) => list.as_array().unwrap().clone(),
+            None => vec![v],
+        };
+        for e in events {
+            out.push(e["link"]["path"].as_str().unwrap_or("").to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 24);
+    // A receiver that holds its answers while `hold` is set: a delivery in flight
+    // across the failure and the reopen (the 300 clicks of the failing window in one
+    // request).
+    let hold = Arc::new(AtomicBool::new(false));
+    let h = hold.clone();
+    let rx = common::receiver::scripted(move |_, _| {
+        let h = h.clone();
+        async move {
+            for _ in 0..2400 {
+                if !h.load(Ordering::SeqCst) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            common::reply(200, &[], "ok")
+        }
+    });
+    let hook = format!(
+        "[[webhooks]]\nid = \"main\"\nurl = \"{}\"\nformat = \"native\"\ntimeout = \"150s\"\n\
+         [webhooks.batch]\nmax_events = 300\nmax_wait = \"5s\"\n",
+        rx.url("/")
+    );
+    // No free-space floor: sled itself runs into the full disk and is opened again.
+    // A flush every 30 s, and no stats rollup (whose writes would put the clicks on
+    // disk at once): the clicks of the failing window never reach the disk, while the
+    // webhook has read them.
+    let o = Options::default()
+        .queue(r#"flush_interval = "30s""#)
+        .tail(&hook)
+        .tail("[stats]\nenabled = false\n");
+    let (mut ct, _up) = start_with(&disk, dir.path(), "0", o);
+    clicks(&ct, "before", 50);
+    ct.wait_settled(50);
+    wait_until(
+        "the first clicks delivered",
+        Duration::from_secs(20),
+        || paths_seen(&rx).len() >= 50,
+    );
+    // Their attempts written to the delivery log: nothing more is written to sled until
+    // the next flush, so the clicks that follow stay in its memory.
+    ct.wait_deliveries("main", 50);
+    // Just after a flush, 300 clicks are stored in sled's memory and sent to the
+    // webhook in one request, which the receiver holds; then the disk fills up, and the
+    // next flush fails: the 300 never reach the disk.
+    let flushes = ct.metric("clicktap_queue_flushes_total", "");
+    wait_until("a flush", Duration::from_secs(40), || {
+        ct.metric("clicktap_queue_flushes_total", "") > flushes
+    });
+    hold.store(true, Ordering::SeqCst);
+    clicks(&ct, "lost", 300);
+    ct.wait_settled(350);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while paths_seen(&rx)
+        .iter()
+        .filter(|p| p.starts_with("/r/lost-"))
+        .count()
+        < 300
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lost clicks in flight: {} seen\n{}",
+            paths_seen(&rx).len(),
+            ct.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let filler = disk.fill(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    while !ct.log_text().contains("queue storage failed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure not noticed:\n{}\n{}",
+            ct.log_text(),
+            ct.admin_get("/metrics")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let stored_before = ct.metric("clicktap_queue_appended_total", "");
+    let mut i = 0;
+    wait_until("capture resumed", Duration::from_secs(30), || {
+        clicks(&ct, &format!("after-{i}"), 10);
+        i += 1;
+        ct.wait_settled(350 + 10 * i);
+        ct.metric("clicktap_queue_appended_total", "") >= stored_before + 10.0
+    });
+    assert!(ct.log_text().contains("opened again"), "{}", ct.log_text());
+    // The deliveries held since before the failure end now, and settle.
+    hold.store(false, Ordering::SeqCst);
+
+    // Every click stored after the reopen has a number of its own: the webhook, whose
+    // cursor the held request moved to past the lost clicks, reaches every one of them.
+    clicks(&ct, "new", 300);
+    ct.wait_settled(650 + 10 * i);
+    wait_until("the new clicks delivered", Duration::from_secs(60), || {
+        paths_seen(&rx)
+            .iter()
+            .filter(|p| p.starts_with("/r/new-"))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == 300
+    });
+    let status = ct.stop();
+    assert!(status.success(), "{status}:\n{}", ct.log_text());
+}
+
+#[test]
+fn below_the_free_space_floor_a_failing_webhook_takes_no_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 32);
+    let rx = common::receiver::always(503);
+    let hook = format!(
+        "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
+         [webhooks.retry]\nmax_attempts = 100\nschedule = [\"1h\"]\n",
+        rx.url("/")
+    );
+    let (ct, _up) = start_with(&disk, dir.path(), "8MiB", Options::default().tail(&hook));
+    clicks(&ct, "before", 20);
+    ct.wait_settled(20);
+    wait_until("20 retries recorded", Duration::from_secs(20), || {
+        ct.metric("clicktap_delivery_retried_total", "") == 20.0
+    });
+    assert_eq!(ct.metric("clicktap_delivery_held_total", ""), 0.0);
+
+    // Below the floor, retries and dead letters stop growing: no new event is taken.
+    let filler = disk.fill(4 << 20);
+    wait_until("new events held back", Duration::from_secs(20), || {
+        ct.metric("clicktap_delivery_held_total", r#"webhook="down""#) == 1.0
+    });
+    assert!(
+        ct.log_text().contains("at their bound"),
+        "{}",
+        ct.log_text()
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("new events taken again", Duration::from_secs(20), || {
+        ct.log_text().contains("new events taken again")
+    });
 }

@@ -192,6 +192,77 @@ fn a_reload_adds_a_webhook_that_then_receives_clicks() {
 }
 
 #[test]
+fn a_webhook_a_reload_adds_paused_is_listed_and_once_enabled_receives_the_clicks_of_its_pause() {
+    let up = upstream::start();
+    let first = receiver::ok();
+    let paused = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook("first", &first.url("/")));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    assert_eq!(ct.click("/r/before", ""), 302);
+    first.wait_for(1, Duration::from_secs(10));
+
+    let both = |enabled: bool| {
+        format!(
+            "{}\n{}enabled = {enabled}\n",
+            webhook("first", &first.url("/")),
+            webhook("later", &paused.url("/"))
+        )
+    };
+    set_tail(&ct, &both(false));
+    let (code, out, err) = ct.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Paused, it is listed everywhere an operator looks.
+    let (code, out, _) = ct.cli(&["status"]);
+    assert_eq!(code, 0);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("later"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("paused"), "{out}");
+    let (_, out, _) = ct.cli(&["webhooks", "list"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("later") && l.contains("paused")),
+        "{out}"
+    );
+    let api: Value = serde_json::from_str(&ct.admin_get("/api/v1/webhooks/later")).unwrap();
+    assert_eq!(api["paused"], true, "{api}");
+
+    for i in 0..5 {
+        assert_eq!(ct.click(&format!("/r/pause-{i}"), ""), 302);
+    }
+    first.wait_for(6, Duration::from_secs(10));
+    wait_until(
+        "the pause's clicks wait for it",
+        Duration::from_secs(10),
+        || {
+            let v: Value = serde_json::from_str(&ct.admin_get("/api/v1/webhooks/later")).unwrap();
+            v["lag"] == 5
+        },
+    );
+    assert!(paused.requests().is_empty());
+
+    set_tail(&ct, &both(true));
+    let (code, out, err) = ct.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let got = paused.wait_for(5, Duration::from_secs(10));
+    let got: HashSet<String> = got
+        .iter()
+        .map(|s| {
+            receiver::body_json(s)["link"]["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want: HashSet<String> = (0..5).map(|i| format!("/r/pause-{i}")).collect();
+    assert_eq!(got, want, "the clicks of the pause, and only those");
+    let api: Value = serde_json::from_str(&ct.admin_get("/api/v1/webhooks/later")).unwrap();
+    assert_eq!(api["paused"], false, "{api}");
+}
+
+#[test]
 fn a_bad_reload_is_refused_whole_and_the_running_configuration_stays() {
     let up = upstream::start();
     let rx = receiver::ok();

@@ -22,7 +22,7 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
             let oldest = w.oldest_undelivered().ok().flatten();
             json!({
                 "id": w.id(),
-                "state": w.health().state,
+                "state": if w.cfg.enabled { json!(w.health().state) } else { json!("paused") },
                 "lag": head.saturating_sub(cursor),
                 "retries": w.retries().ok(),
                 "dead_letters": w.dead_letters().ok(),

@@ -24,12 +24,15 @@ pub fn describe(w: &Webhook, queue: &Queue) -> Value {
         "id": w.cfg.id,
         "url": crate::redact::url(&w.cfg.url),
         "format": w.cfg.format.as_str(),
+        "paused": !w.cfg.enabled,
         "health": w.health(),
         "lag": head.saturating_sub(cursor),
         "retries": w.retries().ok(),
         "dead_letters": w.dead_letters().ok(),
         "oldest_undelivered_ms": oldest.map(|o| o.0),
         "oldest_undelivered_age_ms": oldest.map(|o| o.1),
+        "replays": w.replays,
+        "state_bytes": w.state_bytes(),
     })
 }
 
@@ -63,14 +66,31 @@ pub async fn route(
             let w2 = w.clone();
             match d.run(async move { w2.test().await }).await {
                 Some(answer) => ok(&answer),
-                None => error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "delivery is not running",
-                ),
+                None => not_running(),
             }
         }
-        ["replay"] => only(m, Method::POST, || replay(&w, req, body.as_deref())),
+        ["replay"] => {
+            if *m != Method::POST {
+                return method_not_allowed("POST");
+            }
+            let (since, until) = match replay_range(req, body.as_deref()) {
+                Ok(r) => r,
+                Err(e) => return bad_request(&e),
+            };
+            let w2 = w.clone();
+            match off_admin(d, move || w2.replay(since, until)).await {
+                // A range that ends before it starts holds no events: nothing to replay.
+                Some(Ok(r)) => ok(&json!({
+                    "id": id,
+                    "scheduled": r.events,
+                    "replayed": r.events,
+                    "from_seq": r.from_seq,
+                    "to_seq": r.to_seq,
+                })),
+                Some(Err(e)) => queue_error(&e),
+                None => not_running(),
+            }
+        }
         ["reactivate"] => only(m, Method::POST, || {
             w.reactivate();
             ok(&json!({ "id": id, "health": w.health() }))
@@ -83,10 +103,17 @@ pub async fn route(
             },
             _ => method_not_allowed("GET, DELETE"),
         },
-        ["dead-letters", "replay"] => only(m, Method::POST, || match w.replay_dead() {
-            Ok(n) => ok(&json!({ "id": id, "replayed": n })),
-            Err(e) => queue_error(&e),
-        }),
+        ["dead-letters", "replay"] => {
+            if *m != Method::POST {
+                return method_not_allowed("POST");
+            }
+            let w2 = w.clone();
+            match off_admin(d, move || w2.replay_dead()).await {
+                Some(Ok(n)) => ok(&json!({ "id": id, "scheduled": n, "replayed": n })),
+                Some(Err(e)) => queue_error(&e),
+                None => not_running(),
+            }
+        }
         ["dead-letters", seq] | ["dead-letters", seq, "replay"] => {
             let Ok(seq) = seq.parse::<u64>() else {
                 return bad_request(&format!("{seq:?} is not a dead letter's sequence number"));
@@ -99,7 +126,9 @@ pub async fn route(
                 (false, _) => return method_not_allowed("DELETE"),
             };
             match found {
-                Ok(true) if replay => ok(&json!({ "id": id, "seq": seq, "replayed": 1 })),
+                Ok(true) if replay => {
+                    ok(&json!({ "id": id, "seq": seq, "scheduled": 1, "replayed": 1 }))
+                }
                 Ok(true) => ok(&json!({ "id": id, "seq": seq, "purged": 1 })),
                 Ok(false) => error(
                     StatusCode::NOT_FOUND,
@@ -111,6 +140,26 @@ pub async fn route(
         }
         _ => not_found(),
     }
+}
+
+fn not_running() -> Answer {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "delivery is not running",
+    )
+}
+
+/// Runs `f`, an operation on many retries or dead letters that blocks on the queue, on
+/// delivery's runtime among its threads for blocking work, never on the admin
+/// listener's; `None` when delivery is not running.
+async fn off_admin<T: Send + 'static>(
+    d: &Handle,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    d.run(async move { tokio::task::spawn_blocking(f).await.ok() })
+        .await
+        .flatten()
 }
 
 fn only(m: &Method, want: Method, f: impl FnOnce() -> Answer) -> Answer {
@@ -136,16 +185,17 @@ fn dead_letters(w: &Arc<Webhook>, req: &Request) -> Answer {
     }
 }
 
-/// `since` and `until` from the JSON body or the query; both required.
-fn replay(w: &Arc<Webhook>, req: &Request, body: Option<&[u8]>) -> Answer {
+/// `since` and `until` from the JSON body or the query; both required. An error says
+/// what is wrong with the request.
+fn replay_range(req: &Request, body: Option<&[u8]>) -> Result<(u64, u64), String> {
     let from_body: Value = match body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)) {
         None => Value::Null,
         Some(b) => match serde_json::from_slice(b) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => {
-                return bad_request("the body is a JSON object: {\"since\": ..., \"until\": ...}");
+                return Err("the body is a JSON object: {\"since\": ..., \"until\": ...}".into());
             }
-            Err(e) => return bad_request(&format!("the body is not JSON: {e}")),
+            Err(e) => return Err(format!("the body is not JSON: {e}")),
         },
     };
     let time = |name: &str| -> Result<u64, String> {
@@ -157,15 +207,8 @@ fn replay(w: &Arc<Webhook>, req: &Request, body: Option<&[u8]>) -> Answer {
             )),
         }
     };
-    let (since, until) = match (time("since"), time("until")) {
-        (Ok(s), Ok(u)) => (s, u),
-        (Err(e), _) | (_, Err(e)) => return bad_request(&e),
-    };
-    // A range that ends before it starts holds no events: nothing to replay.
-    match w.replay(since, until) {
-        Ok(r) => ok(
-            &json!({ "id": w.id(), "replayed": r.events, "from_seq": r.from_seq, "to_seq": r.to_seq }),
-        ),
-        Err(e) => queue_error(&e),
+    match (time("since"), time("until")) {
+        (Ok(s), Ok(u)) => Ok((s, u)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }

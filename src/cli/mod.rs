@@ -147,7 +147,11 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
         t.row(vec![
             cell(&w["id"]),
             cell(&w["format"]),
-            cell(&w["health"]["state"]),
+            if w["paused"] == true {
+                "paused".to_string()
+            } else {
+                cell(&w["health"]["state"])
+            },
             cell(&w["lag"]),
             cell(&w["retries"]),
             cell(&w["dead_letters"]),
@@ -204,8 +208,17 @@ pub fn reactivate(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
     Ok(Done::Ok)
 }
 
-/// Replays a time range; then, unless `wait` is off, shows the replayed events going
-/// out until none of them waits any more.
+/// What became of replayed events so far, as the webhook counts them: delivered, and
+/// failed again (dead letters).
+fn replay_outcomes(c: &Client, id: &str) -> anyhow::Result<(u64, u64)> {
+    let v = c.ok(Method::GET, &path(id, ""), None)?;
+    let n = |k: &str| v["replays"][k].as_u64().unwrap_or(0);
+    Ok((n("delivered"), n("failed")))
+}
+
+/// Replays a time range; then, unless `wait` is off, follows the replayed events until
+/// each is delivered or has failed again, and says which. Exits non-zero when any
+/// failed again or still waits.
 pub fn replay(
     c: &Client,
     id: &str,
@@ -214,15 +227,13 @@ pub fn replay(
     wait: bool,
     as_json: bool,
 ) -> anyhow::Result<Done> {
-    let before = c.ok(Method::GET, &path(id, ""), None)?["retries"]
-        .as_u64()
-        .unwrap_or(0);
+    let (delivered_before, failed_before) = replay_outcomes(c, id)?;
     let v = c.ok(
         Method::POST,
         &path(id, "/replay"),
         Some(&json!({ "since": since, "until": until })),
     )?;
-    let n = v["replayed"].as_u64().unwrap_or(0);
+    let n = v["scheduled"].as_u64().unwrap_or(0);
     if as_json {
         print_json(&v);
     } else {
@@ -234,16 +245,16 @@ pub fn replay(
     let tty = std::io::stderr().is_terminal() && !as_json;
     let started = Instant::now();
     let mut last_change = Instant::now();
-    let mut left = n;
+    let (mut delivered, mut failed) = (0, 0);
     loop {
-        let waiting = c.ok(Method::GET, &path(id, ""), None)?["retries"]
-            .as_u64()
-            .unwrap_or(0);
-        let now_left = waiting.saturating_sub(before).min(n);
-        if now_left != left {
+        let (d, f) = replay_outcomes(c, id)?;
+        let d = d.saturating_sub(delivered_before).min(n);
+        let f = f.saturating_sub(failed_before).min(n - d);
+        if (d, f) != (delivered, failed) {
             last_change = Instant::now();
-            left = now_left;
+            (delivered, failed) = (d, f);
         }
+        let left = n - delivered - failed;
         if tty {
             let done = n - left;
             let width = 30;
@@ -263,7 +274,7 @@ pub fn replay(
                 eprintln!();
             }
             eprintln!(
-                "{left} of them still wait (the receiver is failing?); see `clicktap webhooks deliveries {id}`"
+                "{id}: {delivered} of {n} delivered, {failed} failed again (dead letters), {left} still wait for a retry (the receiver is failing?); see `clicktap webhooks deliveries {id}`"
             );
             return Ok(Done::Refused);
         }
@@ -272,11 +283,15 @@ pub fn replay(
     if tty {
         eprintln!();
     }
-    if !as_json {
-        println!(
-            "{id}: {n} events sent in {:.1} s",
-            started.elapsed().as_secs_f64()
+    let secs = started.elapsed().as_secs_f64();
+    if failed > 0 {
+        eprintln!(
+            "{id}: {delivered} of {n} delivered in {secs:.1} s; {failed} failed again and are dead letters (`clicktap webhooks dead-letters {id}`)"
         );
+        return Ok(Done::Refused);
+    }
+    if !as_json {
+        println!("{id}: {delivered} of {n} delivered in {secs:.1} s");
     }
     Ok(Done::Ok)
 }
@@ -361,8 +376,11 @@ pub fn dead_letters(
         }
         print!("{}", t.render());
         println!("{} in all", cell(&v["total"]));
-    } else if let Some(n) = v.get("replayed") {
-        println!("{id}: {} replayed", cell(n));
+    } else if let Some(n) = v.get("scheduled") {
+        println!(
+            "{id}: {} dead letters put back in line for an attempt (not yet delivered; `clicktap webhooks deliveries {id}` shows how they fare)",
+            cell(n)
+        );
     } else {
         println!("{id}: {} purged", cell(&v["purged"]));
     }

@@ -173,6 +173,7 @@ pub struct DeliveryFile {
     pub poll_interval: String,
     pub stop_timeout: String,
     pub log_max_bytes: String,
+    pub state_max_bytes: String,
 }
 
 impl Default for DeliveryFile {
@@ -187,6 +188,7 @@ impl Default for DeliveryFile {
             poll_interval: "50ms".into(),
             stop_timeout: "5s".into(),
             log_max_bytes: "256MiB".into(),
+            state_max_bytes: "64MiB".into(),
         }
     }
 }

@@ -148,6 +148,9 @@ pub struct DeliveryConfig {
     pub stop_timeout: Duration,
     /// Bound on the delivery log's stored bytes; the oldest attempts go first.
     pub log_max_bytes: u64,
+    /// Bound on each webhook's retries and dead letters, in bytes: at it, the webhook
+    /// takes no new events until retries drain.
+    pub state_max_bytes: u64,
 }
 
 /// The per-minute click rollups behind `GET /api/v1/stats` (`crate::rollup`).

@@ -411,6 +411,8 @@ const LOG_BODY_MAX: usize = 1 << 20;
 
 /// The smallest delivery log worth bounding: a few thousand attempts.
 const LOG_MAX_BYTES_MIN: u64 = 1 << 20;
+/// Room for a few hundred retries.
+const STATE_MAX_BYTES_MIN: u64 = 64 << 10;
 
 fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
     bounds::count(p, "delivery.threads", f.threads, 1..=64);
@@ -444,6 +446,12 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         &f.log_max_bytes,
         LOG_MAX_BYTES_MIN,
     );
+    let state_max_bytes = bounds::size(
+        p,
+        "delivery.state_max_bytes",
+        &f.state_max_bytes,
+        STATE_MAX_BYTES_MIN,
+    );
     // Webhooks are validated against this even when it has problems, so every value
     // has a stand-in; with problems, no Config is built from it.
     DeliveryConfig {
@@ -456,6 +464,7 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         poll_interval: poll.unwrap_or(MILLI),
         stop_timeout: stop_timeout.unwrap_or(MILLI),
         log_max_bytes: log_max_bytes.unwrap_or(LOG_MAX_BYTES_MIN),
+        state_max_bytes: state_max_bytes.unwrap_or(STATE_MAX_BYTES_MIN),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 
 struct Token {
     value: String,
-    expires: Option<Instant>,
+    expires: Instant,
 }
 
 #[derive(Default)]
@@ -129,7 +129,7 @@ impl Authenticator {
             {
                 let mut cache = self.cache.lock();
                 if let Some(t) = cache.token.as_ref()
-                    && t.expires.is_none_or(|e| Instant::now() < e)
+                    && Instant::now() < t.expires
                 {
                     return Ok(t.value.clone());
                 }
@@ -207,10 +207,24 @@ impl Authenticator {
         }
         let body: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| format!("token endpoint sent no usable token: {e}"))?;
-        Ok(Token {
-            value: body.access_token,
-            expires: body.expires_in.map(lifetime).map(|l| Instant::now() + l),
-        })
+        Ok(Token::new(
+            body.access_token,
+            body.expires_in,
+            Instant::now(),
+        ))
+    }
+}
+
+impl Token {
+    /// A token fetched at `now`; one without `expires_in` is kept [`LONGEST_LIFETIME`],
+    /// like one whose `expires_in` is longer, so that a revoked or rotated credential
+    /// is fetched again within a day rather than never.
+    fn new(value: String, expires_in: Option<u64>, now: Instant) -> Token {
+        let lifetime = expires_in.map_or(LONGEST_LIFETIME, lifetime);
+        Token {
+            value,
+            expires: now.checked_add(lifetime).unwrap_or(now),
+        }
     }
 }
 
@@ -234,5 +248,16 @@ mod tests {
             assert!(Instant::now().checked_add(l).is_some(), "{s}");
         }
         assert_eq!(lifetime(3600), Duration::from_secs(3570));
+    }
+
+    #[test]
+    fn a_token_without_expires_in_is_kept_at_most_a_day() {
+        let now = Instant::now();
+        let t = Token::new("tok".into(), None, now);
+        assert_eq!(t.expires, now + LONGEST_LIFETIME);
+        let t = Token::new("tok".into(), Some(u64::MAX), now);
+        assert_eq!(t.expires, now + LONGEST_LIFETIME);
+        let t = Token::new("tok".into(), Some(600), now);
+        assert_eq!(t.expires, now + Duration::from_secs(570));
     }
 }

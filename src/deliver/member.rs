@@ -57,6 +57,8 @@ pub struct Member {
     pub due_at: Option<u64>,
     /// The message id of the request it last failed in, when it is a retry.
     pub message: Option<String>,
+    /// Put in line by an operator's replay (its outcome is counted as the replay's).
+    pub replay: bool,
 }
 
 impl Member {
@@ -85,6 +87,7 @@ impl Member {
             attempts_before: 0,
             due_at: None,
             message: None,
+            replay: false,
         })
     }
 

@@ -116,9 +116,10 @@ impl Delivery {
         self.handle.clone()
     }
 
-    /// Applies a reloaded configuration: webhooks added are started, those whose table
-    /// (or `[delivery]`) changed are replaced, those removed are stopped and forgotten,
-    /// and the `[[links]]` are swapped. Each change waits for the webhook's requests in
+    /// Applies a reloaded configuration: webhooks added are started (or listed, paused,
+    /// with a cursor, when `enabled = false`), those whose table (or `[delivery]`)
+    /// changed are replaced, those removed are stopped and forgotten, and the
+    /// `[[links]]` are swapped. Each change waits for the webhook's requests in
     /// flight (`delivery.stop_timeout`) in the background; this returns at once.
     pub fn apply(&self, cfg: &Config) -> anyhow::Result<Applied> {
         let mut control = self.control.lock();
@@ -136,14 +137,14 @@ impl Delivery {
         let mut applied = Applied::default();
         let mut next = Vec::new();
         let mut commands = Vec::new();
-        for w in cfg.webhooks.iter().filter(|w| w.enabled) {
+        // Paused webhooks (`enabled = false`) are listed like the others and keep a
+        // cursor, so that once enabled they receive what happened meanwhile; only
+        // enabled ones run.
+        for w in &cfg.webhooks {
             match running.iter().find(|r| r.id() == w.id) {
                 Some(r) if r.cfg.fingerprint == w.fingerprint => next.push(r.clone()),
                 found => {
-                    let name = consumer_name(&w.id);
-                    if parts.queue.cursor(&name)?.is_none() {
-                        parts.queue.set_cursor(&name, parts.queue.head())?;
-                    }
+                    start_cursor(&parts.queue, &w.id)?;
                     let new = Arc::new(Webhook::new(w.clone(), &parts)?);
                     if found.is_some() {
                         applied.changed.push(w.id.clone());
@@ -151,7 +152,15 @@ impl Delivery {
                         applied.added.push(w.id.clone());
                     }
                     next.push(new.clone());
-                    commands.push(Command::Start(new));
+                    if w.enabled {
+                        commands.push(Command::Start(new));
+                    } else if found.is_some_and(|r| r.cfg.enabled) {
+                        tracing::info!(webhook = w.id, "webhook paused: its events wait for it");
+                        commands.push(Command::Stop {
+                            id: w.id.clone(),
+                            forget: false,
+                        });
+                    }
                 }
             }
         }
@@ -213,6 +222,16 @@ pub fn client(allow_private: bool) -> Result<reqwest::Client, reqwest::Error> {
     b.build()
 }
 
+/// Gives a webhook seen for the first time (enabled or paused) a cursor at the head,
+/// so that one paused receives what happens meanwhile once enabled.
+fn start_cursor(queue: &Queue, id: &str) -> Result<(), crate::queue::QueueError> {
+    let name = consumer_name(id);
+    if queue.cursor(&name)?.is_none() {
+        queue.set_cursor(&name, queue.head())?;
+    }
+    Ok(())
+}
+
 /// The ids of webhooks the queue holds something for (a cursor or state).
 fn old_ids(queue: &Queue) -> anyhow::Result<Vec<String>> {
     let mut ids: Vec<String> = queue
@@ -259,13 +278,8 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
             forget(&queue, &log, &id);
         }
     }
-    // Every configured webhook gets a cursor at the head when first seen, so that
-    // one configured but disabled receives what happened meanwhile once enabled.
     for w in &cfg.webhooks {
-        let name = consumer_name(&w.id);
-        if queue.cursor(&name)?.is_none() {
-            queue.set_cursor(&name, queue.head())?;
-        }
+        start_cursor(&queue, &w.id)?;
     }
     let parts = Arc::new(Parts {
         queue: queue.clone(),
@@ -276,9 +290,10 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         delivery: d.clone(),
     });
     let mut webhooks = Vec::new();
-    for w in cfg.webhooks.iter().filter(|w| w.enabled) {
+    for w in &cfg.webhooks {
         webhooks.push(Arc::new(Webhook::new(w.clone(), &parts)?));
     }
+    let enabled: Vec<_> = webhooks.iter().filter(|w| w.cfg.enabled).cloned().collect();
     for w in cfg.webhooks.iter().filter(|w| !w.enabled) {
         tracing::info!(
             webhook = w.id,
@@ -301,7 +316,7 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         done,
         stop_timeout: d.stop_timeout,
         handle: Handle {
-            webhooks: Arc::new(arc_swap::ArcSwap::from_pointee(webhooks.clone())),
+            webhooks: Arc::new(arc_swap::ArcSwap::from_pointee(webhooks)),
             runtime: rt.handle().clone(),
             log: log.clone(),
         },
@@ -316,7 +331,7 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         .name("clicktap-deliver-main".into())
         .spawn(move || {
             behind_the_proxy(nice);
-            rt.block_on(supervisor.run(webhooks, commands_rx));
+            rt.block_on(supervisor.run(enabled, commands_rx));
             let _ = done_tx.send(());
             // Tasks still running after the stop (none, unless one ignores it) are
             // not waited for.

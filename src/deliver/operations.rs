@@ -6,12 +6,20 @@
 //! the loop sends them like any retry, with their own event ids and, for single-event
 //! requests, their original message ids. Events the webhook has not reached yet are
 //! left to the cursor, so that a replay never sends an event before its first attempt.
+//! A replayed event is no longer a dead letter (it becomes one again if it fails its
+//! attempts again), and a delivered one leaves none behind, so that replaying dead
+//! letters never sends an event that was delivered. A replay answers how many events
+//! it put in line; what became of them is counted as they end ([`super::webhook::Replays`]).
+//! Replays go through the queue and the dead letters [`CHUNK`] at a time, each chunk
+//! its own write: memory and the time the retry lock is held stay bounded whatever the
+//! range.
 
 use serde::Serialize;
 
 use super::filter;
 use super::health::{Health, State};
 use super::member::Member;
+use super::state::CHUNK;
 use super::webhook::Webhook;
 use crate::queue::QueueError;
 
@@ -22,7 +30,8 @@ const ORDER_SLACK_MS: u64 = 10_000;
 /// What a replay put back in line.
 #[derive(Debug, Serialize)]
 pub struct Replayed {
-    /// Events of the range the webhook's filter selects, now due.
+    /// Events of the range the webhook's filter selects, now due (scheduled, not yet
+    /// delivered).
     pub events: usize,
     /// The sequence numbers looked at, `[from, to)`.
     pub from_seq: u64,
@@ -58,6 +67,11 @@ impl Webhook {
             tracing::info!(webhook = self.id(), "webhook reactivated");
         }
         self.reactivated.notify_one();
+    }
+
+    /// Bytes of its retries and dead letters.
+    pub fn state_bytes(&self) -> u64 {
+        self.state.bytes()
     }
 
     pub fn dead_letters(&self) -> Result<usize, QueueError> {
@@ -113,7 +127,8 @@ impl Webhook {
     }
 
     /// Puts every dead letter back in line for an attempt now, each with the events it
-    /// failed with, so that it keeps its message id.
+    /// failed with, so that it keeps its message id. Blocks on the queue: run it off
+    /// the admin listener's threads.
     pub fn replay_dead(&self) -> Result<usize, QueueError> {
         let n = self.state.replay_dead(self.queue.clock().now_ms())?;
         tracing::info!(webhook = self.id(), replayed = n, "dead letters replayed");
@@ -151,11 +166,13 @@ impl Webhook {
             until_ms.saturating_add(ORDER_SLACK_MS),
         )?;
         let (from, to) = (range.start, range.end.min(cursor));
-        let mut seqs = Vec::new();
         let links = self.links.load();
+        let now = self.queue.clock().now_ms();
+        let mut events = 0;
+        let mut chunk = Vec::with_capacity(CHUNK);
         let mut at = from;
         while at < to {
-            let stored = self.queue.read(at, 4096)?;
+            let stored = self.queue.read(at, CHUNK)?;
             let Some(last) = stored.last().map(|s| s.seq) else {
                 break;
             };
@@ -169,22 +186,21 @@ impl Webhook {
                 };
                 let meta = filter::link_meta(&links, &m.head);
                 if filter::selects(&self.cfg.filter, &m.head, meta) {
-                    seqs.push(seq);
+                    chunk.push(seq);
                 }
+            }
+            if !chunk.is_empty() {
+                self.state.replay(&chunk, now)?;
+                events += chunk.len();
+                chunk.clear();
+                // The loop starts on the first chunk while the rest is read.
+                self.reactivated.notify_one();
             }
             at = last + 1;
         }
-        self.state.replay(&seqs, self.queue.clock().now_ms())?;
-        tracing::info!(
-            webhook = self.id(),
-            events = seqs.len(),
-            since_ms,
-            until_ms,
-            "replay"
-        );
-        self.reactivated.notify_one();
+        tracing::info!(webhook = self.id(), events, since_ms, until_ms, "replay");
         Ok(Replayed {
-            events: seqs.len(),
+            events,
             from_seq: from,
             to_seq: to.max(from),
         })

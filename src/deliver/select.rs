@@ -74,6 +74,7 @@ impl Webhook {
                 p.last_error
             );
             self.dead(seq, p.attempts, &why, p.message.clone());
+            self.replays.failed_again(p.replay);
             return Ok(None);
         };
         match Member::read(stored, self.reads_whole_events()) {
@@ -81,10 +82,12 @@ impl Webhook {
                 attempts_before: p.attempts,
                 due_at: Some(p.next_at_ms),
                 message: p.message.clone(),
+                replay: p.replay,
                 ..m
             })),
             Err(e) => {
                 self.dead(seq, p.attempts, &format!("undecodable event: {e}"), None);
+                self.replays.failed_again(p.replay);
                 Ok(None)
             }
         }
@@ -92,6 +95,9 @@ impl Webhook {
 
     /// Sends new events from the cursor on, then moves the cursor past them.
     pub(super) async fn read_new(self: &Arc<Self>, stop: &mut Stop) -> Progress {
+        if self.held_back() {
+            return Progress::Wait(self.delivery.poll_interval);
+        }
         let first = self.queue.first();
         let head = self.queue.head();
         let cursor = match self.queue.cursor(&self.consumer) {
@@ -133,6 +139,48 @@ impl Webhook {
             self.pass(passed);
         }
         Progress::Worked
+    }
+
+    /// Whether new events wait in the queue because this webhook's retries and dead
+    /// letters are at `delivery.state_max_bytes`, or the disk is below
+    /// `queue.min_free_bytes`: each new event that fails adds to them, while a retry
+    /// that fails again only replaces its own record. So the state stays within its
+    /// bound plus one turn's events, and the events held back meet the queue's own
+    /// bounds (`queue.retention`, `queue.max_bytes`), counted there. Holding is counted
+    /// (`clicktap_delivery_held_total`) and logged when it starts and ends.
+    fn held_back(&self) -> bool {
+        let bytes = self.state.bytes();
+        let id = self.id();
+        self.metrics
+            .delivery_state_bytes
+            .with_label_values(&[id])
+            .set(bytes as i64);
+        let why = if bytes >= self.delivery.state_max_bytes {
+            Some("delivery.state_max_bytes")
+        } else if self.queue.below_disk_floor() {
+            Some("queue.min_free_bytes")
+        } else {
+            None
+        };
+        let was = self
+            .held
+            .swap(why.is_some(), std::sync::atomic::Ordering::Relaxed);
+        match (was, why) {
+            (false, Some(bound)) => {
+                self.metrics.delivery_held.with_label_values(&[id]).inc();
+                tracing::warn!(
+                    webhook = id,
+                    bound,
+                    state_bytes = bytes,
+                    "retries and dead letters at their bound: new events wait in the queue (within queue.retention and queue.max_bytes) until retries drain"
+                );
+            }
+            (true, None) => {
+                tracing::info!(webhook = id, state_bytes = bytes, "new events taken again")
+            }
+            _ => {}
+        }
+        why.is_some()
     }
 
     /// Reads stored events and keeps those the filter selects; what it passes over

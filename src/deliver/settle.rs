@@ -85,12 +85,17 @@ impl Webhook {
             let attempt = member.attempts_before + 1;
             let result = if o.delivered {
                 m.delivery_delivered.with_label_values(&[id]).inc();
+                self.replays.delivered(member.replay);
                 match member.due_at {
                     Some(due_at) => self.state.clear_retry(member.seq, due_at),
                     None => Ok(()),
                 }
             } else if attempt >= self.cfg.retry.max_attempts {
-                recorded &= self.dead(member.seq, attempt, error, message.clone());
+                let dead = self.dead(member.seq, attempt, error, message.clone());
+                if dead {
+                    self.replays.failed_again(member.replay);
+                }
+                recorded &= dead;
                 Ok(())
             } else {
                 let r = self.state.set_pending(
@@ -100,6 +105,7 @@ impl Webhook {
                         next_at_ms: due_base + delay.as_millis() as u64,
                         last_error: error.to_string(),
                         message: message.clone(),
+                        replay: member.replay,
                     },
                 );
                 if r.is_ok() {
@@ -147,6 +153,7 @@ impl Webhook {
                     next_at_ms: self.queue.clock().now_ms(),
                     last_error: why.to_string(),
                     message: message.clone(),
+                    replay: member.replay,
                 },
             );
             match r {

@@ -20,11 +20,18 @@
 //! stopped, and brings retries due that much sooner). Dead letters' `at_ms` and health
 //! times are for people, on the wall clock.
 //!
+//! Its size is kept in bytes ([`WebhookState::bytes`]) as entries are written and
+//! removed: delivery stops taking new events while it is past `delivery.state_max_bytes`
+//! or the disk is below `queue.min_free_bytes` ([`super::select`]), so that a long
+//! outage of a receiver cannot fill the disk. Operations on many entries (a replay,
+//! a purge, expiry) go [`CHUNK`] entries per batch.
+//!
 //! Every write marks the queue as holding changes not yet on disk; delivery flushes
 //! them within `queue.flush_interval` ([`Queue::flush_if_due`]), so that a power loss
 //! with no new clicks does not roll back cursors, retries and health.
 
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::health::Health;
 use crate::queue::{Queue, QueueError};
@@ -40,6 +47,10 @@ pub struct Pending {
     /// request, so that a failed batch is retried as the same batch with the same id.
     #[serde(default)]
     pub message: Option<String>,
+    /// Put in line by an operator's replay; kept through its retries, so that what
+    /// became of a replay is counted when it ends ([`super::webhook::Replays`]).
+    #[serde(default)]
+    pub replay: bool,
 }
 
 /// An event that failed its last attempt; kept for replay while the queue holds it.
@@ -62,6 +73,12 @@ pub struct WebhookState {
     /// an operator's replay (on the admin listener's thread) and delivery's own
     /// settling do not undo each other.
     retry_lock: parking_lot::Mutex<()>,
+    /// Bytes of retries, dead letters and their index entries (keys and values), kept
+    /// as they are written and removed.
+    bytes: AtomicI64,
+    /// The queue's generation `bytes` was counted in: a reopened database may have
+    /// rolled some writes back, so it is counted afresh.
+    counted_in: AtomicU64,
 }
 
 const HEALTH: &[u8] = b"h";
@@ -70,6 +87,11 @@ const INDEXED: &[u8] = b"v";
 const PENDING: u8 = b'p';
 const DEAD: u8 = b'd';
 const DUE: u8 = b'n';
+
+/// Retries and dead letters are changed in chunks of at most this many, each its own
+/// batch under the retry lock: a replay of a million neither builds one giant batch
+/// nor holds delivery's settling for longer than one chunk.
+pub const CHUNK: usize = 1024;
 
 fn key(kind: u8, seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -101,14 +123,58 @@ pub fn tree_name(webhook: &str) -> String {
     format!("webhook:{webhook}")
 }
 
+/// Changes to retries and dead letters written in one batch, and what they change the
+/// tree's byte count by.
+#[derive(Default)]
+struct Change {
+    batch: sled::Batch,
+    delta: i64,
+    empty: bool,
+}
+
+impl Change {
+    fn new() -> Change {
+        Change {
+            empty: true,
+            ..Change::default()
+        }
+    }
+
+    fn insert(&mut self, key: &[u8], value: &[u8]) {
+        self.batch.insert(key, value);
+        self.delta += (key.len() + value.len()) as i64;
+        self.empty = false;
+    }
+
+    /// Removes `key`, which holds a value of `len` bytes.
+    fn remove(&mut self, key: &[u8], len: usize) {
+        self.batch.remove(key);
+        self.delta -= (key.len() + len) as i64;
+        self.empty = false;
+    }
+}
+
+/// A dead letter that does not decode still moves like one.
+fn read_dead(v: &[u8]) -> Dead {
+    serde_json::from_slice(v).unwrap_or_else(|e| Dead {
+        attempts: 0,
+        at_ms: 0,
+        last_error: format!("dead letter unreadable: {e}"),
+        message: None,
+    })
+}
+
 impl WebhookState {
     pub fn open(queue: &Queue, webhook: &str) -> Result<WebhookState, QueueError> {
         let s = WebhookState {
             queue: queue.clone(),
             tree: tree_name(webhook),
             retry_lock: parking_lot::Mutex::new(()),
+            bytes: AtomicI64::new(0),
+            counted_in: AtomicU64::new(queue.generation()),
         };
         s.index_old_entries()?;
+        s.count_bytes()?;
         Ok(s)
     }
 
@@ -116,8 +182,41 @@ impl WebhookState {
         self.queue.state_tree(&self.tree)
     }
 
-    fn apply(&self, batch: sled::Batch) -> Result<(), QueueError> {
-        self.queue.write_state(&self.tree, batch)
+    fn apply(&self, change: Change) -> Result<(), QueueError> {
+        if change.empty {
+            return Ok(());
+        }
+        self.queue.write_state(&self.tree, change.batch)?;
+        self.bytes.fetch_add(change.delta, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Counts the bytes of retries, dead letters and index entries: once at open, and
+    /// after the queue's database was opened again.
+    fn count_bytes(&self) -> Result<(), QueueError> {
+        let generation = self.queue.generation();
+        let tree = self.tree()?;
+        let mut n = 0i64;
+        for kind in [PENDING, DEAD, DUE] {
+            for item in tree.scan_prefix([kind]) {
+                let (k, v) = item?;
+                n += (k.len() + v.len()) as i64;
+            }
+        }
+        self.bytes.store(n, Ordering::Relaxed);
+        self.counted_in.store(generation, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bytes of this webhook's retries and dead letters (keys and values, as sled
+    /// stores them before its own overhead).
+    pub fn bytes(&self) -> u64 {
+        if self.counted_in.load(Ordering::Relaxed) != self.queue.generation()
+            && let Err(e) = self.count_bytes()
+        {
+            tracing::warn!(tree = self.tree, error = %e, "cannot count the bytes of delivery state");
+        }
+        self.bytes.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Retries stored before the due-time index existed get their index entries once.
@@ -134,7 +233,7 @@ impl WebhookState {
             }
         }
         batch.insert(INDEXED, &[]);
-        self.apply(batch)
+        self.queue.write_state(&self.tree, batch)
     }
 
     pub fn health(&self) -> Health {
@@ -148,7 +247,7 @@ impl WebhookState {
     pub fn set_health(&self, h: &Health) -> Result<(), QueueError> {
         let mut batch = sled::Batch::default();
         batch.insert(HEALTH, encode(h));
-        self.apply(batch)
+        self.queue.write_state(&self.tree, batch)
     }
 
     pub fn pending(&self, seq: u64) -> Result<Option<Pending>, QueueError> {
@@ -156,37 +255,65 @@ impl WebhookState {
         Ok(v.and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
-    /// Adds the removal of `seq`'s pending entry and its index entry to `batch`.
-    fn unpend(&self, batch: &mut sled::Batch, seq: u64) -> Result<(), QueueError> {
-        if let Some(old) = self.pending(seq)? {
-            batch.remove(&due_key(old.next_at_ms, seq));
+    /// Adds the removal of `seq`'s retry and its index entry to `change`.
+    fn unpend(&self, tree: &sled::Tree, change: &mut Change, seq: u64) -> Result<(), QueueError> {
+        let k = key(PENDING, seq);
+        let Some(v) = tree.get(k)? else {
+            return Ok(());
+        };
+        if let Ok(old) = serde_json::from_slice::<Pending>(&v) {
+            change.remove(&due_key(old.next_at_ms, seq), 0);
         }
-        batch.remove(&key(PENDING, seq));
+        change.remove(&k, v.len());
         Ok(())
+    }
+
+    /// Adds the removal of `seq`'s dead letter to `change`; returns it, if there was one.
+    fn unbury(
+        &self,
+        tree: &sled::Tree,
+        change: &mut Change,
+        seq: u64,
+    ) -> Result<Option<Dead>, QueueError> {
+        let k = key(DEAD, seq);
+        let Some(v) = tree.get(k)? else {
+            return Ok(None);
+        };
+        change.remove(&k, v.len());
+        Ok(Some(read_dead(&v)))
+    }
+
+    /// Adds `seq`'s retry `p` and its index entry to `change`.
+    fn pend(change: &mut Change, seq: u64, p: &Pending) {
+        change.insert(&key(PENDING, seq), &encode(p));
+        change.insert(&due_key(p.next_at_ms, seq), &[]);
     }
 
     pub fn set_pending(&self, seq: u64, p: &Pending) -> Result<(), QueueError> {
         let _held = self.retry_lock.lock();
-        let mut batch = sled::Batch::default();
-        self.unpend(&mut batch, seq)?;
-        batch.insert(&key(PENDING, seq), encode(p));
-        batch.insert(&due_key(p.next_at_ms, seq), &[]);
-        self.apply(batch)
+        let tree = self.tree()?;
+        let mut change = Change::new();
+        self.unpend(&tree, &mut change, seq)?;
+        Self::pend(&mut change, seq, p);
+        self.apply(change)
     }
 
-    /// Clears the retry that was due at `due_at` once it is delivered; a retry recorded
-    /// since (a replay while the attempt was in flight) stays.
+    /// Clears the retry that was due at `due_at` once it is delivered (a retry recorded
+    /// since, by a replay while the attempt was in flight, stays), and any dead letter
+    /// of the event: a dead letter of a delivered event would send it again on replay.
     pub fn clear_retry(&self, seq: u64, due_at: u64) -> Result<(), QueueError> {
         let _held = self.retry_lock.lock();
-        match self.pending(seq)? {
-            Some(p) if p.next_at_ms == due_at => {
-                let mut batch = sled::Batch::default();
-                batch.remove(&due_key(p.next_at_ms, seq));
-                batch.remove(&key(PENDING, seq));
-                self.apply(batch)
-            }
-            _ => Ok(()),
+        let tree = self.tree()?;
+        let mut change = Change::new();
+        let k = key(PENDING, seq);
+        if let Some(v) = tree.get(k)?
+            && serde_json::from_slice::<Pending>(&v).is_ok_and(|p| p.next_at_ms == due_at)
+        {
+            change.remove(&due_key(due_at, seq), 0);
+            change.remove(&k, v.len());
         }
+        self.unbury(&tree, &mut change, seq)?;
+        self.apply(change)
     }
 
     /// Retries due at `now_ms`, earliest first, at least `limit` of them when there are
@@ -218,14 +345,15 @@ impl WebhookState {
                             next_at_ms: at,
                             last_error: format!("retry record unreadable: {e}"),
                             message: None,
+                            replay: false,
                         },
                     )),
                 },
                 // An index entry without its retry: left over, removed.
                 None => self.apply({
-                    let mut b = sled::Batch::default();
-                    b.remove(&k);
-                    b
+                    let mut c = Change::new();
+                    c.remove(&k, 0);
+                    c
                 })?,
             }
         }
@@ -235,22 +363,12 @@ impl WebhookState {
     /// Moves `seq` to the dead letters (from pending, if it was there).
     pub fn add_dead(&self, seq: u64, d: &Dead) -> Result<(), QueueError> {
         let _held = self.retry_lock.lock();
-        let mut batch = sled::Batch::default();
-        self.unpend(&mut batch, seq)?;
-        batch.insert(&key(DEAD, seq), encode(d));
-        self.apply(batch)
-    }
-
-    /// Every dead letter, oldest event first.
-    pub fn dead(&self) -> Result<Vec<(u64, Dead)>, QueueError> {
-        let mut out = Vec::new();
-        for item in self.tree()?.scan_prefix([DEAD]) {
-            let (k, v) = item?;
-            if let Ok(d) = serde_json::from_slice(&v) {
-                out.push((be(&k[1..]), d));
-            }
-        }
-        Ok(out)
+        let tree = self.tree()?;
+        let mut change = Change::new();
+        self.unpend(&tree, &mut change, seq)?;
+        self.unbury(&tree, &mut change, seq)?;
+        change.insert(&key(DEAD, seq), &encode(d));
+        self.apply(change)
     }
 
     /// How many dead letters there are, without reading them.
@@ -272,26 +390,70 @@ impl WebhookState {
         Ok(n)
     }
 
-    /// Moves every dead letter back to pending, due now, with a fresh count of
-    /// attempts. Returns how many.
+    /// The newest dead letter's sequence, if there is one.
+    fn last_dead(&self) -> Result<Option<u64>, QueueError> {
+        Ok(self
+            .tree()?
+            .scan_prefix([DEAD])
+            .keys()
+            .next_back()
+            .transpose()?
+            .map(|k| be(&k[1..])))
+    }
+
+    /// Moves every dead letter there is now back to pending, due now, with a fresh count
+    /// of attempts and the message id it failed with, [`CHUNK`] at a time (dead letters
+    /// made meanwhile, by replayed events failing again, are left for the next replay).
+    /// Returns how many.
     pub fn replay_dead(&self, now_ms: u64) -> Result<usize, QueueError> {
+        let Some(end) = self.last_dead()? else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        let mut after = None;
+        loop {
+            let page: Vec<u64> = self
+                .dead_page(after, CHUNK)?
+                .into_iter()
+                .map(|(seq, _)| seq)
+                .take_while(|seq| *seq <= end)
+                .collect();
+            let Some(&last) = page.last() else {
+                return Ok(n);
+            };
+            n += self.revive(&page, now_ms)?;
+            if last >= end {
+                return Ok(n);
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Moves the dead letters among `seqs` (at most [`CHUNK`]) back to pending, due now;
+    /// returns how many there were.
+    fn revive(&self, seqs: &[u64], now_ms: u64) -> Result<usize, QueueError> {
         let _held = self.retry_lock.lock();
-        let dead = self.dead()?;
-        let mut batch = sled::Batch::default();
-        for (seq, d) in &dead {
-            batch.remove(&key(DEAD, *seq));
+        let tree = self.tree()?;
+        let mut change = Change::new();
+        let mut n = 0;
+        for &seq in seqs {
+            // Read under the lock: delivery may have settled it since the page was read.
+            let Some(d) = self.unbury(&tree, &mut change, seq)? else {
+                continue;
+            };
+            self.unpend(&tree, &mut change, seq)?;
             let p = Pending {
                 attempts: 0,
                 next_at_ms: now_ms,
-                last_error: d.last_error.clone(),
-                message: d.message.clone(),
+                last_error: d.last_error,
+                message: d.message,
+                replay: true,
             };
-            self.unpend(&mut batch, *seq)?;
-            batch.insert(&key(PENDING, *seq), encode(&p));
-            batch.insert(&due_key(now_ms, *seq), &[]);
+            Self::pend(&mut change, seq, &p);
+            n += 1;
         }
-        self.apply(batch)?;
-        Ok(dead.len())
+        self.apply(change)?;
+        Ok(n)
     }
 
     /// Dead letters after sequence `after` (all when `None`), oldest event first, at
@@ -317,70 +479,60 @@ impl WebhookState {
 
     /// Moves one dead letter back to pending, due now; `false` when there is none.
     pub fn replay_dead_one(&self, seq: u64, now_ms: u64) -> Result<bool, QueueError> {
-        let _held = self.retry_lock.lock();
-        let Some(v) = self.tree()?.get(key(DEAD, seq))? else {
-            return Ok(false);
-        };
-        let d: Dead = serde_json::from_slice(&v).unwrap_or(Dead {
-            attempts: 0,
-            at_ms: now_ms,
-            last_error: String::new(),
-            message: None,
-        });
-        let mut batch = sled::Batch::default();
-        batch.remove(&key(DEAD, seq));
-        self.unpend(&mut batch, seq)?;
-        let p = Pending {
-            attempts: 0,
-            next_at_ms: now_ms,
-            last_error: d.last_error,
-            message: d.message,
-        };
-        batch.insert(&key(PENDING, seq), encode(&p));
-        batch.insert(&due_key(now_ms, seq), &[]);
-        self.apply(batch)?;
-        Ok(true)
+        Ok(self.revive(&[seq], now_ms)? == 1)
+    }
+
+    /// Removes the entries of `kind` from `from` up to `to` (inclusive), [`CHUNK`] per
+    /// batch. Returns how many.
+    fn remove_range(&self, kind: u8, from: u64, to: u64) -> Result<usize, QueueError> {
+        let tree = self.tree()?;
+        let mut n = 0;
+        let mut at = from;
+        loop {
+            let mut change = Change::new();
+            let mut last = None;
+            for item in tree.range(key(kind, at)..=key(kind, to)).take(CHUNK) {
+                let (k, v) = item?;
+                change.remove(&k, v.len());
+                last = Some(be(&k[1..]));
+                n += 1;
+            }
+            self.apply(change)?;
+            match last {
+                Some(l) if l < to => at = l + 1,
+                _ => return Ok(n),
+            }
+        }
     }
 
     /// Removes dead letters: one, or all. Returns how many.
     pub fn purge_dead(&self, seq: Option<u64>) -> Result<usize, QueueError> {
-        let tree = self.tree()?;
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        let (from, to) = match seq {
-            Some(s) => (key(DEAD, s), key(DEAD, s)),
-            None => (key(DEAD, 0), key(DEAD, u64::MAX)),
-        };
-        for item in tree.range(from..=to).keys() {
-            batch.remove(item?);
-            n += 1;
+        match seq {
+            Some(s) => self.remove_range(DEAD, s, s),
+            None => self.remove_range(DEAD, 0, u64::MAX),
         }
-        if n > 0 {
-            self.apply(batch)?;
-        }
-        Ok(n)
     }
 
-    /// Puts `seqs` in line for an attempt now, with a fresh count of attempts (a
-    /// replay); one already waiting for a retry is moved to now.
+    /// Puts `seqs` (at most [`CHUNK`], a caller's chunk of a range) in line for an
+    /// attempt now, with a fresh count of attempts (a replay); one already waiting for a
+    /// retry is moved to now, and one that was a dead letter is no longer one.
     pub fn replay(&self, seqs: &[u64], now_ms: u64) -> Result<(), QueueError> {
         let _held = self.retry_lock.lock();
-        for chunk in seqs.chunks(1024) {
-            let mut batch = sled::Batch::default();
-            for &seq in chunk {
-                self.unpend(&mut batch, seq)?;
-                let p = Pending {
-                    attempts: 0,
-                    next_at_ms: now_ms,
-                    last_error: "replayed".into(),
-                    message: None,
-                };
-                batch.insert(&key(PENDING, seq), encode(&p));
-                batch.insert(&due_key(now_ms, seq), &[]);
-            }
-            self.apply(batch)?;
+        let tree = self.tree()?;
+        let mut change = Change::new();
+        for &seq in seqs {
+            self.unbury(&tree, &mut change, seq)?;
+            self.unpend(&tree, &mut change, seq)?;
+            let p = Pending {
+                attempts: 0,
+                next_at_ms: now_ms,
+                last_error: "replayed".into(),
+                message: None,
+                replay: true,
+            };
+            Self::pend(&mut change, seq, &p);
         }
-        Ok(())
+        self.apply(change)
     }
 
     /// The oldest event waiting for a retry.
@@ -397,17 +549,10 @@ impl WebhookState {
     /// Removes the dead letters of events the queue no longer holds (below `first`):
     /// they can never be replayed. Returns how many.
     pub fn expire_dead(&self, first: u64) -> Result<usize, QueueError> {
-        let tree = self.tree()?;
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in tree.range(key(DEAD, 0)..key(DEAD, first)).keys() {
-            batch.remove(item?);
-            n += 1;
+        match first.checked_sub(1) {
+            Some(last) => self.remove_range(DEAD, 0, last),
+            None => Ok(0),
         }
-        if n > 0 {
-            self.apply(batch)?;
-        }
-        Ok(n)
     }
 }
 
@@ -421,6 +566,7 @@ mod tests {
             next_at_ms: at,
             last_error: "503".into(),
             message: message.map(str::to_string),
+            replay: false,
         }
     }
 
@@ -508,5 +654,58 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].0, 12);
         assert_eq!(due[0].1.message, None);
+    }
+
+    #[test]
+    fn the_byte_count_follows_every_change_and_replays_clear_dead_letters() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        let exact = |s: &WebhookState| {
+            let kept = s.bytes();
+            s.count_bytes().unwrap();
+            assert_eq!(kept, s.bytes(), "kept as counted afresh");
+            kept
+        };
+        assert_eq!(exact(&s), 0);
+        for seq in 0..3000u64 {
+            s.set_pending(seq, &pending(100 + seq % 7, Some("m")))
+                .unwrap();
+        }
+        let full = exact(&s);
+        assert!(full > 3000 * 26, "{full}");
+        s.set_pending(5, &pending(9, None)).unwrap();
+        s.clear_retry(6, 106).unwrap();
+        let d = Dead {
+            attempts: 5,
+            at_ms: 9,
+            last_error: "503".into(),
+            message: None,
+        };
+        for seq in 10..2500 {
+            s.add_dead(seq, &d).unwrap();
+        }
+        exact(&s);
+        // A range replay takes events out of the dead letters, in chunks.
+        let seqs: Vec<u64> = (10..1000).collect();
+        for chunk in seqs.chunks(CHUNK) {
+            s.replay(chunk, 50).unwrap();
+        }
+        assert_eq!(s.dead_count().unwrap(), 1500);
+        exact(&s);
+        // Replaying every dead letter: more than one chunk.
+        assert_eq!(s.replay_dead(60).unwrap(), 1500);
+        assert_eq!(s.dead_count().unwrap(), 0);
+        exact(&s);
+        s.add_dead(7, &d).unwrap();
+        s.add_dead(8, &d).unwrap();
+        assert_eq!(s.expire_dead(8).unwrap(), 1);
+        assert_eq!(s.purge_dead(None).unwrap(), 1);
+        // Delivered: a retry's record and any dead letter of it go.
+        s.add_dead(2999, &d).unwrap();
+        s.set_pending(2999, &pending(70, None)).unwrap();
+        s.add_dead(2999, &d).unwrap();
+        s.clear_retry(2999, 70).unwrap();
+        assert_eq!(s.dead_count().unwrap(), 0);
+        exact(&s);
     }
 }

@@ -10,6 +10,7 @@
 //! the stop, whichever comes first, and notices the stop inside every wait.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -44,6 +45,32 @@ pub struct Webhook {
     pub(super) limiter: Limiter,
     pub(super) health: parking_lot::Mutex<Health>,
     pub reactivated: Notify,
+    pub replays: Replays,
+    /// Whether new events are held back because delivery state is at its bound.
+    pub(super) held: std::sync::atomic::AtomicBool,
+}
+
+/// What became of replayed events since the webhook started: each is counted once,
+/// when it is delivered or fails its last attempt again, so that an operator's replay
+/// can tell what was delivered from what was only put in line.
+#[derive(Default, Debug, serde::Serialize)]
+pub struct Replays {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Replays {
+    pub fn delivered(&self, replay: bool) {
+        if replay {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn failed_again(&self, replay: bool) {
+        if replay {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The cursor name of a webhook in the queue.
@@ -89,6 +116,8 @@ impl Webhook {
             delivery: p.delivery.clone(),
             health: parking_lot::Mutex::new(health),
             reactivated: Notify::new(),
+            replays: Replays::default(),
+            held: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

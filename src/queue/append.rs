@@ -37,9 +37,7 @@ impl Queue {
         };
         let cfg = &inner.cfg;
         let mut out = Appended::default();
-        if cfg.min_free_bytes > 0
-            && super::space::free_bytes(&cfg.path).is_some_and(|free| free < cfg.min_free_bytes)
-        {
+        if self.below_disk_floor() {
             out.no_space = records.len() as u64;
             m.queue_dropped_no_space.inc_by(out.no_space);
             self.log_no_space();

@@ -26,6 +26,20 @@
 //!   sled never meets a full disk in the first place. Should it meet one anyway (or a
 //!   file system gone read-only), the database is taken out of service and opened
 //!   again by itself once it can be ([`store`]); capture resumes with it.
+//! - **Numbers are never handed out twice.** A database opened again may have lost
+//!   events that never reached the disk, and with them the numbers they had; the head
+//!   continues past every number this process handed out, written to `meta` and flushed
+//!   before the reopened queue hands out another. Across a restart the disk alone
+//!   tells: sled writes one log for all trees and recovers a prefix of it, so whatever
+//!   survived that names a sequence (a cursor, a retry, a dead letter, the rollup's
+//!   cursor) was written after the event or the `meta` record that holds its number,
+//!   and survived with it. A cursor is never written past the head
+//!   ([`Queue::set_cursor`]), and one found past it at open is moved back to it.
+//! - **Consumers re-read after a reopen.** What a consumer keeps in memory of its
+//!   position was true of the database that failed, whose unflushed writes are gone;
+//!   [`Queue::generation`] changes with every reopen, and a consumer that keeps a
+//!   position in memory reads it again from the queue when it does (and ties its own
+//!   writes to the generation it read, [`Queue::write_state_in`]).
 //! - **Consumers.** Each consumer (a webhook today; any other sink later) owns a
 //!   cursor, the next sequence it will read, and may keep its own state in trees it
 //!   reaches through [`Queue::state_tree`] and [`Queue::write_state`]. Nothing here
@@ -75,6 +89,8 @@ pub enum QueueError {
     Corrupt(u64),
     #[error("the queue's storage is out of service until it can be opened again: {0}")]
     Unavailable(String),
+    #[error("the queue's storage was opened again since this write was prepared")]
+    Reopened,
 }
 
 /// The queue, once it is open. A new process of a binary upgrade serves and captures
@@ -146,6 +162,8 @@ struct Inner {
     /// its range by ([`Queue::seqs_captured`]). Only ever widened; written with every
     /// flush.
     skew: (AtomicI64, AtomicI64),
+    /// The generation of the database in service: 0 at open, one more per reopen.
+    generation: AtomicU64,
 }
 
 const META_NEXT: &[u8] = b"next_seq";
@@ -224,8 +242,10 @@ impl Queue {
                 no_space_logged: AtomicU64::new(0),
                 clock,
                 skew: (AtomicI64::new(skew.0 as i64), AtomicI64::new(skew.1 as i64)),
+                generation: AtomicU64::new(0),
             }),
         };
+        queue.clamp_cursors()?;
         // sled starts its I/O threads on the first write it hands them, and a thread
         // inherits its creator's priority: written here, they start at the opener's,
         // not at that of a delivery thread that yields to the proxy (`delivery.nice`).
@@ -259,13 +279,25 @@ impl Queue {
     }
 
     /// After a reopen: where the log stands now, and what the broken database lost.
+    /// The head continues past every number handed out before the failure, written
+    /// and flushed before any is handed out again (the caller holds the append lock),
+    /// so that a cursor or a retry of the broken database's time never names a new
+    /// event.
     fn recover(&self, store: &Arc<Store>) -> Result<(), QueueError> {
-        let (head, first, bytes) = match position(store) {
+        let (on_disk, first, bytes) = match position(store) {
             Ok(p) => p,
             Err(e) => return Err(self.failed(store, e)),
         };
+        let handed_out = self.head();
+        let head = on_disk.max(handed_out);
+        // An emptied log starts at the head; otherwise at its first stored value.
+        let first = if first == on_disk { head } else { first };
+        self.write_on(store, |s| {
+            s.meta.insert(META_NEXT, &head.to_be_bytes())?;
+            s.db.flush().map(drop)
+        })?;
         let m = &self.inner.metrics;
-        let lost = self.head().saturating_sub(head);
+        let lost = handed_out.saturating_sub(on_disk);
         m.queue_dropped_error.inc_by(lost);
         m.queue_unflushed.set(0);
         m.queue_unflushed_writes.set(0);
@@ -274,6 +306,10 @@ impl Queue {
         self.inner.first.store(first, Ordering::Release);
         self.inner.head.store(head, Ordering::Release);
         self.inner.head_tx.send_replace(head);
+        self.clamp_cursors()?;
+        self.inner
+            .generation
+            .store(store.generation, Ordering::Release);
         self.update_gauges();
         tracing::warn!(
             path = %self.inner.cfg.path.display(),
@@ -370,6 +406,13 @@ impl Queue {
     /// The next sequence number to be given out.
     pub fn head(&self) -> u64 {
         self.inner.head.load(Ordering::Acquire)
+    }
+
+    /// How many times the database has been opened again since the queue was opened.
+    /// A consumer that keeps its position in memory reads it again when this changes:
+    /// the failed database's unflushed writes, its own among them, are gone.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// The oldest sequence number still stored (equal to `head` when empty).

@@ -34,6 +34,15 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     }
 }
 
+impl super::Queue {
+    /// Whether the queue's file system has less free space than `queue.min_free_bytes`:
+    /// what else is written beside the queue (delivery state) stops growing then too.
+    pub fn below_disk_floor(&self) -> bool {
+        let cfg = &self.inner.cfg;
+        cfg.min_free_bytes > 0 && free_bytes(&cfg.path).is_some_and(|f| f < cfg.min_free_bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

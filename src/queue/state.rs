@@ -24,6 +24,25 @@ impl Queue {
         self.write(|_| tree.apply_batch(batch))
     }
 
+    /// [`Queue::write_state`], only into the database of `generation`
+    /// ([`Queue::generation`]): a consumer that computed `batch` from what it read
+    /// before a reopen must not write it into the database opened since, which lacks
+    /// what the failed one lost. Such a write is refused with [`QueueError::Reopened`].
+    pub fn write_state_in(
+        &self,
+        generation: u64,
+        name: &str,
+        batch: sled::Batch,
+    ) -> Result<(), QueueError> {
+        let store = self.store()?;
+        if store.generation != generation {
+            return Err(QueueError::Reopened);
+        }
+        let tree = store.tree(&format!("{STATE}{name}"))?;
+        self.noted_write();
+        self.write_on(&store, |_| tree.apply_batch(batch))
+    }
+
     /// Inserts one value into a state tree. Unlike [`Queue::write_state`]'s batch, which
     /// rolls sled's log buffer (twice) and so hands a write to sled's thread pool each
     /// time, a plain insert goes into the buffer being filled: for writers whose values
@@ -68,8 +87,9 @@ impl Queue {
         Ok(self.store()?.cursors.get(consumer)?.map(|v| be_u64(&v)))
     }
 
-    /// Moves the consumer's cursor; durable at the next flush.
+    /// Moves the consumer's cursor, never past the head; durable at the next flush.
     pub fn set_cursor(&self, consumer: &str, seq: u64) -> Result<(), QueueError> {
+        let seq = seq.min(self.head());
         self.noted_write();
         self.write(|s| s.cursors.insert(consumer, &seq.to_be_bytes()))?;
         Ok(())
@@ -79,6 +99,25 @@ impl Queue {
     pub fn remove_cursor(&self, consumer: &str) -> Result<(), QueueError> {
         self.noted_write();
         self.write(|s| s.cursors.remove(consumer))?;
+        Ok(())
+    }
+
+    /// Moves every cursor found past the head back to it (written so by a version
+    /// that did not keep cursors below the head): one past it would skip the events
+    /// numbered up to it.
+    pub(super) fn clamp_cursors(&self) -> Result<(), QueueError> {
+        let head = self.head();
+        for (consumer, seq) in self.cursors()? {
+            if seq > head {
+                tracing::warn!(
+                    consumer,
+                    cursor = seq,
+                    next_seq = head,
+                    "a cursor past the head of the queue; moved back to it"
+                );
+                self.set_cursor(&consumer, head)?;
+            }
+        }
         Ok(())
     }
 

@@ -32,6 +32,10 @@ pub struct Store {
     pub events: sled::Tree,
     pub meta: sled::Tree,
     pub cursors: sled::Tree,
+    /// How many times the queue's database had been opened again before this one (0:
+    /// the one opened at start), so that a write can be tied to the database it was
+    /// meant for ([`super::Queue::generation`]).
+    pub generation: u64,
     /// Trees opened for consumers' state, kept so that each is opened once.
     trees: Mutex<HashMap<String, sled::Tree>>,
     /// What each flush syncs after sled's own flush (see [`super::durable`]).
@@ -57,6 +61,7 @@ impl Store {
             events: db.open_tree("events").map_err(open_err)?,
             meta: db.open_tree("meta").map_err(open_err)?,
             cursors: db.open_tree("cursors").map_err(open_err)?,
+            generation: 0,
             db,
             trees: Mutex::new(HashMap::new()),
             durable: Mutex::new(durable),
@@ -107,6 +112,8 @@ struct Broken {
     store: Option<Arc<Store>>,
     last_try: Option<Instant>,
     error: Option<String>,
+    /// The generation of the database last opened.
+    generation: u64,
 }
 
 /// What a reopen found.
@@ -173,7 +180,9 @@ impl Slot {
             }
         }
         match Store::open(cfg) {
-            Ok(store) => {
+            Ok(mut store) => {
+                broken.generation += 1;
+                store.generation = broken.generation;
                 let store = Arc::new(store);
                 self.current.store(Some(store.clone()));
                 broken.error = None;

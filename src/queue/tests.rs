@@ -290,3 +290,44 @@ fn a_batch_captured_a_day_ahead_expires_with_those_around_it() {
         "nothing is left to read either"
     );
 }
+
+#[test]
+fn a_cursor_is_never_written_past_the_head() {
+    let (_dir, q) = open_for_tests();
+    q.append(&[Record {
+        at_ms: 1,
+        bytes: b"{}",
+    }])
+    .unwrap();
+    q.set_cursor("c", 10).unwrap();
+    assert_eq!(q.cursor("c").unwrap(), Some(1));
+}
+
+#[test]
+fn a_reopen_changes_the_generation_and_refuses_state_prepared_before_it() {
+    let (_dir, q) = open_for_tests();
+    q.append(&[Record {
+        at_ms: 1,
+        bytes: b"{}",
+    }])
+    .unwrap();
+    let before = q.generation();
+    let store = q.inner.slot.get().unwrap();
+    let e = sled::Error::Io(std::io::Error::other("a disk failing for the test"));
+    let _ = q.failed(&store, e);
+    drop(store);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while q.store().is_err() {
+        assert!(std::time::Instant::now() < deadline, "not opened again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(q.generation(), before + 1);
+    assert_eq!(q.head(), 1, "the numbering goes on");
+    let stale = q.write_state_in(before, "x", sled::Batch::default());
+    assert!(
+        matches!(stale, Err(super::QueueError::Reopened)),
+        "{stale:?}"
+    );
+    q.write_state_in(before + 1, "x", sled::Batch::default())
+        .unwrap();
+}

@@ -11,7 +11,11 @@
 //! few records) and the new cursor in one atomic batch: a crash rolls back both
 //! together, and counting resumes where the counts stop. (Should the queue ever come
 //! back from a crash shorter than the cursor, counting takes up again from its head, so
-//! that the sequence numbers it hands out anew are not skipped.) Events the queue removed before
+//! that the sequence numbers it hands out anew are not skipped.) When the queue's
+//! database is opened again after a storage failure ([`Queue::generation`]), the cursor
+//! and counts in memory may be ahead of what that database kept: the rollup forgets
+//! them and reads its cursor again, and a turn prepared on the failed database is not
+//! written into the new one ([`Queue::write_state_in`]). Events the queue removed before
 //! the rollup read them (it fell behind the retention, or was off) are skipped and
 //! counted (`clicktap_stats_events_total{outcome="missed"}`). Minutes older than
 //! `stats.retention` are removed once a minute.
@@ -90,12 +94,30 @@ impl Rollup {
     }
 }
 
+/// Where counting resumes: the stored cursor, never past the queue's head. First start:
+/// the oldest event the queue still holds, so that a queue that already has events
+/// shows them.
+fn stored_cursor(queue: &Queue) -> Result<u64, QueueError> {
+    let cursor = store::cursor(queue)?.unwrap_or_else(|| queue.first());
+    if cursor > queue.head() {
+        tracing::warn!(
+            cursor,
+            next_seq = queue.head(),
+            "stats: the queue lost events the rollup had counted; counting on from its head"
+        );
+        return Ok(queue.head());
+    }
+    Ok(cursor)
+}
+
 /// The rollup's state between turns.
 struct Counter {
     queue: Queue,
     metrics: Arc<Metrics>,
     retention: Duration,
     cursor: u64,
+    /// The queue's generation `cursor` was read or written in.
+    generation: u64,
     /// The minutes and hours still being counted, whole (not yet cut to their top
     /// keys).
     minutes: Open,
@@ -105,26 +127,34 @@ struct Counter {
 
 impl Counter {
     fn open(cfg: &StatsConfig, queue: Queue, metrics: Arc<Metrics>) -> Result<Counter, QueueError> {
-        // First start: count from the oldest event the queue still holds, so that a
-        // queue that already has events shows them.
-        let mut cursor = store::cursor(&queue)?.unwrap_or_else(|| queue.first());
-        if cursor > queue.head() {
-            tracing::warn!(
-                cursor,
-                next_seq = queue.head(),
-                "stats: the queue lost events the rollup had counted; counting on from its head"
-            );
-            cursor = queue.head();
-        }
+        let generation = queue.generation();
         Ok(Counter {
+            cursor: stored_cursor(&queue)?,
+            generation,
             queue,
             metrics,
             retention: cfg.retention,
-            cursor,
             minutes: Open::new(Span::Minute),
             hours: Open::new(Span::Hour),
             last_prune: None,
         })
+    }
+
+    /// After the queue's database was opened again: the cursor and counts in memory
+    /// may hold what the failed database lost; counting resumes from what the new one
+    /// kept.
+    fn reread(&mut self, generation: u64) -> Result<(), QueueError> {
+        let cursor = stored_cursor(&self.queue)?;
+        tracing::warn!(
+            was = self.cursor,
+            cursor,
+            "stats: the queue's storage was opened again; counting resumes from the stored cursor"
+        );
+        self.cursor = cursor;
+        self.generation = generation;
+        self.minutes.forget_all();
+        self.hours.forget_all();
+        Ok(())
     }
 
     fn run(&mut self, stopped: &Receiver<()>) {
@@ -170,6 +200,10 @@ impl Counter {
 
     /// Counts the next events; returns how many were read.
     fn turn(&mut self) -> Result<usize, QueueError> {
+        let generation = self.queue.generation();
+        if generation != self.generation {
+            self.reread(generation)?;
+        }
         let m = &self.metrics;
         m.stats_lag
             .set(self.queue.head().saturating_sub(self.cursor) as i64);
@@ -180,7 +214,7 @@ impl Counter {
             if first > self.cursor {
                 m.stats_missed.inc_by(first - self.cursor);
                 self.cursor = first;
-                store::write(&self.queue, std::iter::empty(), self.cursor)?;
+                store::write(&self.queue, generation, std::iter::empty(), self.cursor)?;
             }
             return Ok(0);
         };
@@ -202,6 +236,7 @@ impl Counter {
             }
             store::write(
                 &self.queue,
+                generation,
                 self.minutes.touched().chain(self.hours.touched()),
                 next,
             )

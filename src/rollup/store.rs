@@ -75,10 +75,11 @@ pub fn load(queue: &Queue, span: Span, n: u64) -> Result<Option<Minute>, QueueEr
         .and_then(|v| Minute::decode(&v)))
 }
 
-/// Writes `records` (minutes and hours) and the cursor in one atomic batch; returns the
-/// bytes of the records.
+/// Writes `records` (minutes and hours) and the cursor in one atomic batch, into the
+/// queue's database of `generation` only; returns the bytes of the records.
 pub fn write<'a>(
     queue: &Queue,
+    generation: u64,
     records: impl Iterator<Item = (Span, u64, &'a Minute)>,
     cursor: u64,
 ) -> Result<usize, QueueError> {
@@ -95,7 +96,7 @@ pub fn write<'a>(
         }
     }
     batch.insert(CURSOR, &cursor.to_be_bytes());
-    queue.write_state(TREE, batch)?;
+    queue.write_state_in(generation, TREE, batch)?;
     Ok(bytes)
 }
 

@@ -301,7 +301,7 @@ fn measure_bytes_per_minute_per_day_and_a_week_window() {
         }
         for _ in 0..times {
             let records = [(Span::Minute, minute, m), (Span::Hour, hour.0, &hour.1)];
-            store::write(&q, records.into_iter(), 0).unwrap();
+            store::write(&q, q.generation(), records.into_iter(), 0).unwrap();
         }
     };
     for minute in t0..t0 + day {

@@ -278,8 +278,9 @@ function hookCard(w) {
 
 function fillHook(card, w, s) {
   const state = card.querySelector(".state");
-  state.textContent = w.health.state;
-  state.className = "state " + w.health.state;
+  const shown = w.paused ? "paused" : w.health.state;
+  state.textContent = shown;
+  state.className = "state " + shown;
   card.querySelector(".url").textContent = `${w.format} → ${w.url}`;
   const lat = s.latency_ms || {};
   const facts = [
@@ -302,6 +303,8 @@ function showResult(box, [label, r]) {
     line = b.delivered
       ? `Test delivered: ${b.status} in ${b.latency_ms} ms`
       : `Test failed: ${b.error || b.status} (${b.latency_ms} ms)`;
+  } else if (r.ok && b.scheduled !== undefined) {
+    line = `${label}: ${b.scheduled} events put back in line (not yet delivered)`;
   } else if (r.ok) {
     line = `${label}: done`;
   } else {

@@ -294,7 +294,7 @@ impl Queue {
         let first = if first == on_disk { head } else { first };
         self.write_on(store, |s| {
             s.meta.insert(META_NEXT, &head.to_be_bytes())?;
-            s.db.flush().map(drop)
+            s.sync()
         })?;
         let m = &self.inner.metrics;
         let lost = handed_out.saturating_sub(on_disk);

@@ -171,7 +171,12 @@ fn a_host_that_is_no_host_is_not_the_links_host(path: &str) {
         .map(|r| r.headers.get("host").map(|h| h.as_bytes().to_vec()))
         .collect();
     assert_eq!(hosts_seen.len(), 2, "{hosts_seen:?}");
-    assert!(!hosts_seen.iter().flatten().any(|h| h.windows(4).any(|w| w == b"evil")));
+    assert!(
+        !hosts_seen
+            .iter()
+            .flatten()
+            .any(|h| h.windows(4).any(|w| w == b"evil"))
+    );
 }
 
 on_both_paths!(

@@ -400,7 +400,11 @@ impl Lean {
             .await
             .map_err(Error::into_down)?;
         while let Some(b) = us.read_body_bytes().await.map_err(Error::into_up)? {
-            ds.write_body(&b).await.map_err(Error::into_down)?;
+            // An empty read (a chunked answer's trailers) is no chunk: written, it would
+            // be a second last-chunk, read as the start of the next answer.
+            if !b.is_empty() {
+                ds.write_body(&b).await.map_err(Error::into_down)?;
+            }
         }
         ds.finish_body().await.map_err(Error::into_down)?;
         // Kept only when the answer was framed and read to its end with nothing after

@@ -20,7 +20,7 @@
 //!   answer was fully framed ([`clean`], `Upstream::reuse`);
 //! - a request is sent again only when it is idempotent (or carries `Idempotency-Key`)
 //!   and the reused connection it went on failed before any byte of an answer
-//!   ([`super::may_send_again`]);
+//!   ([`super::resend`]);
 //! - every wait on a visitor or the upstream has a deadline a trickle cannot extend: a
 //!   head and a body must be whole within `proxy.request_timeout` of their first byte,
 //!   and a body is read whole before the shortener hears of the request.

@@ -16,6 +16,7 @@
 
 mod capture;
 mod forwarded;
+mod framing;
 mod head;
 pub mod lean;
 mod resend;
@@ -152,9 +153,9 @@ impl ProxyHttp for Proxy {
         }
     }
 
-    /// An HTTP/1.0 visitor reads no chunks (RFC 9112 section 6.1): a chunked answer, or
-    /// one pingora-proxy chunked because it had no length, goes to it decoded and ends
-    /// with the close, as nginx sends it.
+    /// Answers framed for their visitor as on the lean path ([`framing`]); pingora-proxy
+    /// has chunked an answer with no length already, and would send it so to an
+    /// HTTP/1.0 visitor.
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -169,12 +170,7 @@ impl ProxyHttp for Proxy {
             return Error::e_explain(InvalidHTTPHeader, "101 without Upgrade")
                 .map_err(|e| e.into_up());
         }
-        if session.req_header().version == http::Version::HTTP_10
-            && upstream_response
-                .headers
-                .contains_key(http::header::TRANSFER_ENCODING)
-        {
-            upstream_response.remove_header(&http::header::TRANSFER_ENCODING);
+        if framing::frame(session.req_header(), upstream_response)? {
             session.set_keepalive(None);
         }
         Ok(())

@@ -21,9 +21,11 @@
 //! - a request is sent again only when it is idempotent (or carries `Idempotency-Key`)
 //!   and the reused connection it went on failed before any byte of an answer
 //!   ([`super::resend`]);
-//! - every wait on a visitor or the upstream has a deadline a trickle cannot extend: a
-//!   head and a body must be whole within `proxy.request_timeout` of their first byte,
-//!   and a body is read whole before the shortener hears of the request.
+//! - every wait on a visitor has a deadline a trickle cannot extend: a head and a body
+//!   must be whole within `proxy.request_timeout` of their first byte, and a body is
+//!   read whole before the shortener hears of the request, so a slow visitor holds no
+//!   upstream connection; each read from and write to the shortener is bounded by
+//!   `proxy.upstream_read_timeout`.
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};

@@ -60,6 +60,9 @@ const KEEPALIVE: Duration = Duration::from_secs(60);
 /// How long an idle visitor connection keeps its upstream connection.
 const HOLD: Duration = Duration::from_secs(2);
 
+/// How long a refused visitor's further bytes are read and dropped before the close.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// Attempts of one request when the upstream connection it was sent on was a reused one
 /// that turned out closed (the shortener's keep-alive ended first).
 const ATTEMPTS: usize = 3;
@@ -239,7 +242,17 @@ impl Lean {
             down.flush().await?;
             down.shutdown().await
         };
-        let _ = tokio::time::timeout(KEEPALIVE, write).await;
+        if tokio::time::timeout(KEEPALIVE, write).await.is_err() {
+            return;
+        }
+        // A lingering close, as nginx's: what the visitor still sends (the rest of an
+        // oversized head) is read and dropped for a while, for a close with unread bytes
+        // is a reset, which can destroy the answer before the visitor reads it.
+        let drain = async {
+            let mut scrap = [0u8; 4096];
+            while matches!(down.read(&mut scrap).await, Ok(n) if n > 0) {}
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
     /// Serves one ordinary request from the bytes read so far; its head and body are

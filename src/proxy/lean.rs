@@ -239,20 +239,11 @@ impl Lean {
             format!("HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         let write = async {
             down.write_all(answer.as_bytes()).await?;
-            down.flush().await?;
-            down.shutdown().await
+            down.flush().await
         };
-        if tokio::time::timeout(KEEPALIVE, write).await.is_err() {
-            return;
+        if let Ok(Ok(())) = tokio::time::timeout(KEEPALIVE, write).await {
+            linger(down).await;
         }
-        // A lingering close, as nginx's: what the visitor still sends (the rest of an
-        // oversized head) is read and dropped for a while, for a close with unread bytes
-        // is a reset, which can destroy the answer before the visitor reads it.
-        let drain = async {
-            let mut scrap = [0u8; 4096];
-            while matches!(down.read(&mut scrap).await, Ok(n) if n > 0) {}
-        };
-        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
     /// Serves one ordinary request from the bytes read so far; its head and body are
@@ -306,6 +297,7 @@ impl Lean {
             Ok(body) => self.exchange(&mut ds, &mut up, visit, body).await,
             Err(e) => Err(e),
         };
+        let late_body = matches!(&result, Err(e) if e.etype() == &ErrorType::HTTPStatus(408));
         if let Err(e) = result {
             self.failed(&mut ds, &e).await;
         }
@@ -315,6 +307,11 @@ impl Lean {
             peer: visit.peer,
             tls: visit.tls,
         });
+        if late_body {
+            self.release(up);
+            linger(ds.into_inner()).await;
+            return None;
+        }
         match ds.reuse().await {
             Ok(Some(reusable)) => {
                 let (down, prefix) = reusable.into_parts();
@@ -502,6 +499,24 @@ async fn read_body(ds: &mut Visitor, deadline: Instant) -> pingora::Result<Optio
         )
         .map_err(Error::into_down),
     }
+}
+
+/// Closes a visitor's connection after a refusal, lingering as nginx does: what the
+/// visitor still sends (the rest of an oversized head, a late body) is read and dropped
+/// for up to [`LINGER`], for a close with unread bytes is a reset, which can destroy the
+/// answer before the visitor reads it.
+async fn linger(mut down: Stream) {
+    if !matches!(
+        tokio::time::timeout(KEEPALIVE, down.shutdown()).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let drain = async {
+        let mut scrap = [0u8; 4096];
+        while matches!(down.read(&mut scrap).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Reads until `c.buf` holds `len` bytes, by `deadline`; `Err(true)` when the deadline

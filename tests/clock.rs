@@ -4,7 +4,9 @@
 //! The step is real as far as clicktap can tell: libfaketime (`LD_PRELOAD`) moves what
 //! `clock_gettime(CLOCK_REALTIME)` answers, as an NTP correction or an operator would,
 //! and leaves the monotonic clock alone (`FAKETIME_DONT_FAKE_MONOTONIC`). The offset
-//! lives in a file the test rewrites; clicktap reads it again every second.
+//! lives in a file the test rewrites; clicktap reads it again every second. One test
+//! moves the monotonic clock too, forward only, as a day of running would: what is
+//! bounded in time on that clock (an OAuth token's lifetime) ends.
 
 mod common;
 
@@ -44,15 +46,29 @@ impl Stepped {
 
     /// Starts clicktap with its wall clock `days` away from the real one.
     fn start_at(dir: &Path, upstream: std::net::SocketAddr, o: &Options, days: i64) -> Stepped {
+        Stepped::start_clocks(dir, upstream, o, days, false)
+    }
+
+    /// Starts clicktap with its wall clock, and with `monotonic` its monotonic clock
+    /// too, `days` away from the real ones.
+    fn start_clocks(
+        dir: &Path,
+        upstream: std::net::SocketAddr,
+        o: &Options,
+        days: i64,
+        monotonic: bool,
+    ) -> Stepped {
         let offset_file = dir.join("faketime");
         std::fs::write(&offset_file, format!("{days:+}d\n")).unwrap();
         let lib = libfaketime();
-        let env = [
+        let mut env = vec![
             ("LD_PRELOAD", lib.to_str().unwrap()),
             ("FAKETIME_TIMESTAMP_FILE", offset_file.to_str().unwrap()),
             ("FAKETIME_CACHE_DURATION", "1"),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ];
+        if !monotonic {
+            env.push(("FAKETIME_DONT_FAKE_MONOTONIC", "1"));
+        }
         let ct = Clicktap::start_env(dir, upstream, o, &env);
         let s = Stepped { ct, offset_file };
         assert_eq!(
@@ -385,4 +401,76 @@ fn a_replay_by_time_finds_events_captured_after_the_clock_stepped_back() {
     let path = |i: usize| body_json(&rx.requests()[i])["link"]["path"].clone();
     assert_eq!(path(3), "/r/after");
     assert_eq!(path(4), path(3), "the click captured after the step, again");
+}
+
+/// A token endpoint that says nothing of a token's lifetime: the token is kept at most
+/// a day, so that a revoked or rotated credential is not used forever. Both clocks step
+/// forward a day and an hour; the next delivery fetches a new token.
+#[test]
+fn an_oauth_token_without_expires_in_is_fetched_again_after_a_day() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let up = upstream::start();
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let tokens = receiver::scripted(move |_, _| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            reply(
+                200,
+                &[("Content-Type", "application/json")],
+                format!(r#"{{"access_token":"tok-{n}","token_type":"bearer"}}"#),
+            )
+        }
+    });
+    let rx = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&format!(
+        "[[webhooks]]\nid = \"w\"\nurl = \"{}\"\n[webhooks.auth]\n\
+         type = \"oauth2_client_credentials\"\ntoken_url = \"{}\"\n\
+         client_id = \"cid\"\nclient_secret = \"csecret\"\n",
+        rx.url("/w"),
+        tokens.url("/token")
+    ));
+    let s = Stepped::start_clocks(dir.path(), up.addr, &o, 0, true);
+    let delivered = |n: f64| {
+        wait_until("delivery", Duration::from_secs(30), || {
+            s.ct.metric("clicktap_delivery_delivered_total", "") >= n
+        })
+    };
+    s.ct.click("/r/a", "");
+    delivered(1.0);
+    s.ct.click("/r/b", "");
+    delivered(2.0);
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "the token is kept while fresh"
+    );
+
+    std::fs::write(&s.offset_file, "+25h\n").unwrap();
+    wait_until(
+        "clicktap's clocks to stand a day and an hour ahead",
+        Duration::from_secs(20),
+        || s.offset_days() == 1,
+    );
+    s.ct.click("/r/c", "");
+    delivered(3.0);
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "a token without expires_in is fetched again after a day"
+    );
+    let auth: Vec<String> = rx
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let v = r.headers.get("authorization")?;
+            Some(v.to_str().ok()?.to_string())
+        })
+        .collect();
+    assert_eq!(
+        auth.last().map(String::as_str),
+        Some("Bearer tok-2"),
+        "{auth:?}"
+    );
 }

@@ -109,18 +109,7 @@ fn failures_are_retried_until_the_receiver_recovers() {
 #[test]
 fn the_last_failure_goes_to_dead_letters_and_can_be_replayed() {
     let up = upstream::start();
-    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let a = accept.clone();
-    let rx = receiver::scripted(move |_, _| {
-        let ok = a.load(std::sync::atomic::Ordering::SeqCst);
-        async move {
-            if ok {
-                reply(200, &[], "")
-            } else {
-                reply(301, &[("Location", "/x")], "")
-            }
-        }
-    });
+    let (rx, accept) = receiver::switchable(301);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&webhook(
         "dead",
@@ -145,18 +134,7 @@ fn the_last_failure_goes_to_dead_letters_and_can_be_replayed() {
 #[test]
 fn a_replayed_dead_letter_is_no_longer_dead_and_a_replay_says_what_was_delivered() {
     let up = upstream::start();
-    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let a = accept.clone();
-    let rx = receiver::scripted(move |_, _| {
-        let ok = a.load(std::sync::atomic::Ordering::SeqCst);
-        async move {
-            if ok {
-                reply(200, &[], "")
-            } else {
-                reply(503, &[], "down")
-            }
-        }
-    });
+    let (rx, accept) = receiver::switchable(503);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&webhook(
         "dead",
@@ -361,16 +339,7 @@ fn failing_webhooks_alert_then_disable_and_reactivate() {
     wait_until("attempts resume", Duration::from_secs(10), || {
         rx.requests().len() > attempts + 1
     });
-    let paths: HashSet<String> = rx
-        .requests()
-        .iter()
-        .map(|s| {
-            receiver::body_json(s)["link"]["path"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let paths: HashSet<String> = rx.requests().iter().map(receiver::link_path).collect();
     assert!(paths.contains("/r/h2"));
 }
 

@@ -306,16 +306,7 @@ fn cursors_reach_the_disk_without_new_clicks_to_flush_them() {
         Duration::from_secs(10),
         || ct.metric("clicktap_delivery_delivered_total", "") >= (rx.requests().len() - 1) as f64,
     );
-    let paths: Vec<String> = rx
-        .requests()
-        .iter()
-        .map(|s| {
-            receiver::body_json(s)["link"]["path"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let paths: Vec<String> = rx.requests().iter().map(receiver::link_path).collect();
     assert_eq!(
         paths,
         ["/r/first", "/r/second"],

@@ -247,15 +247,7 @@ fn a_webhook_a_reload_adds_paused_is_listed_and_once_enabled_receives_the_clicks
     let (code, out, err) = ct.cli(&["reload"]);
     assert_eq!(code, 0, "{out}{err}");
     let got = paused.wait_for(5, Duration::from_secs(10));
-    let got: HashSet<String> = got
-        .iter()
-        .map(|s| {
-            receiver::body_json(s)["link"]["path"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let got: HashSet<String> = got.iter().map(receiver::link_path).collect();
     let want: HashSet<String> = (0..5).map(|i| format!("/r/pause-{i}")).collect();
     assert_eq!(got, want, "the clicks of the pause, and only those");
     let api: Value = serde_json::from_str(&ct.admin_get("/api/v1/webhooks/later")).unwrap();

@@ -3,7 +3,7 @@
 use super::server::{Handler, Reply, Seen, TestServer, handler, reply};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A receiver answering request number `n` (from 0) with `script(n, request)`.
@@ -46,6 +46,32 @@ pub fn slow(delay: Duration) -> TestServer {
         tokio::time::sleep(delay).await;
         reply(200, &[], "ok")
     })
+}
+
+/// A receiver that answers `failing` until the test turns it to 200 with the flag it
+/// hands back.
+pub fn switchable(failing: u16) -> (TestServer, Arc<AtomicBool>) {
+    let accept = Arc::new(AtomicBool::new(false));
+    let a = accept.clone();
+    let rx = scripted(move |_, _| {
+        let ok = a.load(Ordering::SeqCst);
+        async move {
+            match ok {
+                true => reply(200, &[], ""),
+                false if (300..400).contains(&failing) => reply(failing, &[("Location", "/x")], ""),
+                false => reply(failing, &[], "down"),
+            }
+        }
+    });
+    (rx, accept)
+}
+
+/// The path of the link a native-format request's event names.
+pub fn link_path(s: &Seen) -> String {
+    body_json(s)["link"]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no link path in {:?}", body_json(s)))
+        .to_string()
 }
 
 /// The JSON body of a request.

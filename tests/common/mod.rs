@@ -3,6 +3,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod clicktap;
+pub mod exchange;
+pub mod origin;
 pub mod receiver;
 pub mod server;
 pub mod upstream;

@@ -1,0 +1,1109 @@
+//! The two forwarding paths side by side: one corpus of visitors' requests and origins'
+//! behaviours (the findings of issue 22, HTTP/1.0 and 1.1, HEAD, 204, 304 and 1xx
+//! answers, unframed and chunked answers, early answers, closes at every step,
+//! pipelining, slow senders and readers, stray bytes after an answer), each case run
+//! through clicktap with `proxy.forwarding = "lean"` and with `"full"` (pingora-proxy) in
+//! front of a recording origin. What the origin received (every request on every
+//! connection, sorted, and the bytes after the last whole one) and what the visitor got
+//! (each answer's status line, fields but `Date`, body, framing, and whether the
+//! connection ended) must be the same on both paths, or the difference must be in
+//! [`KNOWN`] with its reason; README "Two forwarding paths" lists the same.
+//!
+//! One clicktap per path serves every case of a configuration; the origin ends every
+//! upstream connection between cases and waits until clicktap let go of it, and every
+//! case opens its own visitor connections, so cases do not disturb each other.
+
+mod common;
+
+use common::exchange::{self, Got, Visitor};
+use common::origin::{Act, Origin, Recorded};
+use common::{Clicktap, Options};
+use std::time::{Duration, Instant};
+
+/// A difference between the paths that is known and accepted, with its reason.
+struct Known {
+    case: &'static str,
+    side: Side,
+    why: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// What the visitor got.
+    Visitor,
+    /// What the origin received.
+    Origin,
+}
+
+/// Reasons that start with "fixed by h-proxy" name a fault of the lean path that the
+/// forwarding fixes of issue 22 remove; the test says when one no longer differs, and
+/// the entry goes.
+const KNOWN: &[Known] = &[
+    Known {
+        case: "pipelined_gets",
+        side: Side::Visitor,
+        why: PIPELINING,
+    },
+    Known {
+        case: "pipelined_gets",
+        side: Side::Origin,
+        why: PIPELINING,
+    },
+    Known {
+        case: "pipelined_post_then_get",
+        side: Side::Visitor,
+        why: PIPELINING,
+    },
+    Known {
+        case: "pipelined_post_then_get",
+        side: Side::Origin,
+        why: PIPELINING,
+    },
+    Known {
+        case: "visitor_half_closes",
+        side: Side::Visitor,
+        why: "pingora-proxy closes a connection whose visitor half-closed it after sending \
+              a request, unanswered; the lean path answers the request (RFC 9112 §9.6 lets \
+              a client close its sending side and still read)",
+    },
+    Known {
+        case: "early_answer",
+        side: Side::Visitor,
+        why: EARLY,
+    },
+    Known {
+        case: "early_answer",
+        side: Side::Origin,
+        why: EARLY,
+    },
+    Known {
+        case: "http10_unframed_answer",
+        side: Side::Visitor,
+        why: "pingora-proxy chunks an answer without length to an HTTP/1.0 visitor, who \
+              cannot read chunking (RFC 9112 §6.1); the lean path ends it with the \
+              connection, as it came (issue 22, finding 8)",
+    },
+    Known {
+        case: "stray_answer_later",
+        side: Side::Visitor,
+        why: "fixed by h-proxy (finding 1): the lean path reuses an upstream connection \
+              the origin wrote more on after a whole answer",
+    },
+    Known {
+        case: "body_after_head_answer_later",
+        side: Side::Origin,
+        why: "fixed by h-proxy (findings 1, 2): the lean path sends the next request on a \
+              connection holding a stale body, then sends it again",
+    },
+    Known {
+        case: "body_after_204_later",
+        side: Side::Origin,
+        why: "fixed by h-proxy (findings 1, 2): as body_after_head_answer_later",
+    },
+    Known {
+        case: "post_origin_closes_unanswered_reused",
+        side: Side::Origin,
+        why: RESEND,
+    },
+    Known {
+        case: "post_origin_stalls_reused",
+        side: Side::Origin,
+        why: RESEND,
+    },
+    Known {
+        case: "post_invalid_answer_reused",
+        side: Side::Origin,
+        why: RESEND,
+    },
+    Known {
+        case: "post_unasked_101_reused",
+        side: Side::Origin,
+        why: RESEND,
+    },
+    Known {
+        case: "post_unasked_101_reused",
+        side: Side::Visitor,
+        why: "fixed by h-proxy in part (finding 2: the POST sent again); then still: the \
+              lean path answers a 101 nobody asked for with a 502, pingora-proxy passes \
+              it on and ends the connection",
+    },
+    Known {
+        case: "interim_then_close",
+        side: Side::Visitor,
+        why: "fixed by h-proxy (finding 7): after a 1xx and an upstream failure the lean \
+              path closes without a final answer; pingora-proxy sends 502",
+    },
+    Known {
+        case: "unframed_answer",
+        side: Side::Visitor,
+        why: UNFRAMED,
+    },
+    Known {
+        case: "unframed_answer",
+        side: Side::Origin,
+        why: UNFRAMED,
+    },
+    Known {
+        case: "no_reuse_three_gets",
+        side: Side::Origin,
+        why: "fixed by h-proxy (finding 4): with upstream_idle_timeout = \"0s\" the lean \
+              path keeps its upstream connection for the visitor's next request",
+    },
+];
+
+const PIPELINING: &str = "pingora-proxy answers the first of pipelined requests and closes \
+                          the connection; the lean path answers each in order (RFC 9112 \
+                          §9.3.2)";
+const EARLY: &str = "the lean path sends a body (at most 64 KiB) whole before it reads the \
+                     answer, so an answer the origin gives before the body is in reaches \
+                     the visitor once the body is, and the connection goes on; \
+                     pingora-proxy streams both ways, passes the early answer on at once \
+                     and closes the connection";
+const RESEND: &str = "fixed by h-proxy (finding 2): the lean path sends a POST again after \
+                      its reused upstream connection failed";
+const UNFRAMED: &str = "fixed by h-proxy (finding 9): the lean path labels an answer \
+                        without length `Connection: keep-alive` and then closes; \
+                        pingora-proxy chunks it and keeps the connection";
+
+/// One step of a visitor.
+enum Op {
+    Send(Vec<u8>),
+    /// Sends one byte at a time, this far apart.
+    Trickle(Vec<u8>, Duration),
+    /// Reads the next answer: to a HEAD or not, waiting at most this long, slowly or not.
+    Answer(bool, Duration, bool),
+    /// Reads at least this many bytes, and forgets them.
+    Skip(usize),
+    /// Half-closes: the visitor sends nothing more.
+    Shut,
+    /// Closes the visitor's connection; a later step opens a new one.
+    Close,
+    /// Waits (at most this long) until the origin has read this many request heads.
+    Heads(usize, Duration),
+    /// A visitor who does nothing for a while.
+    Pause(Duration),
+}
+
+/// Which clicktap configuration a case runs on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Setup {
+    /// The defaults, with `upstream_read_timeout = "2s"` to keep stalls short.
+    Plain,
+    /// `upstream_idle_timeout = "0s"`: no upstream connection is reused.
+    NoReuse,
+}
+
+struct Case {
+    name: &'static str,
+    setup: Setup,
+    /// The origin's script for paths starting with each prefix (any other path: 200 `ok`).
+    routes: Vec<(&'static str, Vec<Act>)>,
+    visitor: Vec<Op>,
+    /// Whether the number of upstream connections counts (it does not where a path
+    /// may pool differently without anyone noticing).
+    conns: bool,
+}
+
+/// What one path did with one case.
+#[derive(Debug)]
+struct Outcome {
+    visitor: Vec<Got>,
+    origin: Vec<String>,
+    /// The bytes of each upstream connection, as received (shown, not compared).
+    #[allow(dead_code)]
+    raw: Vec<String>,
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: sho.rt\r\n\r\n").into_bytes()
+}
+
+fn get10(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.0\r\nHost: sho.rt\r\n\r\n").into_bytes()
+}
+
+fn head(path: &str) -> Vec<u8> {
+    format!("HEAD {path} HTTP/1.1\r\nHost: sho.rt\r\n\r\n").into_bytes()
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn send(bytes: impl Into<Vec<u8>>) -> Op {
+    Op::Send(bytes.into())
+}
+
+fn answer() -> Op {
+    Op::Answer(false, WAIT, false)
+}
+
+fn answer_within(wait: Duration) -> Op {
+    Op::Answer(false, wait, false)
+}
+
+/// Another request on the same connection, and its answer: shows whether the
+/// connection stayed open and in step.
+fn probe() -> [Op; 2] {
+    [send(get("/probe")), answer()]
+}
+
+fn write(bytes: &str) -> Act {
+    Act::Write(bytes.as_bytes().to_vec())
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const HELLO: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Origin: a\r\nContent-Length: 5\r\n\r\nhello";
+const STRAY: &str =
+    "HTTP/1.1 302 Found\r\nLocation: http://evil.example/stale\r\nContent-Length: 0\r\n\r\n";
+const HINTS: &str = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+
+/// Routes every case may use.
+fn shared_routes() -> Vec<(&'static str, Vec<Act>)> {
+    vec![
+        ("/basic", vec![Act::Body, write(HELLO)]),
+        (
+            "/echo",
+            vec![
+                Act::Body,
+                write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthank"),
+            ],
+        ),
+        (
+            "/r/",
+            vec![
+                Act::Body,
+                write(
+                    "HTTP/1.1 302 Found\r\nLocation: https://example.com/x\r\nContent-Length: 0\r\n\r\n",
+                ),
+            ],
+        ),
+    ]
+}
+
+fn corpus() -> Vec<Case> {
+    let plain = |name, routes, visitor: Vec<Op>| Case {
+        name,
+        setup: Setup::Plain,
+        routes,
+        visitor,
+        conns: false,
+    };
+    let then_probe = |mut ops: Vec<Op>| {
+        ops.extend(probe());
+        ops
+    };
+    let large: String = (0..1 << 20)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let mut cases = vec![
+        // HTTP/1.1 and 1.0, the ordinary exchanges.
+        plain(
+            "get",
+            vec![],
+            then_probe(vec![send(get("/basic")), answer()]),
+        ),
+        plain(
+            "get_http10",
+            vec![],
+            then_probe(vec![send(get10("/basic")), answer()]),
+        ),
+        plain(
+            "get_http10_keepalive",
+            vec![],
+            then_probe(vec![
+                send("GET /basic HTTP/1.0\r\nHost: sho.rt\r\nConnection: keep-alive\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "get_connection_close",
+            vec![],
+            then_probe(vec![
+                send("GET /basic HTTP/1.1\r\nHost: sho.rt\r\nConnection: close\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "redirect",
+            vec![],
+            then_probe(vec![send(get("/r/abc?utm_source=x")), answer()]),
+        ),
+        plain(
+            "post",
+            vec![],
+            then_probe(vec![send(post("/echo", "a=1&b=2")), answer()]),
+        ),
+        plain(
+            "post_http10",
+            vec![],
+            then_probe(vec![
+                send("POST /echo HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "get_with_body",
+            vec![],
+            then_probe(vec![
+                send("GET /echo HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: 3\r\n\r\nabc"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "hop_by_hop_fields",
+            vec![],
+            then_probe(vec![
+                send(
+                    "GET /basic HTTP/1.1\r\nHost: sho.rt\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eDp5\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
+                ),
+                answer(),
+            ]),
+        ),
+        plain(
+            "chunked_request",
+            vec![],
+            then_probe(vec![
+                send(
+                    "POST /echo HTTP/1.1\r\nHost: sho.rt\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                ),
+                answer(),
+            ]),
+        ),
+        plain(
+            "expect_100_continue",
+            vec![],
+            then_probe(vec![
+                send(
+                    "POST /echo HTTP/1.1\r\nHost: sho.rt\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+                ),
+                answer_within(ms(1000)),
+                send("abc"),
+                answer(),
+            ]),
+        ),
+        // HEAD, 204, 304 and interim answers.
+        plain(
+            "head",
+            vec![(
+                "/head",
+                vec![write(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n",
+                )],
+            )],
+            then_probe(vec![send(head("/head")), Op::Answer(true, WAIT, false)]),
+        ),
+        plain(
+            "answer_204",
+            vec![(
+                "/no-content",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 204 No Content\r\nX-Origin: a\r\n\r\n"),
+                ],
+            )],
+            then_probe(vec![send(get("/no-content")), answer()]),
+        ),
+        plain(
+            "answer_304",
+            vec![(
+                "/not-modified",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n"),
+                ],
+            )],
+            then_probe(vec![
+                send("GET /not-modified HTTP/1.1\r\nHost: sho.rt\r\nIf-None-Match: \"v1\"\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "interim_103",
+            vec![("/hints", vec![Act::Body, write(HINTS), write(HELLO)])],
+            then_probe(vec![send(get("/hints")), answer()]),
+        ),
+        plain(
+            "interim_100_unasked",
+            vec![(
+                "/unasked-100",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 100 Continue\r\n\r\n"),
+                    write(HELLO),
+                ],
+            )],
+            then_probe(vec![send(get("/unasked-100")), answer()]),
+        ),
+        // Finding 8: an HTTP/1.0 visitor gets neither chunking nor interim answers.
+        plain(
+            "http10_interim_103",
+            vec![],
+            then_probe(vec![send(get10("/hints")), answer()]),
+        ),
+        plain(
+            "chunked_answer",
+            vec![(
+                "/chunked",
+                vec![
+                    Act::Body,
+                    write(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                    ),
+                ],
+            )],
+            then_probe(vec![send(get("/chunked")), answer()]),
+        ),
+        plain(
+            "http10_chunked_answer",
+            vec![],
+            then_probe(vec![send(get10("/chunked")), answer()]),
+        ),
+        // Finding 9: an answer framed by the end of the connection.
+        plain(
+            "unframed_answer",
+            vec![(
+                "/unframed",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"),
+                    Act::Close,
+                ],
+            )],
+            then_probe(vec![send(get("/unframed")), answer()]),
+        ),
+        plain(
+            "http10_unframed_answer",
+            vec![],
+            then_probe(vec![send(get10("/unframed")), answer()]),
+        ),
+        plain(
+            "origin_http10_answer",
+            vec![(
+                "/old-origin",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+                    Act::Close,
+                ],
+            )],
+            then_probe(then_probe(vec![send(get("/old-origin")), answer()])),
+        ),
+        plain(
+            "origin_connection_close",
+            vec![(
+                "/origin-close",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"),
+                    Act::Close,
+                ],
+            )],
+            then_probe(then_probe(vec![send(get("/origin-close")), answer()])),
+        ),
+        // Early answers: the origin answers before it reads the body.
+        plain(
+            "early_answer",
+            vec![(
+                "/early",
+                vec![
+                    write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly"),
+                    Act::Body,
+                ],
+            )],
+            then_probe(vec![
+                send("POST /early HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: 10\r\n\r\n"),
+                Op::Heads(1, WAIT),
+                answer_within(ms(1500)),
+                send("0123456789"),
+                answer_within(ms(1500)),
+            ]),
+        ),
+        plain(
+            "early_refusal_then_close",
+            vec![(
+                "/too-large",
+                vec![
+                    write(
+                        "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                    Act::Body,
+                    Act::Close,
+                ],
+            )],
+            then_probe(vec![send(post("/too-large", &"x".repeat(1000))), answer()]),
+        ),
+        // Closes at every step, on the origin's side.
+        plain(
+            "origin_closes_before_answer",
+            vec![("/vanish", vec![Act::Body, Act::Close])],
+            then_probe(vec![send(get("/vanish")), answer()]),
+        ),
+        plain(
+            "origin_closes_before_answer_reused",
+            vec![],
+            then_probe(vec![
+                send(get("/basic")),
+                answer(),
+                send(get("/vanish")),
+                answer(),
+            ]),
+        ),
+        plain(
+            "origin_closes_after_head",
+            vec![(
+                "/cut-head",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"),
+                    Act::Close,
+                ],
+            )],
+            then_probe(vec![send(get("/cut-head")), answer()]),
+        ),
+        plain(
+            "origin_closes_mid_chunk",
+            vec![(
+                "/cut-chunk",
+                vec![
+                    Act::Body,
+                    write(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n wo",
+                    ),
+                    Act::Close,
+                ],
+            )],
+            then_probe(vec![send(get("/cut-chunk")), answer()]),
+        ),
+        plain(
+            "origin_stalls",
+            vec![("/stall", vec![Act::Body, Act::Hang])],
+            then_probe(vec![send(get("/stall")), answer_within(ms(10_000))]),
+        ),
+        // Finding 7: an interim answer, then nothing.
+        plain(
+            "interim_then_close",
+            vec![(
+                "/hint-then-vanish",
+                vec![Act::Body, write(HINTS), Act::Close],
+            )],
+            then_probe(vec![send(get("/hint-then-vanish")), answer()]),
+        ),
+        // Finding 2: a POST reaches the origin once, whatever the origin does.
+        plain(
+            "post_origin_closes_unanswered",
+            vec![("/post-vanish", vec![Act::Body, Act::Close])],
+            then_probe(vec![send(post("/post-vanish", "pay=1")), answer()]),
+        ),
+        plain(
+            "post_origin_closes_unanswered_reused",
+            vec![],
+            then_probe(vec![
+                send(get("/basic")),
+                answer(),
+                send(post("/post-vanish", "pay=1")),
+                answer(),
+            ]),
+        ),
+        plain(
+            "post_origin_stalls_reused",
+            vec![("/post-stall", vec![Act::Body, Act::Hang])],
+            then_probe(vec![
+                send(get("/basic")),
+                answer(),
+                send(post("/post-stall", "pay=1")),
+                answer_within(ms(10_000)),
+            ]),
+        ),
+        plain(
+            "post_invalid_answer_reused",
+            vec![(
+                "/nul",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 2\r\n\r\nok"),
+                ],
+            )],
+            then_probe(vec![
+                send(get("/basic")),
+                answer(),
+                send(post("/nul", "pay=1")),
+                answer(),
+            ]),
+        ),
+        plain(
+            "post_unasked_101_reused",
+            vec![(
+                "/switch",
+                vec![
+                    Act::Body,
+                    write(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                    ),
+                    Act::Close,
+                ],
+            )],
+            then_probe(vec![
+                send(get("/basic")),
+                answer(),
+                send(post("/switch", "pay=1")),
+                answer(),
+            ]),
+        ),
+        // Finding 1: bytes after an answer are never the next visitor's answer.
+        plain(
+            "stray_answer_after_200",
+            vec![(
+                "/stray",
+                vec![Act::Body, Act::Write(format!("{OK}{STRAY}").into_bytes())],
+            )],
+            then_probe(then_probe(vec![send(get("/stray")), answer()])),
+        ),
+        plain(
+            "stray_answer_later",
+            vec![(
+                "/stray-later",
+                vec![Act::Body, write(OK), Act::Sleep(ms(50)), write(STRAY)],
+            )],
+            then_probe(then_probe(vec![
+                send(get("/stray-later")),
+                answer(),
+                Op::Pause(ms(300)),
+            ])),
+        ),
+        plain(
+            "body_after_head_answer",
+            vec![("/legacy-head", vec![write(HELLO)])],
+            then_probe(then_probe(vec![
+                send(head("/legacy-head")),
+                Op::Answer(true, WAIT, false),
+            ])),
+        ),
+        plain(
+            "body_after_head_answer_later",
+            vec![(
+                "/legacy-head-later",
+                vec![
+                    write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+                    Act::Sleep(ms(50)),
+                    write("hello"),
+                ],
+            )],
+            then_probe(then_probe(vec![
+                send(head("/legacy-head-later")),
+                Op::Answer(true, WAIT, false),
+                Op::Pause(ms(300)),
+            ])),
+        ),
+        plain(
+            "body_after_204_later",
+            vec![(
+                "/legacy-204-later",
+                vec![
+                    Act::Body,
+                    write("HTTP/1.1 204 No Content\r\n\r\n"),
+                    Act::Sleep(ms(50)),
+                    write("hello"),
+                ],
+            )],
+            then_probe(then_probe(vec![
+                send(get("/legacy-204-later")),
+                answer(),
+                Op::Pause(ms(300)),
+            ])),
+        ),
+        plain(
+            "body_after_204",
+            vec![(
+                "/legacy-204",
+                vec![Act::Body, write("HTTP/1.1 204 No Content\r\n\r\nhello")],
+            )],
+            then_probe(then_probe(vec![send(get("/legacy-204")), answer()])),
+        ),
+        plain(
+            "body_after_304",
+            vec![(
+                "/legacy-304",
+                vec![Act::Body, write("HTTP/1.1 304 Not Modified\r\n\r\nhello")],
+            )],
+            then_probe(then_probe(vec![send(get("/legacy-304")), answer()])),
+        ),
+        plain(
+            "post_after_body_after_204",
+            vec![],
+            then_probe(vec![
+                send(get("/legacy-204")),
+                answer(),
+                send(post("/echo", "pay=1")),
+                answer(),
+            ]),
+        ),
+        // Pipelining.
+        plain(
+            "pipelined_gets",
+            vec![],
+            then_probe(vec![
+                send([get("/basic"), get("/r/second")].concat()),
+                answer(),
+                answer(),
+            ]),
+        ),
+        plain(
+            "pipelined_post_then_get",
+            vec![],
+            then_probe(vec![
+                send([post("/echo", "a=1"), get("/basic")].concat()),
+                answer(),
+                answer(),
+            ]),
+        ),
+        // Finding 6: the next head split across reads.
+        plain(
+            "pipelined_split_head",
+            vec![],
+            then_probe(vec![
+                send([get("/basic"), b"GET /r/split HTTP/1.1\r\nHo".to_vec()].concat()),
+                answer(),
+                Op::Pause(ms(2500)),
+                send("st: sho.rt\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        // Slow senders and readers.
+        plain(
+            "slow_head",
+            vec![],
+            then_probe(vec![Op::Trickle(get("/basic"), ms(20)), answer()]),
+        ),
+        plain(
+            "slow_body",
+            vec![],
+            then_probe(vec![
+                send("POST /echo HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: 8\r\n\r\n"),
+                Op::Trickle(b"slowbody".to_vec(), ms(150)),
+                answer(),
+            ]),
+        ),
+        plain(
+            "slow_origin",
+            vec![(
+                "/slow-origin",
+                vec![
+                    Act::Body,
+                    Act::Sleep(ms(300)),
+                    write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"),
+                    Act::Sleep(ms(300)),
+                    write("world"),
+                ],
+            )],
+            then_probe(vec![send(get("/slow-origin")), answer()]),
+        ),
+        plain(
+            "large_answer_slow_reader",
+            vec![(
+                "/large",
+                vec![
+                    Act::Body,
+                    Act::Write(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{large}",
+                            large.len()
+                        )
+                        .into_bytes(),
+                    ),
+                ],
+            )],
+            then_probe(vec![
+                send(get("/large")),
+                Op::Answer(false, ms(20_000), true),
+            ]),
+        ),
+        // Closes at every step, on the visitor's side.
+        plain(
+            "visitor_closes_before_answer",
+            vec![(
+                "/slow-answer",
+                vec![Act::Body, Act::Sleep(ms(300)), write(OK)],
+            )],
+            then_probe(vec![
+                send(get("/slow-answer")),
+                Op::Heads(1, WAIT),
+                Op::Close,
+            ]),
+        ),
+        plain(
+            "visitor_closes_mid_body",
+            vec![],
+            then_probe(vec![
+                send("POST /echo HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: 10\r\n\r\nabc"),
+                Op::Heads(1, ms(1000)),
+                Op::Close,
+            ]),
+        ),
+        plain(
+            "visitor_closes_mid_answer",
+            vec![],
+            then_probe(vec![send(get("/large")), Op::Skip(100), Op::Close]),
+        ),
+        plain(
+            "visitor_half_closes",
+            vec![],
+            vec![send(get("/basic")), Op::Shut, answer()],
+        ),
+        // Finding 10 and other heads a proxy must refuse or pass on exactly.
+        plain(
+            "host_with_space",
+            vec![],
+            then_probe(vec![
+                send("GET /basic HTTP/1.1\r\nHost: sho.rt x\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "no_host_http11",
+            vec![],
+            then_probe(vec![send("GET /basic HTTP/1.1\r\n\r\n"), answer()]),
+        ),
+        plain(
+            "two_identical_content_lengths",
+            vec![],
+            then_probe(vec![
+                send(
+                    "POST /echo HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+                ),
+                answer(),
+            ]),
+        ),
+        plain(
+            "content_length_list",
+            vec![],
+            then_probe(vec![
+                send("POST /echo HTTP/1.1\r\nHost: sho.rt\r\nContent-Length: 3, 3\r\n\r\nabc"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "absolute_form_target",
+            vec![],
+            then_probe(vec![
+                send("GET http://sho.rt/basic HTTP/1.1\r\nHost: sho.rt\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "double_spaces_in_request_line",
+            vec![],
+            then_probe(vec![
+                send("GET  /basic  HTTP/1.1\r\nHost: sho.rt\r\n\r\n"),
+                answer(),
+            ]),
+        ),
+        plain(
+            "header_line_over_8k",
+            vec![],
+            then_probe(vec![
+                send(format!(
+                    "GET /basic HTTP/1.1\r\nHost: sho.rt\r\nX-Long: {}\r\n\r\n",
+                    "v".repeat(9000)
+                )),
+                answer(),
+            ]),
+        ),
+        plain(
+            "over_96_header_lines",
+            vec![],
+            then_probe(vec![
+                send(format!(
+                    "GET /basic HTTP/1.1\r\nHost: sho.rt\r\n{}\r\n",
+                    (0..100)
+                        .map(|i| format!("X-{i}: v\r\n"))
+                        .collect::<String>()
+                )),
+                answer(),
+            ]),
+        ),
+    ];
+    // Finding 4: with no reuse, every request has its own upstream connection.
+    cases.push(Case {
+        name: "no_reuse_three_gets",
+        setup: Setup::NoReuse,
+        routes: vec![],
+        // A visitor who pauses between requests: the full path's pool drops an idle
+        // connection at once (with no pause, the next request can win the race).
+        visitor: then_probe(vec![
+            send(get("/basic")),
+            answer(),
+            Op::Pause(ms(50)),
+            send(get("/r/two")),
+            answer(),
+            Op::Pause(ms(50)),
+        ]),
+        conns: true,
+    });
+    cases
+}
+
+/// Runs the cases of `setup` through one clicktap on `path`, in order.
+fn run(path: &str, setup: Setup) -> Vec<(&'static str, Outcome, Duration)> {
+    let cases: Vec<Case> = corpus().into_iter().filter(|c| c.setup == setup).collect();
+    let mut routes: Vec<(String, Vec<Act>)> = shared_routes()
+        .into_iter()
+        .map(|(p, a)| (p.to_string(), a))
+        .collect();
+    for c in corpus() {
+        routes.extend(c.routes.into_iter().map(|(p, a)| (p.to_string(), a)));
+    }
+    let origin = Origin::start(routes);
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::default()
+        .forwarding(path)
+        .proxy(r#"upstream_read_timeout = "2s""#);
+    if setup == Setup::NoReuse {
+        o = o.proxy(r#"upstream_idle_timeout = "0s""#);
+    }
+    let ct = Clicktap::start(dir.path(), origin.addr, &o);
+    cases
+        .iter()
+        .map(|case| {
+            let started = Instant::now();
+            let visitor = play(&ct, &origin, case);
+            let recorded = origin.finish_case();
+            let outcome = Outcome {
+                visitor,
+                origin: normalise(&recorded, case.conns),
+                raw: recorded
+                    .conns
+                    .iter()
+                    .map(|c| c.escape_ascii().to_string())
+                    .collect(),
+            };
+            (case.name, outcome, started.elapsed())
+        })
+        .collect()
+}
+
+/// Plays a case's visitor; returns what it got at each answer.
+fn play(ct: &Clicktap, origin: &Origin, case: &Case) -> Vec<Got> {
+    let mut v = Visitor::connect(ct.proxy);
+    let mut got = Vec::new();
+    for op in &case.visitor {
+        match op {
+            Op::Send(b) => v.send(b),
+            Op::Trickle(b, pause) => v.trickle(b, *pause),
+            Op::Answer(to_head, wait, slowly) => got.push(v.answer(*to_head, *wait, *slowly)),
+            Op::Skip(n) => v.read_some(*n, WAIT),
+            Op::Shut => v.shut(),
+            Op::Close => v = Visitor::connect(ct.proxy),
+            Op::Heads(n, within) => {
+                if !origin.wait_heads(*n, *within) {
+                    got.push(Got::Silent {
+                        partial: format!("the origin did not read {n} request heads"),
+                    });
+                }
+            }
+            Op::Pause(d) => std::thread::sleep(*d),
+        }
+    }
+    got
+}
+
+/// What the origin received, comparable across paths: every request (head and body)
+/// of every connection, sorted, then the bytes that followed the last whole request on
+/// each connection that had any, the number of connections when it counts, and any
+/// connection clicktap held on to after the origin closed its side.
+fn normalise(r: &Recorded, conns: bool) -> Vec<String> {
+    let mut requests = Vec::new();
+    let mut tails = Vec::new();
+    let mut used = 0;
+    for bytes in r.conns.iter().filter(|b| !b.is_empty()) {
+        used += 1;
+        let (reqs, tail) = exchange::requests(bytes);
+        requests.extend(reqs);
+        if !tail.is_empty() {
+            tails.push(format!("after the last request: {tail}"));
+        }
+    }
+    requests.sort();
+    tails.sort();
+    requests.extend(tails);
+    if conns {
+        requests.push(format!("{used} connections"));
+    }
+    if r.lingering > 0 {
+        requests.push(format!(
+            "{} connections held after the origin closed",
+            r.lingering
+        ));
+    }
+    requests
+}
+
+#[test]
+fn both_forwarding_paths_behave_alike() {
+    let cases = corpus();
+    let mut names = std::collections::HashSet::new();
+    for c in &cases {
+        assert!(names.insert(c.name), "two cases named {}", c.name);
+    }
+    for k in KNOWN {
+        assert!(names.contains(k.case), "KNOWN names no case: {}", k.case);
+    }
+    let mut failures = Vec::new();
+    for setup in [Setup::Plain, Setup::NoReuse] {
+        let lean = std::thread::spawn(move || run("lean", setup));
+        let full = std::thread::spawn(move || run("full", setup));
+        let (lean, full) = (lean.join().unwrap(), full.join().unwrap());
+        for ((name, l, lt), (_, f, ft)) in lean.into_iter().zip(full) {
+            eprintln!(
+                "{name:<40} lean {:>6} ms  full {:>6} ms",
+                lt.as_millis(),
+                ft.as_millis()
+            );
+            // DIFFERENTIAL_SHOW=<case>[,<case>] or =all prints both outcomes in full.
+            let show = std::env::var("DIFFERENTIAL_SHOW").unwrap_or_default();
+            if show == "all" || show.split(',').any(|c| c == name) {
+                eprintln!("--- {name}, lean:\n{l:#?}\n--- {name}, full:\n{f:#?}");
+            }
+            for (side, differs) in [
+                (Side::Visitor, l.visitor != f.visitor),
+                (Side::Origin, l.origin != f.origin),
+            ] {
+                let known = KNOWN.iter().any(|k| k.case == name && k.side == side);
+                if differs && !known {
+                    let (a, b) = match side {
+                        Side::Visitor => (format!("{:#?}", l.visitor), format!("{:#?}", f.visitor)),
+                        Side::Origin => (format!("{:#?}", l.origin), format!("{:#?}", f.origin)),
+                    };
+                    failures.push(format!(
+                        "{name}: what the {side:?} side saw differs\n--- lean:\n{a}\n--- full:\n{b}"
+                    ));
+                } else if known && !differs {
+                    let why = KNOWN
+                        .iter()
+                        .find(|k| k.case == name && k.side == side)
+                        .map_or("", |k| k.why);
+                    failures.push(format!(
+                        "{name}: the {side:?} side no longer differs ({why}): remove it from KNOWN and README"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

@@ -75,25 +75,48 @@ impl Visitor {
         while self.buf.len() < n && self.fill(deadline, usize::MAX) == Fill::Data {}
     }
 
+    /// Reads one interim answer's head (a `100 Continue` asked for); what came instead
+    /// when it is not one.
+    pub fn interim(&mut self, within: Duration) -> Got {
+        match self.head(Instant::now() + within, &[]) {
+            Ok(head) => Got::Answer {
+                interim: Vec::new(),
+                status: head.lines().next().unwrap_or_default().to_string(),
+                fields: Vec::new(),
+                framing: Framing::None,
+                body: String::new(),
+                whole: true,
+            },
+            Err(got) => got,
+        }
+    }
+
+    /// The next answer head, or what came instead (after the `interim` ones) by `deadline`.
+    fn head(&mut self, deadline: Instant, interim: &[String]) -> Result<String, Got> {
+        loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.buf.drain(..i + 4).collect();
+                return Ok(String::from_utf8_lossy(&head).into_owned());
+            }
+            let partial = lossy(&[interim.join("\n").as_bytes(), &self.buf].concat());
+            match self.fill(deadline, usize::MAX) {
+                Fill::Data => {}
+                Fill::End => return Err(Got::Closed { partial }),
+                Fill::Deadline => return Err(Got::Silent { partial }),
+            }
+        }
+    }
+
     /// Reads one final answer, with the interim ones before it; `to_head` when it
     /// answers a HEAD. `slowly`: reads at most 16 KiB at a time, 10 ms apart.
     pub fn answer(&mut self, to_head: bool, within: Duration, slowly: bool) -> Got {
         let deadline = Instant::now() + within;
         let mut interim = Vec::new();
         loop {
-            let end = loop {
-                if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-                let partial = lossy(&[interim.join("\n").as_bytes(), &self.buf].concat());
-                match self.fill(deadline, usize::MAX) {
-                    Fill::Data => {}
-                    Fill::End => return Got::Closed { partial },
-                    Fill::Deadline => return Got::Silent { partial },
-                }
+            let head = match self.head(deadline, &interim) {
+                Ok(head) => head,
+                Err(got) => return got,
             };
-            let head: Vec<u8> = self.buf.drain(..end).collect();
-            let head = String::from_utf8_lossy(&head).into_owned();
             let mut lines = head.split("\r\n").filter(|l| !l.is_empty());
             let status = lines.next().unwrap_or_default().to_string();
             let code: u16 = status.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);

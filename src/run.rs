@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::admin::{Admin, Ready};
-use crate::config::{Config, Forwarding};
+use crate::config::Config;
 use crate::deliver::Delivery;
 use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle};
 use crate::keeper::Keeper;
@@ -274,13 +274,9 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let proxy = Proxy::new(&cfg.proxy, tx, trusted, metrics.clone());
     let full = http_proxy(&server.configuration, proxy.clone());
     let listen = cfg.proxy.listen.to_string();
-    match cfg.proxy.forwarding {
-        Forwarding::Lean => {
-            let lean = Lean::new(proxy, full, &server.configuration);
-            add_proxy(&mut server, lean, &listen);
-        }
-        Forwarding::Full => add_proxy(&mut server, full, &listen),
-    }
+    // Both forwarding paths read every HTTP/1 head through the lean path's gate.
+    let lean = Lean::new(proxy, full, &server.configuration, &cfg.proxy);
+    add_proxy(&mut server, lean, &listen);
     if let Some(a) = &cfg.admin {
         let mut admin = Service::new(
             "clicktap admin".to_string(),

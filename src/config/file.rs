@@ -45,6 +45,8 @@ pub struct ProxyFile {
     pub upstream_connect_timeout: String,
     pub upstream_read_timeout: String,
     pub upstream_idle_timeout: String,
+    pub request_timeout: String,
+    pub max_request_head: String,
     pub grace_period: String,
     pub shutdown_timeout: String,
 }
@@ -69,6 +71,8 @@ impl Default for ProxyFile {
             upstream_connect_timeout: "2s".into(),
             upstream_read_timeout: "30s".into(),
             upstream_idle_timeout: "60s".into(),
+            request_timeout: "60s".into(),
+            max_request_head: "32KiB".into(),
             grace_period: "5s".into(),
             shutdown_timeout: "5s".into(),
         }

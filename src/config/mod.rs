@@ -82,6 +82,11 @@ pub struct ProxyConfig {
     pub upstream_connect_timeout: Duration,
     pub upstream_read_timeout: Duration,
     pub upstream_idle_timeout: Duration,
+    /// How long a visitor may take to send a request head (and, on the lean path, its
+    /// body), counted from its first byte.
+    pub request_timeout: Duration,
+    /// The largest request head read; a line may take a quarter of it.
+    pub max_request_head: usize,
     pub grace_period: Duration,
     pub shutdown_timeout: Duration,
 }

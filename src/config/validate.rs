@@ -191,6 +191,25 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
         "proxy.upstream_idle_timeout",
         parse::duration(&f.upstream_idle_timeout),
     );
+    // A visitor's head and body have a total deadline and a size bound (nginx's
+    // defaults: client_header_timeout 60 s, large_client_header_buffers 4 x 8k).
+    let request = bounds::duration(
+        p,
+        "proxy.request_timeout",
+        &f.request_timeout,
+        MILLI,
+        Some(Duration::from_secs(3600)),
+    );
+    let head = bounds::size(p, "proxy.max_request_head", &f.max_request_head, 1024);
+    if head.is_some_and(|n| n > MAX_REQUEST_HEAD) {
+        p.push(
+            "proxy.max_request_head",
+            format!(
+                "{:?} is over 1MiB, the most Pingora reads",
+                f.max_request_head
+            ),
+        );
+    }
     let grace = p.check("proxy.grace_period", parse::duration(&f.grace_period));
     let shutdown = p.check(
         "proxy.shutdown_timeout",
@@ -234,10 +253,15 @@ fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {
         upstream_connect_timeout: connect?,
         upstream_read_timeout: read?,
         upstream_idle_timeout: idle?,
+        request_timeout: request?,
+        max_request_head: usize::try_from(head.filter(|n| *n <= MAX_REQUEST_HEAD)?).ok()?,
         grace_period: grace?,
         shutdown_timeout: shutdown?,
     })
 }
+
+/// The most `proxy.max_request_head` may be: Pingora reads no longer head.
+const MAX_REQUEST_HEAD: u64 = 1 << 20;
 
 /// Bounds of `enrich.poll_interval`: below a millisecond the threads would spin on an
 /// empty channel; above a second clicks would wait in it longer than anyone expects

@@ -1,11 +1,12 @@
 //! The lean forwarding path: a Pingora `ServerApp` that owns each visitor connection.
 //!
 //! It reads a request head into its own buffer and decides its route on the bytes
-//! ([`head::route`]). An ordinary request is parsed by pingora-core's HTTP/1 server
-//! session from those bytes (Pingora's own parsing and framing checks) and forwarded over
-//! an HTTP/1 client session; anything else goes to the full Pingora proxy
-//! (pingora-proxy), which reads the same bytes as the start of the connection. HTTP/2
-//! (by ALPN) goes there whole.
+//! ([`head::route`]): the gate every HTTP/1 head passes, on either forwarding path
+//! (`proxy.forwarding = "full"` keeps the gate and hands every head on). An ordinary
+//! request is parsed by pingora-core's HTTP/1 server session from those bytes (Pingora's
+//! own parsing and framing checks) and forwarded over an HTTP/1 client session; anything
+//! else goes to the full Pingora proxy (pingora-proxy), which reads the same bytes as the
+//! start of the connection. HTTP/2 (by ALPN) goes there whole.
 //!
 //! What it leaves out compared with pingora-proxy, measured as the cost that mattered
 //! (`benches/lean_pingora.rs`): two tokio channels and a `try_join!` per request, a
@@ -13,11 +14,23 @@
 //! the phase callbacks and their context. The upstream connection stays with the
 //! visitor's connection while the visitor keeps sending; it goes back to Pingora's pool
 //! when the visitor is idle for [`HOLD`] or leaves.
+//!
+//! The rules it keeps, as pingora-proxy and nginx keep them:
+//! - an upstream connection is reused only when nothing unread is on it and its last
+//!   answer was fully framed ([`clean`], `Upstream::reuse`);
+//! - a request is sent again only when it is idempotent (or carries `Idempotency-Key`)
+//!   and the reused connection it went on failed before any byte of an answer
+//!   ([`super::may_send_again`]);
+//! - every wait on a visitor or the upstream has a deadline a trickle cannot extend: a
+//!   head and a body must be whole within `proxy.request_timeout` of their first byte,
+//!   and a body is read whole before the shortener hears of the request.
 
 use async_trait::async_trait;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
+use pingora::http::ResponseHeader;
 use pingora::protocols::ALPN;
 use pingora::protocols::Stream;
 use pingora::protocols::http::ServerSession;
@@ -32,14 +45,16 @@ use pingora::{Error, ErrorSource, ErrorType};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 use super::capture::Exchange;
 use super::head::{self, Route};
-use super::{Proxy, forwarded, ip_of, is_tls};
+use super::{Proxy, forwarded, ip_of, is_tls, may_send_again};
+use crate::config::{Forwarding, ProxyConfig};
 
-/// How long a visitor connection may wait between requests, and a head may take to
-/// arrive; Pingora's own keep-alive for HTTP/1 visitors.
+/// How long a visitor connection may wait between requests; Pingora's own keep-alive
+/// for HTTP/1 visitors.
 const KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// How long an idle visitor connection keeps its upstream connection.
@@ -56,6 +71,14 @@ pub struct Lean {
     proxy: Proxy,
     full: Arc<HttpProxy<Proxy>>,
     transport: TransportConnector,
+    /// `proxy.forwarding = "full"`: the gate only; every head goes to the full proxy.
+    gate_only: bool,
+    /// `proxy.request_timeout`: a head, and a body, whole within this of its first byte.
+    request_timeout: Duration,
+    /// `proxy.max_request_head`.
+    max_head: usize,
+    /// `proxy.upstream_idle_timeout` is not zero: upstream connections are kept.
+    keep_up: bool,
 }
 
 /// What a request's forwarding needs to know of its visitor and head, read once.
@@ -75,43 +98,79 @@ struct Conn {
     up: Option<Stream>,
 }
 
+/// Whether nothing waits to be read on an upstream connection kept since its last
+/// answer: a byte there (an unsolicited answer, a body after a HEAD, 204 or 304) would
+/// be read as the next request's answer, and a close means it is gone. One
+/// non-blocking read, as Pingora's pool tests a connection it hands out.
+fn clean(mut up: Stream) -> Option<Stream> {
+    use std::future::Future;
+    let mut byte = [0u8; 1];
+    let pending = {
+        let read = tokio::task::unconstrained(up.read(&mut byte));
+        let mut read = std::pin::pin!(read);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        read.as_mut().poll(&mut cx).is_pending()
+    };
+    if !pending {
+        tracing::debug!("a kept upstream connection had unread bytes or was closed; dropped");
+    }
+    pending.then_some(up)
+}
+
 impl Lean {
-    pub fn new(proxy: Proxy, full: HttpProxy<Proxy>, conf: &ServerConf) -> Lean {
+    pub fn new(proxy: Proxy, full: HttpProxy<Proxy>, conf: &ServerConf, cfg: &ProxyConfig) -> Lean {
+        let keep_up = !proxy.keeps_no_connection();
         Lean {
             proxy,
             full: Arc::new(full),
             transport: TransportConnector::new(Some(ConnectorOptions::from_server_conf(conf))),
+            gate_only: cfg.forwarding == Forwarding::Full,
+            request_timeout: cfg.request_timeout,
+            max_head: cfg.max_request_head,
+            keep_up,
         }
     }
 
     fn release(&self, up: Option<Stream>) {
-        if let Some(up) = up {
+        if let Some(up) = up.filter(|_| self.keep_up) {
             let peer = &self.proxy.peer;
             self.transport
                 .release_stream(up, peer.reuse_hash(), peer.options.idle_timeout);
         }
     }
 
-    /// Waits for the next request head in `c.buf`; `None` when the visitor left, went
-    /// quiet for [`KEEPALIVE`], or the service is stopping while a kept-alive connection
-    /// waits for its next request. The `first` request of a connection is always read:
-    /// a visitor whose connection was accepted gets an answer, even during a stop.
+    /// Waits for the next request head in `c.buf` and returns its route and when its
+    /// first byte came; `None` when the visitor left, went quiet for [`KEEPALIVE`], did
+    /// not finish a head within `request_timeout` of its first byte, or the service is
+    /// stopping while a kept-alive connection waits for its next request. The `first`
+    /// request of a connection is always read: a visitor whose connection was accepted
+    /// gets an answer, even during a stop.
     async fn next_head(
         &self,
         c: &mut Conn,
         shutdown: &mut ShutdownWatch,
         first: bool,
-    ) -> Option<Route> {
-        let mut wait = tokio::time::Instant::now();
-        let sleep = tokio::time::sleep_until(wait + if c.up.is_some() { HOLD } else { KEEPALIVE });
+    ) -> Option<(Route, Instant)> {
+        let idle = Instant::now();
+        // A pipelined head already begun counts from now.
+        let mut began = (!c.buf.is_empty()).then_some(idle);
+        // The head's deadline once it has begun (a trickle cannot move it), else the
+        // hold of the upstream connection, else the keep-alive.
+        let deadline = |up: bool, began: Option<Instant>| match began {
+            Some(b) => b + self.request_timeout,
+            None if up => idle + HOLD,
+            None => idle + KEEPALIVE,
+        };
+        let mut at = deadline(c.up.is_some(), began);
+        let sleep = tokio::time::sleep_until(at);
         tokio::pin!(sleep);
         loop {
             if !c.buf.is_empty() {
-                match head::route(&c.buf) {
+                match head::route(&c.buf, self.max_head) {
                     // A head that comes in pieces holds no upstream connection while
                     // it trickles in.
                     Route::Partial => self.release(c.up.take()),
-                    route => return Some(route),
+                    route => return Some((route, began.unwrap_or(idle))),
                 }
             } else if !first && *shutdown.borrow() {
                 return None;
@@ -124,28 +183,31 @@ impl Lean {
                 biased;
                 read = c.down.read_buf(&mut c.buf) => match read {
                     Ok(n) if n > 0 => {
-                        if was_empty {
-                            wait = tokio::time::Instant::now();
-                            sleep.as_mut().reset(wait + KEEPALIVE);
-                        }
+                        began.get_or_insert_with(Instant::now);
                     }
                     _ => return None,
                 },
                 _ = shutdown.changed(), if was_empty && !first => return None,
-                () = &mut sleep => match c.up.take() {
-                    Some(up) => {
-                        self.release(Some(up));
-                        sleep.as_mut().reset(wait + KEEPALIVE);
+                () = &mut sleep => {
+                    if began.is_some() || c.up.is_none() {
+                        return None;
                     }
-                    None => return None,
-                },
+                    self.release(c.up.take());
+                }
+            }
+            let next = deadline(c.up.is_some(), began);
+            if next != at {
+                at = next;
+                sleep.as_mut().reset(at);
             }
         }
     }
 
     /// The full Pingora proxy serves one request from the bytes read so far.
     async fn hand_over(self: &Arc<Self>, c: Conn, shutdown: &ShutdownWatch) -> Option<Conn> {
-        self.proxy.metrics.proxy_full_path.inc();
+        if !self.gate_only {
+            self.proxy.metrics.proxy_full_path.inc();
+        }
         self.release(c.up);
         let mut session = ServerSession::new_http1(c.down);
         let keepalive = (!*shutdown.borrow()).then_some(KEEPALIVE.as_secs());
@@ -160,8 +222,35 @@ impl Lean {
         })
     }
 
-    /// Serves one ordinary request from the bytes read so far.
-    async fn forward(&self, c: Conn, stopping: bool, hop_by_hop: bool) -> Option<Conn> {
+    /// Answers a head the gate refused, and closes the connection: nothing of it
+    /// reaches the shortener.
+    async fn refuse(&self, c: Conn, code: u16, why: &'static str) {
+        tracing::debug!(code, why, "request refused");
+        self.release(c.up);
+        let mut down = c.down;
+        let reason = http::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let answer =
+            format!("HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let write = async {
+            down.write_all(answer.as_bytes()).await?;
+            down.flush().await?;
+            down.shutdown().await
+        };
+        let _ = tokio::time::timeout(KEEPALIVE, write).await;
+    }
+
+    /// Serves one ordinary request from the bytes read so far; its head and body are
+    /// due by `deadline`.
+    async fn forward(
+        &self,
+        c: Conn,
+        stopping: bool,
+        hop_by_hop: bool,
+        deadline: Instant,
+    ) -> Option<Conn> {
         let mut ds = Visitor::new(c.down);
         ds.set_pipelining_enabled(true);
         ds.set_pipelined_prefix(c.buf);
@@ -191,12 +280,20 @@ impl Lean {
         if stopping {
             ds.set_server_keepalive(None);
         }
+        // RFC 9110 section 15.2: no interim answer to an HTTP/1.0 visitor.
+        if ds.req_header().version == http::Version::HTTP_10 {
+            ds.set_ignore_info_resp(true);
+        }
         let visit = Visit {
             peer: ip_of(ds.client_addr()),
             tls: is_tls(Some(ds.digest())),
             hop_by_hop,
         };
-        if let Err(e) = self.exchange(&mut ds, &mut up, visit).await {
+        let result = match read_body(&mut ds, deadline).await {
+            Ok(body) => self.exchange(&mut ds, &mut up, visit, body).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             self.failed(&mut ds, &e).await;
         }
         self.proxy.finished(&Exchange {
@@ -222,7 +319,8 @@ impl Lean {
     }
 
     /// A request that could not be forwarded: answered as the full proxy answers it (502
-    /// for the upstream's failures, nothing when the visitor is gone) and not kept alive.
+    /// for the upstream's failures, also after an interim answer; nothing when the
+    /// visitor is gone) and not kept alive.
     async fn failed(&self, ds: &mut Visitor, e: &Error) {
         use ErrorType::{ConnectionClosed, HTTPStatus, ReadError, WriteError};
         ds.set_server_keepalive(None);
@@ -238,7 +336,10 @@ impl Lean {
         } else {
             tracing::warn!(error = %e, upstream = %self.proxy.peer, "request not forwarded");
         }
-        if let Some(code) = code.filter(|_| ds.response_written().is_none()) {
+        let final_written = ds
+            .response_written()
+            .is_some_and(|r| !r.status.is_informational());
+        if let Some(code) = code.filter(|_| !final_written) {
             let resp = Box::new(gen_error_response(code));
             if ds.write_response_header(resp).await.is_ok() {
                 let _ = ds.finish_body().await;
@@ -246,24 +347,22 @@ impl Lean {
         }
     }
 
-    /// Forwards the request in `ds` and streams the answer back. A request sent on a
-    /// reused upstream connection that fails before any answer is sent again on another
-    /// (with the body read so far, when it was all kept), as pingora-proxy does.
+    /// Forwards the request in `ds` with its `body` and streams the answer back. A
+    /// request sent on a reused upstream connection that failed before any byte of an
+    /// answer is sent again on another when [`may_send_again`] allows it.
     async fn exchange(
         &self,
         ds: &mut Visitor,
         up: &mut Option<Stream>,
         visit: Visit,
+        body: Option<Bytes>,
     ) -> pingora::Result<()> {
         let peer = &self.proxy.peer;
-        let has_body = !ds.is_body_empty();
-        if has_body {
-            ds.enable_retry_buffering();
-        }
         let mut attempt = 0;
+        let mut interim = false;
         let mut us = loop {
             attempt += 1;
-            let (stream, reused) = match up.take() {
+            let (stream, reused) = match up.take().and_then(clean) {
                 Some(s) => (s, true),
                 None => self
                     .transport
@@ -274,16 +373,19 @@ impl Lean {
             let mut us = Upstream::new_with_options(stream, peer);
             us.read_timeout = peer.options.read_timeout;
             us.write_timeout = peer.options.write_timeout;
-            match self.send(ds, &mut us, attempt > 1, visit).await {
+            match self
+                .send(ds, &mut us, body.as_deref(), visit, &mut interim)
+                .await
+            {
                 Ok(()) => break us,
                 Err(e)
                     if reused
                         && attempt < ATTEMPTS
-                        && *e.esource() == ErrorSource::Upstream
+                        && !interim
                         && ds.response_written().is_none()
-                        && !ds.retry_buffer_truncated() =>
+                        && may_send_again(ds.req_header(), &e) =>
                 {
-                    tracing::debug!(error = %e, "reused upstream connection failed; sending again");
+                    tracing::debug!(error = %e, "reused upstream connection closed; sending again");
                 }
                 Err(e) => return Err(e),
             }
@@ -291,8 +393,9 @@ impl Lean {
         let Some(resp) = us.resp_header() else {
             return Error::e_explain(ErrorType::InvalidHTTPHeader, "no answer head");
         };
-        let resp = Box::new(resp.clone());
+        let mut resp = Box::new(resp.clone());
         us.respect_keepalive();
+        frame(ds, &mut resp)?;
         ds.write_response_header(resp)
             .await
             .map_err(Error::into_down)?;
@@ -300,18 +403,21 @@ impl Lean {
             ds.write_body(&b).await.map_err(Error::into_down)?;
         }
         ds.finish_body().await.map_err(Error::into_down)?;
-        *up = us.reuse().await;
+        // Kept only when the answer was framed and read to its end with nothing after
+        // it (`reuse` checks both); dropped, and so closed, otherwise.
+        *up = if self.keep_up { us.reuse().await } else { None };
         Ok(())
     }
 
-    /// Writes the request (and its body, `again` with what was read before) and reads
-    /// the answer's head, passing interim (1xx) answers on.
+    /// Writes the request and its body and reads the answer's head, passing interim
+    /// (1xx) answers on (`interim` says one came).
     async fn send(
         &self,
         ds: &mut Visitor,
         us: &mut Upstream,
-        again: bool,
+        body: Option<&[u8]>,
         visit: Visit,
+        interim: &mut bool,
     ) -> pingora::Result<()> {
         let mut req = Box::new(ds.req_header().clone());
         req.set_version(http::Version::HTTP_11);
@@ -323,19 +429,12 @@ impl Lean {
         if let Some(ip) = visit.peer {
             forwarded::add(&mut req, ip, visit.tls, &self.proxy.trusted)?;
         }
+        if !self.keep_up {
+            req.insert_header(http::header::CONNECTION, "close")?;
+        }
         us.write_request_header(req).await.map_err(Error::into_up)?;
-        if !ds.is_body_empty() {
-            if again && let Some(sent) = ds.get_retry_buffer() {
-                us.write_body(&sent).await.map_err(Error::into_up)?;
-            }
-            while !ds.is_body_done() {
-                match ds.read_body_bytes().await.map_err(Error::into_down)? {
-                    Some(b) => {
-                        us.write_body(&b).await.map_err(Error::into_up)?;
-                    }
-                    None => break,
-                }
-            }
+        if let Some(body) = body {
+            us.write_body(body).await.map_err(Error::into_up)?;
         }
         us.finish_body().await.map_err(Error::into_up)?;
         loop {
@@ -347,6 +446,7 @@ impl Lean {
                         .map_err(Error::into_up);
                 }
                 Some(s) if s.is_informational() => {
+                    *interim = true;
                     if let Some(interim) = us.resp_header().cloned() {
                         let interim = Box::new(interim);
                         ds.write_response_header(interim)
@@ -358,6 +458,71 @@ impl Lean {
             }
         }
     }
+}
+
+/// Reads a request's body whole (at most [`head::MAX_BODY`], as the gate let through)
+/// before the shortener hears of the request, so that a slow visitor holds no upstream
+/// connection, by `deadline` whatever the pace of its bytes: nginx buffers a body the
+/// same way. A body not whole in time is a 408.
+async fn read_body(ds: &mut Visitor, deadline: Instant) -> pingora::Result<Option<Bytes>> {
+    if ds.is_body_empty() {
+        return Ok(None);
+    }
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(b) = ds.read_body_bytes().await? {
+            body.extend_from_slice(&b);
+        }
+        Ok::<_, Box<Error>>(body.freeze())
+    };
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(body) => body.map(Some).map_err(Error::into_down),
+        Err(_) => Error::e_explain(
+            ErrorType::HTTPStatus(408),
+            "request body not whole within proxy.request_timeout",
+        )
+        .map_err(Error::into_down),
+    }
+}
+
+/// Reads until `c.buf` holds `len` bytes, by `deadline`; `Err(true)` when the deadline
+/// came first, `Err(false)` when the visitor left.
+async fn read_to(c: &mut Conn, len: usize, deadline: Instant) -> Result<(), bool> {
+    if c.buf.len() < len {
+        c.buf.reserve(len - c.buf.len());
+    }
+    while c.buf.len() < len {
+        match tokio::time::timeout_at(deadline, c.down.read_buf(&mut c.buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Err(false),
+            Err(_) => return Err(true),
+        }
+    }
+    Ok(())
+}
+
+/// Frames an answer for the visitor as pingora-proxy and nginx do (RFC 9112 section
+/// 6.1): a body with no length of its own is chunked for an HTTP/1.1 visitor (the
+/// upstream connection it ended is not kept); an HTTP/1.0 visitor, who reads no chunks,
+/// gets such a body, and a chunked one decoded, as it comes, ended by the close.
+fn frame(ds: &mut Visitor, resp: &mut ResponseHeader) -> pingora::Result<()> {
+    let req = ds.req_header();
+    let bodiless = req.method == http::Method::HEAD || matches!(resp.status.as_u16(), 204 | 304);
+    if bodiless {
+        return Ok(());
+    }
+    let chunked = resp.headers.contains_key(TRANSFER_ENCODING);
+    let sized = resp.headers.contains_key(CONTENT_LENGTH);
+    if req.version == http::Version::HTTP_10 {
+        if chunked || !sized {
+            resp.remove_header(&TRANSFER_ENCODING);
+            ds.set_server_keepalive(None);
+        }
+    } else if !chunked && !sized {
+        resp.set_version(http::Version::HTTP_11);
+        resp.insert_header(TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -381,17 +546,36 @@ impl ServerApp for Lean {
             let route = self.next_head(&mut c, &mut watch, first).await;
             first = false;
             let next = match route {
-                Some(Route::Lean { hop_by_hop }) => {
+                Some((Route::Lean { hop_by_hop, .. }, began)) if !self.gate_only => {
                     let stopping = *watch.borrow();
-                    self.forward(c, stopping, hop_by_hop).await
+                    let deadline = began + self.request_timeout;
+                    self.forward(c, stopping, hop_by_hop, deadline).await
                 }
-                Some(route) => {
-                    tracing::trace!(?route, "to the full proxy");
-                    self.hand_over(c, shutdown).await
+                Some((Route::Lean { head, body, .. }, began)) => {
+                    // The full proxy sends a head on before its body: an ordinary body
+                    // is read whole first, by the same deadline as on the lean path.
+                    let whole = head + body as usize;
+                    let deadline = began + self.request_timeout;
+                    match read_to(&mut c, whole, deadline).await {
+                        Ok(()) => self.hand_over(c, shutdown).await,
+                        Err(true) => {
+                            self.refuse(c, 408, "request body not whole in time").await;
+                            return None;
+                        }
+                        Err(false) => return None,
+                    }
                 }
-                None => {
+                Some((Route::Refuse(code, why), _)) => {
+                    self.refuse(c, code, why).await;
+                    return None;
+                }
+                Some((Route::Partial, _)) | None => {
                     self.release(c.up);
                     return None;
+                }
+                Some((route, _)) => {
+                    tracing::trace!(?route, "to the full proxy");
+                    self.hand_over(c, shutdown).await
                 }
             };
             c = next?;

@@ -10,7 +10,9 @@
 //! - the full Pingora proxy (pingora-proxy, [`Proxy`] below), which takes everything
 //!   else: HTTP/2, Upgrade and WebSocket, CONNECT, chunked request bodies,
 //!   `Expect: 100-continue`, heads the lean path does not read. `proxy.forwarding =
-//!   "full"` sends every request this way.
+//!   "full"` sends every request this way, through the same gate
+//!   ([`head::route`]: a head whole within its deadline and size limit, invalid
+//!   requests refused) first.
 
 mod capture;
 mod forwarded;
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 use crossbeam_channel::Sender;
 use pingora::prelude::*;
 use pingora::protocols::Digest;
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::socket::SocketAddr;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::IpAddr;
@@ -65,6 +68,13 @@ impl Proxy {
         }
     }
 
+    /// `upstream_idle_timeout = "0s"`: no upstream connection is reused. The request
+    /// says `Connection: close`, which ends the connection after its answer on either
+    /// path (Pingora's pool would otherwise lend one out before a zero timeout fires).
+    fn keeps_no_connection(&self) -> bool {
+        self.peer.options.idle_timeout == Some(std::time::Duration::ZERO)
+    }
+
     /// Counts a finished request and captures it when it is a wanted redirect.
     fn finished(&self, x: &Exchange<'_>) {
         self.metrics.proxy_requests.inc();
@@ -79,6 +89,43 @@ fn ip_of(addr: Option<&SocketAddr>) -> Option<IpAddr> {
         SocketAddr::Inet(a) => Some(a.ip()),
         _ => None,
     }
+}
+
+/// The one rule, on both paths, for sending a request again after `e`: the request is
+/// idempotent (RFC 9110 section 9.2.2), or carries `Idempotency-Key` (its sender asks
+/// that a repeat be safe), and `e` is the failure of a connection to give any byte of an
+/// answer head: pingora-core's HTTP/1 client marks exactly these `ReusedOnly` (the
+/// connection closed, or an OS error, while reading the head) and names the bytes it had
+/// read (`bytes already read: N`, client.rs in 0.9.1). A timeout, an invalid answer, a
+/// 101, a connection that closed mid-head: never. The caller checks that the connection
+/// was a reused one and that nothing, not even an interim answer, went to the visitor.
+fn may_send_again(req: &RequestHeader, e: &pingora::Error) -> bool {
+    let idempotent = req.method.is_idempotent() || req.headers.contains_key("idempotency-key");
+    idempotent && no_answer_byte(e)
+}
+
+fn no_answer_byte(e: &pingora::Error) -> bool {
+    let here = matches!(e.retry, pingora::RetryType::ReusedOnly)
+        && e.context
+            .as_ref()
+            .is_some_and(|c| c.as_str().ends_with("bytes already read: 0"));
+    here || e
+        .cause
+        .as_ref()
+        .and_then(|c| c.downcast_ref::<pingora::Error>())
+        .is_some_and(no_answer_byte)
+}
+
+/// The authority of an absolute-form target (`http://sho.rt/r/x` gives `sho.rt`);
+/// `None` for any other form.
+fn absolute_authority(target: &[u8]) -> Option<&str> {
+    if target.first() == Some(&b'/') {
+        return None;
+    }
+    let text = std::str::from_utf8(target).ok()?;
+    let (_, rest) = text.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|a| !a.is_empty())
 }
 
 /// Whether the visitor's connection is TLS.
@@ -96,12 +143,39 @@ impl ProxyHttp for Proxy {
         Ok(Box::new(self.peer.clone()))
     }
 
+    /// RFC 9110 section 15.2: no interim answer to an HTTP/1.0 visitor.
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<()> {
+        if session.req_header().version == http::Version::HTTP_10
+            && let ServerSession::H1(h1) = session.as_mut()
+        {
+            h1.set_ignore_info_resp(true);
+        }
+        Ok(())
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
         _ctx: &mut (),
     ) -> Result<()> {
+        // An absolute-form target (RFC 9112 section 3.2.2), whose authority Pingora has
+        // checked against Host: the shortener gets the origin form and the authority as
+        // Host, as nginx sends them. (Pingora keeps the target's bytes to send as they
+        // came, and only its path in the URI.)
+        if let Some(authority) = absolute_authority(upstream_request.raw_path()) {
+            let authority = authority.to_string();
+            let target = upstream_request
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str());
+            let target = http::Uri::try_from(target).or_err(InvalidHTTPHeader, "target")?;
+            upstream_request.set_uri(target);
+            upstream_request.insert_header(http::header::HOST, authority)?;
+        }
+        if self.keeps_no_connection() {
+            upstream_request.insert_header(http::header::CONNECTION, "close")?;
+        }
         match ip_of(session.client_addr()) {
             Some(ip) => forwarded::add(
                 upstream_request,
@@ -111,6 +185,54 @@ impl ProxyHttp for Proxy {
             ),
             None => Ok(()),
         }
+    }
+
+    /// An HTTP/1.0 visitor reads no chunks (RFC 9112 section 6.1): a chunked answer, or
+    /// one pingora-proxy chunked because it had no length, goes to it decoded and ends
+    /// with the close, as nginx sends it.
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        _ctx: &mut (),
+    ) -> Result<()> {
+        // RFC 9110 section 15.2.2: a 101 only answers a request that asked to upgrade;
+        // pingora-proxy would pass one on, and the connection with it.
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS
+            && !session.is_upgrade_req()
+        {
+            return Error::e_explain(InvalidHTTPHeader, "101 without Upgrade")
+                .map_err(|e| e.into_up());
+        }
+        if session.req_header().version == http::Version::HTTP_10
+            && upstream_response
+                .headers
+                .contains_key(http::header::TRANSFER_ENCODING)
+        {
+            upstream_response.remove_header(&http::header::TRANSFER_ENCODING);
+            session.set_keepalive(None);
+        }
+        Ok(())
+    }
+
+    /// The same rule as the lean path's for sending a request again
+    /// ([`may_send_again`]); pingora-proxy's own would also repeat a request whose
+    /// answer head was cut short.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<pingora::Error>,
+        _ctx: &mut (),
+        client_reused: bool,
+    ) -> Box<pingora::Error> {
+        let again = client_reused
+            && session.response_written().is_none()
+            && !session.as_ref().retry_buffer_truncated()
+            && may_send_again(session.req_header(), &e);
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        e.set_retry(again);
+        e
     }
 
     /// A visitor closing the connection early (a browser tab closed, a load generator

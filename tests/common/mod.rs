@@ -8,6 +8,7 @@ pub mod origin;
 pub mod receiver;
 pub mod server;
 pub mod upstream;
+pub mod visitor;
 
 pub use clicktap::{Clicktap, Options, events_cli, free_port, test_city_db};
 pub use server::{TestServer, handler, reply};

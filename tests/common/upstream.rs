@@ -156,8 +156,9 @@ impl Drop for RawUpstream {
     }
 }
 
-/// One request as [`Conversation`] read it: the connection it came on (numbered from
-/// 0 in order of accept), its head and its body (`Content-Length` framing only).
+/// One request as [`Conversation`] or [`Scripted`] read it: the connection it came on
+/// (numbered from 0 in order of accept), its head and its body (`Content-Length`
+/// framing only).
 #[derive(Clone, Debug)]
 pub struct Heard {
     pub conn: usize,
@@ -165,15 +166,136 @@ pub struct Heard {
     pub body: Vec<u8>,
 }
 
+impl Heard {
+    /// The request line's target.
+    pub fn target(&self) -> &str {
+        self.head.split(' ').nth(1).unwrap_or("")
+    }
+}
+
+/// One upstream connection as a [`Scripted`] script sees it.
+pub struct Peer {
+    pub conn: usize,
+    pub stream: std::net::TcpStream,
+    buf: Vec<u8>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Heard>>>,
+}
+
+impl Peer {
+    /// Reads the next request (head, and a body framed by `Content-Length`) and logs
+    /// it; `None` when the connection closed or stalled for 10 s first.
+    pub fn request(&mut self) -> Option<Heard> {
+        use std::io::Read;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(n @ 1..) => self.buf.extend_from_slice(&chunk[..n]),
+                _ => return None,
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        let len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while self.buf.len() < end + len {
+            match self.stream.read(&mut chunk) {
+                Ok(n @ 1..) => self.buf.extend_from_slice(&chunk[..n]),
+                _ => return None,
+            }
+        }
+        let body = self.buf[end..end + len].to_vec();
+        self.buf.drain(..end + len);
+        let h = Heard {
+            conn: self.conn,
+            head,
+            body,
+        };
+        self.log.lock().unwrap().push(h.clone());
+        Some(h)
+    }
+
+    /// Writes `bytes`; false when the connection is gone.
+    pub fn send(&mut self, bytes: &[u8]) -> bool {
+        use std::io::Write;
+        self.stream.write_all(bytes).is_ok()
+    }
+}
+
+/// An upstream whose every connection runs `script` on a thread of its own: for odd
+/// upstreams (answers sent unasked, connections closed mid-answer, interim answers
+/// followed by nothing). The connection closes when the script returns.
+pub struct Scripted {
+    pub addr: std::net::SocketAddr,
+    heard: std::sync::Arc<std::sync::Mutex<Vec<Heard>>>,
+    conns: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Scripted {
+    pub fn start(script: impl Fn(&mut Peer) + Send + Sync + 'static) -> Scripted {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns = Arc::new(AtomicUsize::new(0));
+        let script = Arc::new(script);
+        let (log, count) = (heard.clone(), conns.clone());
+        // Detached: the listener lives as long as the test binary; loopback only.
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(stream) = s else { continue };
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let conn = count.fetch_add(1, Ordering::Relaxed);
+                let (log, script) = (log.clone(), script.clone());
+                std::thread::spawn(move || {
+                    let mut peer = Peer {
+                        conn,
+                        stream,
+                        buf: Vec::new(),
+                        log,
+                    };
+                    script(&mut peer);
+                });
+            }
+        });
+        Scripted { addr, heard, conns }
+    }
+
+    pub fn heard(&self) -> Vec<Heard> {
+        self.heard.lock().unwrap().clone()
+    }
+
+    /// Requests heard whose target is `target`.
+    pub fn heard_for(&self, target: &str) -> usize {
+        self.heard().iter().filter(|h| h.target() == target).count()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.conns.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// An upstream that keeps connections alive, answering each request on a connection
 /// with `answer(heard)` (exact bytes), and closing a connection after `per_conn`
 /// answers without saying so first, as a server whose keep-alive limit or idle timeout
 /// ends a connection does. `answer` returning `None` stops answering on that connection
 /// and closes it.
-pub struct Conversation {
-    pub addr: std::net::SocketAddr,
-    heard: std::sync::Arc<std::sync::Mutex<Vec<Heard>>>,
-    conns: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+pub struct Conversation(Scripted);
+
+impl std::ops::Deref for Conversation {
+    type Target = Scripted;
+    fn deref(&self) -> &Scripted {
+        &self.0
+    }
 }
 
 impl Conversation {
@@ -181,71 +303,14 @@ impl Conversation {
         per_conn: usize,
         answer: impl Fn(&Heard) -> Option<Vec<u8>> + Send + Sync + 'static,
     ) -> Conversation {
-        use std::io::{Read, Write};
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let conns = Arc::new(AtomicUsize::new(0));
-        let answer = Arc::new(answer);
-        let (log, count) = (heard.clone(), conns.clone());
-        // Detached: the listener lives as long as the test binary; loopback only.
-        std::thread::spawn(move || {
-            for s in listener.incoming() {
-                let Ok(mut s) = s else { continue };
-                let conn = count.fetch_add(1, Ordering::Relaxed);
-                let (log, answer) = (log.clone(), answer.clone());
-                std::thread::spawn(move || {
-                    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-                    let mut buf = Vec::new();
-                    let mut chunk = vec![0u8; 64 * 1024];
-                    for _ in 0..per_conn {
-                        let end = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
-                            }
-                            match s.read(&mut chunk) {
-                                Ok(n @ 1..) => buf.extend_from_slice(&chunk[..n]),
-                                _ => return,
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        while buf.len() < end + len {
-                            match s.read(&mut chunk) {
-                                Ok(n @ 1..) => buf.extend_from_slice(&chunk[..n]),
-                                _ => return,
-                            }
-                        }
-                        let body = buf[end..end + len].to_vec();
-                        buf.drain(..end + len);
-                        let h = Heard { conn, head, body };
-                        log.lock().unwrap().push(h.clone());
-                        match answer(&h) {
-                            Some(a) if s.write_all(&a).is_ok() => {}
-                            _ => return,
-                        }
-                    }
-                });
+        Conversation(Scripted::start(move |peer| {
+            for _ in 0..per_conn {
+                let Some(h) = peer.request() else { return };
+                match answer(&h) {
+                    Some(a) if peer.send(&a) => {}
+                    _ => return,
+                }
             }
-        });
-        Conversation { addr, heard, conns }
-    }
-
-    pub fn heard(&self) -> Vec<Heard> {
-        self.heard.lock().unwrap().clone()
-    }
-
-    /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
-        self.conns.load(std::sync::atomic::Ordering::Relaxed)
+        }))
     }
 }

@@ -301,12 +301,24 @@ pub fn requests(bytes: &[u8]) -> (Vec<String>, String) {
         }
         out.push(format!(
             "{}{}",
-            lossy(&rest[..end]),
+            lossy(&in_name_order(&rest[..end])),
             summary(&rest[end..end + body_len])
         ));
         rest = &rest[end + body_len..];
     }
     (out, lossy(rest))
+}
+
+/// A head with its fields in the order of their names (case aside), fields of one name
+/// in the order they came: the order of different fields means nothing (RFC 9110 §5.3),
+/// and two proxies add theirs in different places.
+fn in_name_order(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    if lines.len() > 1 {
+        lines[1..].sort_by_key(|l| l.split(':').next().unwrap_or("").to_ascii_lowercase());
+    }
+    format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
 }
 
 /// The length of a whole chunked body at the start of `b`, trailers included.

@@ -18,7 +18,7 @@ const OP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long nothing must arrive before a case counts as over: a request a proxy still
 /// forwards after the visitor left belongs to the case that sent it, not the next.
-const QUIET: Duration = Duration::from_millis(150);
+const QUIET: Duration = Duration::from_millis(100);
 
 /// One step of the origin's behaviour once it has read a request head.
 #[derive(Clone, Debug)]

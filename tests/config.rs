@@ -226,6 +226,26 @@ secret = "tly-secret-1"
 }
 
 #[test]
+fn request_limits_are_bounded_by_what_pingora_reads() {
+    refuses_all(
+        r#"
+[proxy]
+request_timeout = "0s"
+max_request_head = "2MiB"
+"#,
+        &[
+            "proxy.request_timeout: \"0s\" is outside 1ms-1h",
+            "proxy.max_request_head: \"2MiB\" is over 1MiB, the most Pingora reads",
+        ],
+    );
+    refuses_all(
+        "[proxy]\nmax_request_head = \"512\"\n",
+        &["proxy.max_request_head: \"512\" is below 1KiB"],
+    );
+    accepts("[proxy]\nrequest_timeout = \"10s\"\nmax_request_head = \"1MiB\"\n");
+}
+
+#[test]
 fn zero_durations_that_make_no_sense_are_refused() {
     let text = r#"
 [proxy]

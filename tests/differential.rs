@@ -10,9 +10,9 @@
 //! [`KNOWN`] with its reason; README "Two forwarding paths" lists the same.
 //!
 //! The cases are in `tests/differential/corpus.rs`. One clicktap per path serves every
-//! case of a configuration; the origin ends every
-//! upstream connection between cases and waits until clicktap let go of it, and every
-//! case opens its own visitor connections, so cases do not disturb each other.
+//! case of a configuration; the origin ends every upstream connection between cases and
+//! waits until clicktap let go of it, and every case opens its own visitor connections,
+//! so cases do not disturb each other.
 
 mod common;
 #[path = "differential/corpus.rs"]

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 /// Answers by target: `/unframed` a body ended by the close, `/chunked` a chunked body,
-/// `/hints` a 103 before a 200, anything else a 302.
+/// `/trailers` one with trailers, `/hints` a 103 before a 200, anything else a 302.
 fn odd_upstream() -> Scripted {
     Scripted::start(|p: &mut Peer| {
         while let Some(h) = p.request() {
@@ -22,6 +22,9 @@ fn odd_upstream() -> Scripted {
                 }
                 "/chunked" => {
                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nclic\r\n7\r\nk, tap!\r\n0\r\n\r\n"
+                }
+                "/trailers" => {
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 5\r\n\r\n"
                 }
                 "/hints" => {
                     b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -82,7 +85,28 @@ fn http10_visitors_get_neither_chunks_nor_interim_answers(path: &str) {
     }
 }
 
+/// A chunked answer with trailers ends once: the next answer on the connection is
+/// whole.
+fn a_chunked_answer_with_trailers_ends_once(path: &str) {
+    let up = odd_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(dir.path(), up.addr, &Options::default().forwarding(path));
+    let mut s = connect(ct.proxy);
+    for _ in 0..2 {
+        s.write_all(b"GET /trailers HTTP/1.1\r\nHost: sho.rt\r\n\r\n")
+            .unwrap();
+        let (head, body) = answer(&mut s, false).expect("an answer");
+        assert_eq!(status(&head), 200, "{head}");
+        assert_eq!(body, b"hello");
+        s.write_all(b"GET /r/next HTTP/1.1\r\nHost: sho.rt\r\n\r\n")
+            .unwrap();
+        let (head, _) = answer(&mut s, false).expect("the next answer");
+        assert_eq!(status(&head), 302, "{head}");
+    }
+}
+
 on_both_paths!(
+    a_chunked_answer_with_trailers_ends_once,
     an_unframed_answer_is_chunked_for_http11_visitors,
     http10_visitors_get_neither_chunks_nor_interim_answers,
 );

@@ -201,6 +201,18 @@ fn judge(req: &httparse::Request<'_, '_>, head: usize, max: usize) -> Route {
     }
 }
 
+/// The authority of an absolute-form target (`http://sho.rt/r/x` gives `sho.rt`);
+/// `None` for any other form.
+pub fn absolute_authority(target: &[u8]) -> Option<&str> {
+    if target.first() == Some(&b'/') {
+        return None;
+    }
+    let text = std::str::from_utf8(target).ok()?;
+    let (_, rest) = text.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|a| !a.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +288,20 @@ mod tests {
         ] {
             assert!(matches!(route(&head(h), MAX), Route::Refuse(400, _)), "{h}");
         }
+    }
+
+    #[test]
+    fn the_authority_of_an_absolute_form_target() {
+        assert_eq!(absolute_authority(b"http://sho.rt/r/x?a=1"), Some("sho.rt"));
+        assert_eq!(
+            absolute_authority(b"https://sho.rt:8443"),
+            Some("sho.rt:8443")
+        );
+        assert_eq!(absolute_authority(b"http://sho.rt?a"), Some("sho.rt"));
+        assert_eq!(absolute_authority(b"/r/x"), None);
+        assert_eq!(absolute_authority(b"*"), None);
+        assert_eq!(absolute_authority(b"sho.rt:443"), None);
+        assert_eq!(absolute_authority(b"http:///x"), None);
     }
 
     #[test]

@@ -20,17 +20,15 @@
 //!   answer was fully framed ([`clean`], `Upstream::reuse`);
 //! - a request is sent again only when it is idempotent (or carries `Idempotency-Key`)
 //!   and the reused connection it went on failed before any byte of an answer
-//!   ([`super::may_send_again`]);
+//!   ([`super::resend`]);
 //! - every wait on a visitor or the upstream has a deadline a trickle cannot extend: a
 //!   head and a body must be whole within `proxy.request_timeout` of their first byte,
 //!   and a body is read whole before the shortener hears of the request.
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
-use pingora::http::ResponseHeader;
 use pingora::protocols::ALPN;
 use pingora::protocols::Stream;
 use pingora::protocols::http::ServerSession;
@@ -50,7 +48,7 @@ use tokio::time::Instant;
 
 use super::capture::Exchange;
 use super::head::{self, Route};
-use super::{Proxy, forwarded, ip_of, is_tls, may_send_again};
+use super::{Proxy, forwarded, framing, ip_of, is_tls, may_send_again};
 use crate::config::{Forwarding, ProxyConfig};
 
 /// How long a visitor connection may wait between requests; Pingora's own keep-alive
@@ -395,12 +393,18 @@ impl Lean {
         };
         let mut resp = Box::new(resp.clone());
         us.respect_keepalive();
-        frame(ds, &mut resp)?;
+        if framing::frame(ds.req_header(), &mut resp)? {
+            ds.set_server_keepalive(None);
+        }
         ds.write_response_header(resp)
             .await
             .map_err(Error::into_down)?;
         while let Some(b) = us.read_body_bytes().await.map_err(Error::into_up)? {
-            ds.write_body(&b).await.map_err(Error::into_down)?;
+            // An empty read (a chunked answer's trailers) is no chunk: written, it would
+            // be a second last-chunk, read as the start of the next answer.
+            if !b.is_empty() {
+                ds.write_body(&b).await.map_err(Error::into_down)?;
+            }
         }
         ds.finish_body().await.map_err(Error::into_down)?;
         // Kept only when the answer was framed and read to its end with nothing after
@@ -497,30 +501,6 @@ async fn read_to(c: &mut Conn, len: usize, deadline: Instant) -> Result<(), bool
             Ok(_) => return Err(false),
             Err(_) => return Err(true),
         }
-    }
-    Ok(())
-}
-
-/// Frames an answer for the visitor as pingora-proxy and nginx do (RFC 9112 section
-/// 6.1): a body with no length of its own is chunked for an HTTP/1.1 visitor (the
-/// upstream connection it ended is not kept); an HTTP/1.0 visitor, who reads no chunks,
-/// gets such a body, and a chunked one decoded, as it comes, ended by the close.
-fn frame(ds: &mut Visitor, resp: &mut ResponseHeader) -> pingora::Result<()> {
-    let req = ds.req_header();
-    let bodiless = req.method == http::Method::HEAD || matches!(resp.status.as_u16(), 204 | 304);
-    if bodiless {
-        return Ok(());
-    }
-    let chunked = resp.headers.contains_key(TRANSFER_ENCODING);
-    let sized = resp.headers.contains_key(CONTENT_LENGTH);
-    if req.version == http::Version::HTTP_10 {
-        if chunked || !sized {
-            resp.remove_header(&TRANSFER_ENCODING);
-            ds.set_server_keepalive(None);
-        }
-    } else if !chunked && !sized {
-        resp.set_version(http::Version::HTTP_11);
-        resp.insert_header(TRANSFER_ENCODING, "chunked")?;
     }
     Ok(())
 }

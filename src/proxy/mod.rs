@@ -16,8 +16,10 @@
 
 mod capture;
 mod forwarded;
+mod framing;
 mod head;
 pub mod lean;
+mod resend;
 
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
@@ -33,6 +35,7 @@ use crate::click::RawClick;
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
 use capture::{Capture, Exchange};
+use resend::may_send_again;
 
 /// What both paths share; cloned once per path at start.
 #[derive(Clone)]
@@ -91,43 +94,6 @@ fn ip_of(addr: Option<&SocketAddr>) -> Option<IpAddr> {
     }
 }
 
-/// The one rule, on both paths, for sending a request again after `e`: the request is
-/// idempotent (RFC 9110 section 9.2.2), or carries `Idempotency-Key` (its sender asks
-/// that a repeat be safe), and `e` is the failure of a connection to give any byte of an
-/// answer head: pingora-core's HTTP/1 client marks exactly these `ReusedOnly` (the
-/// connection closed, or an OS error, while reading the head) and names the bytes it had
-/// read (`bytes already read: N`, client.rs in 0.9.1). A timeout, an invalid answer, a
-/// 101, a connection that closed mid-head: never. The caller checks that the connection
-/// was a reused one and that nothing, not even an interim answer, went to the visitor.
-fn may_send_again(req: &RequestHeader, e: &pingora::Error) -> bool {
-    let idempotent = req.method.is_idempotent() || req.headers.contains_key("idempotency-key");
-    idempotent && no_answer_byte(e)
-}
-
-fn no_answer_byte(e: &pingora::Error) -> bool {
-    let here = matches!(e.retry, pingora::RetryType::ReusedOnly)
-        && e.context
-            .as_ref()
-            .is_some_and(|c| c.as_str().ends_with("bytes already read: 0"));
-    here || e
-        .cause
-        .as_ref()
-        .and_then(|c| c.downcast_ref::<pingora::Error>())
-        .is_some_and(no_answer_byte)
-}
-
-/// The authority of an absolute-form target (`http://sho.rt/r/x` gives `sho.rt`);
-/// `None` for any other form.
-fn absolute_authority(target: &[u8]) -> Option<&str> {
-    if target.first() == Some(&b'/') {
-        return None;
-    }
-    let text = std::str::from_utf8(target).ok()?;
-    let (_, rest) = text.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&rest[..end]).filter(|a| !a.is_empty())
-}
-
 /// Whether the visitor's connection is TLS.
 fn is_tls(digest: Option<&Digest>) -> bool {
     digest.is_some_and(|d| d.ssl_digest.is_some())
@@ -163,7 +129,7 @@ impl ProxyHttp for Proxy {
         // checked against Host: the shortener gets the origin form and the authority as
         // Host, as nginx sends them. (Pingora keeps the target's bytes to send as they
         // came, and only its path in the URI.)
-        if let Some(authority) = absolute_authority(upstream_request.raw_path()) {
+        if let Some(authority) = head::absolute_authority(upstream_request.raw_path()) {
             let authority = authority.to_string();
             let target = upstream_request
                 .uri
@@ -187,9 +153,9 @@ impl ProxyHttp for Proxy {
         }
     }
 
-    /// An HTTP/1.0 visitor reads no chunks (RFC 9112 section 6.1): a chunked answer, or
-    /// one pingora-proxy chunked because it had no length, goes to it decoded and ends
-    /// with the close, as nginx sends it.
+    /// Answers framed for their visitor as on the lean path ([`framing`]); pingora-proxy
+    /// has chunked an answer with no length already, and would send it so to an
+    /// HTTP/1.0 visitor.
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -204,12 +170,7 @@ impl ProxyHttp for Proxy {
             return Error::e_explain(InvalidHTTPHeader, "101 without Upgrade")
                 .map_err(|e| e.into_up());
         }
-        if session.req_header().version == http::Version::HTTP_10
-            && upstream_response
-                .headers
-                .contains_key(http::header::TRANSFER_ENCODING)
-        {
-            upstream_response.remove_header(&http::header::TRANSFER_ENCODING);
+        if framing::frame(session.req_header(), upstream_response)? {
             session.set_keepalive(None);
         }
         Ok(())

@@ -93,14 +93,6 @@ const KNOWN: &[Known] = &[
         varies: true,
         why: HALF_CLOSE,
     },
-    Known {
-        case: "chunked_answer_with_trailers",
-        side: Side::Visitor,
-        varies: false,
-        why: "a fault of the lean path, not yet fixed: after a chunked answer with \
-              trailer fields it writes the last chunk twice (`0\\r\\n\\r\\n0\\r\\n\\r\\n`), \
-              and the visitor's next answer on the connection comes after garbage",
-    },
 ];
 
 const PIPELINING: &str = "pingora-proxy answers the first of pipelined requests and closes \

@@ -123,7 +123,10 @@ measure() {
   "$TOOLS" pace --no-receiver --url "$url" --rate "$RATE" --seconds "$secs" --connections 4 \
     >"$RUN_DIR/pace.json" &
   local ppid=$!
-  "$TOOLS" sample --pid "$CONTENDER_PID" --seconds "$secs" >"$RUN_DIR/proc.json" &
+  # Others' CPU leaves out the bench's own processes: the origin, pace, the slow visitors.
+  local mine
+  mine=$(IFS=,; echo "$ORIGIN_PID,$ppid${SLOW_PIDS[*]:+,${SLOW_PIDS[*]}}")
+  "$TOOLS" sample --pid "$CONTENDER_PID" --seconds "$secs" --exclude "$mine" >"$RUN_DIR/proc.json" &
   local spid=$!
   local max=0 n
   while kill -0 "$ppid" 2>/dev/null; do
@@ -135,12 +138,13 @@ measure() {
   local p r k out=""
   p=$(cat "$RUN_DIR/pace.json") r=$(cat "$RUN_DIR/proc.json")
   for k in clicks errors redirect_p50_ms redirect_p99_ms redirect_max_ms; do out+="\"$k\":$(jnum "$k" "$p"),"; done
-  for k in rss_mean_kib rss_max_kib cpu_pct; do out+="\"$k\":$(jnum "$k" "$r"),"; done
+  for k in rss_mean_kib rss_max_kib cpu_pct others_pct; do out+="\"$k\":$(jnum "$k" "$r"),"; done
   printf '{%s"origin_conns_max":%d}' "$out" "$max"
 }
 
 RAW=$RUN_DIR/raw.jsonl
 : >"$RAW"
+SLOW_PIDS=()
 for name in ${CONTENDERS//,/ }; do
   log "$name: starting"
   start_contender "$name"
@@ -148,16 +152,17 @@ for name in ${CONTENDERS//,/ }; do
   "$TOOLS" pace --no-receiver --url "http://$CONTENDER_ADDR$LINK_PATH" --rate "$RATE" --seconds 1 >/dev/null
   base=$(measure "$BASE_SECONDS")
   log "$name: alone: $(jnum redirect_p99_ms "$base") ms p99"
-  slow_pids=()
+  SLOW_PIDS=()
   for kind in head body read; do
     "$TOOLS" slow --addr "$CONTENDER_ADDR" --kind "$kind" --count "$VISITORS" --gap-ms "$GAP_MS" \
       --seconds "$((RAMP + WINDOW + 1))" >"$RUN_DIR/slow-$kind.json" &
-    slow_pids+=("$!")
+    SLOW_PIDS+=("$!")
   done
   # The slow visitors connect over one gap; the window starts once they all could.
   sleep "$RAMP"
   held=$(measure "$WINDOW")
-  wait "${slow_pids[@]}"
+  wait "${SLOW_PIDS[@]}"
+  SLOW_PIDS=()
   log "$name: with slow visitors: $(jnum redirect_p99_ms "$held") ms p99"
   printf '{"contender":"%s","alone":%s,"slow":%s,"head":%s,"body":%s,"read":%s}\n' "$name" "$base" "$held" \
     "$(cat "$RUN_DIR/slow-head.json")" "$(cat "$RUN_DIR/slow-body.json")" "$(cat "$RUN_DIR/slow-read.json")" >>"$RAW"
@@ -175,23 +180,25 @@ fate() {
     "$(jnum ended_by_proxy "$j")" "$(fmt "$(jnum ended_mean_life_s "$j")")"
 }
 table() {
-  echo "| | alone p50 / p99 ms | with slow visitors p50 / p99 / max ms | errors | RSS alone → with (max) MiB | origin connections alone / with | trickled heads | trickled bodies | slow readers |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| | alone p50 / p99 ms | with slow visitors p50 / p99 / max ms | errors | RSS alone → with (max) MiB | proxy CPU % alone / with | origin connections alone / with | trickled heads | trickled bodies | slow readers | others' CPU % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   local line name a s
   while read -r line; do
     name=$(sed -E 's/^\{"contender":"([a-z]+)".*/\1/' <<<"$line")
     a=$(sed -E 's/.*"alone":(\{[^}]*\}).*/\1/' <<<"$line")
     s=$(sed -E 's/.*"slow":(\{[^}]*\}).*/\1/' <<<"$line")
-    printf '| %s | %s / %s | %s / %s / %s | %s of %s | %s → %s (%s) | %s / %s | %s | %s | %s |\n' "$name" \
+    printf '| %s | %s / %s | %s / %s / %s | %s of %s | %s → %s (%s) | %s / %s | %s / %s | %s | %s | %s | %s |\n' "$name" \
       "$(fmt "$(jnum redirect_p50_ms "$a")")" "$(fmt "$(jnum redirect_p99_ms "$a")")" \
       "$(fmt "$(jnum redirect_p50_ms "$s")")" "$(fmt "$(jnum redirect_p99_ms "$s")")" \
       "$(fmt "$(jnum redirect_max_ms "$s")")" \
       "$(jnum errors "$s")" "$(jnum clicks "$s")" \
       "$(mib "$(jnum rss_mean_kib "$a")")" "$(mib "$(jnum rss_mean_kib "$s")")" "$(mib "$(jnum rss_max_kib "$s")")" \
+      "$(fmt "$(jnum cpu_pct "$a")")" "$(fmt "$(jnum cpu_pct "$s")")" \
       "$(jnum origin_conns_max "$a")" "$(jnum origin_conns_max "$s")" \
       "$(fate "$(sed -E 's/.*"head":(\{[^}]*\}).*/\1/' <<<"$line")")" \
       "$(fate "$(sed -E 's/.*"body":(\{[^}]*\}).*/\1/' <<<"$line")")" \
-      "$(fate "$(sed -E 's/.*"read":(\{[^}]*\}).*/\1/' <<<"$line")")"
+      "$(fate "$(sed -E 's/.*"read":(\{[^}]*\}).*/\1/' <<<"$line")")" \
+      "$(fmt "$(jnum others_pct "$s")")"
   done <"$RAW"
 }
 

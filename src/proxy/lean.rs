@@ -21,9 +21,11 @@
 //! - a request is sent again only when it is idempotent (or carries `Idempotency-Key`)
 //!   and the reused connection it went on failed before any byte of an answer
 //!   ([`super::resend`]);
-//! - every wait on a visitor or the upstream has a deadline a trickle cannot extend: a
-//!   head and a body must be whole within `proxy.request_timeout` of their first byte,
-//!   and a body is read whole before the shortener hears of the request.
+//! - every wait on a visitor has a deadline a trickle cannot extend: a head and a body
+//!   must be whole within `proxy.request_timeout` of their first byte, and a body is
+//!   read whole before the shortener hears of the request, so a slow visitor holds no
+//!   upstream connection; each read from and write to the shortener is bounded by
+//!   `proxy.upstream_read_timeout`.
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -57,6 +59,9 @@ const KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// How long an idle visitor connection keeps its upstream connection.
 const HOLD: Duration = Duration::from_secs(2);
+
+/// How long a refused visitor's further bytes are read and dropped before the close.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Attempts of one request when the upstream connection it was sent on was a reused one
 /// that turned out closed (the shortener's keep-alive ended first).
@@ -234,10 +239,11 @@ impl Lean {
             format!("HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         let write = async {
             down.write_all(answer.as_bytes()).await?;
-            down.flush().await?;
-            down.shutdown().await
+            down.flush().await
         };
-        let _ = tokio::time::timeout(KEEPALIVE, write).await;
+        if let Ok(Ok(())) = tokio::time::timeout(KEEPALIVE, write).await {
+            linger(down).await;
+        }
     }
 
     /// Serves one ordinary request from the bytes read so far; its head and body are
@@ -291,6 +297,7 @@ impl Lean {
             Ok(body) => self.exchange(&mut ds, &mut up, visit, body).await,
             Err(e) => Err(e),
         };
+        let late_body = matches!(&result, Err(e) if e.etype() == &ErrorType::HTTPStatus(408));
         if let Err(e) = result {
             self.failed(&mut ds, &e).await;
         }
@@ -300,6 +307,11 @@ impl Lean {
             peer: visit.peer,
             tls: visit.tls,
         });
+        if late_body {
+            self.release(up);
+            linger(ds.into_inner()).await;
+            return None;
+        }
         match ds.reuse().await {
             Ok(Some(reusable)) => {
                 let (down, prefix) = reusable.into_parts();
@@ -487,6 +499,24 @@ async fn read_body(ds: &mut Visitor, deadline: Instant) -> pingora::Result<Optio
         )
         .map_err(Error::into_down),
     }
+}
+
+/// Closes a visitor's connection after a refusal, lingering as nginx does: what the
+/// visitor still sends (the rest of an oversized head, a late body) is read and dropped
+/// for up to [`LINGER`], for a close with unread bytes is a reset, which can destroy the
+/// answer before the visitor reads it.
+async fn linger(mut down: Stream) {
+    if !matches!(
+        tokio::time::timeout(KEEPALIVE, down.shutdown()).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let drain = async {
+        let mut scrap = [0u8; 4096];
+        while matches!(down.read(&mut scrap).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Reads until `c.buf` holds `len` bytes, by `deadline`; `Err(true)` when the deadline

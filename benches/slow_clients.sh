@@ -82,6 +82,8 @@ pick_ports
 # ---------------------------------------------------------------- the origin
 mkdir -p "$RUN_DIR/www"
 head -c $((8 << 20)) /dev/zero | tr '\0' 'a' >"$RUN_DIR/www/large"
+# nginx's workers run as an unprivileged user: the file and the way to it must be theirs to read.
+chmod o+x "$RUN_DIR" && chmod o+rx "$RUN_DIR/www" && chmod o+r "$RUN_DIR/www/large"
 # A request with a body is answered once the body is in, as an application reads it
 # before it answers (nginx's own return would answer at once): nginx passes it, buffered
 # whole, to a second server of its own on a unix socket.

@@ -55,8 +55,10 @@ struct Counts {
     /// Their lifetimes, summed, in milliseconds.
     ended_ms: AtomicU64,
     refused: AtomicU64,
-    /// Whole answers read by `read` visitors.
+    /// Whole answers read by `read` visitors, and those of them that were not a 200 (the
+    /// large answer not served: a bench that measures nothing).
     answers: AtomicU64,
+    answers_not_200: AtomicU64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<String> {
@@ -121,6 +123,7 @@ async fn hold(a: Args) -> anyhow::Result<String> {
         },
         "held_at_end": held_at_end,
         "answers_read": counts.answers.load(Ordering::Relaxed),
+        "answers_not_200": counts.answers_not_200.load(Ordering::Relaxed),
     })
     .to_string())
 }
@@ -185,6 +188,9 @@ async fn visit(mut s: TcpStream, kind: Kind, gap: Duration, large: &str, counts:
                         head.extend_from_slice(&buf[..n]);
                         if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
                             let text = String::from_utf8_lossy(&head[..i]).to_ascii_lowercase();
+                            if text.get(9..12) != Some("200") {
+                                counts.answers_not_200.fetch_add(1, Ordering::Relaxed);
+                            }
                             let len = text
                                 .lines()
                                 .find_map(|l| l.strip_prefix("content-length:"))

@@ -149,6 +149,29 @@ EOF
   echo "$dir"
 }
 
+# start_nginx_proxy NAME [HTTP [SERVER]]: nginx proxy_pass as a careful user sets it up
+# (NGINX_WORKERS workers, upstream keep-alive, the forwarding headers clicktap sets) on
+# NGINX_PROXY_PORT, with HTTP and SERVER added at those levels (h's access log).
+start_nginx_proxy() {
+  local dir
+  dir=$(nginx_conf "$1" "$NGINX_WORKERS" "upstream origin { server $ORIGIN; keepalive 64; }
+  ${2:-}
+  server {
+    listen 127.0.0.1:$NGINX_PROXY_PORT;
+    ${3:-}
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }")
+  start "$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+  wait_port "$NGINX_PROXY_PORT" "$STARTED" "$1"
+}
+
 # serve NAME ADDR PORT LOCATIONS [HTTP [ORIGIN_ARGS]]: a server of the bench's own,
 # nginx (1 worker, with LOCATIONS, and HTTP at the http level) or, without nginx,
 # bench-tools origin (302 for every path, 204 for /hook; ORIGIN_ARGS added).

@@ -154,28 +154,6 @@ SERVER_PREFIX=$(on_cpus "$SERVER_CPUS")
 pick_ports
 
 # ---------------------------------------------------------------- nginx configs
-# start_nginx_proxy NAME [HTTP [SERVER]]: e's nginx, with HTTP and SERVER added at
-# those levels (h's access log).
-start_nginx_proxy() {
-  local dir
-  dir=$(nginx_conf "$1" "$NGINX_WORKERS" "upstream origin { server $ORIGIN; keepalive 64; }
-  ${2:-}
-  server {
-    listen 127.0.0.1:$NGINX_PROXY_PORT;
-    ${3:-}
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection \"\";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }")
-  start "$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
-  wait_port "$NGINX_PROXY_PORT" "$STARTED" "$1"
-}
-
 # h: e's nginx writing the access log of redirects that a user would have a log
 # shipper follow (one JSON object per click: what a click webhook would carry),
 # buffered as a busy server's log is, and syslog-ng (benches/conf/syslog-ng-clicks.conf)

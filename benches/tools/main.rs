@@ -11,6 +11,7 @@
 //! - `delivered`: wait until a contender has delivered every click it served;
 //! - `pace`: clicks at a fixed rate (open loop), timing their redirects and, with a
 //!   receiver, their webhooks;
+//! - `slow`: slow visitors holding a proxy's connections (`benches/slow_clients.sh`);
 //! - `report`: medians, ratios, the markdown table and the JSON file.
 
 mod delivered;
@@ -19,6 +20,7 @@ mod origin;
 mod pace;
 mod procstat;
 mod report;
+mod slow;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -92,6 +94,9 @@ enum Command {
     /// Sends clicks at `rate` per second and times their redirects and, unless
     /// `--no-receiver`, their arrival as webhooks.
     Pace(pace::Args),
+    /// Slow visitors (trickled heads or bodies, slow readers) holding a proxy's
+    /// connections; prints what the proxy did to them as JSON.
+    Slow(slow::Args),
     /// Medians and ratios of a run's raw records: markdown on stdout, JSON to `out`.
     Report {
         #[arg(long)]
@@ -163,6 +168,7 @@ fn main() -> anyhow::Result<()> {
         } => println!("{}", metrics::drain(&url, expect, timeout)?),
         Command::Delivered(args) => println!("{}", delivered::run(args)?),
         Command::Pace(args) => println!("{}", pace::run(args)?),
+        Command::Slow(args) => println!("{}", slow::run(args)?),
         Command::Report { raw, out, meta } => report::run(&raw, &out, &meta)?,
     }
     Ok(())

@@ -3,7 +3,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod clicktap;
+pub mod exchange;
 pub mod load;
+pub mod origin;
 pub mod receiver;
 pub mod server;
 pub mod upstream;

@@ -50,6 +50,7 @@ pub struct Metrics {
     pub delivery_held: IntCounterVec,
     pub delivery_log_bytes: IntGauge,
     pub delivery_log_evicted: IntCounter,
+    pub delivery_log_skipped: IntCounter,
     pub stats_counted: IntCounter,
     pub stats_missed: IntCounter,
     pub stats_unreadable: IntCounter,
@@ -298,6 +299,13 @@ impl Metrics {
                 &r,
                 "clicktap_delivery_log_evicted_total",
                 "Delivery-log values removed, oldest first, to stay within delivery.log_max_bytes.",
+            ),
+            delivery_log_skipped: counter(
+                &r,
+                "clicktap_delivery_log_skipped_total",
+                "Delivery-log values (attempts' records) not stored because the queue's file \
+                 system had less than queue.min_free_bytes free; the attempts themselves \
+                 were made and settled as usual.",
             ),
             stats_counted: stats_events.with_label_values(&["counted"]),
             stats_missed: stats_events.with_label_values(&["missed"]),

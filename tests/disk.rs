@@ -391,3 +391,54 @@ fn below_the_free_space_floor_a_failing_webhook_takes_no_new_events() {
         ct.log_text().contains("new events taken again")
     });
 }
+
+/// Below the floor the delivery log, a history for people, stores no new attempts:
+/// they are made and settled as ever, and counted as skipped by the log.
+#[test]
+fn below_the_free_space_floor_the_delivery_log_stores_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("small"), 32);
+    let rx = common::receiver::always(503);
+    let hook = format!(
+        "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
+         [webhooks.retry]\nmax_attempts = 100\nschedule = [\"300ms\"]\njitter = 0.0\n",
+        rx.url("/")
+    );
+    let (ct, _up) = start_with(&disk, dir.path(), "8MiB", Options::default().tail(&hook));
+    clicks(&ct, "before", 5);
+    ct.wait_settled(5);
+    wait_until(
+        "attempts in the delivery log",
+        Duration::from_secs(20),
+        || ct.metric("clicktap_delivery_log_bytes", "") > 0.0,
+    );
+
+    let filler = disk.fill(4 << 20);
+    wait_until("the log skipping values", Duration::from_secs(20), || {
+        ct.metric("clicktap_delivery_log_skipped_total", "") >= 1.0
+    });
+    let bytes = ct.metric("clicktap_delivery_log_bytes", "");
+    let retried = ct.metric("clicktap_delivery_retried_total", "");
+    wait_until(
+        "more attempts below the floor",
+        Duration::from_secs(30),
+        || {
+            ct.metric("clicktap_delivery_retried_total", "") >= retried + 20.0
+                && ct.metric("clicktap_delivery_log_skipped_total", "") >= 3.0
+        },
+    );
+    assert!(
+        ct.metric("clicktap_delivery_log_bytes", "") <= bytes,
+        "the delivery log grew below the floor: {} > {bytes}",
+        ct.metric("clicktap_delivery_log_bytes", "")
+    );
+    assert!(
+        ct.log_text()
+            .contains("the delivery log stores no new attempts")
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("the log storing again", Duration::from_secs(20), || {
+        ct.metric("clicktap_delivery_log_bytes", "") > bytes
+    });
+}

@@ -86,6 +86,8 @@ struct Shared {
     /// Bytes of keys and values stored, kept under [`BYTES`] with every write.
     bytes: AtomicI64,
     metrics: Arc<Metrics>,
+    /// The last write found the disk below `queue.min_free_bytes` (logged once a spell).
+    below_floor: std::sync::atomic::AtomicBool,
 }
 
 const TREE: &str = "delivery_log";
@@ -133,6 +135,7 @@ impl DeliveryLog {
                 max_bytes,
                 bytes: AtomicI64::new(bytes as i64),
                 metrics,
+                below_floor: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -163,12 +166,34 @@ impl DeliveryLog {
         self.inner.bytes.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// Whether the disk is below `queue.min_free_bytes`, logged when that starts and
+    /// ends: the log, a history for people, stores nothing new meanwhile, so that it
+    /// never brings sled nearer a full disk than the queue lets clicks bring it.
+    fn below_floor(&self) -> bool {
+        let below = self.inner.queue.below_disk_floor();
+        if self.inner.below_floor.swap(below, Ordering::Relaxed) != below {
+            if below {
+                tracing::warn!(
+                    "less free disk space than queue.min_free_bytes: the delivery log stores no new attempts (counted in clicktap_delivery_log_skipped_total)"
+                );
+            } else {
+                tracing::info!("free disk space is back: the delivery log stores attempts again");
+            }
+        }
+        below
+    }
+
     /// Stores requests (in the order they happened) as one value, then removes the
-    /// oldest values of any webhook while the log holds more than its bound.
+    /// oldest values of any webhook while the log holds more than its bound. Below the
+    /// disk floor nothing is stored, and the skipped value is counted.
     fn write(&self, webhook: &str, requests: &[Request]) -> Result<(), QueueError> {
         let Some(last) = requests.last() else {
             return Ok(());
         };
+        if self.below_floor() {
+            self.inner.metrics.delivery_log_skipped.inc();
+            return Ok(());
+        }
         let v = super::log_value::encode(requests);
         if v.len() > MAX_VALUE && requests.len() > 1 {
             // Answers that do not compress: half as many attempts per value.

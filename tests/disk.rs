@@ -129,6 +129,23 @@ fn start_on(disk: &SmallDisk, dir: &Path, min_free: &str) -> (Clicktap, common::
     start_with(disk, dir, min_free, Options::default())
 }
 
+/// clicktap with the queue on `disk`, a floor of 8 MiB and a webhook `down` whose
+/// receiver answers 503, retried up to 100 times on `schedule`.
+fn start_failing(
+    disk: &SmallDisk,
+    dir: &Path,
+    schedule: &str,
+) -> (Clicktap, common::TestServer, common::TestServer) {
+    let rx = common::receiver::always(503);
+    let hook = format!(
+        "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
+         [webhooks.retry]\nmax_attempts = 100\n{schedule}\n",
+        rx.url("/")
+    );
+    let (ct, up) = start_with(disk, dir, "8MiB", Options::default().tail(&hook));
+    (ct, up, rx)
+}
+
 fn start_with(
     disk: &SmallDisk,
     dir: &Path,
@@ -361,13 +378,7 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
 fn below_the_free_space_floor_a_failing_webhook_takes_no_new_events() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SmallDisk::mount(&dir.path().join("small"), 32);
-    let rx = common::receiver::always(503);
-    let hook = format!(
-        "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
-         [webhooks.retry]\nmax_attempts = 100\nschedule = [\"1h\"]\n",
-        rx.url("/")
-    );
-    let (ct, _up) = start_with(&disk, dir.path(), "8MiB", Options::default().tail(&hook));
+    let (ct, _up, _rx) = start_failing(&disk, dir.path(), "schedule = [\"1h\"]");
     clicks(&ct, "before", 20);
     ct.wait_settled(20);
     wait_until("20 retries recorded", Duration::from_secs(20), || {
@@ -398,13 +409,7 @@ fn below_the_free_space_floor_a_failing_webhook_takes_no_new_events() {
 fn below_the_free_space_floor_the_delivery_log_stores_nothing_new() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SmallDisk::mount(&dir.path().join("small"), 32);
-    let rx = common::receiver::always(503);
-    let hook = format!(
-        "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
-         [webhooks.retry]\nmax_attempts = 100\nschedule = [\"300ms\"]\njitter = 0.0\n",
-        rx.url("/")
-    );
-    let (ct, _up) = start_with(&disk, dir.path(), "8MiB", Options::default().tail(&hook));
+    let (ct, _up, _rx) = start_failing(&disk, dir.path(), "schedule = [\"300ms\"]\njitter = 0.0");
     clicks(&ct, "before", 5);
     ct.wait_settled(5);
     wait_until(

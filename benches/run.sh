@@ -35,8 +35,10 @@ Usage: bash benches/run.sh [options]
   --wrk-threads N       wrk threads (default 1)
   --contenders LIST     subset of a,b,c,d,e,f,g,h,i (default a,b,c,d,e,f,h,i; g is the
                         lean-Pingora experiment, benches/lean_pingora.rs)
-  --parts LIST          subset of proxy,delivery,latency,visitor (default all four);
-                        visitor: redirect latency of b, f and d at a fixed rate
+  --parts LIST          subset of proxy,delivery,latency,visitor,paced (default all
+                        five); visitor: redirect latency of b, f and d at a fixed
+                        rate; paced: d's and h's CPU per delivered click at a fixed
+                        click rate both keep up with
   --pin                 wrk on CPU 1, everything else on CPU 0 (taskset)
   --wrk-cpus LIST       taskset CPU list for wrk (overrides --pin's choice)
   --server-cpus LIST    taskset CPU list for servers and the origin
@@ -54,6 +56,9 @@ Usage: bash benches/run.sh [options]
   --visitor-rate R      clicks/s of the visitor part, open loop, well below
                         saturation (default 2000)
   --visitor-seconds S   measured seconds of each visitor run (default 10)
+  --paced-rate R        clicks/s of the paced part (default 4000: below what h's
+                        syslog-ng delivers on two cores, so neither falls behind)
+  --paced-seconds S     seconds of paced clicks (default 10)
   --quiet-below PCT     before each run, wait for the machine's CPU use to fall below
                         PCT (100 = one core; default 15): others' work skews results
   --quiet-timeout S     wait at most S seconds for that (default 60; 0: do not wait)
@@ -63,10 +68,10 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f,h,i PARTS=proxy,delivery,latency,visitor
+CONTENDERS=a,b,c,d,e,f,h,i PARTS=proxy,delivery,latency,visitor,paced
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1 SYSLOG_NG_WORKERS=4
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
-VISITOR_RATE=2000 VISITOR_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
+VISITOR_RATE=2000 VISITOR_SECONDS=10 PACED_RATE=4000 PACED_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
 SETS=() WEBHOOK_SETS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -91,6 +96,8 @@ while [[ $# -gt 0 ]]; do
     --latency-seconds) LATENCY_SECONDS=$2; shift ;;
     --visitor-rate) VISITOR_RATE=$2; shift ;;
     --visitor-seconds) VISITOR_SECONDS=$2; shift ;;
+    --paced-rate) PACED_RATE=$2; shift ;;
+    --paced-seconds) PACED_SECONDS=$2; shift ;;
     --quiet-below) QUIET_BELOW=$2; shift ;;
     --quiet-timeout) QUIET_TIMEOUT=$2; shift ;;
     --label) LABEL=$2; shift ;;
@@ -102,7 +109,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ $SMOKE == 1 ]]; then
   ROUNDS=1 DURATION=1 WARMUP=0 FILL_SECONDS=1 LATENCY_RATE=200 LATENCY_SECONDS=1 QUIET_TIMEOUT=0
-  VISITOR_SECONDS=2
+  VISITOR_SECONDS=2 PACED_SECONDS=1 PACED_RATE=500
   LABEL=${LABEL:-smoke}
 fi
 
@@ -344,6 +351,42 @@ measure_visitor() {  # contender round
     "$(jnum achieved_rate "$p")" "$(jnum redirect_p50_ms "$p")" "$(jnum redirect_p99_ms "$p")" "$(jnum errors "$p")")"
 }
 
+# d and h at a fixed click rate that both keep up with (open loop, bench-tools pace):
+# their CPU from the first paced click until the hook server has received every click
+# served, per click delivered. At saturation (the proxy part) the two compete with wrk
+# and the origin for both cores and h's syslog-ng falls tens of seconds behind; here
+# each delivers as it goes, as on a server that is not overloaded.
+measure_paced() {  # contender round
+  local key=$1 round=$2 pid pids url qdir=$RUN_DIR/queue-paced-$1-$2
+  start_contender "$key" "$qdir"
+  pid=$CONTENDER_PID pids=$CONTENDER_PIDS url=$CONTENDER_URL
+  await_quiet
+  if [[ $WARMUP != 0 ]]; then
+    # shellcheck disable=SC2086
+    $WRK_PREFIX "$TOOLS" pace --no-receiver --url "$url" --rate "$PACED_RATE" --seconds "$WARMUP" >/dev/null
+  fi
+  local before after
+  before=$(await_delivered "$key")
+  rm -f "$RUN_DIR/delivered"
+  # shellcheck disable=SC2086
+  $WRK_PREFIX "$TOOLS" pace --no-receiver --url "$url" --rate "$PACED_RATE" --seconds "$PACED_SECONDS" \
+    >"$RUN_DIR/pace.json" &
+  local ppid=$!
+  "$TOOLS" sample --pid "$pids" --seconds 900 --interval-ms 500 --stop-file "$RUN_DIR/delivered" \
+    --exclude "$ORIGIN_PID,$HOOK_PID,$ppid" >"$RUN_DIR/deliver-proc.json" &
+  local s=$!
+  wait "$ppid" || { touch "$RUN_DIR/delivered"; echo "pace failed ($key round $round)" >&2; exit 1; }
+  after=$(await_delivered "$key")
+  touch "$RUN_DIR/delivered"; wait "$s"
+  local sng=null
+  [[ $key == h ]] && sng=$(syslog_ng_stats)
+  stop_contender
+  rm -rf "$qdir"
+  printf '{"kind":"paced","contender":"%s","round":%d,"pace":%s,"deliver":{"before":%s,"after":%s,"proc":%s,"syslog_ng":%s},"quiet":%s}\n' \
+    "$key" "$round" "$(cat "$RUN_DIR/pace.json")" "$before" "$after" "$(cat "$RUN_DIR/deliver-proc.json")" "$sng" "$QUIET" >>"$RAW"
+  log "paced $key round $round: delivered after the last click: $after"
+}
+
 # One queue filled through clicktap with the webhook configured but disabled, so
 # that every round drains the same events.
 fill_queue() {
@@ -428,6 +471,11 @@ for round in $(seq "$ROUNDS"); do
       has "$key" "$CONTENDERS" && measure_visitor "$key" "$round"
     done
   fi
+  if has paced "$PARTS"; then
+    for key in $(rotated "d h" $((round - 1))); do
+      has "$key" "$CONTENDERS" && measure_paced "$key" "$round"
+    done
+  fi
 done
 if has delivery "$PARTS"; then
   fill_queue
@@ -458,6 +506,7 @@ META=$RUN_DIR/meta.json
   printf '"quiet_below_pct":%s,"quiet_timeout_s":%s,' "$QUIET_BELOW" "$QUIET_TIMEOUT"
   printf '"fill_seconds":%s,"latency_rate":%s,"latency_seconds":%s,' \
     "$FILL_SECONDS" "$LATENCY_RATE" "$LATENCY_SECONDS"
+  printf '"paced_rate":%s,"paced_seconds":%s,' "$PACED_RATE" "$PACED_SECONDS"
   printf '"visitor_rate":%s,"visitor_seconds":%s,"parts":%s,"smoke":%s,' "$VISITOR_RATE" "$VISITOR_SECONDS" \
     "$(json_str "$PARTS")" "$([[ $SMOKE == 1 ]] && echo true || echo false)"
   printf '"clicktap_sets":%s,"webhook_sets":%s}}\n' "$(json_list "${SETS[@]}")" "$(json_list "${WEBHOOK_SETS[@]}")"
@@ -472,7 +521,8 @@ OUT=$ROOT/bench-results/$NAME
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); origin: $ORIGIN_KIND;" \
     "wrk -t$WRK_THREADS -c$CONNECTIONS, ${DURATION}s x $ROUNDS round(s) after ${WARMUP}s warm-up;" \
     "CPUs: wrk ${WRK_CPUS:-any}, servers ${SERVER_CPUS:-any}${SETS[*]:+; clicktap settings: ${SETS[*]}}${WEBHOOK_SETS[*]:+; webhook: ${WEBHOOK_SETS[*]}}$(
-      has visitor "$PARTS" && echo "; visitor: ${VISITOR_RATE} clicks/s for ${VISITOR_SECONDS}s")"
+      has visitor "$PARTS" && echo "; visitor: ${VISITOR_RATE} clicks/s for ${VISITOR_SECONDS}s")$(
+      has paced "$PARTS" && echo "; paced: ${PACED_RATE} clicks/s for ${PACED_SECONDS}s")"
   echo
   "$TOOLS" report --raw "$RAW" --out "$OUT.json" --meta "$META"
 } | tee "$OUT.md"

@@ -20,6 +20,7 @@ mod origin;
 mod pace;
 mod procstat;
 mod report;
+mod report_paced;
 mod slow;
 
 use clap::{Parser, Subcommand};

@@ -21,7 +21,7 @@ const CONTENDERS: [(&str, &str); 9] = [
     ("h", "h. nginx + access log + syslog-ng"),
 ];
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
         return None;
@@ -35,7 +35,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-fn num(v: &Value, path: &[&str]) -> f64 {
+pub(crate) fn num(v: &Value, path: &[&str]) -> f64 {
     let mut cur = v;
     for p in path {
         cur = &cur[*p];
@@ -45,7 +45,7 @@ fn num(v: &Value, path: &[&str]) -> f64 {
 
 /// Clicks a contender that delivers (d, h) delivered from the start of wrk until it
 /// had delivered every click it served: the counts at both ends differ by them.
-fn delivered_in_window(r: &Value) -> f64 {
+pub(crate) fn delivered_in_window(r: &Value) -> f64 {
     num(r, &["deliver", "after", "delivered"]) - num(r, &["deliver", "before", "delivered"])
 }
 
@@ -93,7 +93,7 @@ fn medians(runs: &[BTreeMap<&'static str, f64>]) -> BTreeMap<&'static str, f64> 
     out
 }
 
-fn f(v: Option<&f64>, digits: usize) -> String {
+pub(crate) fn f(v: Option<&f64>, digits: usize) -> String {
     match v {
         Some(x) if x.is_finite() => format!("{x:.digits$}"),
         _ => "n/a".into(),
@@ -490,6 +490,10 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         result["visitor"] = json!({"rate": visitor_rate, "contenders": vmed, "ratios": ratios});
     }
 
+    let paced_rate = meta["settings"]["paced_rate"].as_f64();
+    let paced_ratio =
+        crate::report_paced::section(&mut md, &mut result, &by_kind(&raw, "paced"), paced_rate)?;
+
     // Targets from the issue that this run can judge.
     let mut targets = Vec::new();
     // A goal reads "<op> <bound>[unit]": what is printed is what is judged.
@@ -568,6 +572,14 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         "<= 1.0x",
     );
     check(
+        &format!(
+            "capture on (d) CPU per delivered click vs nginx + syslog-ng (h), paced at {}",
+            paced_rate.map_or_else(|| "a fixed rate".to_string(), |r| format!("{r:.0}/s"))
+        ),
+        paced_ratio,
+        "<= 1.0x",
+    );
+    check(
         "unbatched deliveries/s",
         result["delivery"]["unbatched"]["events_per_s"].as_f64(),
         ">= 10000",
@@ -631,7 +643,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
 /// click) by kind of thread, medians of the rounds, largest first; kinds under 0.5 µs
 /// summed into the last entry as `other`. `window` picks a run's thread times and the
 /// units of its window.
-fn threads_of(
+pub(crate) fn threads_of(
     proxy: &[&Value],
     key: &str,
     window: impl Fn(&Value) -> Option<(&serde_json::Map<String, Value>, f64)>,

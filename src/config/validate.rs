@@ -12,6 +12,7 @@ use super::file::{
     AdminFile, ConfigFile, DeliveryFile, EnrichFile, GeoipFile, LogFile, ProxyFile, QueueFile,
     StatsFile,
 };
+use super::event_types;
 use super::parse;
 use super::problems::Problems;
 use super::secret::Secret;
@@ -55,6 +56,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin_apart(admin.listen, listen, &mut problems);
     }
     let links = webhook::links(file.links, &mut problems);
+    let qr = event_types::qr(file.qr, &mut problems);
+    let pages = event_types::pages(file.pages, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -73,6 +76,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin,
         webhooks,
         links,
+        qr,
+        pages,
     })
 }
 

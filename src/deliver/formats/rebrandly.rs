@@ -22,7 +22,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::{
-    Envelope, Item, Rendered, browser_name, click_time, header, iso_millis, iso_seconds, json,
+    Envelope, Item, JSON, Rendered, browser_name, click_time, header, iso_millis, iso_seconds, json,
     os_name, os_version, slug,
 };
 use crate::click::{Agent, ClickEvent, Geo};
@@ -152,6 +152,7 @@ pub(super) fn render(items: &[Item<'_>], env: &Envelope<'_>) -> Rendered {
     ];
     Rendered {
         body: json(Format::Rebrandly, &batch),
+        content_type: JSON,
         headers: headers.into_iter().flatten().collect(),
     }
 }

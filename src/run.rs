@@ -193,12 +193,10 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let trusted: Trusted = Arc::new(ArcSwap::from_pointee(cfg.proxy.trusted_proxies.clone()));
     let pages: Pages = Arc::new(ArcSwap::from_pointee(cfg.pages.clone()));
     let enricher: Option<EnricherHandle> = cfg.proxy.capture.then(|| {
-        Arc::new(ArcSwap::from_pointee(Enricher::new(
-            &cfg.enrich,
-            cfg.proxy.trusted_proxies.clone(),
-            geo.clone(),
-        )
-        .with_types(TypeRules::new(&cfg))))
+        Arc::new(ArcSwap::from_pointee(
+            Enricher::new(&cfg.enrich, cfg.proxy.trusted_proxies.clone(), geo.clone())
+                .with_types(TypeRules::new(&cfg)),
+        ))
     });
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),

@@ -7,7 +7,7 @@ mod common;
 
 use common::receiver::{self, body_json};
 use common::server::{Seen, TestServer};
-use common::{Clicktap, Options, handler, http_post, on_both_paths, reply, wait_until};
+use common::{Clicktap, Options, handler, http_post, reply, wait_until};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,7 +52,8 @@ qr = true
 path = "/bio/alice"
 "#;
 
-const ALL: &str = r#"events = ["link.clicked", "link.scanned", "page.viewed", "page.link_clicked"]"#;
+const ALL: &str =
+    r#"events = ["link.clicked", "link.scanned", "page.viewed", "page.link_clicked"]"#;
 
 /// The visits, each with the type it must get, keyed by what tells them apart in every
 /// format: the link's path.
@@ -98,7 +99,14 @@ fn each_event_gets_its_type_and_each_format_sends_it_as_its_vendor_does() {
     let rx = receiver::ok();
     let dir = tempfile::tempdir().unwrap();
     let mut hooks = String::new();
-    for format in ["native", "bitly", "linkly", "tly", "rebrandly", "cloudevents"] {
+    for format in [
+        "native",
+        "bitly",
+        "linkly",
+        "tly",
+        "rebrandly",
+        "cloudevents",
+    ] {
         hooks.push_str(&format!(
             "[[webhooks]]\nid = \"{format}\"\nurl = \"{}\"\nformat = \"{format}\"\n{ALL}\n",
             rx.url(&format!("/{format}"))
@@ -256,7 +264,12 @@ events = ["page.link_clicked", "page.viewed"]
     for (hook, types) in [
         (
             "default",
-            vec!["link.clicked", "link.scanned", "link.scanned", "link.scanned"],
+            vec![
+                "link.clicked",
+                "link.scanned",
+                "link.scanned",
+                "link.scanned",
+            ],
         ),
         ("views", vec!["page.viewed"]),
         (
@@ -343,7 +356,10 @@ max_wait = "1s"
         for (k, v) in event.as_object().unwrap() {
             assert_eq!(&data[k], v, "data.{k}");
         }
-        assert_eq!(e["type"], format!("com.clicktap.{}", data["type"].as_str().unwrap()));
+        assert_eq!(
+            e["type"],
+            format!("com.clicktap.{}", data["type"].as_str().unwrap())
+        );
         assert_eq!(e["subject"], data["link"]["path"]);
         assert_eq!(e["time"], data["timestamp"]);
     };
@@ -370,7 +386,10 @@ max_wait = "1s"
     });
     let mut ids = Vec::new();
     for s in requests_to(&rx, "/many") {
-        assert_eq!(s.headers["content-type"], "application/cloudevents-batch+json");
+        assert_eq!(
+            s.headers["content-type"],
+            "application/cloudevents-batch+json"
+        );
         for e in body_json(&s).as_array().unwrap() {
             required(e);
             assert_eq!(e["source"], "urn:clicktap:eu-1");
@@ -399,9 +418,18 @@ fn page_views_are_captured_and_a_reload_adds_pages(forwarding: &str) {
     let events = ct.events(10);
     let views: Vec<(&str, &str)> = events
         .iter()
-        .map(|e| (e["link"]["path"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["link"]["path"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(views.len(), 3, "alice's page on any host, bob's is no page: {views:?}");
+    assert_eq!(
+        views.len(),
+        3,
+        "alice's page on any host, bob's is no page: {views:?}"
+    );
     assert!(events.iter().all(|e| e["type"] == "page.viewed"));
 
     let text = std::fs::read_to_string(&ct.config).unwrap();

@@ -84,7 +84,9 @@ impl Page {
 /// Whether `host` (port allowed, any case) is `want` (lower case, no port).
 fn same_host(host: &str, want: &str) -> bool {
     let host = bare_host(host);
-    host.strip_suffix('.').unwrap_or(host).eq_ignore_ascii_case(want)
+    host.strip_suffix('.')
+        .unwrap_or(host)
+        .eq_ignore_ascii_case(want)
 }
 
 /// The host without its port, as filters, link entries and pages name it.
@@ -133,7 +135,11 @@ pub(super) fn pages(files: Vec<PageFile>, p: &mut Problems) -> Vec<Page> {
         let key = format!("pages[{i}]");
         let path = page_path(&f.path).map_err(|e| p.push(format!("{key}.path"), e));
         let host = match f.host {
-            Some(h) if h.is_empty() || h.contains(['/', ':', '@']) || h.contains(char::is_whitespace) => {
+            Some(h)
+                if h.is_empty()
+                    || h.contains(['/', ':', '@'])
+                    || h.contains(char::is_whitespace) =>
+            {
                 p.push(
                     format!("{key}.host"),
                     format!("{h:?} is not a host name (no port, path or spaces)"),
@@ -163,7 +169,9 @@ fn page_path(s: &str) -> Result<PagePath, String> {
         });
     }
     if s.contains(['?', '#']) || s.chars().any(char::is_whitespace) {
-        return Err(format!("{s:?} is not a path (no query, fragment or spaces)"));
+        return Err(format!(
+            "{s:?} is not a path (no query, fragment or spaces)"
+        ));
     }
     match s.find('*') {
         None => Ok(PagePath::Exact(s.to_string())),

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::bounds::{self, MILLI};
+use super::event_types;
 use super::file::{
     AdminFile, ConfigFile, DeliveryFile, EnrichFile, GeoipFile, LogFile, ProxyFile, QueueFile,
     StatsFile,
 };
-use super::event_types;
 use super::parse;
 use super::problems::Problems;
 use super::secret::Secret;

@@ -56,7 +56,10 @@ impl Format {
 
     /// Whether one request carries several events.
     pub fn batches(self) -> bool {
-        matches!(self, Format::Rebrandly | Format::Native | Format::CloudEvents)
+        matches!(
+            self,
+            Format::Rebrandly | Format::Native | Format::CloudEvents
+        )
     }
 
     /// Whether the format sends the first secret itself, as written, in a header.

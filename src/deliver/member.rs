@@ -130,6 +130,19 @@ mod tests {
     }
 
     #[test]
+    fn an_event_stored_without_a_type_is_a_link_click() {
+        let mut event = serde_json::to_value(fixtures::chrome_mac_london()).unwrap();
+        event.as_object_mut().unwrap().remove("type");
+        let json = serde_json::to_vec(&event).unwrap();
+        let m = Member::read(Stored::detached(1, 0, &json), false).unwrap();
+        assert_eq!(m.head.event_type, None);
+        assert_eq!(m.head.event_type(), EventType::LinkClicked);
+        let whole = Member::read(Stored::detached(1, 0, &json), true).unwrap();
+        assert_eq!(whole.event.unwrap().event_type, EventType::LinkClicked);
+        assert_eq!(whole.head.event_type(), EventType::LinkClicked);
+    }
+
+    #[test]
     fn what_is_not_an_event_object_is_an_error() {
         let event = serde_json::to_value(fixtures::chrome_mac_london()).unwrap();
         let fields: Vec<_> = event.as_object().unwrap().values().cloned().collect();

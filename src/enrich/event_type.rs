@@ -132,14 +132,24 @@ mod tests {
         }
     }
 
-    fn type_of(rules: &TypeRules, status: u16, target: &str, referer: Option<&str>) -> &'static str {
-        rules.type_of(&raw(status, target, referer), referer).as_str()
+    fn type_of(
+        rules: &TypeRules,
+        status: u16,
+        target: &str,
+        referer: Option<&str>,
+    ) -> &'static str {
+        rules
+            .type_of(&raw(status, target, referer), referer)
+            .as_str()
     }
 
     #[test]
     fn without_rules_every_redirect_is_a_link_click() {
         let none = rules("");
-        assert_eq!(type_of(&none, 302, "/r/x?qr=1", Some("https://sho.rt/alice")), "link.clicked");
+        assert_eq!(
+            type_of(&none, 302, "/r/x?qr=1", Some("https://sho.rt/alice")),
+            "link.clicked"
+        );
         assert_eq!(type_of(&none, 200, "/alice", None), "page.viewed");
     }
 
@@ -161,10 +171,21 @@ path = "/*"
 "#,
         );
         assert_eq!(type_of(&r, 302, "/r/x?qr", None), "link.scanned");
-        assert_eq!(type_of(&r, 302, "/r/x?a=1&src=poster", None), "link.scanned");
-        assert_eq!(type_of(&r, 302, "/r/x?%71r=1", None), "link.scanned", "names are decoded");
+        assert_eq!(
+            type_of(&r, 302, "/r/x?a=1&src=poster", None),
+            "link.scanned"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/r/x?%71r=1", None),
+            "link.scanned",
+            "names are decoded"
+        );
         assert_eq!(type_of(&r, 302, "/r/x?qrx=1", None), "link.clicked");
-        assert_eq!(type_of(&r, 302, "/r/x?a=qr", None), "link.clicked", "names, not values");
+        assert_eq!(
+            type_of(&r, 302, "/r/x?a=qr", None),
+            "link.clicked",
+            "names, not values"
+        );
         assert_eq!(type_of(&r, 302, "/q/abc", None), "link.scanned");
         assert_eq!(type_of(&r, 302, "/menu", None), "link.scanned");
         assert_eq!(type_of(&r, 302, "/flyer-2?f=1", None), "link.scanned");
@@ -194,15 +215,41 @@ referer = false
 "#,
         );
         assert_eq!(type_of(&r, 302, "/alice/github", None), "page.link_clicked");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://sho.rt/alice")), "page.link_clicked");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://sho.rt/alice/?utm=1")), "page.link_clicked");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://other.example/alice")), "link.clicked");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://sho.rt/@carol")), "page.link_clicked");
-        assert_eq!(type_of(&r, 302, "/@carol/x", None), "link.clicked", "under = false");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://me.example/")), "page.link_clicked");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://me.example/blog")), "link.clicked");
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://sho.rt/alice")),
+            "page.link_clicked"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://sho.rt/alice/?utm=1")),
+            "page.link_clicked"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://other.example/alice")),
+            "link.clicked"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://sho.rt/@carol")),
+            "page.link_clicked"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/@carol/x", None),
+            "link.clicked",
+            "under = false"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://me.example/")),
+            "page.link_clicked"
+        );
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://me.example/blog")),
+            "link.clicked"
+        );
         assert_eq!(type_of(&r, 302, "/bob/x", None), "page.link_clicked");
-        assert_eq!(type_of(&r, 302, "/r/x", Some("https://sho.rt/bob")), "link.clicked", "referer = false");
+        assert_eq!(
+            type_of(&r, 302, "/r/x", Some("https://sho.rt/bob")),
+            "link.clicked",
+            "referer = false"
+        );
         assert_eq!(type_of(&r, 302, "/r/x", None), "link.clicked");
     }
 

@@ -189,12 +189,14 @@ impl Live {
             .trusted
             .store(Arc::new(new.proxy.trusted_proxies.clone()));
         if let Some(enricher) = &running.enricher {
-            enricher.store(Arc::new(Enricher::new(
-                &new.enrich,
-                new.proxy.trusted_proxies.clone(),
-                running.geo.clone(),
-            )
-            .with_types(TypeRules::new(&new))));
+            enricher.store(Arc::new(
+                Enricher::new(
+                    &new.enrich,
+                    new.proxy.trusted_proxies.clone(),
+                    running.geo.clone(),
+                )
+                .with_types(TypeRules::new(&new)),
+            ));
         }
         running.pages.store(Arc::new(new.pages.clone()));
         if let Some(logging) = &running.logging

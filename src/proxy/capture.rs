@@ -69,7 +69,7 @@ impl Capture {
             .and_then(|i| self.statuses.get(i as usize))
             .copied()
             .unwrap_or(false);
-        if !wanted && !(status == 200 && self.is_page_view(x.req)) {
+        if !(wanted || status == 200 && self.is_page_view(x.req)) {
             return;
         }
         let mut cut = Cut::default();

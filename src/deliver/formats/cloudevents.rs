@@ -146,8 +146,16 @@ mod tests {
         assert_eq!(body["subject"], "/launch");
         assert_eq!(body["time"], "2026-11-27T03:25:52.123Z");
         assert_eq!(body["datacontenttype"], "application/json");
-        let (native, _) = render_one(Format::Native, &webhook(Format::Native), &event, Some(&link));
-        assert_eq!(body["data"], native, "the native event, as a native webhook gets it");
+        let (native, _) = render_one(
+            Format::Native,
+            &webhook(Format::Native),
+            &event,
+            Some(&link),
+        );
+        assert_eq!(
+            body["data"], native,
+            "the native event, as a native webhook gets it"
+        );
         assert!(out.headers.is_empty());
     }
 
@@ -165,14 +173,22 @@ mod tests {
         for (e, event) in events.iter().zip([&a, &b]) {
             assert_eq!(keys(e), ATTRIBUTES);
             assert_eq!(e["data"]["id"], event.id.to_string());
-            assert_eq!(e["id"], message_id("crm", [&event.id]), "this event's own message id");
+            assert_eq!(
+                e["id"],
+                message_id("crm", [&event.id]),
+                "this event's own message id"
+            );
         }
         assert_ne!(events[0]["id"], events[1]["id"]);
 
         let one = render(Format::CloudEvents, &[item(&a, None)], &env);
         assert_eq!(one.content_type, "application/cloudevents-batch+json");
         let one: Value = serde_json::from_slice(&one.body).expect("json");
-        assert_eq!(one.as_array().map(Vec::len), Some(1), "an array even for one event");
+        assert_eq!(
+            one.as_array().map(Vec::len),
+            Some(1),
+            "an array even for one event"
+        );
     }
 
     #[test]
@@ -180,7 +196,12 @@ mod tests {
         for t in EventType::ALL {
             let mut event = chrome_mac_london();
             event.event_type = t;
-            let (body, _) = render_one(Format::CloudEvents, &webhook(Format::CloudEvents), &event, None);
+            let (body, _) = render_one(
+                Format::CloudEvents,
+                &webhook(Format::CloudEvents),
+                &event,
+                None,
+            );
             assert_eq!(body["type"], format!("com.clicktap.{}", t.as_str()));
             assert_eq!(body["data"]["type"], t.as_str());
         }
@@ -192,7 +213,10 @@ mod tests {
         let mut event = bare();
         event.link.host = "sho.rt:8080".into();
         let (body, _) = render_one(Format::CloudEvents, &hook, &event, None);
-        assert_eq!(body["source"], format!("{}://sho.rt:8080", event.link.scheme));
+        assert_eq!(
+            body["source"],
+            format!("{}://sho.rt:8080", event.link.scheme)
+        );
         event.link.host.clear();
         let (body, _) = render_one(Format::CloudEvents, &hook, &event, None);
         assert_eq!(body["source"], "urn:clicktap");

@@ -15,7 +15,9 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use super::{Envelope, Item, JSON, Rendered, browser_name, click_time, iso_seconds, json, short_url};
+use super::{
+    Envelope, Item, JSON, Rendered, browser_name, click_time, iso_seconds, json, short_url,
+};
 use crate::click::ClickEvent;
 use crate::config::Format;
 

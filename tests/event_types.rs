@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::clicktap::check_text;
 use common::receiver::{self, body_json};
 use common::server::{Seen, TestServer};
 use common::{Clicktap, Options, handler, http_post, reply, wait_until};
@@ -219,6 +220,12 @@ fn each_event_gets_its_type_and_each_format_sends_it_as_its_vendor_does() {
         assert_eq!(b["type"], format!("com.clicktap.{t}"), "cloudevents {path}");
         assert_eq!(b["data"]["type"], t, "cloudevents {path}");
     }
+    // The stats count every stored event, the page view too.
+    let auth = format!("Bearer {}", common::clicktap::TOKEN);
+    wait_until("the stats to count every event", WAIT, || {
+        let (_, body) = common::http_get(ct.admin, "/api/v1/stats", &[("Authorization", &auth)]);
+        serde_json::from_str::<Value>(&body).is_ok_and(|v| v["totals"]["clicks"] == n as u64)
+    });
 }
 
 #[test]
@@ -403,7 +410,8 @@ max_wait = "1s"
 }
 
 /// Page views are captured on both forwarding paths, and a reload that adds a page
-/// makes its next view an event: the proxy reads the pages through a swapped handle.
+/// makes its next view an event (the proxy reads the pages through a swapped handle)
+/// and one that adds a QR link makes its next redirect a scan (enrichment's rules).
 fn page_views_are_captured_and_a_reload_adds_pages(forwarding: &str) {
     let up = shortener();
     let dir = tempfile::tempdir().unwrap();
@@ -435,41 +443,29 @@ fn page_views_are_captured_and_a_reload_adds_pages(forwarding: &str) {
     let text = std::fs::read_to_string(&ct.config).unwrap();
     std::fs::write(
         &ct.config,
-        format!("{text}\n[[pages]]\npath = \"/bio/bob\"\nhost = \"sho.rt\"\n"),
+        format!(
+            "{text}\n[[pages]]\npath = \"/bio/bob\"\nhost = \"sho.rt\"\n[[links]]\npath = \"/r/new\"\nqr = true\n"
+        ),
     )
     .unwrap();
     let answer = http_post(ct.admin, "/api/v1/reload");
     assert!(answer.contains("\"hash\""), "{answer}");
     assert_eq!(ct.click("/bio/bob", common::BROWSER), 200);
-    ct.wait_settled(5);
-    let newest = &ct.events(1)[0];
-    assert_eq!(newest["link"]["path"], "/bio/bob");
-    assert_eq!(newest["type"], "page.viewed");
-    assert_eq!(ct.metric("clicktap_capture_clicks_total", ""), 4.0);
+    assert_eq!(ct.click("/r/new", common::BROWSER), 302);
+    ct.wait_settled(6);
+    let newest = ct.events(2);
+    assert_eq!(newest[0]["link"]["path"], "/bio/bob");
+    assert_eq!(newest[0]["type"], "page.viewed");
+    assert_eq!(newest[1]["link"]["path"], "/r/new");
+    assert_eq!(newest[1]["type"], "link.scanned");
+    assert_eq!(ct.metric("clicktap_capture_clicks_total", ""), 5.0);
 }
 
 on_both_paths!(page_views_are_captured_and_a_reload_adds_pages);
 
-/// `clicktap check` from a fresh directory; returns the exit code and stderr.
-fn check(text: &str) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clicktap.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = std::process::Command::new(common::clicktap::bin())
-        .current_dir(dir.path())
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn check_refuses_unknown_event_types_and_bad_rules_naming_key_and_value() {
-    let (code, err) = check(
+    let (code, err) = check_text(
         r#"[[webhooks]]
 id = "a"
 url = "https://hooks.example.com/a"
@@ -510,7 +506,7 @@ qr_params = ["has space"]
     ] {
         assert!(err.contains(expect), "does not say {expect:?}:\n{err}");
     }
-    let (code, err) = check(
+    let (code, err) = check_text(
         "[[webhooks]]\nid = \"c\"\nurl = \"https://hooks.example.com/c\"\nformat = \"cloudevents\"\nsource = \"urn:clicktap:eu-1\"\nevents = [\"page.viewed\"]\n[webhooks.batch]\nmax_events = 50\n",
     );
     assert_eq!(code, 0, "{err}");

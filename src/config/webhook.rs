@@ -305,7 +305,7 @@ fn filter(
     key: &str,
     p: &mut Problems,
 ) -> Option<Filter> {
-    let events = event_types(events, key, p);
+    let events = wanted_types(events, key, p);
     let mut ok = events.is_some();
     let mut paths = Vec::new();
     for (i, g) in f.paths.iter().enumerate() {
@@ -345,7 +345,7 @@ fn filter(
 }
 
 /// A webhook's `events`; absent: what webhooks got before event types existed.
-fn event_types(
+fn wanted_types(
     names: Option<Vec<String>>,
     key: &str,
     p: &mut Problems,

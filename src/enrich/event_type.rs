@@ -6,7 +6,7 @@
 //! path. A redirect is read in this order: a QR scan (`[qr]` paths or parameters, the
 //! first matching `[[links]]` entry's `qr` or `qr_params`), then a click on a page's
 //! link (under a page's path, or referred by a page), else a link click. With no rules
-//! configured, a redirect costs one check of three empty lists.
+//! configured, a redirect costs one test of a flag.
 
 use globset::GlobMatcher;
 use http::HeaderValue;
@@ -16,7 +16,7 @@ use crate::click::{EventType, RawClick};
 use crate::config::{Config, LinkMeta, Page, bare_host};
 
 /// The rules in use; part of the enrichment settings a reload swaps.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TypeRules {
     qr_params: Vec<String>,
     qr_paths: Vec<GlobMatcher>,
@@ -24,11 +24,27 @@ pub struct TypeRules {
     /// matching a link decides, as for its metadata); empty otherwise.
     links: Vec<LinkMeta>,
     pages: Vec<Page>,
+    /// No rule at all: every redirect is a link click.
+    none: bool,
+}
+
+/// No rules: every redirect is a link click.
+impl Default for TypeRules {
+    fn default() -> Self {
+        TypeRules {
+            qr_params: Vec::new(),
+            qr_paths: Vec::new(),
+            links: Vec::new(),
+            pages: Vec::new(),
+            none: true,
+        }
+    }
 }
 
 impl TypeRules {
     pub fn new(cfg: &Config) -> TypeRules {
         let qr_links = cfg.links.iter().any(|l| l.qr || !l.qr_params.is_empty());
+        let none = !qr_links && cfg.qr.params.is_empty() && cfg.qr.paths.is_empty();
         TypeRules {
             qr_params: cfg.qr.params.clone(),
             qr_paths: cfg.qr.paths.clone(),
@@ -38,6 +54,7 @@ impl TypeRules {
                 Vec::new()
             },
             pages: cfg.pages.clone(),
+            none: none && cfg.pages.is_empty(),
         }
     }
 
@@ -46,6 +63,9 @@ impl TypeRules {
         // Only a page's path makes a 200 answer an event (`proxy::capture`).
         if raw.status == 200 {
             return EventType::PageViewed;
+        }
+        if self.none {
+            return EventType::LinkClicked;
         }
         let host = raw
             .host

@@ -2,8 +2,9 @@
 //! request path.
 //!
 //! Everything that costs (header parsing, GeoIP, user agent rules, the event's type,
-//! formatting) happens here and not in the proxy. GeoIP is looked up on the full address before it is
-//! anonymised; only the anonymised address is kept unless `enrich.keep_raw_ip` is on.
+//! formatting) happens here and not in the proxy. GeoIP is looked up on the full address
+//! before it is anonymised; only the anonymised address is kept unless
+//! `enrich.keep_raw_ip` is on.
 
 pub mod agent;
 mod agent_cache;

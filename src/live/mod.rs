@@ -3,12 +3,13 @@
 //! The running process holds its configuration behind one swappable handle, and each
 //! stage reads what a reload may change through a handle of its own (the GeoIP
 //! databases, the enrichment settings and type rules, the trusted proxies, the bio
-//! pages, the webhooks and links, the log level), never a copy fixed at start. A reload ([`Live::reload`]: SIGHUP,
-//! `POST /api/v1/reload`, `clicktap reload`) reads and validates the whole file first:
-//! an invalid file, or one that changes a setting only a new process can take
-//! ([`restart`]), is refused as a whole and the running configuration stays. A valid
-//! one is applied stage by stage, with no request refused and no click dropped:
-//! webhooks are replaced after their requests in flight, the rest is swapped.
+//! pages, the webhooks and links, the log level), never a copy fixed at start. A reload
+//! ([`Live::reload`]: SIGHUP, `POST /api/v1/reload`, `clicktap reload`) reads and
+//! validates the whole file first: an invalid file, or one that changes a setting only a
+//! new process can take ([`restart`]), is refused as a whole and the running
+//! configuration stays. A valid one is applied stage by stage, with no request refused
+//! and no click dropped: webhooks are replaced after their requests in flight, the rest
+//! is swapped.
 
 mod geo_watch;
 pub mod restart;

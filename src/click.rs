@@ -159,8 +159,12 @@ impl EventType {
     ];
 
     /// What a webhook gets when its `events` is not set: what it got before event
-    /// types existed, every redirect of a short link.
-    pub const DEFAULT_WANTED: [EventType; 2] = [EventType::LinkClicked, EventType::LinkScanned];
+    /// types existed, every redirect (page views were never captured before).
+    pub const DEFAULT_WANTED: [EventType; 3] = [
+        EventType::LinkClicked,
+        EventType::LinkScanned,
+        EventType::PageLinkClicked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -276,6 +276,8 @@ events = ["page.link_clicked", "page.viewed"]
                 "link.scanned",
                 "link.scanned",
                 "link.scanned",
+                "page.link_clicked",
+                "page.link_clicked",
             ],
         ),
         ("views", vec!["page.viewed"]),

@@ -24,7 +24,7 @@ pub struct WebhookFile {
     pub fetch_tags: bool,
     /// Bitly `webhook_guid`; derived from the id when absent.
     pub guid: Option<String>,
-    /// The event types the webhook gets; absent: link clicks and scans.
+    /// The event types the webhook gets; absent: every redirect (all but page views).
     pub events: Option<Vec<String>>,
     /// `cloudevents`: the events' `source`; absent: the short link's origin.
     pub source: Option<String>,

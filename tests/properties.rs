@@ -355,6 +355,8 @@ fn config_line() -> impl Strategy<Value = String> {
             "format",
             "secret",
             "max_events",
+            "events",
+            "params",
         ])
         .prop_map(str::to_string),
         "[a-z_]{1,12}",
@@ -380,6 +382,8 @@ fn config_line() -> impl Strategy<Value = String> {
             Just("[admin]"),
             Just("[[webhooks]]"),
             Just("[[links]]"),
+            Just("[[pages]]"),
+            Just("[qr]"),
             Just("[webhooks.retry]"),
         ]
         .prop_map(str::to_string),

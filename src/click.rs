@@ -124,6 +124,62 @@ impl Cut {
     }
 }
 
+/// What the visitor did, as the event's `type` says it. A redirect is a click on a link
+/// unless a rule says more: a QR scan (`[qr]`, a `[[links]]` entry's `qr`), or a click
+/// on a link of a bio page (`[[pages]]`). A 200 answer on a bio page's path is a view
+/// of that page: the one event that is not a redirect. The names follow T.LY's
+/// (`short_link.visited`, `one_link.visited`, `one_link.link_visited`); the README
+/// lists how each format sends each type.
+///
+/// Events stored before types existed have none, and read as [`EventType::LinkClicked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum EventType {
+    /// A redirect of a short link.
+    #[default]
+    #[serde(rename = "link.clicked")]
+    LinkClicked,
+    /// A redirect of a short link opened from a QR code.
+    #[serde(rename = "link.scanned")]
+    LinkScanned,
+    /// A bio page answered (a 200 on a `[[pages]]` path).
+    #[serde(rename = "page.viewed")]
+    PageViewed,
+    /// A redirect of a link on a bio page: its path is under the page's, or its
+    /// `Referer` is the page.
+    #[serde(rename = "page.link_clicked")]
+    PageLinkClicked,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 4] = [
+        EventType::LinkClicked,
+        EventType::LinkScanned,
+        EventType::PageViewed,
+        EventType::PageLinkClicked,
+    ];
+
+    /// What a webhook gets when its `events` is not set: what it got before event
+    /// types existed, every redirect (page views were never captured before).
+    pub const DEFAULT_WANTED: [EventType; 3] = [
+        EventType::LinkClicked,
+        EventType::LinkScanned,
+        EventType::PageLinkClicked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::LinkClicked => "link.clicked",
+            EventType::LinkScanned => "link.scanned",
+            EventType::PageViewed => "page.viewed",
+            EventType::PageLinkClicked => "page.link_clicked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
 /// What a click was, for filters and counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,6 +232,9 @@ pub struct ClickEvent {
     pub id: Uuid,
     /// RFC 3339, UTC, milliseconds: `2026-11-27T03:25:52.123Z`.
     pub timestamp: String,
+    /// Absent in events stored before event types existed: a link click.
+    #[serde(rename = "type", default)]
+    pub event_type: EventType,
     pub kind: ClickKind,
     pub method: String,
     /// The status the shortener answered with.

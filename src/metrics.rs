@@ -147,7 +147,7 @@ impl Metrics {
             capture_clicks: counter(
                 &r,
                 "clicktap_capture_clicks_total",
-                "Redirects captured and handed to enrichment.",
+                "Redirects and bio page views captured and handed to enrichment.",
             ),
             capture_dropped_full: dropped.with_label_values(&["channel_full"]),
             capture_dropped_closed: dropped.with_label_values(&["closed"]),

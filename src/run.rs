@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use crate::admin::{Admin, Ready};
 use crate::config::Config;
 use crate::deliver::Delivery;
-use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle};
+use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle, TypeRules};
 use crate::keeper::Keeper;
-use crate::live::{GeoWatch, Live, Running, Trusted};
+use crate::live::{GeoWatch, Live, Pages, Running, Trusted};
 use crate::logging::Logging;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
@@ -103,6 +103,7 @@ struct Shared {
     geo: GeoHandle,
     enricher: Option<EnricherHandle>,
     trusted: Trusted,
+    pages: Pages,
     logging: Option<Arc<Logging>>,
     ready: Arc<OnceLock<Ready>>,
 }
@@ -148,6 +149,7 @@ impl Shared {
             geo: self.geo.clone(),
             enricher: self.enricher.clone(),
             trusted: self.trusted.clone(),
+            pages: self.pages.clone(),
             delivery: delivery.clone(),
             logging: self.logging.clone(),
         });
@@ -189,12 +191,12 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
         enrich::geo::load(&cfg.geoip).map(Arc::new),
     ));
     let trusted: Trusted = Arc::new(ArcSwap::from_pointee(cfg.proxy.trusted_proxies.clone()));
+    let pages: Pages = Arc::new(ArcSwap::from_pointee(cfg.pages.clone()));
     let enricher: Option<EnricherHandle> = cfg.proxy.capture.then(|| {
-        Arc::new(ArcSwap::from_pointee(Enricher::new(
-            &cfg.enrich,
-            cfg.proxy.trusted_proxies.clone(),
-            geo.clone(),
-        )))
+        Arc::new(ArcSwap::from_pointee(
+            Enricher::new(&cfg.enrich, cfg.proxy.trusted_proxies.clone(), geo.clone())
+                .with_types(TypeRules::new(&cfg)),
+        ))
     });
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
@@ -204,6 +206,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
         geo,
         enricher: enricher.clone(),
         trusted: trusted.clone(),
+        pages: pages.clone(),
         logging: opts.logging.clone(),
         ready: Arc::new(OnceLock::new()),
     });
@@ -272,7 +275,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(&cfg));
     server.bootstrap();
-    let proxy = Proxy::new(&cfg.proxy, tx, trusted, metrics.clone());
+    let proxy = Proxy::new(&cfg.proxy, tx, trusted, pages, metrics.clone());
     let full = http_proxy(&server.configuration, proxy.clone());
     let listen = cfg.proxy.listen.to_string();
     // Both forwarding paths read every HTTP/1 head through the lean path's gate.

@@ -13,7 +13,7 @@
 mod common;
 
 use clicktap::click::{
-    Bot, BotKind, ClickEvent, ClickKind, Client, Destination, RawClick, Referrer,
+    Bot, BotKind, ClickEvent, ClickKind, Client, Destination, EventType, RawClick, Referrer,
 };
 use clicktap::config::{Format, LinkMeta};
 use clicktap::deliver::formats::{Envelope, Item, render};
@@ -192,6 +192,7 @@ impl Settings {
             keep_raw_ip: self.keep_raw_ip,
             v4_prefix: self.v4_prefix,
             v6_prefix: self.v6_prefix,
+            types: Default::default(),
         }
     }
 }
@@ -325,6 +326,7 @@ fn no_proxies() -> Enricher {
         keep_raw_ip: false,
         v4_prefix: 24,
         v6_prefix: 48,
+        types: Default::default(),
     }
 }
 
@@ -353,6 +355,8 @@ fn config_line() -> impl Strategy<Value = String> {
             "format",
             "secret",
             "max_events",
+            "events",
+            "params",
         ])
         .prop_map(str::to_string),
         "[a-z_]{1,12}",
@@ -378,6 +382,8 @@ fn config_line() -> impl Strategy<Value = String> {
             Just("[admin]"),
             Just("[[webhooks]]"),
             Just("[[links]]"),
+            Just("[[pages]]"),
+            Just("[qr]"),
             Just("[webhooks.retry]"),
         ]
         .prop_map(str::to_string),
@@ -701,6 +707,7 @@ fn click_event() -> BoxedStrategy<ClickEvent> {
                 ClickEvent {
                     id: Uuid::from_u128(id),
                     timestamp,
+                    event_type: EventType::ALL[(id % 4) as usize],
                     kind,
                     method,
                     status,
@@ -752,6 +759,8 @@ fn link_meta() -> impl Strategy<Value = Option<LinkMeta>> {
                         group_guid,
                         organization_guid,
                         created_at,
+                        qr: false,
+                        qr_params: Vec::new(),
                     }
                 },
             ),

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::values::OneOrMany;
-use super::webhook_file::{LinkFile, WebhookFile};
+use super::webhook_file::{LinkFile, PageFile, QrFile, WebhookFile};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -23,6 +23,8 @@ pub struct ConfigFile {
     pub admin: Option<AdminFile>,
     pub webhooks: Vec<WebhookFile>,
     pub links: Vec<LinkFile>,
+    pub qr: QrFile,
+    pub pages: Vec<PageFile>,
 }
 
 #[derive(Debug, Deserialize)]

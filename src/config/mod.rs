@@ -8,6 +8,7 @@
 
 mod auth;
 mod bounds;
+mod event_types;
 mod file;
 mod headers;
 mod parse;
@@ -20,6 +21,7 @@ mod webhook;
 mod webhook_file;
 
 pub use auth::Auth;
+pub use event_types::{Page, PagePath, QrConfig, bare_host};
 pub use problems::{Problem, Problems};
 pub use secret::{Secret, SigningKey};
 pub use webhook::{
@@ -48,6 +50,10 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     pub webhooks: Vec<WebhookConfig>,
     pub links: Vec<LinkMeta>,
+    /// `[qr]`: what marks a redirect as a QR scan.
+    pub qr: QrConfig,
+    /// `[[pages]]`: bio pages, whose 200 answers are page views.
+    pub pages: Vec<Page>,
 }
 
 /// Which path requests take through the proxy (`proxy.forwarding`).

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::bounds::{self, MILLI};
+use super::event_types;
 use super::file::{
     AdminFile, ConfigFile, DeliveryFile, EnrichFile, GeoipFile, LogFile, ProxyFile, QueueFile,
     StatsFile,
@@ -55,6 +56,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin_apart(admin.listen, listen, &mut problems);
     }
     let links = webhook::links(file.links, &mut problems);
+    let qr = event_types::qr(file.qr, &mut problems);
+    let pages = event_types::pages(file.pages, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -73,6 +76,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin,
         webhooks,
         links,
+        qr,
+        pages,
     })
 }
 

@@ -17,8 +17,8 @@ use super::parse;
 use super::problems::Problems;
 use super::secret::{self, Secret, SigningKey};
 use super::webhook_file::{BatchFile, FilterFile, LinkFile, RetryFile, WebhookFile};
-use super::{headers, url};
-use crate::click::ClickKind;
+use super::{event_types, headers, url};
+use crate::click::{ClickKind, EventType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -27,6 +27,7 @@ pub enum Format {
     Linkly,
     Tly,
     Rebrandly,
+    CloudEvents,
 }
 
 impl Format {
@@ -37,6 +38,7 @@ impl Format {
             "linkly" => Format::Linkly,
             "tly" => Format::Tly,
             "rebrandly" => Format::Rebrandly,
+            "cloudevents" => Format::CloudEvents,
             _ => return None,
         })
     }
@@ -48,12 +50,16 @@ impl Format {
             Format::Linkly => "linkly",
             Format::Tly => "tly",
             Format::Rebrandly => "rebrandly",
+            Format::CloudEvents => "cloudevents",
         }
     }
 
     /// Whether one request carries several events.
     pub fn batches(self) -> bool {
-        matches!(self, Format::Rebrandly | Format::Native)
+        matches!(
+            self,
+            Format::Rebrandly | Format::Native | Format::CloudEvents
+        )
     }
 
     /// Whether the format sends the first secret itself, as written, in a header.
@@ -65,7 +71,7 @@ impl Format {
     /// vendor's own, which a webhook's `headers` may not repeat.
     pub fn own_headers(self) -> &'static [&'static str] {
         match self {
-            Format::Native | Format::Bitly | Format::Linkly => &[],
+            Format::Native | Format::Bitly | Format::Linkly | Format::CloudEvents => &[],
             Format::Tly => &[
                 "x-tly-key",
                 "x-tly-event",
@@ -80,6 +86,8 @@ impl Format {
 /// Which events a webhook receives. Empty lists match everything.
 #[derive(Debug, Clone)]
 pub struct Filter {
+    /// The webhook's `events`: the event types it gets.
+    pub events: HashSet<EventType>,
     pub hosts: Vec<String>,
     pub paths: Vec<GlobMatcher>,
     pub tags: Vec<String>,
@@ -117,6 +125,8 @@ pub struct WebhookConfig {
     pub concurrency: usize,
     pub fetch_tags: bool,
     pub guid: String,
+    /// `cloudevents`: the events' `source`; `None`: the short link's origin.
+    pub source: Option<String>,
     pub filter: Filter,
     pub auth: Auth,
     pub retry: RetryPolicy,
@@ -139,6 +149,10 @@ pub struct LinkMeta {
     pub group_guid: Option<String>,
     pub organization_guid: Option<String>,
     pub created_at: Option<String>,
+    /// Every redirect of these links is a QR scan.
+    pub qr: bool,
+    /// Query parameters whose presence marks a scan of these links.
+    pub qr_params: Vec<String>,
 }
 
 impl LinkMeta {
@@ -167,6 +181,8 @@ pub(super) fn links(files: Vec<LinkFile>, p: &mut Problems) -> Vec<LinkMeta> {
             group_guid: f.group_guid,
             organization_guid: f.organization_guid,
             created_at: f.created_at,
+            qr: f.qr,
+            qr_params: event_types::params(f.qr_params, &format!("links[{i}].qr_params"), p),
         });
     }
     out
@@ -214,7 +230,7 @@ fn webhook(
         p.push(
             format!("{key}.format"),
             format!(
-                "{:?} is not a format; use native, bitly, linkly, tly or rebrandly",
+                "{:?} is not a format; use native, bitly, linkly, tly, rebrandly or cloudevents",
                 f.format
             ),
         );
@@ -242,7 +258,8 @@ fn webhook(
         );
     }
     bounds::count(p, &format!("{key}.concurrency"), f.concurrency, 1..=1024);
-    let filter = filter(f.filter, key, p);
+    let filter = filter(f.filter, f.events, key, p);
+    let source = source(f.source, format, key, p);
     let auth = auth::auth(f.auth, url.as_ref(), delivery, key, p);
     let retry = retry(f.retry, key, p);
     let batch = batch(f.batch, format, key, p);
@@ -260,6 +277,7 @@ fn webhook(
         concurrency: f.concurrency,
         fetch_tags: f.fetch_tags,
         guid,
+        source,
         filter: filter?,
         auth: auth?,
         retry: retry?,
@@ -281,8 +299,14 @@ pub fn default_guid(letter: char, name: &str) -> String {
     format!("{letter}{:010}", h % 10_000_000_000)
 }
 
-fn filter(f: FilterFile, key: &str, p: &mut Problems) -> Option<Filter> {
-    let mut ok = true;
+fn filter(
+    f: FilterFile,
+    events: Option<Vec<String>>,
+    key: &str,
+    p: &mut Problems,
+) -> Option<Filter> {
+    let events = wanted_types(events, key, p);
+    let mut ok = events.is_some();
     let mut paths = Vec::new();
     for (i, g) in f.paths.iter().enumerate() {
         match p.check(&format!("{key}.filter.paths[{i}]"), glob(g)) {
@@ -312,11 +336,70 @@ fn filter(f: FilterFile, key: &str, p: &mut Problems) -> Option<Filter> {
         }
     };
     ok.then(|| Filter {
+        events: events.unwrap_or_default(),
         hosts: f.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         paths,
         tags: f.tags,
         kinds,
     })
+}
+
+/// A webhook's `events`; absent: what webhooks got before event types existed.
+fn wanted_types(
+    names: Option<Vec<String>>,
+    key: &str,
+    p: &mut Problems,
+) -> Option<HashSet<EventType>> {
+    let Some(names) = names else {
+        return Some(EventType::DEFAULT_WANTED.into_iter().collect());
+    };
+    if names.is_empty() {
+        p.push(
+            format!("{key}.events"),
+            "is empty: the webhook would get no event (set enabled = false to pause it)",
+        );
+        return None;
+    }
+    let mut set = HashSet::new();
+    let mut ok = true;
+    for (i, name) in names.iter().enumerate() {
+        match EventType::parse(name) {
+            Some(t) => {
+                set.insert(t);
+            }
+            None => {
+                ok = false;
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                p.push(
+                    format!("{key}.events[{i}]"),
+                    format!("{name:?} is not an event type; use {}", known.join(", ")),
+                );
+            }
+        }
+    }
+    ok.then_some(set)
+}
+
+/// `source`: a URI-reference, sent only by the cloudevents format.
+fn source(
+    source: Option<String>,
+    format: Option<Format>,
+    key: &str,
+    p: &mut Problems,
+) -> Option<String> {
+    let s = source?;
+    if format.is_some_and(|f| f != Format::CloudEvents) {
+        p.push(
+            format!("{key}.source"),
+            "only the cloudevents format sends a source",
+        );
+    } else if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        p.push(
+            format!("{key}.source"),
+            format!("{s:?} is not a URI reference (no spaces; for example \"https://sho.rt\" or \"urn:clicktap:eu-1\")"),
+        );
+    }
+    Some(s)
 }
 
 /// Requests per second a `rate_limit` may ask for. Delivery spaces requests 1/rate
@@ -400,7 +483,7 @@ fn batch(f: BatchFile, format: Option<Format>, key: &str, p: &mut Problems) -> O
     if f.max_events > 1 && !batches {
         p.push(
             format!("{key}.batch.max_events"),
-            "only the native and rebrandly formats carry several events per request",
+            "only the native, rebrandly and cloudevents formats carry several events per request",
         );
     }
     let default_events = if format == Some(Format::Rebrandly) {
@@ -425,7 +508,7 @@ fn batch(f: BatchFile, format: Option<Format>, key: &str, p: &mut Problems) -> O
     })
 }
 
-fn glob(g: &str) -> Result<GlobMatcher, String> {
+pub(super) fn glob(g: &str) -> Result<GlobMatcher, String> {
     Glob::new(g)
         .map(|g| g.compile_matcher())
         .map_err(|e| format!("{g:?} is not a glob ({e})"))

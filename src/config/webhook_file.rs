@@ -1,4 +1,5 @@
-//! `[[webhooks]]` and `[[links]]` as operators write them, with their defaults.
+//! `[[webhooks]]`, `[[links]]`, `[[pages]]` and `[qr]` as operators write them, with
+//! their defaults.
 
 use serde::Deserialize;
 
@@ -23,6 +24,10 @@ pub struct WebhookFile {
     pub fetch_tags: bool,
     /// Bitly `webhook_guid`; derived from the id when absent.
     pub guid: Option<String>,
+    /// The event types the webhook gets; absent: every redirect (all but page views).
+    pub events: Option<Vec<String>>,
+    /// `cloudevents`: the events' `source`; absent: the short link's origin.
+    pub source: Option<String>,
     pub filter: FilterFile,
     pub auth: AuthFile,
     pub retry: RetryFile,
@@ -44,6 +49,8 @@ impl Default for WebhookFile {
             concurrency: 4,
             fetch_tags: false,
             guid: None,
+            events: None,
+            source: None,
             filter: FilterFile::default(),
             auth: AuthFile::default(),
             retry: RetryFile::default(),
@@ -145,4 +152,43 @@ pub struct LinkFile {
     pub group_guid: Option<String>,
     pub organization_guid: Option<String>,
     pub created_at: Option<String>,
+    /// Every redirect of these links is a QR scan (links printed only as codes).
+    pub qr: bool,
+    /// Query parameters whose presence marks a scan of these links, beside `[qr]`'s.
+    pub qr_params: Vec<String>,
+}
+
+/// `[qr]`: what marks a redirect as a QR scan, for every link.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct QrFile {
+    /// Query parameter names whose presence marks a scan (`qr`, `src`).
+    pub params: Vec<String>,
+    /// Path globs of links that are only ever scanned (`/q/*`).
+    pub paths: Vec<String>,
+}
+
+/// `[[pages]]`: a bio page whose 200 answers are page views.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct PageFile {
+    /// The page's path: exact (`/alice`), or a prefix ending in `*` (`/@*`).
+    pub path: String,
+    /// Only on this host; absent: every host.
+    pub host: Option<String>,
+    /// A redirect whose path is under the page's is a click on the page's links.
+    pub under: bool,
+    /// A redirect whose `Referer` is the page is a click on the page's links.
+    pub referer: bool,
+}
+
+impl Default for PageFile {
+    fn default() -> Self {
+        PageFile {
+            path: String::new(),
+            host: None,
+            under: true,
+            referer: true,
+        }
+    }
 }

@@ -2,7 +2,6 @@
 
 use http::header::CONTENT_TYPE;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use uuid::Uuid;
 
 use super::formats::{self, Envelope, Item, StoredItem};
 use super::guard;
@@ -52,12 +51,7 @@ impl Outcome {
 /// The Standard Webhooks message id: stable for one event and one webhook across
 /// attempts and restarts; for a batch, derived from its events' ids.
 pub fn message_id(webhook: &str, members: &[Member]) -> String {
-    let mut name = webhook.as_bytes().to_vec();
-    for m in members {
-        name.push(b'/');
-        name.extend_from_slice(m.head.id.as_bytes());
-    }
-    format!("msg_{}", Uuid::new_v5(&Uuid::NAMESPACE_OID, &name).simple())
+    formats::message_id(webhook, members.iter().map(|m| &m.head.id))
 }
 
 /// What a request's body is made from: stored events for the native format, events
@@ -136,7 +130,7 @@ impl Webhook {
                 .client
                 .post(self.auth.url(&self.cfg.url))
                 .timeout(self.cfg.timeout)
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, rendered.content_type)
                 .header("idempotency-key", &msg_id);
             for (k, v) in rendered.headers.iter().chain(self.cfg.headers.iter()) {
                 req = req.header(k, v);

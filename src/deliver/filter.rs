@@ -8,19 +8,7 @@ use crate::config::{Filter, LinkMeta};
 /// The `[[links]]` entries, shared by every webhook and swapped whole by a reload.
 pub type Links = Arc<arc_swap::ArcSwap<Vec<LinkMeta>>>;
 
-/// The host without its port, as filters and link entries name it.
-pub fn bare_host(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    })
-}
+pub use crate::config::bare_host;
 
 /// The first `[[links]]` entry matching the event's link.
 pub fn link_meta<'a>(links: &'a [LinkMeta], e: &Head) -> Option<&'a LinkMeta> {
@@ -29,6 +17,9 @@ pub fn link_meta<'a>(links: &'a [LinkMeta], e: &Head) -> Option<&'a LinkMeta> {
 }
 
 pub fn selects(f: &Filter, e: &Head, meta: Option<&LinkMeta>) -> bool {
+    if !f.events.contains(&e.event_type()) {
+        return false;
+    }
     if !f.kinds.contains(&e.kind) {
         return false;
     }

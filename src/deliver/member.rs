@@ -3,8 +3,8 @@
 //!
 //! Reading a stored event back into a [`ClickEvent`] (a string per field, each checked
 //! as UTF-8) was half of what delivery spent per event in batches. Delivery itself needs
-//! only a few fields (the id, the time, the kind, the link's host and path: for message
-//! ids, filters, `[[links]]` entries and batch ages), so it reads only those; the full
+//! only a few fields (the id, the time, the type, the kind, the link's host and path: for
+//! message ids, filters, `[[links]]` entries and batch ages), so it reads only those; the full
 //! event is read only for the vendor formats, which rebuild it field by field. The
 //! native format sends the stored JSON as it is.
 
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::click::{ClickEvent, ClickKind};
+use crate::click::{ClickEvent, ClickKind, EventType};
 use crate::queue::Stored;
 
 /// The fields of a stored event that delivery itself reads; serde skips the rest.
@@ -20,6 +20,9 @@ use crate::queue::Stored;
 pub struct Head {
     pub id: Uuid,
     pub timestamp: String,
+    /// `None` for an event stored before event types existed: a link click.
+    #[serde(rename = "type", default)]
+    pub event_type: Option<EventType>,
     pub kind: ClickKind,
     pub link: HeadLink,
 }
@@ -31,10 +34,15 @@ pub struct HeadLink {
 }
 
 impl Head {
+    pub fn event_type(&self) -> EventType {
+        self.event_type.unwrap_or_default()
+    }
+
     pub fn of(e: &ClickEvent) -> Head {
         Head {
             id: e.id,
             timestamp: e.timestamp.clone(),
+            event_type: Some(e.event_type),
             kind: e.kind,
             link: HeadLink {
                 host: e.link.host.clone(),
@@ -119,6 +127,19 @@ mod tests {
         let whole = Member::read(Stored::detached(7, 0, &json), true).unwrap();
         assert_eq!(whole.event.as_ref(), Some(&event));
         assert_eq!(whole.head.timestamp, event.timestamp);
+    }
+
+    #[test]
+    fn an_event_stored_without_a_type_is_a_link_click() {
+        let mut event = serde_json::to_value(fixtures::chrome_mac_london()).unwrap();
+        event.as_object_mut().unwrap().remove("type");
+        let json = serde_json::to_vec(&event).unwrap();
+        let m = Member::read(Stored::detached(1, 0, &json), false).unwrap();
+        assert_eq!(m.head.event_type, None);
+        assert_eq!(m.head.event_type(), EventType::LinkClicked);
+        let whole = Member::read(Stored::detached(1, 0, &json), true).unwrap();
+        assert_eq!(whole.event.unwrap().event_type, EventType::LinkClicked);
+        assert_eq!(whole.head.event_type(), EventType::LinkClicked);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::time::SystemTime;
 use super::attempt::message_id;
 use super::member::Member;
 use super::webhook::Webhook;
-use crate::click::{Agent, ClickEvent, ClickKind, Client, Destination, LinkRef, Referrer};
+use crate::click::{
+    Agent, ClickEvent, ClickKind, Client, Destination, EventType, LinkRef, Referrer,
+};
 use crate::queue::Stored;
 
 /// The header every test request carries.
@@ -42,6 +44,7 @@ pub fn synthetic(at: SystemTime) -> ClickEvent {
     ClickEvent {
         id,
         timestamp: humantime::format_rfc3339_millis(at).to_string(),
+        event_type: EventType::LinkClicked,
         kind: ClickKind::Test,
         method: "GET".into(),
         status: 302,

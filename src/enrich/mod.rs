@@ -1,14 +1,16 @@
 //! Enrichment: turns a [`RawClick`] into a [`ClickEvent`] on plain threads, off the
 //! request path.
 //!
-//! Everything that costs (header parsing, GeoIP, user agent rules, formatting) happens
-//! here and not in the proxy. GeoIP is looked up on the full address before it is
-//! anonymised; only the anonymised address is kept unless `enrich.keep_raw_ip` is on.
+//! Everything that costs (header parsing, GeoIP, user agent rules, the event's type,
+//! formatting) happens here and not in the proxy. GeoIP is looked up on the full address
+//! before it is anonymised; only the anonymised address is kept unless
+//! `enrich.keep_raw_ip` is on.
 
 pub mod agent;
 mod agent_cache;
 pub mod bots;
 mod client_ip;
+mod event_type;
 pub mod geo;
 mod host;
 mod link_cache;
@@ -20,6 +22,7 @@ mod stored;
 mod worker;
 
 pub use client_ip::{client_ip, is_trusted};
+pub use event_type::TypeRules;
 pub use geo::GeoDb;
 pub use privacy::anonymize;
 pub use worker::{Batcher, Workers, start};
@@ -47,6 +50,8 @@ pub struct Enricher {
     pub keep_raw_ip: bool,
     pub v4_prefix: u8,
     pub v6_prefix: u8,
+    /// `[qr]`, `[[pages]]` and the QR keys of `[[links]]`.
+    pub types: TypeRules,
 }
 
 impl Enricher {
@@ -57,7 +62,13 @@ impl Enricher {
             keep_raw_ip: cfg.keep_raw_ip,
             v4_prefix: cfg.ipv4_prefix,
             v6_prefix: cfg.ipv6_prefix,
+            types: TypeRules::default(),
         }
+    }
+
+    /// These settings with the type rules `types`.
+    pub fn with_types(self, types: TypeRules) -> Enricher {
+        Enricher { types, ..self }
     }
 
     /// Enriches `raw` and appends the event's stored JSON to `out`. On error `out` may
@@ -113,6 +124,7 @@ impl Enricher {
         let event = Stored {
             id,
             timestamp: humantime::format_rfc3339_millis(at),
+            event_type: self.types.type_of(raw, referer.as_deref()),
             kind,
             method: raw.method.as_str(),
             status: raw.status,
@@ -195,6 +207,7 @@ mod tests {
             keep_raw_ip,
             v4_prefix: 24,
             v6_prefix: 48,
+            types: TypeRules::default(),
         }
     }
 

@@ -112,6 +112,12 @@ pub fn referrer(referer: Option<&str>) -> Referrer<'_> {
 /// The host of an absolute URL (`scheme://[userinfo@]host[:port]/...`), lower case,
 /// without a full URL parse: this runs for every click.
 fn url_host(s: &str) -> Option<Cow<'_, str>> {
+    url_parts(s).map(|(host, _)| host)
+}
+
+/// The host (as [`url_host`]) and the path of an absolute URL; the path is `/` when
+/// the URL has none.
+pub fn url_parts(s: &str) -> Option<(Cow<'_, str>, &str)> {
     let (scheme, rest) = s.split_once("://")?;
     if scheme.is_empty()
         || !scheme
@@ -120,14 +126,17 @@ fn url_host(s: &str) -> Option<Cow<'_, str>> {
     {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(end);
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if host_port.starts_with('[') {
         host_port.split_inclusive(']').next()?
     } else {
         host_port.split(':').next()?
     };
-    (!host.is_empty()).then(|| lower(host))
+    let path = after.split(['?', '#']).next().unwrap_or("");
+    let path = if path.is_empty() { "/" } else { path };
+    (!host.is_empty()).then(|| (lower(host), path))
 }
 
 /// `s` in lower case, copied only when it is not already.
@@ -204,6 +213,20 @@ mod tests {
             ("https:///nohost", None),
         ] {
             assert_eq!(url_host(url).as_deref(), host, "{url}");
+        }
+    }
+
+    #[test]
+    fn paths_are_read_from_absolute_urls() {
+        for (url, parts) in [
+            ("https://Sho.rt/alice?x=1#top", Some(("sho.rt", "/alice"))),
+            ("https://sho.rt", Some(("sho.rt", "/"))),
+            ("https://sho.rt?x", Some(("sho.rt", "/"))),
+            ("http://u@[::1]:80/a/b", Some(("[::1]", "/a/b"))),
+            ("/alice", None),
+        ] {
+            let got = url_parts(url);
+            assert_eq!(got.as_ref().map(|(h, p)| (h.as_ref(), *p)), parts, "{url}");
         }
     }
 

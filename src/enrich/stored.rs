@@ -14,13 +14,15 @@ use uuid::Uuid;
 use super::request::Referrer;
 #[cfg(doc)]
 use crate::click::ClickEvent;
-use crate::click::{ClickKind, Cut, Geo};
+use crate::click::{ClickKind, Cut, EventType, Geo};
 
 #[derive(Serialize)]
 pub struct Stored<'a> {
     pub id: Uuid,
     #[serde(serialize_with = "display")]
     pub timestamp: humantime::Rfc3339Timestamp,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
     pub kind: ClickKind,
     pub method: &'a str,
     pub status: u16,

@@ -2,13 +2,14 @@
 //!
 //! The running process holds its configuration behind one swappable handle, and each
 //! stage reads what a reload may change through a handle of its own (the GeoIP
-//! databases, the enrichment settings, the trusted proxies, the webhooks and links, the
-//! log level), never a copy fixed at start. A reload ([`Live::reload`]: SIGHUP,
-//! `POST /api/v1/reload`, `clicktap reload`) reads and validates the whole file first:
-//! an invalid file, or one that changes a setting only a new process can take
-//! ([`restart`]), is refused as a whole and the running configuration stays. A valid
-//! one is applied stage by stage, with no request refused and no click dropped:
-//! webhooks are replaced after their requests in flight, the rest is swapped.
+//! databases, the enrichment settings and type rules, the trusted proxies, the bio
+//! pages, the webhooks and links, the log level), never a copy fixed at start. A reload
+//! ([`Live::reload`]: SIGHUP, `POST /api/v1/reload`, `clicktap reload`) reads and
+//! validates the whole file first: an invalid file, or one that changes a setting only a
+//! new process can take ([`restart`]), is refused as a whole and the running
+//! configuration stays. A valid one is applied stage by stage, with no request refused
+//! and no click dropped: webhooks are replaced after their requests in flight, the rest
+//! is swapped.
 
 mod geo_watch;
 pub mod restart;
@@ -26,9 +27,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use crate::clock::now_ms;
-use crate::config::{Config, Problems};
+use crate::config::{Config, Page, Problems};
 use crate::deliver::{Applied, Delivery};
-use crate::enrich::{Enricher, EnricherHandle, GeoHandle};
+use crate::enrich::{Enricher, EnricherHandle, GeoHandle, TypeRules};
 use crate::logging::Logging;
 use crate::metrics::Metrics;
 
@@ -42,12 +43,17 @@ pub struct Loaded {
 /// The trusted proxies, read by the proxy (for `X-Forwarded-Proto`) and swapped whole.
 pub type Trusted = Arc<ArcSwap<Vec<IpNet>>>;
 
+/// The bio pages (`[[pages]]`), read by the proxy (is a 200 answer a page view?) and
+/// swapped whole.
+pub type Pages = Arc<ArcSwap<Vec<Page>>>;
+
 /// The running stages' handles a reload swaps.
 pub struct Running {
     pub geo: GeoHandle,
     /// `None` when capture is off.
     pub enricher: Option<EnricherHandle>,
     pub trusted: Trusted,
+    pub pages: Pages,
     pub delivery: Arc<Delivery>,
     pub logging: Option<Arc<Logging>>,
 }
@@ -184,12 +190,16 @@ impl Live {
             .trusted
             .store(Arc::new(new.proxy.trusted_proxies.clone()));
         if let Some(enricher) = &running.enricher {
-            enricher.store(Arc::new(Enricher::new(
-                &new.enrich,
-                new.proxy.trusted_proxies.clone(),
-                running.geo.clone(),
-            )));
+            enricher.store(Arc::new(
+                Enricher::new(
+                    &new.enrich,
+                    new.proxy.trusted_proxies.clone(),
+                    running.geo.clone(),
+                )
+                .with_types(TypeRules::new(&new)),
+            ));
         }
+        running.pages.store(Arc::new(new.pages.clone()));
         if let Some(logging) = &running.logging
             && let Err(e) = logging.set_level(&new.log.level)
         {

@@ -1,7 +1,8 @@
 //! Which settings a running clicktap cannot take: the listeners, the threads, the
 //! queue, the upstream connection. A reload that changes one of them is refused, naming
 //! each, and the running configuration stays; a restart or an upgrade (`clicktap run
-//! --upgrade`) applies them. Everything else (webhooks, links, GeoIP, trusted proxies,
+//! --upgrade`) applies them. Everything else (webhooks, links, QR and page rules, GeoIP,
+//! trusted proxies,
 //! enrichment's privacy settings, delivery's settings, the admin token, the log level)
 //! a reload applies in place.
 

@@ -1,10 +1,13 @@
-//! Capture: once a redirect has been written back to the visitor, a [`RawClick`] is
-//! built from the request and answer heads and `try_send` to enrichment. Both forwarding
-//! paths (the lean one and Pingora's full proxy) end a request here.
+//! Capture: once a redirect, or a bio page (`[[pages]]`), has been written back to the
+//! visitor, a [`RawClick`] is built from the request and answer heads and `try_send` to
+//! enrichment. Both forwarding paths (the lean one and Pingora's full proxy) end a
+//! request here.
 //!
 //! It never waits, locks or does I/O, so a stalled pipeline cannot slow a visitor: a few
 //! small copies, each within its [`cap`], and one `try_send`. A full channel is a counted
-//! drop.
+//! drop. Whether a 200 answer is a page view is one atomic load of the pages in use and
+//! string comparisons ([`crate::config::Page::shows`]); which type an event is, is
+//! decided later, on the enrichment threads.
 
 use crossbeam_channel::{Sender, TrySendError};
 use http::header::{self, GetAll};
@@ -15,6 +18,7 @@ use std::time::SystemTime;
 
 use super::forwarded::joined_forwarded_for;
 use crate::click::{Cut, RawClick, cap};
+use crate::live::Pages;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -22,6 +26,8 @@ pub struct Capture {
     tx: Sender<RawClick>,
     /// Indexed by `status - 300`; only 3xx statuses can be captured.
     statuses: [bool; 9],
+    /// Bio pages: a 200 answer to a GET or HEAD of one is captured too.
+    pages: Pages,
 }
 
 /// What a finished request leaves for capture.
@@ -34,7 +40,7 @@ pub struct Exchange<'a> {
 }
 
 impl Capture {
-    pub fn new(tx: Sender<RawClick>, wanted: &[u16]) -> Capture {
+    pub fn new(tx: Sender<RawClick>, wanted: &[u16], pages: Pages) -> Capture {
         let mut statuses = [false; 9];
         for s in wanted {
             if let Some(slot) = s
@@ -44,10 +50,15 @@ impl Capture {
                 *slot = true;
             }
         }
-        Capture { tx, statuses }
+        Capture {
+            tx,
+            statuses,
+            pages,
+        }
     }
 
-    /// Hot path: hands the click to enrichment when the answer is a captured redirect.
+    /// Hot path: hands the click to enrichment when the answer is a captured redirect
+    /// or a page view.
     pub fn take(&self, x: &Exchange<'_>, metrics: &Metrics) {
         let Some(resp) = x.resp else {
             return;
@@ -58,7 +69,7 @@ impl Capture {
             .and_then(|i| self.statuses.get(i as usize))
             .copied()
             .unwrap_or(false);
-        if !wanted {
+        if !(wanted || status == 200 && self.is_page_view(x.req)) {
             return;
         }
         let mut cut = Cut::default();
@@ -95,6 +106,27 @@ impl Capture {
             Err(TrySendError::Full(_)) => metrics.capture_dropped_full.inc(),
             Err(TrySendError::Disconnected(_)) => metrics.capture_dropped_closed.inc(),
         }
+    }
+}
+
+impl Capture {
+    /// Hot path: whether a 200 answer to `req` is a view of a bio page: a GET or HEAD
+    /// of a page's path on its host. One atomic load, string comparisons.
+    fn is_page_view(&self, req: &RequestHeader) -> bool {
+        if req.method != Method::GET && req.method != Method::HEAD {
+            return false;
+        }
+        let pages = self.pages.load();
+        if pages.is_empty() {
+            return false;
+        }
+        let host = req
+            .headers
+            .get(header::HOST)
+            .map(HeaderValue::as_bytes)
+            .or_else(|| req.uri.authority().map(|a| a.as_str().as_bytes()));
+        let path = req.uri.path();
+        pages.iter().any(|p| p.shows(host, path))
     }
 }
 

@@ -53,6 +53,7 @@ impl Proxy {
         cfg: &ProxyConfig,
         tx: Option<Sender<RawClick>>,
         trusted: crate::live::Trusted,
+        pages: crate::live::Pages,
         metrics: Arc<Metrics>,
     ) -> Proxy {
         let mut peer = HttpPeer::new(cfg.upstream, cfg.upstream_tls, cfg.upstream_sni.clone());
@@ -65,7 +66,7 @@ impl Proxy {
         o.verify_hostname = cfg.upstream_verify;
         Proxy {
             peer,
-            capture: tx.map(|tx| Capture::new(tx, &cfg.capture_statuses)),
+            capture: tx.map(|tx| Capture::new(tx, &cfg.capture_statuses, pages)),
             trusted,
             metrics,
         }

@@ -486,3 +486,22 @@ pub fn try_events_cli(config: &Path, limit: usize) -> Result<Vec<Value>, String>
         .map(|l| serde_json::from_str(l).unwrap())
         .collect())
 }
+
+/// `clicktap check` on `text`, written to a file in a fresh directory that is also the
+/// working directory (where the default `queue.path` lands); returns the exit code and
+/// standard error.
+pub fn check_text(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clicktap.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::{Envelope, Item, Rendered, click_time, iso_seconds, json};
+use super::{Envelope, Item, JSON, Rendered, click_time, iso_seconds, json};
 use crate::config::{Format, default_guid};
 
 const API: &str = "https://api-ssl.bitly.com/v4";
@@ -84,6 +84,7 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
     };
     Rendered {
         body: json(Format::Bitly, &payload),
+        content_type: JSON,
         headers: Vec::new(),
     }
 }

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::{Envelope, Item};
 use crate::click::{
-    Agent, Bot, BotKind, ClickEvent, ClickKind, Client, Destination, Geo, LinkRef, Referrer,
+    Agent, Bot, BotKind, ClickEvent, ClickKind, Client, Destination, EventType, Geo, LinkRef,
+    Referrer,
 };
 use crate::config::{
     Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, SigningKey, WebhookConfig,
@@ -48,6 +49,7 @@ pub fn chrome_mac_london() -> ClickEvent {
     ClickEvent {
         id: Uuid::parse_str("019ac3f0-5b1b-7c3e-9a4d-2f6e8b1c0d3e").expect("uuid"),
         timestamp: "2026-11-27T03:25:52.123Z".into(),
+        event_type: EventType::LinkClicked,
         kind: ClickKind::Human,
         method: "GET".into(),
         status: 302,
@@ -110,6 +112,7 @@ pub fn slackbot() -> ClickEvent {
     ClickEvent {
         id: Uuid::parse_str("019ac3f0-7d2a-7f10-8b3c-4e5f6a7b8c9d").expect("uuid"),
         timestamp: "2026-11-27T03:26:10.004Z".into(),
+        event_type: EventType::LinkClicked,
         kind: ClickKind::Preview,
         method: "GET".into(),
         status: 301,
@@ -159,6 +162,7 @@ pub fn bare() -> ClickEvent {
     ClickEvent {
         id: Uuid::parse_str("019ac3f1-0000-7000-8000-000000000001").expect("uuid"),
         timestamp: "2026-11-27T03:27:00.000Z".into(),
+        event_type: EventType::LinkClicked,
         kind: ClickKind::Human,
         method: "GET".into(),
         status: 302,
@@ -199,6 +203,8 @@ pub fn launch_link() -> LinkMeta {
         group_guid: Some("B0000000042".into()),
         organization_guid: Some("O0000000007".into()),
         created_at: Some("2023-08-31T04:13:48.385".into()),
+        qr: false,
+        qr_params: Vec::new(),
     }
 }
 
@@ -218,7 +224,9 @@ pub fn webhook(format: Format) -> WebhookConfig {
         concurrency: 4,
         fetch_tags: false,
         guid: "W0123456789".into(),
+        source: None,
         filter: Filter {
+            events: EventType::ALL.into_iter().collect(),
             hosts: Vec::new(),
             paths: Vec::new(),
             tags: Vec::new(),

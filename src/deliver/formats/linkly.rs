@@ -15,7 +15,9 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use super::{Envelope, Item, Rendered, browser_name, click_time, iso_seconds, json, short_url};
+use super::{
+    Envelope, Item, JSON, Rendered, browser_name, click_time, iso_seconds, json, short_url,
+};
 use crate::click::ClickEvent;
 use crate::config::Format;
 
@@ -121,6 +123,7 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
     };
     Rendered {
         body: json(Format::Linkly, &payload),
+        content_type: JSON,
         headers: Vec::new(),
     }
 }

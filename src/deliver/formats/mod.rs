@@ -21,6 +21,7 @@
 //! RFC 3339 text, and the user agent's names as people write them.
 
 mod bitly;
+mod cloudevents;
 mod linkly;
 mod native;
 mod rebrandly;
@@ -31,6 +32,7 @@ pub use native::{StoredItem, render_stored};
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
 
 use crate::click::{Agent, ClickEvent, LinkRef};
 use crate::config::{Format, LinkMeta, WebhookConfig};
@@ -52,16 +54,21 @@ pub struct Envelope<'a> {
     pub sent_at: SystemTime,
 }
 
-/// A rendered request: JSON body and format-specific headers (not the signature or
-/// auth headers, which delivery adds).
+/// A rendered request: JSON body, its media type and format-specific headers (not the
+/// signature or auth headers, which delivery adds).
 pub struct Rendered {
     pub body: Vec<u8>,
+    /// The `Content-Type` delivery sends: [`JSON`] but for CloudEvents' own types.
+    pub content_type: &'static str,
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// The media type of every format's body but `cloudevents`.
+pub const JSON: &str = "application/json";
+
 /// Renders `items` (one, or several for batching formats) in `format`.
 ///
-/// `native` and `rebrandly` put every item in one body. The other formats carry one
+/// `native`, `rebrandly` and `cloudevents` put every item in one body. The other formats carry one
 /// event per request (configuration refuses `batch.max_events > 1` for them) and
 /// render the first item; given none, they render `{}`.
 pub fn render(format: Format, items: &[Item<'_>], env: &Envelope<'_>) -> Rendered {
@@ -76,7 +83,19 @@ pub fn render(format: Format, items: &[Item<'_>], env: &Envelope<'_>) -> Rendere
         Format::Bitly => single(items, env, bitly::render),
         Format::Linkly => single(items, env, linkly::render),
         Format::Tly => single(items, env, tly::render),
+        Format::CloudEvents => cloudevents::render(items, env),
     }
+}
+
+/// The Standard Webhooks message id of a request carrying the events `ids` to
+/// `webhook`: stable across attempts and restarts (UUIDv5 of the names).
+pub fn message_id<'a>(webhook: &str, ids: impl IntoIterator<Item = &'a Uuid>) -> String {
+    let mut name = webhook.as_bytes().to_vec();
+    for id in ids {
+        name.push(b'/');
+        name.extend_from_slice(id.as_bytes());
+    }
+    format!("msg_{}", Uuid::new_v5(&Uuid::NAMESPACE_OID, &name).simple())
 }
 
 fn single(
@@ -88,6 +107,7 @@ fn single(
         Some(item) => one(item, env),
         None => Rendered {
             body: b"{}".to_vec(),
+            content_type: JSON,
             headers: Vec::new(),
         },
     }

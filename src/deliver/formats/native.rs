@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::{Envelope, Item, Rendered, json};
+use super::{Envelope, Item, JSON, Rendered, json};
 #[cfg(doc)]
 use crate::click::ClickEvent;
 use crate::config::{Format, LinkMeta};
@@ -91,12 +91,14 @@ pub fn render_stored(items: &[StoredItem<'_>], env: &Envelope<'_>) -> Rendered {
     }
     Rendered {
         body,
+        content_type: JSON,
         headers: Vec::new(),
     }
 }
 
-/// The stored object with `webhook_id` and `link_meta` added before its closing brace.
-fn event(out: &mut Vec<u8>, item: &StoredItem<'_>, webhook_id: &str) {
+/// The stored object with `webhook_id` and `link_meta` added before its closing brace:
+/// one event of this format, and the `data` of a CloudEvent.
+pub(super) fn event(out: &mut Vec<u8>, item: &StoredItem<'_>, webhook_id: &str) {
     let json = item.json.trim_ascii();
     let Some(fields) = json.strip_prefix(b"{").and_then(|j| j.strip_suffix(b"}")) else {
         // Delivery reads every event as an object before it gets here.

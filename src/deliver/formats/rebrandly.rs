@@ -22,8 +22,8 @@ use url::Url;
 use uuid::Uuid;
 
 use super::{
-    Envelope, Item, Rendered, browser_name, click_time, header, iso_millis, iso_seconds, json,
-    os_name, os_version, slug,
+    Envelope, Item, JSON, Rendered, browser_name, click_time, header, iso_millis, iso_seconds,
+    json, os_name, os_version, slug,
 };
 use crate::click::{Agent, ClickEvent, Geo};
 use crate::config::Format;
@@ -152,6 +152,7 @@ pub(super) fn render(items: &[Item<'_>], env: &Envelope<'_>) -> Rendered {
     ];
     Rendered {
         body: json(Format::Rebrandly, &batch),
+        content_type: JSON,
         headers: headers.into_iter().flatten().collect(),
     }
 }

@@ -1,4 +1,4 @@
-//! The T.LY format: a `short_link.visited` event per request, with T.LY's four
+//! The T.LY format: one event per request, named as T.LY names it, with T.LY's four
 //! headers.
 //!
 //! T.LY authenticates a delivery by sending the webhook secret itself in `X-Tly-Key`
@@ -8,18 +8,28 @@
 //! `delivery_id` are the message id, stable across retries so that receivers can drop
 //! repeats; `sent_at` and `X-Tly-Timestamp` say when this attempt left.
 //!
-//! `qr_code` is always false: a QR scan and a click are the same request to a proxy,
-//! and shorteners mark QR links in ways of their own.
+//! T.LY names three events: `short_link.visited` (a link click; a QR scan is one too,
+//! with `engagement.qr_code: true`), `one_link.visited` (a bio page viewed) and
+//! `one_link.link_visited` (a link on a bio page clicked); [`event_name`] maps clicktap's
+//! event types onto them.
 
 use serde::Serialize;
 
 use super::{
-    Envelope, Item, Rendered, browser_name, click_time, header, iso_seconds, json, os_name,
+    Envelope, Item, JSON, Rendered, browser_name, click_time, header, iso_seconds, json, os_name,
     short_url, unix_seconds,
 };
+use crate::click::EventType;
 use crate::config::Format;
 
-pub const EVENT: &str = "short_link.visited";
+/// T.LY's name for an event of type `t`.
+pub fn event_name(t: EventType) -> &'static str {
+    match t {
+        EventType::LinkClicked | EventType::LinkScanned => "short_link.visited",
+        EventType::PageViewed => "one_link.visited",
+        EventType::PageLinkClicked => "one_link.link_visited",
+    }
+}
 
 #[derive(Serialize)]
 struct Visited<'a> {
@@ -54,8 +64,9 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
     let e = item.event;
     let geo = e.geo.as_ref();
     let created_at = iso_seconds(click_time(e, env.sent_at));
+    let event = event_name(e.event_type);
     let payload = Visited {
-        event: EVENT,
+        event,
         created_at: &created_at,
         actor_id: None,
         data: Data {
@@ -63,7 +74,7 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
             long_url: e.destination.as_ref().map(|d| d.url.as_str()),
         },
         engagement: Engagement {
-            qr_code: false,
+            qr_code: e.event_type == EventType::LinkScanned,
             referrer: e.referrer.url.as_deref(),
             browser: browser_name(&e.agent),
             platform: os_name(&e.agent),
@@ -78,7 +89,7 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
     let secret = env.webhook.raw_secret.as_ref();
     let headers = [
         secret.and_then(|s| header("x-tly-key", s.expose(), true)),
-        header("x-tly-event", EVENT, false),
+        header("x-tly-event", event, false),
         header("x-tly-delivery", env.message_id, false),
         header(
             "x-tly-timestamp",
@@ -88,6 +99,7 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
     ];
     Rendered {
         body: json(Format::Tly, &payload),
+        content_type: JSON,
         headers: headers.into_iter().flatten().collect(),
     }
 }
@@ -95,6 +107,7 @@ pub(super) fn render(item: &Item<'_>, env: &Envelope<'_>) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
+    use crate::click::EventType;
     use crate::config::Format;
     use serde_json::{Value, json};
 
@@ -130,6 +143,23 @@ mod tests {
                 "sent_at": "2026-11-27T03:25:57Z",
             })
         );
+    }
+
+    #[test]
+    fn each_event_type_has_its_tly_event_and_a_scan_its_qr_code() {
+        for (t, name, qr) in [
+            (EventType::LinkClicked, "short_link.visited", false),
+            (EventType::LinkScanned, "short_link.visited", true),
+            (EventType::PageViewed, "one_link.visited", false),
+            (EventType::PageLinkClicked, "one_link.link_visited", false),
+        ] {
+            let mut event = chrome_mac_london();
+            event.event_type = t;
+            let (body, out) = render_one(Format::Tly, &webhook(Format::Tly), &event, None);
+            assert_eq!(body["event"], name, "{t:?}");
+            assert_eq!(header(&out, "X-Tly-Event"), Some(name), "{t:?}");
+            assert_eq!(body["engagement"]["qr_code"], qr, "{t:?}");
+        }
     }
 
     #[test]

@@ -85,6 +85,7 @@ fuzz_target!(|input: Input| {
         keep_raw_ip: input.keep_raw_ip,
         v4_prefix: input.v4_prefix % 33,
         v6_prefix: input.v6_prefix % 129,
+        types: Default::default(),
     };
     let raw = RawClick {
         at: common::time(

@@ -11,7 +11,9 @@
 mod common;
 
 use arbitrary::Arbitrary;
-use clicktap::click::{Bot, BotKind, ClickEvent, ClickKind, Client, Destination, Referrer};
+use clicktap::click::{
+    Bot, BotKind, ClickEvent, ClickKind, Client, Destination, EventType, Referrer,
+};
 use clicktap::config::{Format, LinkMeta};
 use clicktap::deliver::formats::{Envelope, Item, StoredItem, render, render_stored};
 use libfuzzer_sys::fuzz_target;
@@ -106,6 +108,7 @@ fn event(e: Event) -> ClickEvent {
     ClickEvent {
         id: Uuid::from_u128(e.id),
         timestamp,
+        event_type: EventType::ALL[usize::from(e.kind >> 4) % EventType::ALL.len()],
         kind: ClickKind::ALL[usize::from(e.kind) % ClickKind::ALL.len()],
         method: e.method,
         status: e.status,
@@ -148,6 +151,8 @@ fuzz_target!(|input: Input| {
         group_guid: m.group_guid,
         organization_guid: m.organization_guid,
         created_at: m.created_at,
+        qr: false,
+        qr_params: Vec::new(),
     });
     let sent_at = common::time(input.sent_at.0, Duration::from_secs(input.sent_at.1));
     for format in common::FORMATS {

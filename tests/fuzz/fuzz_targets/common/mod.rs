@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use clicktap::click::{Agent, ClickKind, Geo, LinkRef};
+use clicktap::click::{Agent, ClickKind, EventType, Geo, LinkRef};
 use clicktap::config::{
     Auth, BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, Secret, WebhookConfig,
 };
@@ -11,12 +11,13 @@ use clicktap::deliver::formats::{Envelope, StoredItem, render_stored};
 use clicktap::queue::Stored;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const FORMATS: [Format; 5] = [
+pub const FORMATS: [Format; 6] = [
     Format::Native,
     Format::Bitly,
     Format::Linkly,
     Format::Tly,
     Format::Rebrandly,
+    Format::CloudEvents,
 ];
 
 /// The queue's plain batch layout holding one event: `count`, then `at_ms`, `len`
@@ -58,7 +59,9 @@ pub fn webhook(
         concurrency: 1,
         fetch_tags: false,
         guid: guid.into(),
+        source: None,
         filter: Filter {
+            events: EventType::ALL.into_iter().collect(),
             hosts: Vec::new(),
             paths: Vec::new(),
             tags: Vec::new(),
@@ -113,6 +116,12 @@ pub fn json_grammar(body: &[u8]) {
 pub fn json_object(format: Format, body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
     match serde_json::from_slice(body) {
         Ok(serde_json::Value::Object(map)) => map,
+        // CloudEvents' JSON batch format: an array of event objects.
+        Ok(serde_json::Value::Array(events))
+            if format == Format::CloudEvents && events.iter().all(|e| e.is_object()) =>
+        {
+            serde_json::Map::new()
+        }
         Ok(other) => panic!("{} body is not an object: {other}", format.as_str()),
         Err(e) => panic!(
             "{} body is not JSON ({e}): {}",

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::admin::{Admin, Ready};
 use crate::config::Config;
 use crate::deliver::Delivery;
-use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle};
+use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle, UniqueTable};
 use crate::keeper::Keeper;
 use crate::live::{GeoWatch, Live, Running, Trusted};
 use crate::logging::Logging;
@@ -194,6 +194,10 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
             &cfg.enrich,
             cfg.proxy.trusted_proxies.clone(),
             geo.clone(),
+            Some(Arc::new(UniqueTable::new(
+                cfg.enrich.unique_max_bytes,
+                &metrics,
+            ))),
         )))
     });
     let shared = Arc::new(Shared {

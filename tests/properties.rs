@@ -192,6 +192,8 @@ impl Settings {
             keep_raw_ip: self.keep_raw_ip,
             v4_prefix: self.v4_prefix,
             v6_prefix: self.v6_prefix,
+            unique: None,
+            unique_window: Duration::ZERO,
         }
     }
 }
@@ -325,6 +327,8 @@ fn no_proxies() -> Enricher {
         keep_raw_ip: false,
         v4_prefix: 24,
         v6_prefix: 48,
+        unique: None,
+        unique_window: Duration::ZERO,
     }
 }
 
@@ -723,6 +727,7 @@ fn click_event() -> BoxedStrategy<ClickEvent> {
                     bot: bot.map(|(name, kind)| Bot { name, kind }),
                     geo: geo.map(|(names, is_eu, lat, lon)| common::geo(names, is_eu, lat, lon)),
                     truncated: Vec::new(),
+                    unique: None,
                 }
             },
         )

@@ -89,6 +89,8 @@ pub struct EnrichFile {
     pub keep_raw_ip: bool,
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,
+    pub unique_window: String,
+    pub unique_max_bytes: String,
 }
 
 impl Default for EnrichFile {
@@ -107,6 +109,12 @@ impl Default for EnrichFile {
             keep_raw_ip: false,
             ipv4_prefix: 24,
             ipv6_prefix: 48,
+            // Dub's rule: one click per visitor and link an hour.
+            unique_window: "1h".into(),
+            // Two million visitors (16 bytes each), about 1.6 million of them within their
+            // windows before the table forgets any early: 450 new visitor-links a second,
+            // every second of an hour.
+            unique_max_bytes: "32MiB".into(),
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct Filter {
     pub paths: Vec<GlobMatcher>,
     pub tags: Vec<String>,
     pub kinds: HashSet<ClickKind>,
+    /// Only events marked `unique: true` (and those stored unmarked).
+    pub unique: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -316,6 +318,7 @@ fn filter(f: FilterFile, key: &str, p: &mut Problems) -> Option<Filter> {
         paths,
         tags: f.tags,
         kinds,
+        unique: f.unique,
     })
 }
 

@@ -39,6 +39,11 @@ pub fn selects(f: &Filter, e: &Head, meta: Option<&LinkMeta>) -> bool {
     if !f.paths.is_empty() && !f.paths.iter().any(|g| g.is_match(&e.link.path)) {
         return false;
     }
+    // Unmarked events (the window off when they were stored, or an older clicktap) pass:
+    // the filter never drops a click it cannot tell is a repeat.
+    if f.unique && e.unique == Some(false) {
+        return false;
+    }
     if !f.tags.is_empty() {
         let tags = meta.map(|m| m.tags.as_slice()).unwrap_or_default();
         if !f.tags.iter().any(|t| tags.contains(t)) {

@@ -22,6 +22,9 @@ pub struct Head {
     pub timestamp: String,
     pub kind: ClickKind,
     pub link: HeadLink,
+    /// Absent in events stored unmarked.
+    #[serde(default)]
+    pub unique: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +43,7 @@ impl Head {
                 host: e.link.host.clone(),
                 path: e.link.path.clone(),
             },
+            unique: e.unique,
         }
     }
 }

@@ -81,6 +81,7 @@ pub fn synthetic(at: SystemTime) -> ClickEvent {
         bot: None,
         geo: None,
         truncated: Vec::new(),
+        unique: None,
     }
 }
 

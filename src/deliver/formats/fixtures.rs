@@ -102,6 +102,7 @@ pub fn chrome_mac_london() -> ClickEvent {
             longitude: Some(-0.0931),
         }),
         truncated: Vec::new(),
+        unique: None,
     }
 }
 
@@ -150,6 +151,7 @@ pub fn slackbot() -> ClickEvent {
             ..Geo::default()
         }),
         truncated: Vec::new(),
+        unique: None,
     }
 }
 
@@ -184,6 +186,7 @@ pub fn bare() -> ClickEvent {
         bot: None,
         geo: None,
         truncated: Vec::new(),
+        unique: None,
     }
 }
 

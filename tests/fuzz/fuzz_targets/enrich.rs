@@ -85,6 +85,8 @@ fuzz_target!(|input: Input| {
         keep_raw_ip: input.keep_raw_ip,
         v4_prefix: input.v4_prefix % 33,
         v6_prefix: input.v6_prefix % 129,
+        unique: None,
+        unique_window: Duration::ZERO,
     };
     let raw = RawClick {
         at: common::time(

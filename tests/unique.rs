@@ -81,7 +81,10 @@ kinds = ["human"]
     for method in ["HEAD", "HEAD", "GET", "HEAD"] {
         request(&ct, method, "/r/post", "81.2.69.160");
     }
-    assert!(start.elapsed() < Duration::from_secs(2), "sent within a second or so");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "sent within a second or so"
+    );
     rx.wait_for(8 + 2 + 2, Duration::from_secs(20));
     ct.wait_settled(8);
 
@@ -155,7 +158,10 @@ fn repeated_clicks_are_unique_once_per_window() {
     request(&ct, "GET", "/r/a", "81.2.69.160");
     let mut n = 3;
     let e = events(&ct, n);
-    assert_eq!((e[1]["unique"].clone(), e[2]["unique"].clone()), (true.into(), true.into()));
+    assert_eq!(
+        (e[1]["unique"].clone(), e[2]["unique"].clone()),
+        (true.into(), true.into())
+    );
 
     let mut repeats = 0;
     loop {
@@ -212,9 +218,10 @@ fn with_the_window_off_events_are_unmarked_and_a_unique_filter_is_refused() {
     assert!(received(&rx, "/all").iter().all(|(_, _, u)| u.is_none()));
 
     let refused = dir.path().join("refused.toml");
-    let text = std::fs::read_to_string(&ct.config)
-        .unwrap()
-        .replace("id = \"all\"\n", "id = \"all\"\n[webhooks.filter]\nunique = true\n");
+    let text = std::fs::read_to_string(&ct.config).unwrap().replace(
+        "id = \"all\"\n",
+        "id = \"all\"\n[webhooks.filter]\nunique = true\n",
+    );
     std::fs::write(&refused, text).unwrap();
     let out = std::process::Command::new(common::clicktap::bin())
         .args(["check", "--config"])

@@ -83,7 +83,10 @@ impl Enricher {
     /// with the window off. A HEAD request or a prefetch sends no one anywhere: it is
     /// never unique, and does not take the place of the visit that may follow.
     fn unique(&self, raw: &RawClick, kind: ClickKind, ip: Option<IpAddr>) -> Option<bool> {
-        let table = self.unique.as_ref().filter(|_| !self.unique_window.is_zero())?;
+        let table = self
+            .unique
+            .as_ref()
+            .filter(|_| !self.unique_window.is_zero())?;
         if matches!(kind, ClickKind::Head | ClickKind::Prefetch) {
             return Some(false);
         }
@@ -341,7 +344,10 @@ mod tests {
         path.uri = "/abd".parse().unwrap();
         assert_eq!(unique(&path), Some(true));
         assert_eq!(unique(&click("81.2.69.143", Some(chrome))), Some(true));
-        assert_eq!(unique(&click("81.2.69.142", Some(b"curl/8.5.0"))), Some(true));
+        assert_eq!(
+            unique(&click("81.2.69.142", Some(b"curl/8.5.0"))),
+            Some(true)
+        );
         // Addresses are told apart in full, not by the anonymised prefix events keep.
         assert_eq!(
             e.enrich(&click("81.2.69.143", Some(chrome)), None)
@@ -355,7 +361,13 @@ mod tests {
         let mut json = Vec::new();
         off.write(&get, None, &mut json).unwrap();
         assert!(!String::from_utf8(json).unwrap().contains("unique"));
-        assert_eq!(enricher(Vec::new(), false).enrich(&get, None).unwrap().unique, None);
+        assert_eq!(
+            enricher(Vec::new(), false)
+                .enrich(&get, None)
+                .unwrap()
+                .unique,
+            None
+        );
     }
 
     #[test]

@@ -106,8 +106,9 @@ mod tests {
             "[enrich]\nkeep_raw_ip = true\nunique_window = \"10m\"\n[log]\nlevel = \"debug\"\n[delivery]\nallow_http = true\n[[webhooks]]\nid = \"w\"\nurl = \"http://h.example/\"\n",
         );
         assert!(keys(&base, &live).is_empty(), "{:?}", keys(&base, &live));
-        let moved =
-            cfg("[proxy]\nlisten = \"127.0.0.1:9999\"\nthreads = 3\n[enrich]\nworkers = 2\nunique_max_bytes = \"1MiB\"\n");
+        let moved = cfg(
+            "[proxy]\nlisten = \"127.0.0.1:9999\"\nthreads = 3\n[enrich]\nworkers = 2\nunique_max_bytes = \"1MiB\"\n",
+        );
         assert_eq!(
             keys(&base, &moved),
             [

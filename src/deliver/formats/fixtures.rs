@@ -226,6 +226,7 @@ pub fn webhook(format: Format) -> WebhookConfig {
             paths: Vec::new(),
             tags: Vec::new(),
             kinds: ClickKind::ALL.into_iter().collect(),
+            unique: false,
         },
         auth: Auth::None,
         retry: RetryPolicy {

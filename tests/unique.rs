@@ -235,3 +235,50 @@ fn with_the_window_off_events_are_unmarked_and_a_unique_filter_is_refused() {
         "{err}"
     );
 }
+
+/// A reload changes the window and keeps the visitors seen; a restart forgets them, its
+/// key and table being the process's own.
+#[test]
+fn a_reload_keeps_the_visitors_seen_and_a_restart_forgets_them() {
+    let up = upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = options("").enrich(r#"unique_window = "1h""#);
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    request(&ct, "GET", "/r/a", "81.2.69.142");
+    assert_eq!(events(&ct, 1)[0]["unique"], true);
+
+    let text = std::fs::read_to_string(&ct.config).unwrap();
+    std::fs::write(
+        &ct.config,
+        text.replace(r#"unique_window = "1h""#, r#"unique_window = "2h""#),
+    )
+    .unwrap();
+    let (code, out, err) = ct.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    request(&ct, "GET", "/r/a", "81.2.69.142");
+    assert_eq!(
+        events(&ct, 2)[1]["unique"],
+        false,
+        "still within the window"
+    );
+
+    // A new table's size needs a new process, and is named in the refusal.
+    let text = std::fs::read_to_string(&ct.config).unwrap();
+    std::fs::write(
+        &ct.config,
+        text.replace("[enrich]\n", "[enrich]\nunique_max_bytes = \"1MiB\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = ct.cli(&["reload"]);
+    assert_ne!(code, 0);
+    assert!(
+        format!("{out}{err}").contains("enrich.unique_max_bytes"),
+        "{out}{err}"
+    );
+
+    assert!(ct.stop().success());
+    let ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
+    request(&ct, "GET", "/r/a", "81.2.69.142");
+    let e = events(&ct, 3);
+    assert_eq!(e[2]["unique"], true, "a restart forgets every visitor");
+}

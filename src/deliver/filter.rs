@@ -57,6 +57,37 @@ pub fn selects(f: &Filter, e: &Head, meta: Option<&LinkMeta>) -> bool {
 mod tests {
     use super::*;
 
+    use crate::click::ClickKind;
+    use crate::deliver::member::HeadLink;
+
+    #[test]
+    fn a_unique_filter_drops_repeats_and_passes_unmarked_events() {
+        let filter = |unique| Filter {
+            hosts: Vec::new(),
+            paths: Vec::new(),
+            tags: Vec::new(),
+            kinds: ClickKind::ALL.into_iter().collect(),
+            unique,
+        };
+        let head = |unique| Head {
+            id: uuid::Uuid::nil(),
+            timestamp: String::new(),
+            kind: ClickKind::Human,
+            link: HeadLink {
+                host: "sho.rt".into(),
+                path: "/r/x".into(),
+            },
+            unique,
+        };
+        for marked in [Some(true), Some(false), None] {
+            assert!(selects(&filter(false), &head(marked), None));
+        }
+        assert!(selects(&filter(true), &head(Some(true)), None));
+        assert!(!selects(&filter(true), &head(Some(false)), None));
+        // Stored with the window off, or before clicktap marked events.
+        assert!(selects(&filter(true), &head(None), None));
+    }
+
     #[test]
     fn ports_are_not_part_of_the_host() {
         assert_eq!(bare_host("sho.rt:8080"), "sho.rt");

@@ -126,6 +126,28 @@ mod tests {
     }
 
     #[test]
+    fn events_read_with_their_unique_flag_and_without_one_as_stored_before() {
+        let old = fixtures::chrome_mac_london();
+        assert_eq!(old.unique, None);
+        let json = serde_json::to_vec(&old).unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("unique"));
+        for whole in [false, true] {
+            let m = Member::read(Stored::detached(1, 0, &json), whole).unwrap();
+            assert_eq!(m.head.unique, None);
+        }
+        let marked = ClickEvent {
+            unique: Some(false),
+            ..old
+        };
+        let json = serde_json::to_vec(&marked).unwrap();
+        assert!(String::from_utf8_lossy(&json).ends_with(r#","unique":false}"#));
+        for whole in [false, true] {
+            let m = Member::read(Stored::detached(1, 0, &json), whole).unwrap();
+            assert_eq!(m.head.unique, Some(false));
+        }
+    }
+
+    #[test]
     fn what_is_not_an_event_object_is_an_error() {
         let event = serde_json::to_value(fixtures::chrome_mac_london()).unwrap();
         let fields: Vec<_> = event.as_object().unwrap().values().cloned().collect();

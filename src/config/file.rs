@@ -111,7 +111,7 @@ impl Default for EnrichFile {
             ipv6_prefix: 48,
             // Dub's rule: one click per visitor and link an hour.
             unique_window: "1h".into(),
-            // Two million visitor-links (16 bytes each); up to about 1.5 million within
+            // Two million visitor-links (16 bytes each); up to about 1.4 million within
             // their windows the table forgets none early: 400 new visitor-links a second,
             // every second of an hour (src/enrich/unique.rs measures it).
             unique_max_bytes: "32MiB".into(),

@@ -2,26 +2,28 @@
 //! `enrich.unique_window`.
 //!
 //! A visitor is the full client address and the user agent. With the link (its host and
-//! path) they are hashed with SipHash under a 128-bit key drawn at random when the process
-//! starts and held only in this table's memory: never written, logged or sent, so a hash
-//! names no one outside the process, and a restart forgets every visitor (each one's next
-//! click counts as unique again). The table holds nothing else: 64-bit hashes and the
-//! times of first clicks.
+//! path) they are hashed with SipHash under the 128-bit key of a std `RandomState` made
+//! when the table is, at the start of the process (seeded from the operating system's
+//! random source). The key is held only in this table's memory: never written, logged or
+//! sent, so a hash names no one outside the process, and a restart forgets every visitor
+//! (each one's next click counts as unique again). The table holds nothing else: 64-bit
+//! hashes and the times of first clicks.
 //!
 //! The table is a fixed number of buckets of [`WAYS`] slots each (set-associative, as a
 //! CPU cache is), as many as `enrich.unique_max_bytes` holds, so its memory is that many
 //! bytes whatever the traffic. Each visitor has two buckets, chosen by two parts of its
 //! hash, and goes into the one holding fewer visitors: two choices keep the buckets even,
 //! so that three quarters full the table has forgotten about one visitor in 60,000 early,
-//! where one bucket per visitor would have forgotten one in 120 at half full. A check reads the two buckets (four cache lines) and
-//! nothing else: it never rehashes, allocates or scans the table. A slot is free when it
-//! is empty or its window has passed. When both buckets are full, the slot with the
-//! oldest first click of the two is given to the new visitor: the one pushed out is
-//! forgotten before the end of its window, so its next click counts as unique again
-//! (counted in `clicktap_enrich_unique_evicted_total`). A full table therefore errs one
-//! way only: it may call a repeat unique, never a first click a repeat. Only a hash that
-//! happens to match another visitor's in the same buckets would, with odds under one in
-//! 2^40 per click at the default size.
+//! where one bucket per visitor would have forgotten one in 120 at half full. A check
+//! reads the two buckets (four cache lines) and nothing else: it never rehashes,
+//! allocates or scans the table. A slot is free when it is empty or its window has
+//! passed. When both buckets are full, the slot with the oldest first click of the two is
+//! given to the new visitor: the one pushed out is forgotten before the end of its window,
+//! so its next click counts as unique again (counted in
+//! `clicktap_enrich_unique_evicted_total`). A full table therefore errs one way only: it
+//! may call a repeat unique, never a first click a repeat. Only a hash that happens to
+//! match another visitor's in the same buckets would, with odds under one in 2^40 per
+//! click at the default size.
 //!
 //! Every enrichment thread checks against the same table: any thread may take any click
 //! from the channel, so a visitor's clicks do not meet in one thread's memory. The table
@@ -83,7 +85,8 @@ impl UniqueTable {
     /// does not make a bucket in every shard is not used).
     pub fn new(max_bytes: u64, metrics: &Metrics) -> UniqueTable {
         let buckets = (max_bytes / (SHARDS * WAYS) as u64 / SLOT_BYTES).max(1);
-        let buckets = usize::try_from(buckets).unwrap_or(usize::MAX / (SHARDS * WAYS * 16));
+        // Configuration allows at most 16 GiB: 2^21 buckets per shard.
+        let buckets = usize::try_from(buckets).unwrap_or(1 << 21);
         metrics
             .enrich_unique_max_bytes
             .set((buckets * SHARDS * WAYS) as i64 * SLOT_BYTES as i64);

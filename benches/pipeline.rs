@@ -31,7 +31,7 @@ use clicktap::click::{ClickEvent, RawClick};
 use clicktap::config::{self, Config, Format};
 use clicktap::deliver::formats::{self, Envelope, Item};
 use clicktap::deliver::sign;
-use clicktap::enrich::{Batcher, Enricher, GeoDb, GeoHandle};
+use clicktap::enrich::{Batcher, Enricher, GeoDb, GeoHandle, UniqueTable};
 use clicktap::metrics::Metrics;
 use clicktap::queue::{Queue, Record};
 
@@ -134,7 +134,8 @@ fn borrowed(owned: &[(u64, Vec<u8>)]) -> Vec<Record<'_>> {
 }
 
 fn enricher(cfg: &Config) -> Enricher {
-    Enricher::new(&cfg.enrich, Vec::new(), geo().0)
+    let unique = UniqueTable::new(cfg.enrich.unique_max_bytes, &Metrics::new());
+    Enricher::new(&cfg.enrich, Vec::new(), geo().0, Some(Arc::new(unique)))
 }
 
 fn bench_enrich(c: &mut Criterion) {

@@ -253,6 +253,11 @@ pub struct ClickEvent {
     /// nothing was cut, as for every click a browser makes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+    /// The visitor's first event on this link within `enrich.unique_window`; `false` for
+    /// its repeats, and for HEAD requests and prefetches, which are no visit. Absent when
+    /// the window is off and in events stored before clicktap marked them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<bool>,
 }
 
 /// The short link that was clicked.

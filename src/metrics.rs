@@ -19,6 +19,12 @@ pub struct Metrics {
     pub capture_dropped_closed: IntCounter,
     pub enrich_events: IntCounter,
     pub channel_depth: IntGauge,
+    pub enrich_unique_entries: IntGauge,
+    pub enrich_unique_bytes: IntGauge,
+    pub enrich_unique_max_bytes: IntGauge,
+    pub enrich_unique_evicted: IntCounter,
+    pub enrich_unique_first: IntCounter,
+    pub enrich_unique_repeat: IntCounter,
     pub queue_appended: IntCounter,
     pub queue_dropped_full: IntCounter,
     pub queue_evicted: IntCounter,
@@ -112,6 +118,13 @@ impl Metrics {
              beyond queue.spool_bytes).",
             &["reason"],
         );
+        let unique_checks = counter_vec(
+            &r,
+            "clicktap_enrich_unique_checks_total",
+            "Events checked against the unique-click table, by result (first: the visitor's \
+             first on the link within enrich.unique_window, unique: true; repeat: unique: false).",
+            &["result"],
+        );
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "clicktap_delivery_latency_seconds",
@@ -161,6 +174,30 @@ impl Metrics {
                 "clicktap_capture_channel_depth",
                 "Clicks waiting in the channel between proxy and enrichment.",
             ),
+            enrich_unique_entries: gauge(
+                &r,
+                "clicktap_enrich_unique_entries",
+                "Visitors the unique-click table holds (slots in use; one whose window has \
+                 passed counts until its slot is reused).",
+            ),
+            enrich_unique_bytes: gauge(
+                &r,
+                "clicktap_enrich_unique_bytes",
+                "Bytes the unique-click table has allocated (each of its 64 shards on first use).",
+            ),
+            enrich_unique_max_bytes: gauge(
+                &r,
+                "clicktap_enrich_unique_max_bytes",
+                "The most bytes the unique-click table takes: enrich.unique_max_bytes in whole buckets.",
+            ),
+            enrich_unique_evicted: counter(
+                &r,
+                "clicktap_enrich_unique_evicted_total",
+                "Visitors pushed out of the full unique-click table before their window ended; \
+                 their next click within it counts as unique again.",
+            ),
+            enrich_unique_first: unique_checks.with_label_values(&["first"]),
+            enrich_unique_repeat: unique_checks.with_label_values(&["repeat"]),
             queue_appended: counter(
                 &r,
                 "clicktap_queue_appended_total",

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::admin::{Admin, Ready};
 use crate::config::Config;
 use crate::deliver::Delivery;
-use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle, TypeRules};
+use crate::enrich::{self, Enricher, EnricherHandle, GeoHandle, TypeRules, UniqueTable};
 use crate::keeper::Keeper;
 use crate::live::{GeoWatch, Live, Pages, Running, Trusted};
 use crate::logging::Logging;
@@ -194,8 +194,16 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let pages: Pages = Arc::new(ArcSwap::from_pointee(cfg.pages.clone()));
     let enricher: Option<EnricherHandle> = cfg.proxy.capture.then(|| {
         Arc::new(ArcSwap::from_pointee(
-            Enricher::new(&cfg.enrich, cfg.proxy.trusted_proxies.clone(), geo.clone())
-                .with_types(TypeRules::new(&cfg)),
+            Enricher::new(
+                &cfg.enrich,
+                cfg.proxy.trusted_proxies.clone(),
+                geo.clone(),
+                Some(Arc::new(UniqueTable::new(
+                    cfg.enrich.unique_max_bytes,
+                    &metrics,
+                ))),
+            )
+            .with_types(TypeRules::new(&cfg)),
         ))
     });
     let shared = Arc::new(Shared {

@@ -602,3 +602,51 @@ fn files_that_are_not_regular_files_are_refused_without_reading_them() {
         assert!(err.contains("is not a regular file"), "{err}");
     }
 }
+
+#[test]
+fn unique_click_keys_are_bounded_and_a_unique_filter_needs_a_window() {
+    refuses_all(
+        r#"
+[enrich]
+unique_window = "31d"
+unique_max_bytes = "32KiB"
+"#,
+        &[
+            "enrich.unique_window: \"31d\" is outside 0s-30days",
+            "enrich.unique_max_bytes: \"32KiB\" is below 64KiB",
+        ],
+    );
+    refuses_all(
+        r#"
+[enrich]
+unique_window = "soon"
+unique_max_bytes = "17GiB"
+"#,
+        &[
+            "enrich.unique_window: \"soon\" is not a duration",
+            "enrich.unique_max_bytes: \"17GiB\" is over 16GiB",
+        ],
+    );
+    let hooks = r#"
+[[webhooks]]
+id = "counted"
+url = "https://hooks.example.com/"
+[webhooks.filter]
+unique = true
+"#;
+    let err = refuses_all(
+        &format!("[enrich]\nunique_window = \"0s\"\n{hooks}"),
+        &["webhooks[0].filter.unique: is true, but enrich.unique_window is \"0s\""],
+    );
+    assert!(err.contains("1 problem found"), "{err}");
+    // A window that is itself wrong is reported once, not again at the filter.
+    let err = refuses_all(
+        &format!("[enrich]\nunique_window = \"never\"\n{hooks}"),
+        &["enrich.unique_window: \"never\" is not a duration"],
+    );
+    assert!(!err.contains("filter.unique"), "{err}");
+    accepts(&format!(
+        "[enrich]\nunique_window = \"2s\"\nunique_max_bytes = \"64KiB\"\n{hooks}"
+    ));
+    accepts("[enrich]\nunique_window = \"0s\"\n");
+}

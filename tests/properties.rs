@@ -193,6 +193,8 @@ impl Settings {
             v4_prefix: self.v4_prefix,
             v6_prefix: self.v6_prefix,
             types: Default::default(),
+            unique: None,
+            unique_window: Duration::ZERO,
         }
     }
 }
@@ -327,6 +329,8 @@ fn no_proxies() -> Enricher {
         v4_prefix: 24,
         v6_prefix: 48,
         types: Default::default(),
+        unique: None,
+        unique_window: Duration::ZERO,
     }
 }
 
@@ -730,6 +734,7 @@ fn click_event() -> BoxedStrategy<ClickEvent> {
                     bot: bot.map(|(name, kind)| Bot { name, kind }),
                     geo: geo.map(|(names, is_eu, lat, lon)| common::geo(names, is_eu, lat, lon)),
                     truncated: Vec::new(),
+                    unique: None,
                 }
             },
         )

@@ -91,6 +91,8 @@ pub struct EnrichFile {
     pub keep_raw_ip: bool,
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,
+    pub unique_window: String,
+    pub unique_max_bytes: String,
 }
 
 impl Default for EnrichFile {
@@ -109,6 +111,12 @@ impl Default for EnrichFile {
             keep_raw_ip: false,
             ipv4_prefix: 24,
             ipv6_prefix: 48,
+            // Dub's rule: one click per visitor and link an hour.
+            unique_window: "1h".into(),
+            // Two million visitor-links (16 bytes each); up to about 1.4 million within
+            // their windows the table forgets none early: 400 new visitor-links a second,
+            // every second of an hour (src/enrich/unique.rs measures it).
+            unique_max_bytes: "32MiB".into(),
         }
     }
 }

@@ -107,6 +107,10 @@ pub struct EnrichConfig {
     pub keep_raw_ip: bool,
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,
+    /// A visitor's first event on a link within this is `unique`; zero: off.
+    pub unique_window: Duration,
+    /// The most bytes the table of visitors seen takes.
+    pub unique_max_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

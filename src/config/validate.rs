@@ -45,6 +45,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     // Relative paths in the file are relative to the working directory, as for every
     // command-line tool; the README says so.
     let proxy = proxy(file.proxy, &mut problems);
+    let unique_off = parse::duration(&file.enrich.unique_window).is_ok_and(|d| d.is_zero());
     let enrich = enrich(file.enrich, &mut problems);
     let geoip = geoip(file.geoip, &mut problems);
     let queue = queue(file.queue, &mut problems);
@@ -54,6 +55,14 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let admin = file.admin.and_then(|a| admin(a, &mut problems));
     if let (Some(listen), Some(admin)) = (proxy_listen, &admin) {
         admin_apart(admin.listen, listen, &mut problems);
+    }
+    for (i, w) in file.webhooks.iter().enumerate() {
+        if w.filter.unique && unique_off {
+            problems.push(
+                format!("webhooks[{i}].filter.unique"),
+                "is true, but enrich.unique_window is \"0s\": no event is marked, so the filter would pass every one",
+            );
+        }
     }
     let links = webhook::links(file.links, &mut problems);
     let qr = event_types::qr(file.qr, &mut problems);
@@ -304,6 +313,29 @@ fn enrich(f: EnrichFile, p: &mut Problems) -> EnrichConfig {
             format!("{} is over 128", f.ipv6_prefix),
         );
     }
+    let unique_window = bounds::duration(
+        p,
+        "enrich.unique_window",
+        &f.unique_window,
+        Duration::ZERO,
+        Some(UNIQUE_WINDOW_MAX),
+    );
+    let unique_max_bytes = bounds::size(
+        p,
+        "enrich.unique_max_bytes",
+        &f.unique_max_bytes,
+        UNIQUE_BYTES_MIN,
+    )
+    .filter(|n| {
+        let fits = *n <= UNIQUE_BYTES_MAX;
+        if !fits {
+            p.push(
+                "enrich.unique_max_bytes",
+                format!("{:?} is over 16GiB", f.unique_max_bytes),
+            );
+        }
+        fits
+    });
     EnrichConfig {
         channel_capacity: f.channel_capacity,
         workers: f.workers,
@@ -312,8 +344,18 @@ fn enrich(f: EnrichFile, p: &mut Problems) -> EnrichConfig {
         keep_raw_ip: f.keep_raw_ip,
         ipv4_prefix: f.ipv4_prefix,
         ipv6_prefix: f.ipv6_prefix,
+        unique_window: unique_window.unwrap_or_default(),
+        unique_max_bytes: unique_max_bytes.unwrap_or(UNIQUE_BYTES_MIN),
     }
 }
+
+/// Bounds of `enrich.unique_window`: past a month a "unique" click says little.
+const UNIQUE_WINDOW_MAX: Duration = Duration::from_secs(30 * 86_400);
+
+/// Bounds of `enrich.unique_max_bytes`: below 64 KiB (4,096 visitors) the table forgets
+/// visitors within minutes on any real traffic; 16 GiB is a billion.
+const UNIQUE_BYTES_MIN: u64 = 64 << 10;
+const UNIQUE_BYTES_MAX: u64 = 16 << 30;
 
 fn geoip(f: GeoipFile, p: &mut Problems) -> GeoipConfig {
     let databases: Vec<PathBuf> = f

@@ -92,6 +92,8 @@ pub struct Filter {
     pub paths: Vec<GlobMatcher>,
     pub tags: Vec<String>,
     pub kinds: HashSet<ClickKind>,
+    /// Only events marked `unique: true` (and those stored unmarked).
+    pub unique: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +343,7 @@ fn filter(
         paths,
         tags: f.tags,
         kinds,
+        unique: f.unique,
     })
 }
 

@@ -66,6 +66,7 @@ pub struct FilterFile {
     pub paths: Vec<String>,
     pub tags: Vec<String>,
     pub kinds: Option<Vec<String>>,
+    pub unique: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,9 @@ pub struct Head {
     pub event_type: Option<EventType>,
     pub kind: ClickKind,
     pub link: HeadLink,
+    /// Absent in events stored unmarked.
+    #[serde(default)]
+    pub unique: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +51,7 @@ impl Head {
                 host: e.link.host.clone(),
                 path: e.link.path.clone(),
             },
+            unique: e.unique,
         }
     }
 }
@@ -140,6 +144,28 @@ mod tests {
         let whole = Member::read(Stored::detached(1, 0, &json), true).unwrap();
         assert_eq!(whole.event.unwrap().event_type, EventType::LinkClicked);
         assert_eq!(whole.head.event_type(), EventType::LinkClicked);
+    }
+
+    #[test]
+    fn events_read_with_their_unique_flag_and_without_one_as_stored_before() {
+        let old = fixtures::chrome_mac_london();
+        assert_eq!(old.unique, None);
+        let json = serde_json::to_vec(&old).unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("unique"));
+        for whole in [false, true] {
+            let m = Member::read(Stored::detached(1, 0, &json), whole).unwrap();
+            assert_eq!(m.head.unique, None);
+        }
+        let marked = ClickEvent {
+            unique: Some(false),
+            ..old
+        };
+        let json = serde_json::to_vec(&marked).unwrap();
+        assert!(String::from_utf8_lossy(&json).ends_with(r#","unique":false}"#));
+        for whole in [false, true] {
+            let m = Member::read(Stored::detached(1, 0, &json), whole).unwrap();
+            assert_eq!(m.head.unique, Some(false));
+        }
     }
 
     #[test]

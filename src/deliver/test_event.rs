@@ -84,6 +84,7 @@ pub fn synthetic(at: SystemTime) -> ClickEvent {
         bot: None,
         geo: None,
         truncated: Vec::new(),
+        unique: None,
     }
 }
 

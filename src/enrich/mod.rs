@@ -4,7 +4,9 @@
 //! Everything that costs (header parsing, GeoIP, user agent rules, the event's type,
 //! formatting) happens here and not in the proxy. GeoIP is looked up on the full address
 //! before it is anonymised; only the anonymised address is kept unless
-//! `enrich.keep_raw_ip` is on.
+//! `enrich.keep_raw_ip` is on. Whether a click is a visitor's first on its link
+//! (`unique`) is decided here too, on the full address, against a table the threads
+//! share ([`unique`]).
 
 pub mod agent;
 mod agent_cache;
@@ -19,18 +21,21 @@ mod privacy;
 mod request;
 mod spool;
 mod stored;
+pub mod unique;
 mod worker;
 
 pub use client_ip::{client_ip, is_trusted};
 pub use event_type::TypeRules;
 pub use geo::GeoDb;
 pub use privacy::anonymize;
+pub use unique::UniqueTable;
 pub use worker::{Batcher, Workers, start};
 
 use arc_swap::ArcSwapOption;
 use ipnet::IpNet;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::click::{BotKind, ClickEvent, ClickKind, Cut, RawClick};
 use crate::config::EnrichConfig;
@@ -52,10 +57,22 @@ pub struct Enricher {
     pub v6_prefix: u8,
     /// `[qr]`, `[[pages]]` and the QR keys of `[[links]]`.
     pub types: TypeRules,
+    /// The visitors seen, shared by every thread and kept across reloads; `None`: no
+    /// event is marked.
+    pub unique: Option<Arc<UniqueTable>>,
+    /// `enrich.unique_window`; zero: no event is marked.
+    pub unique_window: Duration,
 }
 
 impl Enricher {
-    pub fn new(cfg: &EnrichConfig, trusted: Vec<IpNet>, geo: GeoHandle) -> Enricher {
+    /// The settings of `cfg`, marking unique clicks in `unique` (the process's one
+    /// table, which a reload hands on).
+    pub fn new(
+        cfg: &EnrichConfig,
+        trusted: Vec<IpNet>,
+        geo: GeoHandle,
+        unique: Option<Arc<UniqueTable>>,
+    ) -> Enricher {
         Enricher {
             trusted,
             geo,
@@ -63,12 +80,39 @@ impl Enricher {
             v4_prefix: cfg.ipv4_prefix,
             v6_prefix: cfg.ipv6_prefix,
             types: TypeRules::default(),
+            unique,
+            unique_window: cfg.unique_window,
         }
     }
 
     /// These settings with the type rules `types`.
     pub fn with_types(self, types: TypeRules) -> Enricher {
         Enricher { types, ..self }
+    }
+
+    /// Whether this click is its visitor's first on the link within the window; `None`
+    /// with the window off. A HEAD request or a prefetch sends no one anywhere: it is
+    /// never unique, and does not take the place of the visit that may follow.
+    fn unique(&self, raw: &RawClick, kind: ClickKind, ip: Option<IpAddr>) -> Option<bool> {
+        let table = self
+            .unique
+            .as_ref()
+            .filter(|_| !self.unique_window.is_zero())?;
+        if matches!(kind, ClickKind::Head | ClickKind::Prefetch) {
+            return Some(false);
+        }
+        let host = raw
+            .host
+            .as_ref()
+            .map(http::HeaderValue::as_bytes)
+            .or_else(|| raw.uri.authority().map(|a| a.as_str().as_bytes()));
+        let visitor = table.visitor(
+            ip,
+            raw.user_agent.as_ref().map(http::HeaderValue::as_bytes),
+            host,
+            raw.uri.path(),
+        );
+        Some(table.first(visitor, self.unique_window))
     }
 
     /// Enriches `raw` and appends the event's stored JSON to `out`. On error `out` may
@@ -144,6 +188,7 @@ impl Enricher {
             bot: &agent.bot,
             geo: ip.and_then(|ip| geo.and_then(|g| g.lookup(ip))),
             truncated: stored::Truncated(raw.cut),
+            unique: self.unique(raw, kind, ip),
         };
         serde_json::to_writer(out, &event)
     }
@@ -208,6 +253,18 @@ mod tests {
             v4_prefix: 24,
             v6_prefix: 48,
             types: TypeRules::default(),
+            unique: None,
+            unique_window: Duration::ZERO,
+        }
+    }
+
+    /// An enricher marking unique clicks within `window`.
+    fn counting(window: Duration) -> Enricher {
+        let table = UniqueTable::new(1 << 20, &crate::metrics::Metrics::new());
+        Enricher {
+            unique: Some(Arc::new(table)),
+            unique_window: window,
+            ..enricher(Vec::new(), false)
         }
     }
 
@@ -226,7 +283,11 @@ mod tests {
         let geo = geo();
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
         let plain = enricher(trusted.clone(), false);
-        let keep = enricher(trusted, true);
+        let keep = Enricher {
+            trusted,
+            keep_raw_ip: true,
+            ..counting(Duration::from_secs(3600))
+        };
         let chrome = b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
         let mut proxied = click("10.1.2.3", Some(chrome));
         proxied.forwarded_for = hv(b"2001:db8::1, 10.9.9.9");
@@ -269,6 +330,57 @@ mod tests {
         for kind in ClickKind::ALL {
             assert!(kinds.contains(&kind), "{kind:?} covered");
         }
+    }
+
+    #[test]
+    fn a_visitors_first_click_on_a_link_is_unique_and_heads_and_prefetches_never_are() {
+        let e = counting(Duration::from_secs(3600));
+        let chrome = b"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0.0.0 Safari/537.36";
+        let unique = |raw: &RawClick| e.enrich(raw, None).unwrap().unique;
+        let mut head = click("81.2.69.142", Some(chrome));
+        head.method = http::Method::HEAD;
+        let mut prefetch = click("81.2.69.142", Some(chrome));
+        prefetch.purpose = hv(b"prefetch");
+        // Neither takes the place of the visit that follows.
+        assert_eq!(unique(&head), Some(false));
+        assert_eq!(unique(&prefetch), Some(false));
+        let get = click("81.2.69.142", Some(chrome));
+        assert_eq!(unique(&get), Some(true));
+        assert_eq!(unique(&get), Some(false));
+        assert_eq!(unique(&head), Some(false));
+        // Another query on the same link is the same link; another path, address or
+        // agent is another first click.
+        let mut query = click("81.2.69.142", Some(chrome));
+        query.uri = "/abc?utm_source=y".parse().unwrap();
+        assert_eq!(unique(&query), Some(false));
+        let mut path = click("81.2.69.142", Some(chrome));
+        path.uri = "/abd".parse().unwrap();
+        assert_eq!(unique(&path), Some(true));
+        assert_eq!(unique(&click("81.2.69.143", Some(chrome))), Some(true));
+        assert_eq!(
+            unique(&click("81.2.69.142", Some(b"curl/8.5.0"))),
+            Some(true)
+        );
+        // Addresses are told apart in full, not by the anonymised prefix events keep.
+        assert_eq!(
+            e.enrich(&click("81.2.69.143", Some(chrome)), None)
+                .unwrap()
+                .client
+                .ip,
+            e.enrich(&get, None).unwrap().client.ip
+        );
+        // With the window off, no event is marked and the field is absent.
+        let off = counting(Duration::ZERO);
+        let mut json = Vec::new();
+        off.write(&get, None, &mut json).unwrap();
+        assert!(!String::from_utf8(json).unwrap().contains("unique"));
+        assert_eq!(
+            enricher(Vec::new(), false)
+                .enrich(&get, None)
+                .unwrap()
+                .unique,
+            None
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Stored<'a> {
     pub geo: Option<Geo>,
     #[serde(skip_serializing_if = "Truncated::is_empty")]
     pub truncated: Truncated,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique: Option<bool>,
 }
 
 /// The event's `truncated`: the names of the fields that were cut, written straight from

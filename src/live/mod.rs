@@ -190,11 +190,14 @@ impl Live {
             .trusted
             .store(Arc::new(new.proxy.trusted_proxies.clone()));
         if let Some(enricher) = &running.enricher {
+            // The visitors seen stay: a reload is no restart for counting.
+            let unique = enricher.load().unique.clone();
             enricher.store(Arc::new(
                 Enricher::new(
                     &new.enrich,
                     new.proxy.trusted_proxies.clone(),
                     running.geo.clone(),
+                    unique,
                 )
                 .with_types(TypeRules::new(&new)),
             ));

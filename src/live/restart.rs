@@ -2,8 +2,8 @@
 //! queue, the upstream connection. A reload that changes one of them is refused, naming
 //! each, and the running configuration stays; a restart or an upgrade (`clicktap run
 //! --upgrade`) applies them. Everything else (webhooks, links, QR and page rules, GeoIP,
-//! trusted proxies,
-//! enrichment's privacy settings, delivery's settings, the admin token, the log level)
+//! trusted proxies, enrichment's privacy settings and unique window, delivery's settings,
+//! the admin token, the log level)
 //! a reload applies in place.
 
 use crate::config::Config;
@@ -63,6 +63,10 @@ pub fn keys(old: &Config, new: &Config) -> Vec<&'static str> {
     differ(o.workers != n.workers, "enrich.workers");
     differ(o.batch_size != n.batch_size, "enrich.batch_size");
     differ(o.poll_interval != n.poll_interval, "enrich.poll_interval");
+    differ(
+        o.unique_max_bytes != n.unique_max_bytes,
+        "enrich.unique_max_bytes",
+    );
     let (o, n) = (&old.queue, &new.queue);
     differ(o.path != n.path, "queue.path");
     differ(o.flush_interval != n.flush_interval, "queue.flush_interval");
@@ -100,14 +104,20 @@ mod tests {
     fn what_a_reload_can_apply_needs_no_restart_and_the_rest_is_named() {
         let base = cfg("");
         let live = cfg(
-            "[enrich]\nkeep_raw_ip = true\n[log]\nlevel = \"debug\"\n[delivery]\nallow_http = true\n[[webhooks]]\nid = \"w\"\nurl = \"http://h.example/\"\n",
+            "[enrich]\nkeep_raw_ip = true\nunique_window = \"10m\"\n[log]\nlevel = \"debug\"\n[delivery]\nallow_http = true\n[[webhooks]]\nid = \"w\"\nurl = \"http://h.example/\"\n",
         );
         assert!(keys(&base, &live).is_empty(), "{:?}", keys(&base, &live));
-        let moved =
-            cfg("[proxy]\nlisten = \"127.0.0.1:9999\"\nthreads = 3\n[enrich]\nworkers = 2\n");
+        let moved = cfg(
+            "[proxy]\nlisten = \"127.0.0.1:9999\"\nthreads = 3\n[enrich]\nworkers = 2\nunique_max_bytes = \"1MiB\"\n",
+        );
         assert_eq!(
             keys(&base, &moved),
-            ["proxy.listen", "proxy.threads", "enrich.workers"]
+            [
+                "proxy.listen",
+                "proxy.threads",
+                "enrich.workers",
+                "enrich.unique_max_bytes"
+            ]
         );
     }
 }

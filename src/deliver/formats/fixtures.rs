@@ -104,6 +104,7 @@ pub fn chrome_mac_london() -> ClickEvent {
             longitude: Some(-0.0931),
         }),
         truncated: Vec::new(),
+        unique: None,
     }
 }
 
@@ -153,6 +154,7 @@ pub fn slackbot() -> ClickEvent {
             ..Geo::default()
         }),
         truncated: Vec::new(),
+        unique: None,
     }
 }
 
@@ -188,6 +190,7 @@ pub fn bare() -> ClickEvent {
         bot: None,
         geo: None,
         truncated: Vec::new(),
+        unique: None,
     }
 }
 
@@ -231,6 +234,7 @@ pub fn webhook(format: Format) -> WebhookConfig {
             paths: Vec::new(),
             tags: Vec::new(),
             kinds: ClickKind::ALL.into_iter().collect(),
+            unique: false,
         },
         auth: Auth::None,
         retry: RetryPolicy {

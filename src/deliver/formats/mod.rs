@@ -328,6 +328,35 @@ mod tests {
         assert_eq!(slug("São Paulo"), "são-paulo");
     }
 
+    /// None of the four vendors has a field for it: only `native` sends `unique`.
+    #[test]
+    fn only_native_sends_the_unique_flag() {
+        let event = ClickEvent {
+            unique: Some(false),
+            ..fixtures::chrome_mac_london()
+        };
+        for format in [
+            Format::Native,
+            Format::Bitly,
+            Format::Linkly,
+            Format::Tly,
+            Format::Rebrandly,
+        ] {
+            let webhook = fixtures::webhook(format);
+            let (body, _) = fixtures::render_one(format, &webhook, &event, None);
+            let text = body.to_string();
+            assert_eq!(
+                text.contains("unique"),
+                format == Format::Native,
+                "{}: {text}",
+                format.as_str()
+            );
+        }
+        let webhook = fixtures::webhook(Format::Native);
+        let (body, _) = fixtures::render_one(Format::Native, &webhook, &event, None);
+        assert_eq!(body["unique"], false);
+    }
+
     #[test]
     fn single_event_formats_render_an_empty_object_for_no_items() {
         let webhook = fixtures::webhook(Format::Bitly);

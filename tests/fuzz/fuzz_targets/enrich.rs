@@ -86,6 +86,8 @@ fuzz_target!(|input: Input| {
         v4_prefix: input.v4_prefix % 33,
         v6_prefix: input.v6_prefix % 129,
         types: Default::default(),
+        unique: None,
+        unique_window: Duration::ZERO,
     };
     let raw = RawClick {
         at: common::time(

@@ -136,6 +136,7 @@ fn event(e: Event) -> ClickEvent {
             .geo
             .map(|p| common::geo(p.names, p.is_eu, p.latitude, p.longitude)),
         truncated: Vec::new(),
+        unique: None,
     }
 }
 

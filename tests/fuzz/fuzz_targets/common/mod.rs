@@ -66,6 +66,7 @@ pub fn webhook(
             paths: Vec::new(),
             tags: Vec::new(),
             kinds: ClickKind::ALL.into_iter().collect(),
+            unique: false,
         },
         auth: Auth::None,
         retry: RetryPolicy {

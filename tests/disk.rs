@@ -291,11 +291,13 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
         rx.url("/")
     );
     // No free-space floor: sled itself runs into the full disk and is opened again.
-    // A flush every 30 s, and no stats rollup (whose writes would put the clicks on
+    // A flush every 60 s, and no stats rollup (whose writes would put the clicks on
     // disk at once): the clicks of the failing window never reach the disk, while the
-    // webhook has read them.
+    // webhook has read them. The steps from one flush to the full disk take a few
+    // seconds, and up to half a minute on a machine busy with the whole suite: the
+    // interval leaves them twice that.
     let o = Options::default()
-        .queue(r#"flush_interval = "30s""#)
+        .queue(r#"flush_interval = "60s""#)
         .tail(&hook)
         .tail("[stats]\nenabled = false\n");
     let (mut ct, _up) = start_with(&disk, dir.path(), "0", o);
@@ -313,7 +315,7 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
     // webhook in one request, which the receiver holds; then the disk fills up, and the
     // next flush fails: the 300 never reach the disk.
     let flushes = ct.metric("clicktap_queue_flushes_total", "");
-    wait_until("a flush", Duration::from_secs(40), || {
+    wait_until("a flush", Duration::from_secs(75), || {
         ct.metric("clicktap_queue_flushes_total", "") > flushes
     });
     hold.store(true, Ordering::SeqCst);
@@ -335,7 +337,8 @@ fn after_the_queue_is_opened_again_new_clicks_reach_every_consumer() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let filler = disk.fill(0);
-    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    // The next flush, at most one interval after the last, finds the disk full.
+    let deadline = std::time::Instant::now() + Duration::from_secs(75);
     while !ct.log_text().contains("queue storage failed") {
         assert!(
             std::time::Instant::now() < deadline,

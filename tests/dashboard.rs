@@ -183,7 +183,7 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     let driver = start_driver();
     let up = upstream::start();
     let rx = receiver::ok();
-    let refusing = receiver::always(503);
+    let refusing = receiver::always(500);
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(
         dir.path(),
@@ -273,7 +273,7 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
         );
     }
     rows[0].click().await.unwrap();
-    wait_text(&c, "#log details[open] .body", "status:  503").await;
+    wait_text(&c, "#log details[open] .body", "status:  500").await;
     wait_text(&c, "#log details[open] .body", "\"link\"").await;
     screenshot(&c, "deliveries").await;
 

@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+use super::alerts::AlertFile;
 use super::values::OneOrMany;
 use super::webhook_file::{LinkFile, WebhookFile};
 
@@ -23,6 +24,7 @@ pub struct ConfigFile {
     pub admin: Option<AdminFile>,
     pub webhooks: Vec<WebhookFile>,
     pub links: Vec<LinkFile>,
+    pub alerts: Vec<AlertFile>,
 }
 
 #[derive(Debug, Deserialize)]

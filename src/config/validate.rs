@@ -55,6 +55,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin_apart(admin.listen, listen, &mut problems);
     }
     let links = webhook::links(file.links, &mut problems);
+    let webhook_ids: Vec<String> = file.webhooks.iter().map(|w| w.id.clone()).collect();
+    let alerts = super::alerts::alerts(file.alerts, &delivery, &webhook_ids, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -73,6 +75,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin,
         webhooks,
         links,
+        alerts,
     })
 }
 

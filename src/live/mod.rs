@@ -50,6 +50,7 @@ pub struct Running {
     pub trusted: Trusted,
     pub delivery: Arc<Delivery>,
     pub logging: Option<Arc<Logging>>,
+    pub alerts: Arc<crate::alert::Alerts>,
 }
 
 pub struct Live {
@@ -199,6 +200,10 @@ impl Live {
             .delivery
             .apply(&new)
             .map_err(|e| Refused::Failed(format!("{e:#}")))?;
+        running
+            .alerts
+            .apply(&new)
+            .map_err(|e| Refused::Failed(format!("alerts: {e:#}")))?;
         let hash = new.hash.clone();
         self.loaded.store(Arc::new(Loaded {
             cfg: Arc::new(new),

@@ -291,6 +291,12 @@ function fillHook(card, w, s) {
     ["pending retries", String(w.retries ?? "–")],
     ["dead letters", String(w.dead_letters ?? "–")],
   ];
+  for (const k of w.public_keys || []) facts.push(["public key (v1a)", k]);
+  if (w.health.disabled_reason) facts.push(["disabled because", w.health.disabled_reason]);
+  if (w.health.backoff_until_ms) {
+    facts.push(["backing off until", new Date(w.health.backoff_until_ms).toLocaleString() +
+      (w.health.backoff_reason ? ` (${w.health.backoff_reason})` : "")]);
+  }
   if (w.health.last_error) facts.push(["last error", w.health.last_error]);
   card.querySelector(".facts").replaceChildren(...facts.map(([k, v]) =>
     el("div", { "data-fact": k }, el("span", { text: k }), el("b", { text: v }))));
@@ -368,7 +374,7 @@ async function drawLog() {
 
 async function fillAttempt(box, a, w) {
   const answer = el("pre", {
-    text: `status:  ${a.status ?? "none"}\nlatency: ${a.latency_ms} ms\nerror:   ${a.error ?? "none"}\nat:      ${a.at}\n\n${a.response || "(no body)"}`,
+    text: `status:  ${a.status ?? "none"}\noutcome: ${a.outcome ?? "-"}\nlatency: ${a.latency_ms} ms\nerror:   ${a.error ?? "none"}\nat:      ${a.at}\n\n${a.response || "(no body)"}`,
   });
   const request = el("pre", { text: "…" });
   box.replaceChildren(

@@ -368,3 +368,41 @@ fn the_prometheus_rules_pass_promtool_and_fire_on_clicktaps_metric_names() {
         );
     }
 }
+
+#[test]
+fn check_lists_every_problem_of_the_alerts_without_quoting_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.toml");
+    std::fs::write(
+        &path,
+        "[[webhooks]]\nid = \"crm\"\nurl = \"https://example.com/\"\n\
+         [[alerts]]\nid = \"mail\"\ntype = \"email\"\nsmtp_host = \"smtp.example.com\"\ntls = \"none\"\n\
+         username = \"u\"\npassword = \"hunter2-secret\"\nfrom = \"not an address\"\n\
+         events = [\"alerting\", \"exploded\"]\nwebhooks = [\"crm\", \"nope\"]\nmax_messages = 0\n\
+         [[alerts]]\nid = \"chat\"\ntype = \"chat\"\n\
+         [[alerts]]\nid = \"pager\"\ntype = \"pager\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::clicktap::bin())
+        .current_dir(dir.path())
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for want in [
+        "alerts[0].tls",
+        "clear text",
+        "alerts[0].from",
+        "alerts[0].to",
+        "alerts[0].events[1]",
+        "alerts[0].webhooks[1]",
+        "alerts[0].max_messages",
+        "alerts[1].url",
+        "alerts[2].type",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert!(!text.contains("hunter2"), "{text}");
+}

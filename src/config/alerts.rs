@@ -183,6 +183,15 @@ pub(super) fn alerts(
         let key = format!("alerts[{i}]");
         if f.id.is_empty() {
             p.push(format!("{key}.id"), "is missing");
+        } else if !f
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            p.push(
+                format!("{key}.id"),
+                format!("{:?} may hold only letters, digits, - and _", f.id),
+            );
         } else if !seen.insert(f.id.clone()) {
             p.push(format!("{key}.id"), format!("{:?} is used twice", f.id));
         }

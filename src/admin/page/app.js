@@ -297,9 +297,12 @@ function fillHook(card, w, s) {
     facts.push(["backing off until", new Date(w.health.backoff_until_ms).toLocaleString() +
       (w.health.backoff_reason ? ` (${w.health.backoff_reason})` : "")]);
   }
-  if (w.health.last_error) facts.push(["last error", w.health.last_error]);
+  if (w.health.last_error && w.health.last_error !== w.health.disabled_reason) {
+    facts.push(["last error", w.health.last_error]);
+  }
+  const wide = new Set(["public key (v1a)", "disabled because", "backing off until", "last error"]);
   card.querySelector(".facts").replaceChildren(...facts.map(([k, v]) =>
-    el("div", { "data-fact": k }, el("span", { text: k }), el("b", { text: v }))));
+    el("div", { "data-fact": k, class: wide.has(k) ? "wide" : "" }, el("span", { text: k }), el("b", { text: v }))));
 }
 
 function showResult(box, [label, r]) {

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
-/// An SMTP server on loopback, started by the test: aiosmtpd, STARTTLS required (with
-/// the test certificate for 127.0.0.1), AUTH required after it, each login and each
+/// An SMTP server on loopback, started by the test: aiosmtpd with the test certificate
+/// for 127.0.0.1, `mode` "starttls" (STARTTLS and AUTH required), "implicit" (TLS from
+/// the first byte, AUTH required) or "plain" (neither offered); each login and each
 /// mail written as a JSON line.
 struct Smtp {
     child: Child,
@@ -27,7 +28,7 @@ struct Smtp {
 }
 
 impl Smtp {
-    fn start(dir: &Path) -> Smtp {
+    fn start(dir: &Path, mode: &str) -> Smtp {
         let has = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .output();
@@ -39,14 +40,14 @@ impl Smtp {
 import sys, json, ssl, threading
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-port, log, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+port, log, cert, key, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 def write(d):
     with open(log, "a") as f:
         f.write(json.dumps(d) + "\n")
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         write({"mail": envelope.content.decode("utf8", "replace"), "from": envelope.mail_from,
-               "to": envelope.rcpt_tos, "tls": session.ssl is not None,
+               "to": envelope.rcpt_tos, "tls": server.transport.get_extra_info("ssl_object") is not None,
                "authenticated": session.authenticated})
         return "250 OK"
 def auth(server, session, envelope, mechanism, data):
@@ -55,8 +56,15 @@ def auth(server, session, envelope, mechanism, data):
     return AuthResult(success=ok)
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
-c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
-               authenticator=auth, auth_require_tls=True)
+if mode == "plain":
+    c = Controller(Handler(), hostname="127.0.0.1", port=port)
+elif mode == "implicit":
+    # TLS from the first byte: aiosmtpd does not count it as TLS for auth_require_tls.
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=ctx,
+                   authenticator=auth, auth_require_tls=False)
+else:
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                   authenticator=auth, auth_require_tls=True)
 c.start()
 print("ready", flush=True)
 threading.Event().wait()
@@ -68,6 +76,7 @@ threading.Event().wait()
             .arg(&log)
             .arg(Path::new(DATA).join("upstream-cert.pem"))
             .arg(Path::new(DATA).join("upstream-key.pem"))
+            .arg(mode)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -128,7 +137,7 @@ fn subject(mail: &str) -> &str {
 fn a_person_is_told_by_mail_and_chat_when_a_webhook_fails_is_disabled_and_recovers_within_the_rate_limits()
  {
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(dir.path());
+    let smtp = Smtp::start(dir.path(), "starttls");
     let (chat_rx, texts) = chat();
     // The receiver: fails (0), accepts (1), or fails every other request from the
     // first one in that mode on (2).
@@ -405,4 +414,91 @@ fn check_lists_every_problem_of_the_alerts_without_quoting_a_password() {
         assert!(text.contains(want), "{want}: {text}");
     }
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn alerts_added_by_a_reload_mail_over_tls_from_the_first_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path(), "implicit");
+    let up = upstream::start();
+    let rx = common::receiver::always(500);
+    let o = Options::default().tail(&format!(
+        "[[webhooks]]\nid = \"w\"\nurl = \"{}\"\n[webhooks.retry]\nmax_attempts = 100\nschedule = [\"100ms\"]\n",
+        rx.url("/")
+    ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    let mut text = std::fs::read_to_string(&ct.config).unwrap();
+    text.push_str(&format!(
+        "\n[[alerts]]\nid = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\n\
+         tls = \"tls\"\nca = \"{DATA}/upstream-ca.pem\"\nusername = \"alerts\"\npassword = \"s3cret-pass\"\n\
+         from = \"clicktap@example.com\"\nto = [\"ops@example.com\"]\nevents = [\"alerting\"]\n",
+        smtp.port
+    ));
+    std::fs::write(&ct.config, text).unwrap();
+    let (code, out, err) = ct.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(ct.click("/r/tls", ""), 302);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while smtp.mails().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail: {:?}\n{}",
+            smtp.lines(),
+            ct.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mails = smtp.mails();
+    assert_eq!(
+        subject(&mails[0]),
+        "clicktap: webhook w is failing",
+        "{mails:?}"
+    );
+    let lines = smtp.lines();
+    let mail = lines.iter().find(|l| l["mail"].is_string()).unwrap();
+    assert_eq!(mail["tls"], true, "{mail}");
+    assert_eq!(mail["authenticated"], true, "{mail}");
+}
+
+#[test]
+fn starttls_is_required_and_none_is_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path(), "plain");
+    let up = upstream::start();
+    let rx = common::receiver::always(500);
+    let mail = |id: &str, tls: &str| {
+        format!(
+            "[[alerts]]\nid = \"{id}\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\n\
+             tls = \"{tls}\"\nfrom = \"clicktap@example.com\"\nto = [\"ops@example.com\"]\n",
+            smtp.port
+        )
+    };
+    let o = Options::default()
+        .tail(&format!(
+            "[[webhooks]]\nid = \"w\"\nurl = \"{}\"\n[webhooks.retry]\nmax_attempts = 1\n",
+            rx.url("/")
+        ))
+        .tail(&mail("required", "starttls"))
+        .tail(&mail("plain", "none"));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    assert_eq!(ct.click("/r/plain", ""), 302);
+    wait_until("both tried", Duration::from_secs(20), || {
+        ct.metric(
+            "clicktap_alerts_sent_total",
+            r#"alert="plain",outcome="sent""#,
+        ) == 1.0
+            && ct.metric(
+                "clicktap_alerts_sent_total",
+                r#"alert="required",outcome="failed""#,
+            ) == 1.0
+    });
+    // Only the plain-text alert's mail arrived; the other refused to go without STARTTLS.
+    let lines = smtp.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["tls"], false);
+    assert!(
+        ct.log_text().contains("alert not sent alert=\"required\""),
+        "{}",
+        ct.log_text()
+    );
 }

@@ -216,3 +216,45 @@ fn a_429_storm_backs_off_as_retry_after_asks_without_disabling_and_every_event_a
     assert!(w["health"].get("backoff_until_ms").is_none(), "{w}");
     assert!(w["health"]["last_error"].is_null(), "{w}");
 }
+
+#[test]
+fn a_retry_after_beyond_max_backoff_waits_only_max_backoff() {
+    let up = upstream::start();
+    let arrived: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let t = arrived.clone();
+    // A week as seconds, then as an HTTP date: both held to retry.max_backoff (1s).
+    let rx = receiver::scripted(move |n, _| {
+        t.lock().unwrap().push(Instant::now());
+        async move {
+            match n {
+                0 => reply(503, &[("Retry-After", "604800")], ""),
+                1 => reply(429, &[("Retry-After", "Fri, 31 Dec 2100 23:59:59 GMT")], ""),
+                _ => reply(200, &[], ""),
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default().tail(&webhook(
+        "capped",
+        &rx.url("/"),
+        "[webhooks.retry]\nmax_backoff = \"1s\"",
+    ));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    assert_eq!(ct.click("/r/capped", ""), 302);
+    wait_until("delivered", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_delivered_total", "") == 1.0
+    });
+    let times = arrived.lock().unwrap().clone();
+    assert_eq!(times.len(), 3);
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            (Duration::from_millis(950)..Duration::from_secs(4)).contains(&gap),
+            "{gap:?}"
+        );
+    }
+    assert_eq!(
+        ct.metric("clicktap_delivery_attempts_total", r#"outcome="backoff""#),
+        2.0
+    );
+}

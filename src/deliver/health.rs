@@ -121,7 +121,9 @@ impl Health {
     pub fn failure(&mut self, now: Now, disable_after_ms: u64, error: &str) -> Option<State> {
         self.last_failure_ms = Some(now.wall_ms);
         self.last_error = Some(error.to_string());
-        self.end_backoff();
+        // A failure ends a streak of back-off answers, not a back-off: an answer of
+        // another request in flight does not cut short the wait the receiver asked for.
+        self.backoffs = 0;
         self.failing_since_ms.get_or_insert(now.wall_ms);
         // A health stored before the clock was kept counts from its next failure.
         let since = *self.failing_since_clock_ms.get_or_insert(now.clock_ms);
@@ -393,6 +395,7 @@ mod tests {
         h.failure(at(200_000), 60_000, "500");
         assert_eq!(h.state, State::Alerting);
         assert_eq!(h.backoffs, 0, "another answer ends the streak");
+        assert_eq!(h.backing_off(99_000), Some(500), "but not the back-off");
         h.failure(at(260_000), 60_000, "500");
         assert_eq!(h.state, State::Disabled);
         assert!(

@@ -27,6 +27,12 @@ impl Limit {
         }
     }
 
+    /// Takes a reloaded `max_messages` and `per`, keeping the times already sent.
+    pub fn set(&mut self, max: u32, per: Duration) {
+        self.max = max.max(1) as usize;
+        self.per = per;
+    }
+
     /// Whether a message may go at `now`: `Some(n)` with the number of messages not
     /// sent before it, or `None` (then it is counted as not sent).
     pub fn take(&mut self, now: Instant) -> Option<u64> {

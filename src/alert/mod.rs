@@ -7,7 +7,7 @@
 //! nothing at all. Drops are read off the counters every [`DROP_LOOK`] (capture
 //! channel full, queue full, disk below `queue.min_free_bytes`, spool full, evicted to
 //! make room): one message when a spell of drops begins, one when none has come for
-//! [`DROPS_OVER`].
+//! [`drops::DROPS_OVER`].
 //!
 //! Each `[[alerts]]` entry has its own rate limit ([`limit`]) and sends each message in
 //! a task of its own with its `timeout`, so a slow mail server delays no chat message.
@@ -16,6 +16,7 @@
 //! are abandoned.
 
 mod chat;
+mod drops;
 mod email;
 pub mod limit;
 pub mod message;
@@ -31,13 +32,12 @@ use crate::config::{AlertConfig, Channel, Config};
 use crate::metrics::Metrics;
 use crate::notice::{Notice, Notices};
 use crate::shutdown::{Stop, Stopper};
+use drops::Drops;
 use limit::Limit;
 use message::Message;
 
 /// How often the drop counters are read.
 pub const DROP_LOOK: Duration = Duration::from_secs(1);
-/// A spell of drops is over when none has come for this long.
-pub const DROPS_OVER: Duration = Duration::from_secs(60);
 /// How long a stop waits for the alert task.
 pub const STOP_WAIT: Duration = Duration::from_secs(1);
 
@@ -175,6 +175,7 @@ impl Task {
                 .limits
                 .entry(a.id.clone())
                 .or_insert_with(|| Limit::new(a.max_messages, a.per));
+            limit.set(a.max_messages, a.per);
             let Some(suppressed) = limit.take(now) else {
                 self.metrics
                     .alerts_suppressed
@@ -214,101 +215,5 @@ impl Task {
                 }
             });
         }
-    }
-}
-
-/// The drop counters as last read, and whether a spell of drops is on.
-#[derive(Default)]
-struct Drops {
-    last: Option<[u64; 5]>,
-    spell: Option<Spell>,
-}
-
-struct Spell {
-    last_drop: Instant,
-    total: u64,
-}
-
-const DROP_REASONS: [&str; 5] = [
-    "capture channel full (enrichment behind)",
-    "queue full (queue.max_events or queue.max_bytes)",
-    "disk below queue.min_free_bytes",
-    "captured before the queue opened, beyond queue.spool_bytes",
-    "evicted unread to make room (queue.when_full = drop_oldest)",
-];
-
-impl Drops {
-    /// Reads the counters; a message when a spell of drops begins or ends.
-    fn look(&mut self, m: &Metrics, now: Instant, origin: &str) -> Option<Message> {
-        let read = [
-            m.capture_dropped_full.get(),
-            m.queue_dropped_full.get(),
-            m.queue_dropped_no_space.get(),
-            m.queue_dropped_spool_full.get(),
-            m.queue_evicted.get(),
-        ];
-        let last = self.last.replace(read).unwrap_or([0; 5]);
-        let new: Vec<(&str, u64)> = DROP_REASONS
-            .iter()
-            .zip(read.iter().zip(last.iter()))
-            .map(|(why, (r, l))| (*why, r.saturating_sub(*l)))
-            .collect();
-        let dropped: u64 = new.iter().map(|n| n.1).sum();
-        match &mut self.spell {
-            None if dropped > 0 => {
-                self.spell = Some(Spell {
-                    last_drop: now,
-                    total: dropped,
-                });
-                Some(Message::dropping(&new, origin))
-            }
-            Some(s) if dropped > 0 => {
-                s.last_drop = now;
-                s.total += dropped;
-                None
-            }
-            Some(s) if now.duration_since(s.last_drop) >= DROPS_OVER => {
-                let total = s.total;
-                self.spell = None;
-                Some(Message::no_longer_dropping(total, origin))
-            }
-            _ => None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_spell_of_drops_is_told_once_when_it_begins_and_once_when_it_ends() {
-        let m = Metrics::new();
-        let mut d = Drops::default();
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert!(d.look(&m, at(0), "").is_none());
-        m.queue_dropped_full.inc_by(3);
-        m.queue_dropped_no_space.inc();
-        let first = d.look(&m, at(1), "").expect("a spell begins");
-        assert!(
-            first
-                .body
-                .contains("queue full (queue.max_events or queue.max_bytes): 3"),
-            "{}",
-            first.body
-        );
-        assert!(
-            first.body.contains("disk below queue.min_free_bytes: 1"),
-            "{}",
-            first.body
-        );
-        for s in 2..30 {
-            m.capture_dropped_full.inc();
-            assert!(d.look(&m, at(s), "").is_none(), "one message per spell");
-        }
-        assert!(d.look(&m, at(60), "").is_none(), "not over yet");
-        let over = d.look(&m, at(89), "").expect("the spell is over");
-        assert!(over.subject.contains("32 were"), "{}", over.subject);
     }
 }

@@ -328,6 +328,7 @@ fn bench_render_sign(c: &mut Criterion) {
                     let r = formats::render(format, black_box(&items), &env);
                     black_box(sign::signature(
                         &webhook.secrets,
+                        &[],
                         env.message_id,
                         1_767_225_600,
                         &r.body,
@@ -345,6 +346,7 @@ fn bench_render_sign(c: &mut Criterion) {
                 b.iter(|| {
                     black_box(sign::signature(
                         &webhook.secrets,
+                        &[],
                         "msg_2Qn9DkqfFFRzCqGh3VTTqgd4ZsC",
                         1_767_225_600,
                         black_box(&sized),

@@ -13,11 +13,14 @@
 //!               ▼
 //!            [deliver] tokio + reqwest: one consumer per webhook
 //!            [rollup]  per-minute click counts for the stats API: one more consumer
+//!            [alert]   mail and chat to a person when a webhook fails, is disabled or
+//!                      recovers (notices from deliver) and when clicks are dropped
 //! ```
 //!
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
 
 pub mod admin;
+pub mod alert;
 pub mod background;
 pub mod cli;
 pub mod click;
@@ -31,6 +34,7 @@ pub mod keeper;
 pub mod live;
 pub mod logging;
 pub mod metrics;
+pub mod notice;
 pub mod proxy;
 pub mod queue;
 pub mod redact;

@@ -132,6 +132,9 @@ enum Webhooks {
         #[command(flatten)]
         on: On,
     },
+    /// Make an ed25519 key pair for `v1a` signatures: the `secret_key` line for the
+    /// webhook's table, and the public key for its receiver. Needs no running clicktap.
+    Keygen,
     /// A disabled webhook back to healthy.
     Reactivate {
         id: String,
@@ -141,7 +144,7 @@ enum Webhooks {
     /// The delivery log, newest first.
     Deliveries {
         id: String,
-        /// success, failure or a status code.
+        /// success, failure, backoff, gone or a status code.
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -284,6 +287,12 @@ fn webhooks(command: Webhooks) -> ExitCode {
         } => api(&on.config, |c| {
             cli::replay(c, &id, &since, &until, !no_wait, on.json)
         }),
+        Webhooks::Keygen => {
+            let key = clicktap::config::SecretKey::generate();
+            println!("secret_key = \"{}\"", key.expose());
+            println!("# the receiver verifies with: {}", key.public_key());
+            ExitCode::SUCCESS
+        }
         Webhooks::Reactivate { id, on } => api(&on.config, |c| cli::reactivate(c, &id, on.json)),
         Webhooks::Deliveries {
             id,

@@ -47,6 +47,7 @@ pub struct Metrics {
     pub delivery_dead: IntCounterVec,
     pub delivery_skipped: IntCounterVec,
     pub delivery_state: IntGaugeVec,
+    pub delivery_disabled: IntCounterVec,
     pub delivery_lag: IntGaugeVec,
     pub delivery_latency: HistogramVec,
     pub delivery_token_fetches: IntCounterVec,
@@ -57,6 +58,9 @@ pub struct Metrics {
     pub delivery_log_bytes: IntGauge,
     pub delivery_log_evicted: IntCounter,
     pub delivery_log_skipped: IntCounter,
+    pub alerts_dropped: IntCounter,
+    pub alerts_sent: IntCounterVec,
+    pub alerts_suppressed: IntCounterVec,
     pub stats_counted: IntCounter,
     pub stats_missed: IntCounter,
     pub stats_unreadable: IntCounter,
@@ -252,7 +256,9 @@ impl Metrics {
             delivery_attempts: counter_vec(
                 &r,
                 "clicktap_delivery_attempts_total",
-                "Delivery attempts per webhook and outcome (success, failure).",
+                "Delivery attempts per webhook and outcome (success: a 2xx; failure: an attempt \
+                 used up; backoff: 429, 502, 503 or 504, the webhook backs off and no attempt is \
+                 used up; gone: 410, the webhook is disabled).",
                 &["webhook", "outcome"],
             ),
             delivery_delivered: counter_vec(
@@ -284,6 +290,13 @@ impl Metrics {
                 "clicktap_delivery_webhook_state",
                 "Webhook health: 0 healthy, 1 alerting, 2 disabled.",
                 &["webhook"],
+            ),
+            delivery_disabled: counter_vec(
+                &r,
+                "clicktap_delivery_disabled_total",
+                "Times a webhook was disabled, by reason (gone: it answered 410; failing: it \
+                 failed without a success for disable_after).",
+                &["webhook", "reason"],
             ),
             delivery_lag: gauge_vec(
                 &r,
@@ -343,6 +356,25 @@ impl Metrics {
                 "Delivery-log values (attempts' records) not stored because the queue's file \
                  system had less than queue.min_free_bytes free; the attempts themselves \
                  were made and settled as usual.",
+            ),
+            alerts_dropped: counter(
+                &r,
+                "clicktap_alerts_dropped_total",
+                "Webhook notices not handed to the alert task because its channel was full \
+                 (it was far behind, say on a hanging mail server): those alerts were not sent.",
+            ),
+            alerts_sent: counter_vec(
+                &r,
+                "clicktap_alerts_sent_total",
+                "Alert messages per [[alerts]] entry and outcome (sent, failed).",
+                &["alert", "outcome"],
+            ),
+            alerts_suppressed: counter_vec(
+                &r,
+                "clicktap_alerts_suppressed_total",
+                "Alert messages not sent because the entry's rate limit (max_messages per per) \
+                 was reached; the next message sent says how many.",
+                &["alert"],
             ),
             stats_counted: stats_events.with_label_values(&["counted"]),
             stats_missed: stats_events.with_label_values(&["missed"]),

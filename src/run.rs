@@ -106,6 +106,7 @@ struct Shared {
     pages: Pages,
     logging: Option<Arc<Logging>>,
     ready: Arc<OnceLock<Ready>>,
+    alerts: Arc<crate::alert::Alerts>,
 }
 
 /// The stages that need the queue.
@@ -130,8 +131,13 @@ impl Shared {
         );
         self.cell.set(queue.clone());
         let delivery = Arc::new(
-            crate::deliver::start(&self.cfg, queue.clone(), self.metrics.clone())
-                .context("cannot start delivery")?,
+            crate::deliver::start(
+                &self.cfg,
+                queue.clone(),
+                self.metrics.clone(),
+                self.alerts.notices(),
+            )
+            .context("cannot start delivery")?,
         );
         let rollup = if self.cfg.stats.enabled {
             Some(
@@ -152,6 +158,7 @@ impl Shared {
             pages: self.pages.clone(),
             delivery: delivery.clone(),
             logging: self.logging.clone(),
+            alerts: self.alerts.clone(),
         });
         let _ = self.ready.set(Ready {
             queue: queue.clone(),
@@ -206,7 +213,11 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
             .with_types(TypeRules::new(&cfg)),
         ))
     });
+    let alerts = Arc::new(
+        crate::alert::Alerts::start(&cfg, metrics.clone()).context("cannot start alerts")?,
+    );
     let shared = Arc::new(Shared {
+        alerts: alerts.clone(),
         cfg: cfg.clone(),
         metrics: metrics.clone(),
         live: live.clone(),
@@ -336,6 +347,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
         anyhow::bail!("stopped before the queue opened");
     };
     b.delivery.stop();
+    alerts.stop();
     if let Some(r) = b.rollup {
         r.stop();
     }

@@ -146,7 +146,7 @@ fn a_retry_comes_within_its_delay_when_the_clock_steps_back_and_forward() {
         seen.lock().unwrap().push(Instant::now());
         async move {
             if n < 2 {
-                reply(503, &[], "down")
+                reply(500, &[], "down")
             } else {
                 reply(200, &[], "ok")
             }
@@ -206,7 +206,7 @@ fn a_retry_recorded_before_a_restart_comes_within_its_delay_when_the_clock_stand
     let up = upstream::start();
     let rx = receiver::scripted(|n, _| async move {
         if n < 1 {
-            reply(503, &[], "down")
+            reply(500, &[], "down")
         } else {
             reply(200, &[], "ok")
         }
@@ -330,7 +330,7 @@ fn a_batch_captured_a_day_ahead_does_not_hold_retention_or_refuse_clicks() {
 #[test]
 fn a_step_forward_does_not_disable_a_failing_webhook() {
     let up = upstream::start();
-    let rx = receiver::always(503);
+    let rx = receiver::always(500);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&hook(
         &rx.url("/w"),

@@ -24,12 +24,19 @@ const INSTALL: &str =
 
 /// A webhook that delivers, and one whose receiver refuses everything, so that every
 /// number on the pages has something to show.
+/// The seed of RFC 8032's first test key, as a `whsk_` secret key, and its public key.
+const SECRET_KEY: &str = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+const PUBLIC_KEY: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+/// `main` to `ok`, signing with a secret and a secret key; `down` to `down`, one
+/// attempt; `gone` to `down` + `gone` (a path the first test's receiver answers 410).
 fn options(ok: &str, down: &str) -> Options {
     Options::default()
-        .tail(&format!("[[webhooks]]\nid = \"main\"\nurl = \"{ok}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"))
+        .tail(&format!("[[webhooks]]\nid = \"main\"\nurl = \"{ok}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nsecret_key = \"{SECRET_KEY}\"\n"))
         .tail(&format!(
             "[[webhooks]]\nid = \"down\"\nurl = \"{down}\"\n[webhooks.retry]\nmax_attempts = 1\n"
         ))
+        .tail(&format!("[[webhooks]]\nid = \"gone\"\nurl = \"{down}gone\"\n"))
 }
 
 fn screenshots() -> PathBuf {
@@ -183,7 +190,10 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     let driver = start_driver();
     let up = upstream::start();
     let rx = receiver::ok();
-    let refusing = receiver::always(503);
+    let refusing = receiver::scripted(|_, s| async move {
+        let status = if s.uri.path() == "/gone" { 410 } else { 500 };
+        common::reply(status, &[], "nope")
+    });
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(
         dir.path(),
@@ -257,6 +267,19 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     );
     wait_text(&c, "#hook-down [data-fact='dead letters']", "4").await;
     wait_text(&c, "#hook-main [data-fact='success rate']", "100.0 %").await;
+    // The v1a public key, never the secret key; why a webhook is disabled.
+    wait_text(&c, "#hook-main [data-fact='public key (v1a)']", PUBLIC_KEY).await;
+    wait_text(
+        &c,
+        "#hook-gone [data-fact='disabled because']",
+        "answered 410 Gone",
+    )
+    .await;
+    let page = c.source().await.unwrap();
+    assert!(
+        !page.contains(&SECRET_KEY[5..]),
+        "the secret key is on the page"
+    );
     screenshot(&c, "webhooks").await;
 
     // The delivery log, filtered to failures, opens an attempt to its answer.
@@ -272,8 +295,15 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
             "only failures listed"
         );
     }
-    rows[0].click().await.unwrap();
-    wait_text(&c, "#log details[open] .body", "status:  503").await;
+    let mut down_row = None;
+    for r in &rows {
+        if r.text().await.unwrap().contains("down") {
+            down_row = Some(r);
+            break;
+        }
+    }
+    down_row.expect("a failure of down").click().await.unwrap();
+    wait_text(&c, "#log details[open] .body", "status:  500").await;
     wait_text(&c, "#log details[open] .body", "\"link\"").await;
     screenshot(&c, "deliveries").await;
 

@@ -134,7 +134,7 @@ fn the_last_failure_goes_to_dead_letters_and_can_be_replayed() {
 #[test]
 fn a_replayed_dead_letter_is_no_longer_dead_and_a_replay_says_what_was_delivered() {
     let up = upstream::start();
-    let (rx, accept) = receiver::switchable(503);
+    let (rx, accept) = receiver::switchable(500);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&webhook(
         "dead",
@@ -194,7 +194,7 @@ fn a_replayed_dead_letter_is_no_longer_dead_and_a_replay_says_what_was_delivered
 #[test]
 fn retries_and_dead_letters_stay_within_their_byte_bound_and_new_events_wait() {
     let up = upstream::start();
-    let rx = receiver::always(503);
+    let rx = receiver::always(500);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default()
         .delivery(r#"state_max_bytes = "64KiB""#)
@@ -299,7 +299,7 @@ fn a_slow_receiver_times_out_and_a_429_waits_for_retry_after() {
 #[test]
 fn failing_webhooks_alert_then_disable_and_reactivate() {
     let up = upstream::start();
-    let rx = receiver::always(503);
+    let rx = receiver::always(500);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default().tail(&webhook(
         "health",

@@ -229,7 +229,7 @@ fn an_event_a_filter_passes_over_is_counted_once_while_a_batch_fills() {
 #[test]
 fn a_webhook_removed_and_added_again_starts_afresh() {
     let up = upstream::start();
-    let failing = receiver::always(503);
+    let failing = receiver::always(500);
     let dir = tempfile::tempdir().unwrap();
     let hook = webhook(
         "again",

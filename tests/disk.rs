@@ -130,13 +130,13 @@ fn start_on(disk: &SmallDisk, dir: &Path, min_free: &str) -> (Clicktap, common::
 }
 
 /// clicktap with the queue on `disk`, a floor of 8 MiB and a webhook `down` whose
-/// receiver answers 503, retried up to 100 times on `schedule`.
+/// receiver answers 500, retried up to 100 times on `schedule`.
 fn start_failing(
     disk: &SmallDisk,
     dir: &Path,
     schedule: &str,
 ) -> (Clicktap, common::TestServer, common::TestServer) {
-    let rx = common::receiver::always(503);
+    let rx = common::receiver::always(500);
     let hook = format!(
         "[[webhooks]]\nid = \"down\"\nurl = \"{}\"\nformat = \"native\"\n\
          [webhooks.retry]\nmax_attempts = 100\n{schedule}\n",

@@ -1,6 +1,6 @@
 //! Faults outside clicktap, one at a time, against the real binary, a real shortener
 //! and real receivers on loopback: receivers down, slow, speaking garbage, answering
-//! huge bodies or 503s; a token endpoint down; the shortener flapping; the GeoIP file
+//! huge bodies or 500s; a token endpoint down; the shortener flapping; the GeoIP file
 //! changed under a running process. In each, every click is accounted for (delivered,
 //! waiting for another attempt, or dead-lettered with its reason) and nothing hangs.
 
@@ -294,7 +294,7 @@ fn a_receiver_answering_ten_megabytes_is_a_delivery_and_costs_no_memory() {
 }
 
 #[test]
-fn a_storm_of_503s_loses_nothing_and_the_counters_agree_with_the_receiver() {
+fn a_storm_of_500s_loses_nothing_and_the_counters_agree_with_the_receiver() {
     let up = upstream::start();
     let failing = Arc::new(AtomicBool::new(true));
     let refused = Arc::new(AtomicUsize::new(0));
@@ -303,7 +303,7 @@ fn a_storm_of_503s_loses_nothing_and_the_counters_agree_with_the_receiver() {
     let rx = receiver::scripted(move |_, s| {
         let outcome = if f.load(Ordering::SeqCst) {
             r.fetch_add(1, Ordering::SeqCst);
-            503
+            500
         } else {
             a.lock().unwrap().extend(native_ids(&s));
             200
@@ -328,7 +328,7 @@ fn a_storm_of_503s_loses_nothing_and_the_counters_agree_with_the_receiver() {
         got.into_iter().collect::<HashSet<_>>(),
         stored.keys().cloned().collect::<HashSet<_>>()
     );
-    // A request carries one event here: every 503 is a failed attempt and a retry.
+    // A request carries one event here: every 500 is a failed attempt and a retry.
     let refused = refused.load(Ordering::SeqCst) as f64;
     let m = ct.admin_get("/metrics");
     let metric = |name: &str, labels: &str| common::clicktap::metric_in(&m, name, labels);

@@ -20,7 +20,7 @@ fn the_admin_api_answers_as_its_openapi_description_says() {
     );
     let up = upstream::start();
     let rx = receiver::ok();
-    let failing = receiver::always(503);
+    let failing = receiver::always(500);
     let dir = tempfile::tempdir().unwrap();
     let o = Options::default()
         .tail(&format!(

@@ -7,17 +7,19 @@ use serde_json::{Value, json};
 
 use super::answer::{Answer, bad_request, ok};
 use super::request::Request;
-use crate::deliver::Handle;
 use crate::deliver::log::Attempt;
+use crate::deliver::{Class, Handle};
 
 /// Most entries one listing gives.
 pub const MAX_LIMIT: u64 = 10_000;
 
-/// `status=`: `success`, `failure`, or a status code.
+/// `status=`: `success`, `failure` (any answer but a 2xx), `backoff` (429, 502, 503,
+/// 504), `gone` (410), or a status code.
 enum Status {
     Any,
     Success,
     Failure,
+    Class(Class),
     Code(u16),
 }
 
@@ -27,12 +29,16 @@ impl Status {
             None => Status::Any,
             Some("success") => Status::Success,
             Some("failure") => Status::Failure,
+            Some("backoff") => Status::Class(Class::Backoff),
+            Some("gone") => Status::Class(Class::Gone),
             Some(code) => Status::Code(
                 code.parse()
                     .ok()
                     .filter(|c| (100..600).contains(c))
                     .ok_or_else(|| {
-                        format!("status={code:?}: give success, failure or a status code")
+                        format!(
+                            "status={code:?}: give success, failure, backoff, gone or a status code"
+                        )
                     })?,
             ),
         })
@@ -44,9 +50,19 @@ impl Status {
             Status::Any => true,
             Status::Success => delivered,
             Status::Failure => !delivered,
+            Status::Class(c) => class(a) == *c,
             Status::Code(c) => a.answer.status == Some(*c),
         }
     }
+}
+
+/// What an attempt's answer meant; entries written before it was kept are classed by
+/// their status.
+fn class(a: &Attempt) -> Class {
+    a.answer.outcome.unwrap_or(match a.answer.status {
+        Some(s) => Class::of(s),
+        None => Class::Failed,
+    })
 }
 
 /// `GET /api/v1/deliveries` (every webhook, or `webhook=`) and
@@ -138,6 +154,7 @@ mod tests {
             attempt: 1,
             answer: Answer {
                 at: String::new(),
+                outcome: None,
                 status: Some(if ok { 200 } else { 500 }),
                 latency_ms,
                 error: (!ok).then(|| "status 500".into()),

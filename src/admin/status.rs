@@ -20,9 +20,12 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
             let head = queue.head();
             let cursor = queue.cursor(&w.consumer).ok().flatten().unwrap_or(head);
             let oldest = w.oldest_undelivered().ok().flatten();
+            let health = w.health();
             json!({
                 "id": w.id(),
-                "state": if w.cfg.enabled { json!(w.health().state) } else { json!("paused") },
+                "state": if w.cfg.enabled { json!(health.state) } else { json!("paused") },
+                "disabled_reason": health.disabled_reason,
+                "backoff_until_ms": health.backoff_until_ms,
                 "lag": head.saturating_sub(cursor),
                 "retries": w.retries().ok(),
                 "dead_letters": w.dead_letters().ok(),

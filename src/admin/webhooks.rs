@@ -25,6 +25,7 @@ pub fn describe(w: &Webhook, queue: &Queue) -> Value {
         "url": crate::redact::url(&w.cfg.url),
         "format": w.cfg.format.as_str(),
         "paused": !w.cfg.enabled,
+        "public_keys": w.cfg.secret_keys.iter().map(|k| k.public_key()).collect::<Vec<_>>(),
         "health": w.health(),
         "lag": head.saturating_sub(cursor),
         "retries": w.retries().ok(),

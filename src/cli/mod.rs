@@ -90,7 +90,32 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
         ]);
     }
     print!("{}", t.render());
+    for w in s["webhooks"].as_array().into_iter().flatten() {
+        print_hold(
+            w,
+            &w["disabled_reason"],
+            &w["backoff_until_ms"],
+            &Value::Null,
+        );
+    }
     Ok(Done::Ok)
+}
+
+/// A line under a table for a webhook that is disabled (why) or backing off (until when).
+fn print_hold(w: &Value, disabled: &Value, backoff_until: &Value, backoff_reason: &Value) {
+    if let Some(why) = disabled.as_str() {
+        println!("{} is disabled: {why}", cell(&w["id"]));
+    } else if let Some(until) = backoff_until.as_u64() {
+        let why = backoff_reason
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        println!(
+            "{} is backing off until {}{why}",
+            cell(&w["id"]),
+            crate::clock::rfc3339_ms(until)
+        );
+    }
 }
 
 pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
@@ -159,6 +184,24 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
         ]);
     }
     print!("{}", t.render());
+    for w in v["webhooks"].as_array().into_iter().flatten() {
+        for k in w["public_keys"].as_array().into_iter().flatten() {
+            println!(
+                "{} signs v1a; its receiver verifies with {}",
+                cell(&w["id"]),
+                cell(k)
+            );
+        }
+    }
+    for w in v["webhooks"].as_array().into_iter().flatten() {
+        let h = &w["health"];
+        print_hold(
+            w,
+            &h["disabled_reason"],
+            &h["backoff_until_ms"],
+            &h["backoff_reason"],
+        );
+    }
     Ok(Done::Ok)
 }
 

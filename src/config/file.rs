@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+use super::alerts::AlertFile;
 use super::values::OneOrMany;
 use super::webhook_file::{LinkFile, PageFile, QrFile, WebhookFile};
 
@@ -25,6 +26,7 @@ pub struct ConfigFile {
     pub links: Vec<LinkFile>,
     pub qr: QrFile,
     pub pages: Vec<PageFile>,
+    pub alerts: Vec<AlertFile>,
 }
 
 #[derive(Debug, Deserialize)]

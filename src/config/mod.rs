@@ -6,6 +6,7 @@
 //! and `clicktap check` and `clicktap run` share it, so what `check` accepts `run`
 //! starts with.
 
+mod alerts;
 mod auth;
 mod bounds;
 mod event_types;
@@ -14,18 +15,21 @@ mod headers;
 mod parse;
 mod problems;
 mod secret;
+mod secret_key;
 mod url;
 mod validate;
 mod values;
 mod webhook;
 mod webhook_file;
 
+pub use alerts::{AlertConfig, AlertEvent, Channel, ChatUrl, Email, SmtpTls};
 pub use auth::Auth;
 pub use event_types::{Page, PagePath, QrConfig, bare_host};
 pub use problems::{Problem, Problems};
 pub use secret::{Secret, SigningKey};
+pub use secret_key::SecretKey;
 pub use webhook::{
-    BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, WebhookConfig, default_guid,
+    BatchPolicy, Filter, Format, LinkMeta, MIN_BACKOFF, RetryPolicy, WebhookConfig, default_guid,
 };
 
 use ipnet::IpNet;
@@ -54,6 +58,7 @@ pub struct Config {
     pub qr: QrConfig,
     /// `[[pages]]`: bio pages, whose 200 answers are page views.
     pub pages: Vec<Page>,
+    pub alerts: Vec<AlertConfig>,
 }
 
 /// Which path requests take through the proxy (`proxy.forwarding`).

@@ -67,6 +67,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let links = webhook::links(file.links, &mut problems);
     let qr = event_types::qr(file.qr, &mut problems);
     let pages = event_types::pages(file.pages, &mut problems);
+    let webhook_ids: Vec<String> = file.webhooks.iter().map(|w| w.id.clone()).collect();
+    let alerts = super::alerts::alerts(file.alerts, &delivery, &webhook_ids, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -87,6 +89,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         links,
         qr,
         pages,
+        alerts,
     })
 }
 

@@ -16,6 +16,7 @@ use super::bounds::{self, MILLI};
 use super::parse;
 use super::problems::Problems;
 use super::secret::{self, Secret, SigningKey};
+use super::secret_key::SecretKey;
 use super::webhook_file::{BatchFile, FilterFile, LinkFile, RetryFile, WebhookFile};
 use super::{event_types, headers, url};
 use crate::click::{ClickKind, EventType};
@@ -103,6 +104,9 @@ pub struct RetryPolicy {
     /// Delay before retry n (index n-1); the last entry repeats.
     pub schedule: Vec<Duration>,
     pub jitter: f64,
+    /// The longest a back-off answer (429, 502, 503, 504) holds the webhook, whatever
+    /// its `Retry-After` asks; also the cap on a failure's `Retry-After`.
+    pub max_backoff: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +122,8 @@ pub struct WebhookConfig {
     pub format: Format,
     pub enabled: bool,
     pub secrets: Vec<SigningKey>,
+    /// ed25519 keys: a `v1a` signature each.
+    pub secret_keys: Vec<SecretKey>,
     /// `format = "tly"` and `rebrandly` send the first secret as written in a header.
     pub raw_secret: Option<Secret>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -238,6 +244,7 @@ fn webhook(
         );
     }
     let (secrets, raw_secret) = secret::secrets(f.secret, format, key, p);
+    let secret_keys = super::secret_key::secret_keys(f.secret_key, key, p);
     let headers = headers::headers(&f.headers, format, key, p);
     let timeout = bounds::duration(p, &format!("{key}.timeout"), &f.timeout, MILLI, None);
     let disable_after = bounds::duration(
@@ -272,6 +279,7 @@ fn webhook(
         enabled: f.enabled,
         raw_secret,
         secrets,
+        secret_keys,
         headers,
         timeout: timeout?,
         disable_after: disable_after?,
@@ -414,7 +422,21 @@ const RATE_LIMIT: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
 /// has removed the event it would send.
 const RETRY_DELAY_MAX: Duration = Duration::from_secs(7 * 86_400);
 
+/// The longest `retry.max_backoff`: a day, as long as any `Retry-After` is honoured.
+const MAX_BACKOFF: Duration = Duration::from_secs(86_400);
+
+/// The shortest back-off, whatever `Retry-After` or the schedule say: a receiver that
+/// answers `429` with `Retry-After: 0` is not sent a request in a tight loop.
+pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
+
 fn retry(f: RetryFile, key: &str, p: &mut Problems) -> Option<RetryPolicy> {
+    let max_backoff = bounds::duration(
+        p,
+        &format!("{key}.retry.max_backoff"),
+        &f.max_backoff,
+        MIN_BACKOFF,
+        Some(MAX_BACKOFF),
+    );
     // Bounded also because the exponential schedule holds one delay per attempt.
     bounds::count(
         p,
@@ -472,6 +494,7 @@ fn retry(f: RetryFile, key: &str, p: &mut Problems) -> Option<RetryPolicy> {
         max_attempts: f.max_attempts.max(1),
         schedule,
         jitter: f.jitter,
+        max_backoff: max_backoff?,
     })
 }
 

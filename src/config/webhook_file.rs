@@ -14,6 +14,8 @@ pub struct WebhookFile {
     pub enabled: bool,
     /// One `whsec_` secret, or several while rotating.
     pub secret: Option<OneOrMany>,
+    /// One ed25519 `whsk_` secret key (`v1a` signatures), or several while rotating.
+    pub secret_key: Option<OneOrMany>,
     pub headers: Headers,
     pub timeout: String,
     pub disable_after: String,
@@ -42,6 +44,7 @@ impl Default for WebhookFile {
             format: "native".into(),
             enabled: true,
             secret: None,
+            secret_key: None,
             headers: Headers::new(),
             timeout: "5s".into(),
             disable_after: "24h".into(),
@@ -117,6 +120,8 @@ pub struct RetryFile {
     pub max: String,
     /// Each delay is moved by up to this fraction, at random, either way.
     pub jitter: f64,
+    /// The longest a back-off answer (429, 502, 503, 504) holds the webhook.
+    pub max_backoff: String,
 }
 
 impl Default for RetryFile {
@@ -127,6 +132,7 @@ impl Default for RetryFile {
             base: "5s".into(),
             max: "10h".into(),
             jitter: 0.2,
+            max_backoff: "1h".into(),
         }
     }
 }

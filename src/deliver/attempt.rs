@@ -12,12 +12,53 @@ use super::webhook::Webhook;
 use crate::click::ClickKind;
 use crate::config::{Format, LinkMeta};
 
+/// What an answer means for delivery, as the Standard Webhooks spec reads statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// A 2xx within the timeout.
+    Delivered,
+    /// Anything else that came back, or nothing (a timeout, a refused connection): an
+    /// attempt used up, toward dead letters and toward `disable_after`.
+    Failed,
+    /// 429, 502, 503 or 504: the receiver is overloaded. The webhook backs off (its
+    /// `Retry-After`, or the retry schedule) and the attempt counts toward neither.
+    Backoff,
+    /// 410 Gone: the receiver wants no more webhooks. The webhook is disabled at once.
+    Gone,
+    /// Cut short by a stop, or not sent: no answer (delivery log only).
+    Interrupted,
+}
+
+impl Class {
+    /// The class of an HTTP status.
+    pub fn of(status: u16) -> Class {
+        match status {
+            200..=299 => Class::Delivered,
+            410 => Class::Gone,
+            429 | 502 | 503 | 504 => Class::Backoff,
+            _ => Class::Failed,
+        }
+    }
+
+    /// The `outcome` label of `clicktap_delivery_attempts_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Class::Delivered => "success",
+            Class::Failed => "failure",
+            Class::Backoff => "backoff",
+            Class::Gone => "gone",
+            Class::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// How one request ended.
 pub struct Outcome {
-    pub delivered: bool,
+    pub class: Class,
     pub status: Option<u16>,
     pub error: Option<String>,
-    /// The receiver's `Retry-After` on a 429.
+    /// The receiver's `Retry-After` (seconds or an HTTP date), on any answer but a 2xx.
     pub retry_after: Option<Duration>,
     pub latency: Duration,
     /// The first bytes of the response body.
@@ -27,7 +68,7 @@ pub struct Outcome {
 impl Outcome {
     pub fn failed(error: String, latency: Duration) -> Outcome {
         Outcome {
-            delivered: false,
+            class: Class::Failed,
             status: None,
             error: Some(error),
             retry_after: None,
@@ -36,10 +77,15 @@ impl Outcome {
         }
     }
 
+    pub fn delivered(&self) -> bool {
+        self.class == Class::Delivered
+    }
+
     /// What the delivery log keeps of it.
     pub fn answer(&self) -> Answer {
         Answer {
             at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            outcome: Some(self.class),
             status: self.status,
             latency_ms: self.latency.as_millis() as u64,
             error: self.error.clone(),
@@ -141,13 +187,19 @@ impl Webhook {
             {
                 req = req.header(super::test_event::HEADER, "true");
             }
-            if !self.cfg.secrets.is_empty() {
+            if !self.cfg.secrets.is_empty() || !self.cfg.secret_keys.is_empty() {
                 req = req
                     .header("webhook-id", &msg_id)
                     .header("webhook-timestamp", ts.to_string())
                     .header(
                         "webhook-signature",
-                        super::sign::signature(&self.cfg.secrets, &msg_id, ts, &rendered.body),
+                        super::sign::signature(
+                            &self.cfg.secrets,
+                            &self.cfg.secret_keys,
+                            &msg_id,
+                            ts,
+                            &rendered.body,
+                        ),
                     );
             }
             let req = match self.auth.apply(&self.client, req).await {
@@ -166,22 +218,28 @@ impl Webhook {
                 retried_auth = true;
                 continue;
             }
-            let retry_after = (status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+            let class = Class::of(status.as_u16());
+            let retry_after = (class != Class::Delivered)
                 .then(|| resp.headers().get(http::header::RETRY_AFTER))
                 .flatten()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::retry_after(v, SystemTime::now()));
             let response = read_prefix(resp, self.delivery.log_body_bytes).await;
-            let delivered = status.is_success();
-            let error = (!delivered).then(|| {
-                if status.is_redirection() {
-                    format!("answered {status}: redirects are not followed")
-                } else {
-                    format!("answered {status}")
+            let error = match class {
+                Class::Delivered => None,
+                Class::Gone => Some(format!(
+                    "answered {status}: the receiver wants no more webhooks; disabled"
+                )),
+                Class::Backoff => Some(format!(
+                    "answered {status}: the receiver is overloaded; backing off"
+                )),
+                _ if status.is_redirection() => {
+                    Some(format!("answered {status}: redirects are not followed"))
                 }
-            });
+                _ => Some(format!("answered {status}")),
+            };
             return Outcome {
-                delivered,
+                class,
                 status: Some(status.as_u16()),
                 error,
                 retry_after,

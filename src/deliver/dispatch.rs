@@ -7,13 +7,16 @@
 //! event; and on a stop, requests in flight get `delivery.stop_timeout` to finish,
 //! after which they are cut short and, with the requests not yet started, recorded as
 //! retries due at once. So a stop takes at most that long here, whatever receivers,
-//! token endpoints or name servers do.
+//! token endpoints or name servers do. An answer that holds the webhook (a back-off,
+//! a 410) stops the turn from sending more: the requests not yet started are recorded
+//! as retries due when the hold ends, their attempts unchanged.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::attempt::Outcome;
+use super::health::Hold;
 use super::member::Member;
 use super::settle::Ending;
 use super::webhook::Webhook;
@@ -34,7 +37,13 @@ impl Webhook {
         let mut cut_short = false;
         let mut recorded = true;
         loop {
-            while deadline.is_none() && !stop.is_stopped() && running.len() < self.cfg.concurrency {
+            // Held (disabled or backing off by an answer of this turn): nothing more is
+            // sent; what waits is rescheduled below.
+            while deadline.is_none()
+                && !stop.is_stopped()
+                && running.len() < self.cfg.concurrency
+                && self.holding().is_none()
+            {
                 let Some(group) = waiting.pop_front() else {
                     break;
                 };
@@ -81,8 +90,24 @@ impl Webhook {
                 }
             }
         }
+        let hold = self.holding();
         for group in waiting {
-            recorded &= self.settle(&group, Ending::Interrupted { started: false });
+            recorded &= match hold {
+                Some(h) if !stop.is_stopped() => {
+                    let (due, why) = match h {
+                        Hold::Backoff(left) => (
+                            self.queue.clock().now_ms() + left.as_millis() as u64,
+                            "not sent: the webhook is backing off",
+                        ),
+                        Hold::Disabled => (
+                            self.queue.clock().now_ms(),
+                            "not sent: the webhook is disabled",
+                        ),
+                    };
+                    self.reschedule(&group, due, why)
+                }
+                _ => self.settle(&group, Ending::Interrupted { started: false }),
+            };
         }
         self.flush_log();
         recorded
@@ -127,7 +152,9 @@ mod tests {
         ];
         queue.append(&records).unwrap();
         let metrics = Arc::new(Metrics::new());
+        let notices = crate::notice::Notices::channel(metrics.clone()).0;
         let parts = Parts {
+            notices,
             log: DeliveryLog::open(&queue, 1 << 20, metrics.clone()).unwrap(),
             client: crate::deliver::client(true).unwrap(),
             links: Default::default(),

@@ -32,6 +32,10 @@ use crate::queue::{Queue, QueueError, cache};
 pub struct Answer {
     /// RFC 3339 with milliseconds.
     pub at: String,
+    /// What the answer meant: delivered, failed, backoff (429, 502, 503, 504), gone
+    /// (410) or interrupted (by a stop). Absent in entries written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<super::attempt::Class>,
     pub status: Option<u16>,
     pub latency_ms: u64,
     pub error: Option<String>,
@@ -447,6 +451,7 @@ mod tests {
             at_ms,
             answer: Answer {
                 at: String::new(),
+                outcome: None,
                 status: Some(200),
                 latency_ms: 1,
                 error: None,

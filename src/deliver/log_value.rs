@@ -49,6 +49,7 @@ mod tests {
                 at_ms: 1_796_400_000_000 + i,
                 answer: Answer {
                     at: "2026-12-05T08:00:00.000Z".into(),
+                    outcome: None,
                     status: Some(204),
                     latency_ms: 1,
                     error: None,

@@ -10,9 +10,11 @@
 //!
 //! Retry policy: an event that fails is tried again after `retry.schedule` (by
 //! default exponential from 5 s, jittered), up to `retry.max_attempts` attempts in
-//! all; a 429 waits for its `Retry-After`. After the last attempt the event goes to the
-//! webhook's dead letters, kept for replay. A 3xx is a failure: redirects are never
-//! followed. Only a 2xx within `timeout` is a success.
+//! all, each after the answer's `Retry-After` when it has one. After the last attempt
+//! the event goes to the webhook's dead letters, kept for replay. A 3xx is a failure:
+//! redirects are never followed. Only a 2xx within `timeout` is a success. As the
+//! Standard Webhooks spec asks, a 410 disables the webhook at once and a 429, 502, 503
+//! or 504 backs the whole webhook off, using up no attempt ([`health`]).
 //!
 //! Stopping is bounded: requests in flight get `delivery.stop_timeout`, then they are
 //! recorded as retries and delivery ends; [`Delivery::stop`] waits a little longer than
@@ -49,6 +51,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::shutdown::{Stop, Stopper};
+pub use attempt::Class;
 use log::DeliveryLog;
 use supervisor::{Command, Supervisor};
 use webhook::{Parts, Webhook, consumer_name};
@@ -132,6 +135,7 @@ impl Delivery {
             links: old.links.clone(),
             metrics: old.metrics.clone(),
             delivery: cfg.delivery.clone(),
+            notices: old.notices.clone(),
         });
         let running = self.handle.webhooks();
         let mut applied = Applied::default();
@@ -270,7 +274,12 @@ fn forget(queue: &Queue, log: &DeliveryLog, id: &str) {
     }
 }
 
-pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Result<Delivery> {
+pub fn start(
+    cfg: &Config,
+    queue: Queue,
+    metrics: Arc<Metrics>,
+    notices: crate::notice::Notices,
+) -> anyhow::Result<Delivery> {
     let d = &cfg.delivery;
     let log = DeliveryLog::open(&queue, d.log_max_bytes, metrics.clone())?;
     for id in old_ids(&queue)? {
@@ -288,6 +297,7 @@ pub fn start(cfg: &Config, queue: Queue, metrics: Arc<Metrics>) -> anyhow::Resul
         links: Arc::new(arc_swap::ArcSwap::from_pointee(cfg.links.clone())),
         metrics: metrics.clone(),
         delivery: d.clone(),
+        notices,
     });
     let mut webhooks = Vec::new();
     for w in &cfg.webhooks {

@@ -51,15 +51,29 @@ pub struct DeadLetter {
 }
 
 impl Webhook {
+    /// The webhook's health as shown: a back-off that has ended is not shown.
     pub fn health(&self) -> Health {
-        self.health.lock().clone()
+        let mut h = self.health.lock().clone();
+        if h.backing_off(self.queue.clock().now_ms()).is_none() {
+            h.backoff_until_ms = None;
+            h.backoff_until_clock_ms = None;
+            h.backoff_reason = None;
+        }
+        h
     }
 
-    /// Back to healthy by hand: attempts resume from where they stopped.
+    /// Back to healthy by hand, a back-off ended too: attempts resume from where they
+    /// stopped.
     pub fn reactivate(&self) {
         let mut h = self.health.lock();
-        if h.reactivate().is_some() {
-            let _ = self.state.set_health(&h);
+        let changed = h.reactivate();
+        let _ = self.state.set_health(&h);
+        if changed.is_some() {
+            self.notify(
+                crate::notice::Change::Recovered,
+                "reactivated by an operator".into(),
+                crate::clock::now_ms(),
+            );
             self.metrics
                 .delivery_state
                 .with_label_values(&[self.id()])

@@ -22,7 +22,8 @@ pub fn delay(policy: &RetryPolicy, attempts: u32) -> Duration {
     base.mul_f64((1.0 + f).max(0.0))
 }
 
-/// `Retry-After` in seconds or as an HTTP date, capped at a day.
+/// `Retry-After` in seconds or as an HTTP date, capped at a day (delivery caps it again
+/// at the webhook's `retry.max_backoff`).
 pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let v = value.trim();
     let d = match v.parse::<u64>() {
@@ -57,6 +58,7 @@ mod tests {
             max_attempts: 5,
             schedule: schedule.iter().map(|s| Duration::from_secs(*s)).collect(),
             jitter,
+            max_backoff: Duration::from_secs(3600),
         }
     }
 

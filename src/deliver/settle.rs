@@ -7,6 +7,12 @@
 //! - failed, attempts left: recorded as a retry (the whole request together, one delay,
 //!   the request's message id kept for the next attempt); counted;
 //! - failed, last attempt: a dead letter with the reason; counted;
+//! - a back-off answer (429, 502, 503, 504): recorded as a retry due when the
+//!   webhook's back-off ends, its attempts unchanged; counted as retried;
+//! - a 410 Gone: the webhook is disabled, and the events recorded as retries, their
+//!   attempts unchanged, sent once it is reactivated; counted as retried;
+//! - not sent because the webhook was held meanwhile (backing off, or disabled by
+//!   another answer of the same turn): likewise;
 //! - the task failed (a panic): a failed attempt like any other;
 //! - cut short or never started by a stop: recorded as a retry due at once, its
 //!   attempts unchanged (no answer came back); counted as interrupted.
@@ -17,7 +23,7 @@
 
 use std::time::Duration;
 
-use super::attempt::{Outcome, message_id};
+use super::attempt::{Class, Outcome, message_id};
 use super::log::{Answer, Request};
 use super::member::Member;
 use super::state::{Dead, Pending};
@@ -59,38 +65,77 @@ impl Webhook {
 
     fn settle_answer(&self, group: &[Member], o: &Outcome) -> bool {
         let now = now_ms();
-        // Due times are on the queue's clock, which a step of the wall clock leaves be.
-        let due_base = self.queue.clock().now_ms();
         let id = self.id();
         let m = &self.metrics;
-        let outcome = if o.delivered { "success" } else { "failure" };
-        m.delivery_attempts.with_label_values(&[id, outcome]).inc();
+        m.delivery_attempts
+            .with_label_values(&[id, o.class.label()])
+            .inc();
         m.delivery_latency
             .with_label_values(&[id])
             .observe(o.latency.as_secs_f64());
         self.log_attempt(group, now, o.answer());
         let error = o.error.as_deref().unwrap_or("");
+        match o.class {
+            Class::Delivered => {
+                let mut recorded = true;
+                for member in group {
+                    m.delivery_delivered.with_label_values(&[id]).inc();
+                    self.replays.delivered(member.replay);
+                    if let Some(due_at) = member.due_at
+                        && let Err(e) = self.state.clear_retry(member.seq, due_at)
+                    {
+                        recorded = false;
+                        tracing::error!(webhook = id, seq = member.seq, error = %e, "cannot record a delivery outcome; the event will be sent again");
+                    }
+                }
+                self.update_health(o, now);
+                recorded
+            }
+            // The receiver asked to slow down: no attempt used up, the whole webhook
+            // waits, and these events come due when the back-off ends.
+            Class::Backoff => {
+                let delay = self.back_off(o, now);
+                let due = self.queue.clock().now_ms() + delay.as_millis() as u64;
+                self.reschedule(group, due, error)
+            }
+            // Disabled at once; the events wait for a reactivation, their attempts
+            // unchanged (due now: the loop sends nothing while disabled).
+            Class::Gone => {
+                self.update_health(o, now);
+                self.reschedule(group, self.queue.clock().now_ms(), error)
+            }
+            Class::Failed | Class::Interrupted => {
+                let recorded = self.settle_failure(group, o, error);
+                self.update_health(o, now);
+                recorded
+            }
+        }
+    }
+
+    /// A failed attempt: each event is retried after the schedule (or the answer's
+    /// `Retry-After`, within `retry.max_backoff`), or dead-lettered after its last.
+    fn settle_failure(&self, group: &[Member], o: &Outcome, error: &str) -> bool {
+        let id = self.id();
+        let m = &self.metrics;
+        // Due times are on the queue's clock, which a step of the wall clock leaves be.
+        let due_base = self.queue.clock().now_ms();
         // One delay for the whole request, so that its events come due together.
-        let delay = o.retry_after.unwrap_or_else(|| {
-            let attempt = group
-                .iter()
-                .map(|m| m.attempts_before + 1)
-                .max()
-                .unwrap_or(1);
-            super::retry::delay(&self.cfg.retry, attempt)
-        });
-        let message = (!o.delivered).then(|| message_id(id, group));
+        let delay = match o.retry_after {
+            Some(d) => d.min(self.cfg.retry.max_backoff),
+            None => {
+                let attempt = group
+                    .iter()
+                    .map(|m| m.attempts_before + 1)
+                    .max()
+                    .unwrap_or(1);
+                super::retry::delay(&self.cfg.retry, attempt)
+            }
+        };
+        let message = Some(message_id(id, group));
         let mut recorded = true;
         for member in group {
             let attempt = member.attempts_before + 1;
-            let result = if o.delivered {
-                m.delivery_delivered.with_label_values(&[id]).inc();
-                self.replays.delivered(member.replay);
-                match member.due_at {
-                    Some(due_at) => self.state.clear_retry(member.seq, due_at),
-                    None => Ok(()),
-                }
-            } else if attempt >= self.cfg.retry.max_attempts {
+            let result = if attempt >= self.cfg.retry.max_attempts {
                 let dead = self.dead(member.seq, attempt, error, message.clone());
                 if dead {
                     self.replays.failed_again(member.replay);
@@ -118,7 +163,39 @@ impl Webhook {
                 tracing::error!(webhook = id, seq = member.seq, error = %e, "cannot record a delivery outcome; the event will be sent again");
             }
         }
-        self.update_health(o, now);
+        recorded
+    }
+
+    /// Records `group` as retries due at `due_ms` (queue clock), their attempts unchanged:
+    /// events the receiver did not refuse (a back-off, a 410) or that were not sent
+    /// because the webhook is held. Counted as retried. Returns whether every record
+    /// was written.
+    pub(super) fn reschedule(&self, group: &[Member], due_ms: u64, why: &str) -> bool {
+        let message = Some(message_id(self.id(), group));
+        let mut recorded = true;
+        for member in group {
+            let r = self.state.set_pending(
+                member.seq,
+                &Pending {
+                    attempts: member.attempts_before,
+                    next_at_ms: due_ms,
+                    last_error: why.to_string(),
+                    message: message.clone(),
+                    replay: member.replay,
+                },
+            );
+            match r {
+                Ok(()) => self
+                    .metrics
+                    .delivery_retried
+                    .with_label_values(&[self.id()])
+                    .inc(),
+                Err(e) => {
+                    recorded = false;
+                    tracing::error!(webhook = self.id(), seq = member.seq, error = %e, "cannot record a retry; the event will be sent again");
+                }
+            }
+        }
         recorded
     }
 
@@ -136,6 +213,7 @@ impl Webhook {
                 now,
                 Answer {
                     at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                    outcome: Some(Class::Interrupted),
                     status: None,
                     latency_ms: 0,
                     error: Some(why.to_string()),

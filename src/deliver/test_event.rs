@@ -114,7 +114,7 @@ impl Webhook {
         TestAnswer {
             event_id: event.id.to_string(),
             message_id: message_id(self.id(), &members),
-            delivered: o.delivered,
+            delivered: o.delivered(),
             status: o.status,
             latency_ms: o.latency.as_millis() as u64,
             error: o.error,

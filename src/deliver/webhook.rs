@@ -7,7 +7,9 @@
 //! before the cursor moves past it ([`super::settle`]). A crash between a send and the
 //! cursor's move means the events are sent again after a restart: at-least-once, with
 //! the same message ids. The loop waits for new events, due retries, a reactivation or
-//! the stop, whichever comes first, and notices the stop inside every wait.
+//! the stop, whichever comes first, and notices the stop inside every wait. While the
+//! webhook is disabled or backing off ([`super::health`]) it sends nothing, and its
+//! cursor stays before every event it has not settled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,13 +17,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::auth::Authenticator;
-use super::health::{Health, State};
+use super::health::{Health, Hold};
 use super::limiter::Limiter;
 use super::log::{DeliveryLog, Recorder};
 use super::select::Progress;
 use super::state::WebhookState;
 use crate::config::{DeliveryConfig, Format, WebhookConfig};
 use crate::metrics::Metrics;
+use crate::notice::Notices;
 use crate::queue::Queue;
 use crate::shutdown::Stop;
 
@@ -43,6 +46,7 @@ pub struct Webhook {
     pub(super) metrics: Arc<Metrics>,
     pub(super) delivery: DeliveryConfig,
     pub(super) limiter: Limiter,
+    pub(super) notices: Notices,
     pub(super) health: parking_lot::Mutex<Health>,
     pub reactivated: Notify,
     pub replays: Replays,
@@ -86,6 +90,7 @@ pub struct Parts {
     pub links: super::filter::Links,
     pub metrics: Arc<Metrics>,
     pub delivery: DeliveryConfig,
+    pub notices: Notices,
 }
 
 impl Webhook {
@@ -107,6 +112,7 @@ impl Webhook {
                 cfg.timeout,
             ),
             limiter: Limiter::new(cfg.rate_limit),
+            notices: p.notices.clone(),
             cfg,
             queue: p.queue.clone(),
             state,
@@ -150,13 +156,30 @@ impl Webhook {
         let mut last_upkeep: Option<Instant> = None;
         tracing::info!(webhook = self.id(), url = %crate::redact::url(&self.cfg.url), format = self.cfg.format.as_str(), "delivering");
         while !stop.is_stopped() {
-            if self.health.lock().state == State::Disabled {
-                self.flush_state();
-                tokio::select! {
-                    _ = stop.stopped() => {}
-                    _ = self.reactivated.notified() => {}
+            match self.holding() {
+                Some(Hold::Disabled) => {
+                    self.flush_state();
+                    tokio::select! {
+                        _ = stop.stopped() => {}
+                        _ = self.reactivated.notified() => {}
+                    }
+                    continue;
                 }
-                continue;
+                // Backing off: no request until it ends (a reactivation ends it too);
+                // events wait in the queue and in their retries meanwhile.
+                Some(Hold::Backoff(left)) => {
+                    let wait = match self.flush_state() {
+                        Some(d) => d.min(left),
+                        None => left,
+                    };
+                    tokio::select! {
+                        _ = stop.stopped() => {}
+                        _ = self.reactivated.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    continue;
+                }
+                None => {}
             }
             if last_upkeep.is_none_or(|t| t.elapsed() > UPKEEP_EVERY) {
                 self.upkeep();

@@ -56,6 +56,7 @@ pub struct Running {
     pub pages: Pages,
     pub delivery: Arc<Delivery>,
     pub logging: Option<Arc<Logging>>,
+    pub alerts: Arc<crate::alert::Alerts>,
 }
 
 pub struct Live {
@@ -212,6 +213,10 @@ impl Live {
             .delivery
             .apply(&new)
             .map_err(|e| Refused::Failed(format!("{e:#}")))?;
+        running
+            .alerts
+            .apply(&new)
+            .map_err(|e| Refused::Failed(format!("alerts: {e:#}")))?;
         let hash = new.hash.clone();
         self.loaded.store(Arc::new(Loaded {
             cfg: Arc::new(new),

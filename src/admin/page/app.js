@@ -291,9 +291,18 @@ function fillHook(card, w, s) {
     ["pending retries", String(w.retries ?? "–")],
     ["dead letters", String(w.dead_letters ?? "–")],
   ];
-  if (w.health.last_error) facts.push(["last error", w.health.last_error]);
+  for (const k of w.public_keys || []) facts.push(["public key (v1a)", k]);
+  if (w.health.disabled_reason) facts.push(["disabled because", w.health.disabled_reason]);
+  if (w.health.backoff_until_ms) {
+    facts.push(["backing off until", new Date(w.health.backoff_until_ms).toLocaleString() +
+      (w.health.backoff_reason ? ` (${w.health.backoff_reason})` : "")]);
+  }
+  if (w.health.last_error && w.health.last_error !== w.health.disabled_reason) {
+    facts.push(["last error", w.health.last_error]);
+  }
+  const wide = new Set(["public key (v1a)", "disabled because", "backing off until", "last error"]);
   card.querySelector(".facts").replaceChildren(...facts.map(([k, v]) =>
-    el("div", { "data-fact": k }, el("span", { text: k }), el("b", { text: v }))));
+    el("div", { "data-fact": k, class: wide.has(k) ? "wide" : "" }, el("span", { text: k }), el("b", { text: v }))));
 }
 
 function showResult(box, [label, r]) {
@@ -368,7 +377,7 @@ async function drawLog() {
 
 async function fillAttempt(box, a, w) {
   const answer = el("pre", {
-    text: `status:  ${a.status ?? "none"}\nlatency: ${a.latency_ms} ms\nerror:   ${a.error ?? "none"}\nat:      ${a.at}\n\n${a.response || "(no body)"}`,
+    text: `status:  ${a.status ?? "none"}\noutcome: ${a.outcome ?? "-"}\nlatency: ${a.latency_ms} ms\nerror:   ${a.error ?? "none"}\nat:      ${a.at}\n\n${a.response || "(no body)"}`,
   });
   const request = el("pre", { text: "…" });
   box.replaceChildren(

@@ -219,6 +219,7 @@ pub fn webhook(format: Format) -> WebhookConfig {
         format,
         enabled: true,
         secrets: vec![SigningKey(RAW_SECRET.as_bytes().to_vec())],
+        secret_keys: Vec::new(),
         raw_secret: Some(Secret::new(RAW_SECRET)),
         headers: Vec::new(),
         timeout: Duration::from_secs(5),
@@ -241,6 +242,7 @@ pub fn webhook(format: Format) -> WebhookConfig {
             max_attempts: 5,
             schedule: vec![Duration::from_secs(5)],
             jitter: 0.2,
+            max_backoff: Duration::from_secs(3600),
         },
         batch: BatchPolicy {
             max_events: if format == Format::Rebrandly { 100 } else { 1 },

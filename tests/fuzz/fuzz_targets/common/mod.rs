@@ -51,6 +51,7 @@ pub fn webhook(
         format,
         enabled: true,
         secrets: Vec::new(),
+        secret_keys: Vec::new(),
         raw_secret: raw_secret.map(Secret::new),
         headers: Vec::new(),
         timeout: Duration::from_secs(5),
@@ -73,6 +74,7 @@ pub fn webhook(
             max_attempts: 1,
             schedule: vec![Duration::from_secs(5)],
             jitter: 0.0,
+            max_backoff: Duration::from_secs(3600),
         },
         batch: BatchPolicy {
             // Configuration refuses batches for the formats that send one event.

@@ -237,6 +237,7 @@ fn main() -> ExitCode {
             };
             match clicktap::events::print(&cfg, limit) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if clicktap::cli::reader_gone(&e) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("clicktap: {e:#}");
                     ExitCode::FAILURE
@@ -263,6 +264,7 @@ fn api(
     match clicktap::cli::Client::new(&admin).and_then(|c| f(&c)) {
         Ok(clicktap::cli::Done::Ok) => ExitCode::SUCCESS,
         Ok(clicktap::cli::Done::Refused) => ExitCode::from(CONFIG_PROBLEM),
+        Err(e) if clicktap::cli::reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clicktap: {e:#}");
             ExitCode::FAILURE

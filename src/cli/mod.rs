@@ -23,8 +23,32 @@ pub enum Done {
     Refused,
 }
 
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+/// `println!` to standard output, with a write error (a reader that went away) returned
+/// to the caller instead of a panic.
+macro_rules! outln {
+    ($($t:tt)*) => { writeln!(std::io::stdout(), $($t)*)? };
+}
+
+/// `print!`, the same way.
+macro_rules! out {
+    ($($t:tt)*) => { write!(std::io::stdout(), $($t)*)? };
+}
+
+fn print_json(v: &Value) -> std::io::Result<()> {
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    )
+}
+
+/// Whether `e` is standard output closed by its reader (`clicktap ... | head -1`): the
+/// command then stops quietly, with exit 0, as the reader asked for no more.
+pub fn reader_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn age(ms: Option<u64>) -> String {
@@ -37,17 +61,17 @@ fn age(ms: Option<u64>) -> String {
 pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let s = c.ok(Method::GET, "/api/v1/status", None)?;
     if as_json {
-        print_json(&s);
+        print_json(&s)?;
         return Ok(Done::Ok);
     }
-    println!(
+    outln!(
         "clicktap {} (pid {}), up {}",
         cell(&s["version"]),
         cell(&s["pid"]),
         age(s["uptime_ms"].as_u64())
     );
     let hash = s["config"]["hash"].as_str().unwrap_or("");
-    println!(
+    outln!(
         "config   {} (sha256 {}), loaded {}",
         cell(&s["config"]["path"]),
         &hash[..hash.len().min(12)],
@@ -56,12 +80,12 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             .map(crate::clock::rfc3339_ms)
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "listens  proxy {}, admin {}",
         cell(&s["listeners"]["proxy"]),
         cell(&s["listeners"]["admin"])
     );
-    println!(
+    outln!(
         "queue    {} events, {} bytes{}",
         cell(&s["queue"]["depth"]),
         cell(&s["queue"]["bytes"]),
@@ -89,7 +113,7 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             age(w["oldest_undelivered_age_ms"].as_u64()),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     Ok(Done::Ok)
 }
 
@@ -97,7 +121,7 @@ pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let a = c.call(Method::POST, "/api/v1/reload", None)?;
     let v = a.json()?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else if a.status == 200 {
         let list = |k: &str| {
             let ids: Vec<String> = v["webhooks"][k]
@@ -113,15 +137,15 @@ pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             }
         };
         let hash = v["hash"].as_str().unwrap_or("");
-        println!("reloaded (sha256 {})", &hash[..hash.len().min(12)]);
-        println!(
+        outln!("reloaded (sha256 {})", &hash[..hash.len().min(12)]);
+        outln!(
             "webhooks added: {}; changed: {}; removed: {}",
             list("added"),
             list("changed"),
             list("removed")
         );
         if v["geoip"] == true {
-            println!("GeoIP databases opened again");
+            outln!("GeoIP databases opened again");
         }
     } else {
         eprintln!("reload refused: {}", cell(&v["message"]));
@@ -139,7 +163,7 @@ pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
 pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let v = c.ok(Method::GET, "/api/v1/webhooks", None)?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
         return Ok(Done::Ok);
     }
     let mut t = Table::new(&["id", "format", "state", "lag", "retries", "dead", "url"]);
@@ -158,7 +182,7 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             cell(&w["url"]),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     Ok(Done::Ok)
 }
 
@@ -171,12 +195,12 @@ pub fn test(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
     let v = c.ok(Method::POST, &path(id, "/test"), None)?;
     let delivered = v["delivered"] == true;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else {
         let status = v["status"]
             .as_u64()
             .map_or("no answer".into(), |s| s.to_string());
-        println!(
+        outln!(
             "{}: {status} in {} ms (event {}, message {})",
             if delivered {
                 "delivered"
@@ -188,11 +212,11 @@ pub fn test(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
             cell(&v["message_id"])
         );
         if let Some(e) = v["error"].as_str() {
-            println!("error: {e}");
+            outln!("error: {e}");
         }
         let body = v["response"].as_str().unwrap_or("");
         if !body.is_empty() {
-            println!("response: {body}");
+            outln!("response: {body}");
         }
     }
     Ok(if delivered { Done::Ok } else { Done::Refused })
@@ -201,9 +225,9 @@ pub fn test(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
 pub fn reactivate(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
     let v = c.ok(Method::POST, &path(id, "/reactivate"), None)?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else {
-        println!("{id}: {}", cell(&v["health"]["state"]));
+        outln!("{id}: {}", cell(&v["health"]["state"]));
     }
     Ok(Done::Ok)
 }
@@ -235,9 +259,9 @@ pub fn replay(
     )?;
     let n = v["scheduled"].as_u64().unwrap_or(0);
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else {
-        println!("{id}: {n} events put back in line");
+        outln!("{id}: {n} events put back in line");
     }
     if !wait || n == 0 {
         return Ok(Done::Ok);
@@ -291,7 +315,7 @@ pub fn replay(
         return Ok(Done::Refused);
     }
     if !as_json {
-        println!("{id}: {delivered} of {n} delivered in {secs:.1} s");
+        outln!("{id}: {delivered} of {n} delivered in {secs:.1} s");
     }
     Ok(Done::Ok)
 }
@@ -310,7 +334,7 @@ pub fn deliveries(
     }
     let v = c.ok(Method::GET, &path(id, &format!("/deliveries{q}")), None)?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
         return Ok(Done::Ok);
     }
     let mut t = Table::new(&["at", "event", "attempt", "status", "ms", "error"]);
@@ -324,9 +348,9 @@ pub fn deliveries(
             cell(&d["error"]),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     if let Some(rate) = v["success_rate"].as_f64() {
-        println!("success rate {:.1}%", rate * 100.0);
+        outln!("success rate {:.1}%", rate * 100.0);
     }
     Ok(Done::Ok)
 }
@@ -360,7 +384,7 @@ pub fn dead_letters(
         )?,
     };
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
         return Ok(Done::Ok);
     }
     if let Some(list) = v["dead_letters"].as_array() {
@@ -374,15 +398,15 @@ pub fn dead_letters(
                 cell(&d["last_error"]),
             ]);
         }
-        print!("{}", t.render());
-        println!("{} in all", cell(&v["total"]));
+        out!("{}", t.render());
+        outln!("{} in all", cell(&v["total"]));
     } else if let Some(n) = v.get("scheduled") {
-        println!(
+        outln!(
             "{id}: {} dead letters put back in line for an attempt (not yet delivered; `clicktap webhooks deliveries {id}` shows how they fare)",
             cell(n)
         );
     } else {
-        println!("{id}: {} purged", cell(&v["purged"]));
+        outln!("{id}: {} purged", cell(&v["purged"]));
     }
     Ok(Done::Ok)
 }

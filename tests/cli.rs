@@ -1,0 +1,100 @@
+//! The command line at its edges, through the real binary: a reader that goes away
+//! (`| head -1`), a queue path that does not exist, the exit codes README promises,
+//! and requests that cannot mean what they say.
+
+mod common;
+
+use common::receiver;
+use common::{Clicktap, Options, upstream, wait_until};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn webhook(id: &str, url: &str, extra: &str) -> String {
+    format!("[[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+/// `clicktap ARGS --config FILE` with standard output a pipe whose reading end is
+/// already closed: every write to it fails with EPIPE.
+fn with_reader_gone(config: &Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(common::clicktap::bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A clicktap with a webhook that delivers and one whose events all become dead
+/// letters, and three clicks for each.
+fn running(dir: &Path) -> (Clicktap, [common::TestServer; 3]) {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let failing = receiver::always(503);
+    let o = Options::default()
+        .tail(&webhook("main", &rx.url("/"), ""))
+        .tail(&webhook(
+            "dead",
+            &failing.url("/"),
+            "[webhooks.retry]\nmax_attempts = 1",
+        ));
+    let ct = Clicktap::start(dir, up.addr, &o);
+    for i in 0..3 {
+        assert_eq!(ct.click(&format!("/r/cli-{i}"), ""), 302);
+    }
+    wait_until("dead letters", Duration::from_secs(10), || {
+        ct.metric("clicktap_delivery_dead_total", "") == 3.0
+    });
+    ct.wait_deliveries("main", 3);
+    (ct, [up, rx, failing])
+}
+
+#[test]
+fn a_reader_that_goes_away_stops_every_listing_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, _servers) = running(dir.path());
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["webhooks", "list"],
+        &["webhooks", "list", "--json"],
+        &["webhooks", "deliveries", "main"],
+        &["webhooks", "dead-letters", "dead"],
+        &["events"],
+    ] {
+        let out = with_reader_gone(&ct.config, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} said: {err}");
+    }
+}
+
+#[test]
+fn events_on_a_queue_path_that_does_not_exist_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("nowhere").join("queue");
+    let config = dir.path().join("clicktap.toml");
+    std::fs::write(
+        &config,
+        format!("[queue]\npath = \"{}\"\n", queue.display()),
+    )
+    .unwrap();
+    let out = Command::new(common::clicktap::bin())
+        .args(["events", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("no queue at") && err.contains(&queue.display().to_string()),
+        "{err}"
+    );
+    assert!(!queue.exists(), "an empty queue was created");
+    assert!(!dir.path().join("nowhere").exists());
+}

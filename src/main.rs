@@ -149,7 +149,8 @@ enum Webhooks {
         #[command(flatten)]
         on: On,
     },
-    /// Dead letters: listed, or replayed or purged (all, or one with --seq).
+    /// Dead letters: listed (all, or the one at --seq), or replayed or purged (all, or
+    /// the one at --seq).
     DeadLetters {
         id: String,
         #[arg(long, conflicts_with = "purge")]
@@ -267,7 +268,11 @@ fn api(
         Err(e) if clicktap::cli::reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clicktap: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<clicktap::cli::Refusal>() {
+                ExitCode::from(CONFIG_PROBLEM)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -305,7 +310,7 @@ fn webhooks(command: Webhooks) -> ExitCode {
             let what = match (replay, purge) {
                 (true, _) => DeadLetters::Replay(seq),
                 (_, true) => DeadLetters::Purge(seq),
-                _ => DeadLetters::List,
+                _ => seq.map_or(DeadLetters::List, DeadLetters::Show),
             };
             api(&on.config, |c| cli::dead_letters(c, &id, what, on.json))
         }

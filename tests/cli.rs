@@ -98,3 +98,99 @@ fn events_on_a_queue_path_that_does_not_exist_says_so_and_creates_nothing() {
     assert!(!queue.exists(), "an empty queue was created");
     assert!(!dir.path().join("nowhere").exists());
 }
+
+#[test]
+fn clicktap_saying_no_exits_2_and_not_reaching_it_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, _servers) = running(dir.path());
+    // 404: an unknown webhook.
+    let (code, _, err) = ct.cli(&["webhooks", "test", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("404"), "{err}");
+    // 400: a time that is not one.
+    let (code, _, err) = ct.cli(&[
+        "webhooks", "replay", "main", "--since", "yesterday", "--until", "0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("400") && err.contains("yesterday"), "{err}");
+    // 400: a reversed range, with what is wrong with it.
+    let (code, out, err) = ct.cli(&[
+        "webhooks",
+        "replay",
+        "main",
+        "--since",
+        "2026-12-04T11:00:00Z",
+        "--until",
+        "2026-12-04T10:00:00Z",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("reversed"), "{err}");
+    // 401: a wrong token.
+    let text = std::fs::read_to_string(&ct.config).unwrap();
+    let wrong = dir.path().join("wrong-token.toml");
+    std::fs::write(
+        &wrong,
+        text.replace(common::clicktap::TOKEN, "not-the-admin-token-0000"),
+    )
+    .unwrap();
+    let out = Command::new(common::clicktap::bin())
+        .args(["status", "--config"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("401"), "{err}");
+    // Nobody listening: 1.
+    let port = common::free_port();
+    let gone = dir.path().join("gone.toml");
+    std::fs::write(
+        &gone,
+        format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{}\"\n", common::clicktap::TOKEN),
+    )
+    .unwrap();
+    let out = Command::new(common::clicktap::bin())
+        .args(["status", "--config"])
+        .arg(&gone)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dead_letters_with_a_seq_and_no_action_show_only_that_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, _servers) = running(dir.path());
+    let (code, out, err) = ct.cli(&["webhooks", "dead-letters", "dead", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let seqs: Vec<u64> = all["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 3, "{out}");
+    let second = seqs[1].to_string();
+    let (code, out, err) = ct.cli(&["webhooks", "dead-letters", "dead", "--seq", &second]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 3, "a header, the one dead letter, the total: {out}");
+    assert!(rows[1].starts_with(&second), "{out}");
+    let (code, out, _) = ct.cli(&[
+        "webhooks", "dead-letters", "dead", "--seq", &second, "--json",
+    ]);
+    assert_eq!(code, 0);
+    let one: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(one["dead_letters"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(one["dead_letters"][0]["seq"], seqs[1]);
+    // A seq that is no dead letter: said, exit 2.
+    let (code, out, err) = ct.cli(&["webhooks", "dead-letters", "dead", "--seq", "999999"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("no dead letter with seq 999999"), "{err}");
+}

@@ -557,7 +557,7 @@ fn the_command_line_shows_and_acts_for_people_and_scripts() {
     assert_eq!(code, 0);
     assert!(out.contains("0 in all"), "{out}");
     let (code, _, err) = ct.cli(&["webhooks", "test", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "clicktap said no");
     assert!(err.contains("404"), "{err}");
 }
 

@@ -79,7 +79,6 @@ pub async fn route(
             };
             let w2 = w.clone();
             match off_admin(d, move || w2.replay(since, until)).await {
-                // A range that ends before it starts holds no events: nothing to replay.
                 Some(Ok(r)) => ok(&json!({
                     "id": id,
                     "scheduled": r.events,
@@ -208,6 +207,11 @@ fn replay_range(req: &Request, body: Option<&[u8]>) -> Result<(u64, u64), String
         }
     };
     match (time("since"), time("until")) {
+        (Ok(s), Ok(u)) if s > u => Err(format!(
+            "since ({}) is after until ({}): the range is reversed",
+            crate::clock::rfc3339_ms(s),
+            crate::clock::rfc3339_ms(u)
+        )),
         (Ok(s), Ok(u)) => Ok((s, u)),
         (Err(e), _) | (_, Err(e)) => Err(e),
     }

@@ -1,12 +1,13 @@
 //! The command line for daily work on a running clicktap: `status`, `reload` and
 //! `webhooks ...`, each a call to its admin API ([`client`]). People get tables and
-//! sentences, scripts `--json` (the API's own answer, unchanged). A refusal (a reload
-//! of a bad file) is exit code 2, like `check`; not reaching clicktap is 1.
+//! sentences, scripts `--json` (the API's own answer, unchanged). Any no from clicktap
+//! (a reload of a bad file, an unknown webhook, a bad request, a wrong token: a
+//! [`Refusal`]) is exit code 2, like `check`; not reaching clicktap is 1.
 
 mod client;
 mod table;
 
-pub use client::Client;
+pub use client::{Client, Refusal};
 
 use anyhow::Context;
 use reqwest::Method;
@@ -358,6 +359,8 @@ pub fn deliveries(
 /// What to do with dead letters.
 pub enum DeadLetters {
     List,
+    /// The one dead letter at this sequence number.
+    Show(u64),
     Replay(Option<u64>),
     Purge(Option<u64>),
 }
@@ -370,6 +373,30 @@ pub fn dead_letters(
 ) -> anyhow::Result<Done> {
     let v = match what {
         DeadLetters::List => c.ok(Method::GET, &path(id, "/dead-letters?limit=10000"), None)?,
+        DeadLetters::Show(seq) => {
+            let after = seq.checked_sub(1).map(|a| format!("&after={a}"));
+            let mut v = c.ok(
+                Method::GET,
+                &path(id, &format!("/dead-letters?limit=1{}", after.unwrap_or_default())),
+                None,
+            )?;
+            let one: Vec<Value> = v["dead_letters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["seq"] == seq)
+                .cloned()
+                .collect();
+            if one.is_empty() {
+                return Err(Refusal {
+                    status: 404,
+                    what: format!("{id} has no dead letter with seq {seq}"),
+                }
+                .into());
+            }
+            v["dead_letters"] = Value::Array(one);
+            v
+        }
         DeadLetters::Replay(None) => c.ok(Method::POST, &path(id, "/dead-letters/replay"), None)?,
         DeadLetters::Replay(Some(seq)) => c.ok(
             Method::POST,

@@ -167,9 +167,18 @@ fn authorized(session: &ServerSession, cfg: &AdminConfig) -> bool {
         return false;
     };
     let given = request::header(session, "authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .unwrap_or("");
     constant_time_eq(given.as_bytes(), token.expose().as_bytes())
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme's name is
+/// case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
 }
 
 /// The queue is not open yet: an upgrade waits for the old process to release it.

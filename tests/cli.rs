@@ -109,7 +109,13 @@ fn clicktap_saying_no_exits_2_and_not_reaching_it_exits_1() {
     assert!(err.contains("404"), "{err}");
     // 400: a time that is not one.
     let (code, _, err) = ct.cli(&[
-        "webhooks", "replay", "main", "--since", "yesterday", "--until", "0",
+        "webhooks",
+        "replay",
+        "main",
+        "--since",
+        "yesterday",
+        "--until",
+        "0",
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("400") && err.contains("yesterday"), "{err}");
@@ -146,7 +152,10 @@ fn clicktap_saying_no_exits_2_and_not_reaching_it_exits_1() {
     let gone = dir.path().join("gone.toml");
     std::fs::write(
         &gone,
-        format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{}\"\n", common::clicktap::TOKEN),
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{}\"\n",
+            common::clicktap::TOKEN
+        ),
     )
     .unwrap();
     let out = Command::new(common::clicktap::bin())
@@ -180,10 +189,19 @@ fn dead_letters_with_a_seq_and_no_action_show_only_that_one() {
     let (code, out, err) = ct.cli(&["webhooks", "dead-letters", "dead", "--seq", &second]);
     assert_eq!(code, 0, "{err}");
     let rows: Vec<&str> = out.lines().collect();
-    assert_eq!(rows.len(), 3, "a header, the one dead letter, the total: {out}");
+    assert_eq!(
+        rows.len(),
+        3,
+        "a header, the one dead letter, the total: {out}"
+    );
     assert!(rows[1].starts_with(&second), "{out}");
     let (code, out, _) = ct.cli(&[
-        "webhooks", "dead-letters", "dead", "--seq", &second, "--json",
+        "webhooks",
+        "dead-letters",
+        "dead",
+        "--seq",
+        &second,
+        "--json",
     ]);
     assert_eq!(code, 0);
     let one: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -193,4 +211,46 @@ fn dead_letters_with_a_seq_and_no_action_show_only_that_one() {
     let (code, out, err) = ct.cli(&["webhooks", "dead-letters", "dead", "--seq", "999999"]);
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("no dead letter with seq 999999"), "{err}");
+}
+
+#[test]
+fn the_oldest_undelivered_counts_dead_letters_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, _servers) = running(dir.path());
+    let (code, out, err) = ct.cli(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hook = |id: &str| {
+        v["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(hook("dead")["dead_letters"], 3);
+    assert_eq!(
+        hook("dead")["oldest_undelivered_age_ms"],
+        serde_json::Value::Null
+    );
+    assert!(hook("dead")["oldest_dead_letter_age_ms"].is_u64(), "{v}");
+    assert_eq!(
+        hook("main")["oldest_dead_letter_age_ms"],
+        serde_json::Value::Null
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ct.admin_get("/api/v1/webhooks/dead")).unwrap();
+    assert!(listed["oldest_dead_letter_age_ms"].is_u64(), "{listed}");
+
+    let (code, out, _) = ct.cli(&["status"]);
+    assert_eq!(code, 0);
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in {out}"))
+            .to_string()
+    };
+    assert!(row("dead").ends_with("(dead letter)"), "{out}");
+    assert!(row("main").ends_with('-'), "{out}");
 }

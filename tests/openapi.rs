@@ -154,10 +154,17 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
     // The scheme's name is case-insensitive (RFC 9110, 11.1).
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let auth = format!("{scheme} {}", common::clicktap::TOKEN);
-        let (status, _, body) = exchange(a, "GET", "/api/v1/status", &[("Authorization", &auth)], "");
+        let (status, _, body) =
+            exchange(a, "GET", "/api/v1/status", &[("Authorization", &auth)], "");
         assert_eq!(status, 200, "{scheme}: {body}");
     }
-    let (status, _, _) = exchange(a, "GET", "/api/v1/status", &[("Authorization", "Basic eDp5")], "");
+    let (status, _, _) = exchange(
+        a,
+        "GET",
+        "/api/v1/status",
+        &[("Authorization", "Basic eDp5")],
+        "",
+    );
     assert_eq!(status, 401);
 
     // HEAD is answered like GET, with the same head and no body.
@@ -169,7 +176,10 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
         ("/api/v1/openapi.json", vec![]),
         ("/api/v1/status", vec![("Authorization", auth.as_str())]),
         ("/api/v1/webhooks", vec![("Authorization", auth.as_str())]),
-        ("/api/v1/webhooks/main", vec![("Authorization", auth.as_str())]),
+        (
+            "/api/v1/webhooks/main",
+            vec![("Authorization", auth.as_str())],
+        ),
         ("/api/v1/deliveries", vec![("Authorization", auth.as_str())]),
         ("/metrics", vec![("Authorization", auth.as_str())]),
     ] {
@@ -241,10 +251,16 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
     assert_eq!(status, 303, "{head}{body}");
     assert!(head.contains("set-cookie: clicktap_session="), "{head}");
     // From another site's page it is refused, and the answer says why.
-    for foreign in [("Origin", "http://evil.example"), ("Sec-Fetch-Site", "cross-site")] {
+    for foreign in [
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ] {
         let (status, _, body) = exchange(a, "POST", "/login", &[urlencoded, foreign], &form);
         assert_eq!(status, 403, "{foreign:?}");
-        assert!(body.contains("sign-in must come from the dashboard"), "{body}");
+        assert!(
+            body.contains("sign-in must come from the dashboard"),
+            "{body}"
+        );
     }
 }
 
@@ -271,9 +287,15 @@ fn timed_get(source: [u8; 4], admin: SocketAddr, path: &str, auth: &str) -> (u16
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
         assert!(fd >= 0);
         let from = ip(source, 0);
-        assert_eq!(libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len), 0);
+        assert_eq!(
+            libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len),
+            0
+        );
         let to = ip(to.ip().octets(), to.port());
-        assert_eq!(libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len), 0);
+        assert_eq!(
+            libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len),
+            0
+        );
         std::net::TcpStream::from_raw_fd(fd)
     };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -342,5 +364,8 @@ fn wrong_tokens_are_slowed_per_address_logged_without_the_token_and_counted() {
     assert_eq!(lines.len(), 5, "{log}");
     assert!(lines.iter().all(|l| l.contains("WARN")), "{log}");
     assert!(lines.iter().any(|l| l.contains("127.0.0.2")), "{log}");
-    assert!(!log.contains("a-wrong-token"), "the token given is never logged");
+    assert!(
+        !log.contains("a-wrong-token"),
+        "the token given is never logged"
+    );
 }

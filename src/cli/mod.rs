@@ -59,6 +59,19 @@ fn age(ms: Option<u64>) -> String {
     }
 }
 
+/// The oldest of what waits for an attempt and of the dead letters (undelivered too),
+/// and which it is.
+fn oldest_undelivered(w: &Value) -> String {
+    let waiting = w["oldest_undelivered_age_ms"].as_u64();
+    match (waiting, w["oldest_dead_letter_age_ms"].as_u64()) {
+        (None, None) => "-".into(),
+        (waiting, Some(dead)) if waiting.is_none_or(|w| dead > w) => {
+            format!("{} (dead letter)", age(Some(dead)))
+        }
+        (waiting, _) => age(waiting),
+    }
+}
+
 pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let s = c.ok(Method::GET, "/api/v1/status", None)?;
     if as_json {
@@ -111,7 +124,7 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             cell(&w["lag"]),
             cell(&w["retries"]),
             cell(&w["dead_letters"]),
-            age(w["oldest_undelivered_age_ms"].as_u64()),
+            oldest_undelivered(w),
         ]);
     }
     out!("{}", t.render());
@@ -377,7 +390,10 @@ pub fn dead_letters(
             let after = seq.checked_sub(1).map(|a| format!("&after={a}"));
             let mut v = c.ok(
                 Method::GET,
-                &path(id, &format!("/dead-letters?limit=1{}", after.unwrap_or_default())),
+                &path(
+                    id,
+                    &format!("/dead-letters?limit=1{}", after.unwrap_or_default()),
+                ),
                 None,
             )?;
             let one: Vec<Value> = v["dead_letters"]

@@ -133,12 +133,16 @@ impl Webhook {
         match state {
             State::Healthy => tracing::info!(webhook = self.id(), "webhook healthy again"),
             State::Alerting => {
-                tracing::warn!(webhook = self.id(), error = ?h.last_error, "webhook failing: alerting")
+                tracing::warn!(
+                    webhook = self.id(),
+                    error = h.last_error.as_deref().unwrap_or("none"),
+                    "webhook failing: alerting"
+                )
             }
             State::Disabled => tracing::error!(
                 webhook = self.id(),
-                disable_after = ?self.cfg.disable_after,
-                error = ?h.last_error,
+                disable_after = %crate::logging::duration(self.cfg.disable_after),
+                error = h.last_error.as_deref().unwrap_or("none"),
                 "webhook failed without a success for disable_after: disabled; its events are kept until it is reactivated"
             ),
         }

@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// What each recent failure from an address adds to the next one's wait.
-pub const STEP: Duration = Duration::from_millis(250);
+pub const STEP: Duration = Duration::from_millis(100);
 /// The longest a wrong token waits before its answer.
-pub const MAX_DELAY: Duration = Duration::from_secs(3);
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Failures older than this no longer slow the next one.
 const MEMORY: Duration = Duration::from_secs(60);
 /// Addresses remembered at once.

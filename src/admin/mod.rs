@@ -8,8 +8,9 @@
 //! constant time, or the cookie of a dashboard session (`session.rs`), which for a
 //! request that changes something must come from the dashboard's own page; without a
 //! token configured they are refused; a wrong token is slowed per client address,
-//! logged without itself and counted (`throttle.rs`). The token is read from the configuration in use, so a
-//! reload changes it. Bodies are read only by the routes that take one, up to
+//! logged without itself and counted (`throttle.rs`). The token is read from the
+//! configuration in use, so a reload changes it. `HEAD` is answered as `GET` without
+//! the body (`serve.rs`). Bodies are read only by the routes that take one, up to
 //! [`request::MAX_BODY`]. Every answer is JSON, errors as `{"error": code, "message"}`
 //! (`answer.rs`); the routes are described in `openapi.json`.
 

@@ -1,6 +1,9 @@
 //! clicktap's log: tracing events to standard error, as text or JSON, at the level
 //! `log.level` says (or `RUST_LOG`, which wins). The level can be changed while running
 //! ([`Logging::set_level`]): a reload applies a new `log.level` at once.
+//!
+//! Fields read as a person writes them, never as Rust's debug output: lists as
+//! `a, b` ([`list`]), durations as `1s 500ms` ([`duration`]), nothing as `none`.
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -56,5 +59,39 @@ impl Logging {
         }
         let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
         self.filter.reload(filter).map_err(|e| e.to_string())
+    }
+}
+
+/// A list as a log field: `a, b`, or `none`.
+pub fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let out: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+    if out.is_empty() {
+        "none".into()
+    } else {
+        out.join(", ")
+    }
+}
+
+/// A duration as a log field: `1s 500ms`.
+pub fn duration(d: std::time::Duration) -> String {
+    let ms = std::time::Duration::from_millis(d.as_millis() as u64);
+    if ms.is_zero() {
+        "0s".into()
+    } else {
+        humantime::format_duration(ms).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fields_read_as_a_person_writes_them() {
+        assert_eq!(super::list(["a", "b"]), "a, b");
+        assert_eq!(super::list(Vec::<String>::new()), "none");
+        assert_eq!(
+            super::duration(std::time::Duration::from_micros(1_500_300)),
+            "1s 500ms"
+        );
+        assert_eq!(super::duration(std::time::Duration::ZERO), "0s");
     }
 }

@@ -152,7 +152,8 @@ enum Webhooks {
         #[command(flatten)]
         on: On,
     },
-    /// Dead letters: listed, or replayed or purged (all, or one with --seq).
+    /// Dead letters: listed (all, or the one at --seq), or replayed or purged (all, or
+    /// the one at --seq).
     DeadLetters {
         id: String,
         #[arg(long, conflicts_with = "purge")]
@@ -240,6 +241,7 @@ fn main() -> ExitCode {
             };
             match clicktap::events::print(&cfg, limit) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if clicktap::cli::reader_gone(&e) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("clicktap: {e:#}");
                     ExitCode::FAILURE
@@ -266,9 +268,14 @@ fn api(
     match clicktap::cli::Client::new(&admin).and_then(|c| f(&c)) {
         Ok(clicktap::cli::Done::Ok) => ExitCode::SUCCESS,
         Ok(clicktap::cli::Done::Refused) => ExitCode::from(CONFIG_PROBLEM),
+        Err(e) if clicktap::cli::reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clicktap: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<clicktap::cli::Refusal>() {
+                ExitCode::from(CONFIG_PROBLEM)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -312,7 +319,7 @@ fn webhooks(command: Webhooks) -> ExitCode {
             let what = match (replay, purge) {
                 (true, _) => DeadLetters::Replay(seq),
                 (_, true) => DeadLetters::Purge(seq),
-                _ => DeadLetters::List,
+                _ => seq.map_or(DeadLetters::List, DeadLetters::Show),
             };
             api(&on.config, |c| cli::dead_letters(c, &id, what, on.json))
         }

@@ -66,6 +66,7 @@ pub struct Metrics {
     pub stats_unreadable: IntCounter,
     pub stats_lag: IntGauge,
     pub config_reloads: IntCounterVec,
+    pub admin_auth_failures: IntCounter,
     pub geoip_reloads: IntCounterVec,
 }
 
@@ -383,6 +384,12 @@ impl Metrics {
                 &r,
                 "clicktap_stats_lag_events",
                 "Events in the queue the stats rollup has not counted yet.",
+            ),
+            admin_auth_failures: counter(
+                &r,
+                "clicktap_admin_auth_failures_total",
+                "Admin requests refused for a wrong token (an Authorization header that is not \
+                 the admin token), each slowed per client address.",
             ),
             config_reloads: counter_vec(
                 &r,

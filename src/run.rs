@@ -321,7 +321,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     tracing::info!(
         listen = %cfg.proxy.listen,
         upstream = %cfg.proxy.upstream_name,
-        admin = ?cfg.admin.as_ref().map(|a| a.listen),
+        admin = %cfg.admin.as_ref().map_or("none".into(), |a| a.listen.to_string()),
         webhooks = cfg.webhooks.len(),
         upgrade = opts.upgrade,
         "clicktap running"

@@ -119,12 +119,12 @@ pub fn open_when_free(
     loop {
         match Queue::open(cfg, metrics.clone()) {
             Ok(q) => {
-                tracing::info!(waited = ?started.elapsed(), "queue open");
+                tracing::info!(waited = %crate::logging::duration(started.elapsed()), "queue open");
                 return Ok(q);
             }
             Err(e) if held_elsewhere(&e) && !stop() => {
                 if said.elapsed() >= Duration::from_secs(10) {
-                    tracing::info!(waited = ?started.elapsed(), "waiting for the previous clicktap to release the queue; events wait in memory meanwhile");
+                    tracing::info!(waited = %crate::logging::duration(started.elapsed()), "waiting for the previous clicktap to release the queue; events wait in memory meanwhile");
                     said = Instant::now();
                 }
                 std::thread::sleep(Duration::from_millis(50));

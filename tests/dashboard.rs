@@ -266,6 +266,14 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
         || ct.metric("clicktap_delivery_dead_total", "") >= 4.0,
     );
     wait_text(&c, "#hook-down [data-fact='dead letters']", "4").await;
+    // Dead letters are undelivered too; the last error says when it was.
+    wait_text(
+        &c,
+        "#hook-down [data-fact='oldest undelivered']",
+        "ago (a dead letter)",
+    )
+    .await;
+    wait_text(&c, "#hook-down [data-fact='last error']", "ago)").await;
     wait_text(&c, "#hook-main [data-fact='success rate']", "100.0 %").await;
     // The v1a public key, never the secret key; why a webhook is disabled.
     wait_text(&c, "#hook-main [data-fact='public key (v1a)']", PUBLIC_KEY).await;

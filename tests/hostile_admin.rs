@@ -5,7 +5,7 @@
 mod common;
 
 use common::clicktap::TOKEN;
-use common::{Clicktap, Options, raw_exchange, receiver, upstream};
+use common::{Clicktap, Options, receiver, upstream};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -30,10 +30,13 @@ fn start(dir: &std::path::Path) -> (Clicktap, common::TestServer, common::TestSe
 struct Answers(Vec<Vec<u8>>);
 
 impl Answers {
-    /// Sends `request` to the admin listener; the answer must come within 5 s.
+    /// Sends `request` to the admin listener, each from a loopback address of its own
+    /// (wrong tokens are slowed per address); the answer must come within 5 s.
     fn send(&mut self, ct: &Clicktap, request: &[u8]) -> (u16, String) {
         let started = Instant::now();
-        let answer = raw_exchange(ct.admin, request);
+        let n = self.0.len() as u16;
+        let source = [127, 1, (n >> 8) as u8, (n & 0xff) as u8];
+        let answer = common::raw_exchange_from(source, ct.admin, request);
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "answered after {:?}",

@@ -557,7 +557,7 @@ fn the_command_line_shows_and_acts_for_people_and_scripts() {
     assert_eq!(code, 0);
     assert!(out.contains("0 in all"), "{out}");
     let (code, _, err) = ct.cli(&["webhooks", "test", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "clicktap said no");
     assert!(err.contains("404"), "{err}");
 }
 
@@ -637,4 +637,78 @@ fn sigusr2_upgrades_in_place_to_the_binary_on_disk() {
         lost.len(),
         old.log_text()
     );
+}
+
+#[test]
+fn the_log_reads_as_text_and_a_refused_reload_is_a_warning_not_an_error() {
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options::default()
+        .geoip(&format!(
+            "database = \"{}\"",
+            common::test_city_db().display()
+        ))
+        .tail(&webhook("keep", &rx.url("/")));
+    let ct = Clicktap::start(dir.path(), up.addr, &o);
+    // A reload that adds a webhook, one refused (invalid), one refused (needs a restart).
+    let good = std::fs::read_to_string(&ct.config).unwrap();
+    set_tail(
+        &ct,
+        &format!(
+            "{}{}",
+            webhook("keep", &rx.url("/")),
+            webhook("added", &rx.url("/"))
+        ),
+    );
+    assert_eq!(ct.cli(&["reload"]).0, 0);
+    set_tail(
+        &ct,
+        "[[webhooks]]\nid = \"keep\"\nurl = \"ftp://nowhere/\"\n",
+    );
+    assert_eq!(ct.cli(&["reload"]).0, 2);
+    std::fs::write(
+        &ct.config,
+        good.replace("[enrich]", "[enrich]\nworkers = 2"),
+    )
+    .unwrap();
+    assert_eq!(ct.cli(&["reload"]).0, 2);
+
+    let log = ct.log_text();
+    let line = |what: &str| -> Vec<&str> { log.lines().filter(|l| l.contains(what)).collect() };
+    let opened = line("GeoIP database opened");
+    assert_eq!(opened.len(), 1, "{log}");
+    assert!(
+        opened[0].contains("built=20"),
+        "a time as RFC 3339: {}",
+        opened[0]
+    );
+    let reloaded = line("configuration reloaded");
+    assert_eq!(reloaded.len(), 1, "{log}");
+    assert!(
+        reloaded[0].contains("added=added") && reloaded[0].contains("removed=none"),
+        "{}",
+        reloaded[0]
+    );
+    let refused = line("reload refused");
+    assert!(refused.len() >= 2, "{log}");
+    assert!(
+        refused
+            .iter()
+            .all(|l| l.contains("WARN") && !l.contains("ERROR")),
+        "a refused file is the operator's to fix, not an error:\n{log}"
+    );
+    // No Rust debug output anywhere: no Option, struct or list syntax.
+    for l in log.lines() {
+        for debug in [
+            "Some(",
+            "None,",
+            "SystemTime {",
+            "Applied {",
+            "Rfc3339Timestamp",
+            ": []",
+        ] {
+            assert!(!l.contains(debug), "debug output {debug:?} in {l}");
+        }
+    }
 }

@@ -52,7 +52,14 @@ pub fn bad_request(message: &str) -> Answer {
     error(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
+/// 405, with `Allow`; a route that takes GET takes HEAD too (`serve.rs`).
 pub fn method_not_allowed(allow: &str) -> Answer {
+    let allow = if allow.split(", ").any(|m| m == "GET") {
+        format!("{allow}, HEAD")
+    } else {
+        allow.to_string()
+    };
+    let allow = allow.as_str();
     let mut a = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

@@ -1,11 +1,12 @@
 //! The delivery log as the admin API lists it: newest first, filtered by webhook, by
-//! outcome or status code, and by time, with the success rate of what is listed and,
+//! outcome or status code, and by time (`since`, `until`: RFC 3339 or Unix ms, as stats
+//! and replay take them), with the success rate of what is listed and,
 //! on request, a summary of the whole window: success rate and latency percentiles
 //! over every attempt in it (up to [`MAX_LIMIT`]), however few are listed.
 
 use serde_json::{Value, json};
 
-use super::answer::{Answer, bad_request, ok};
+use super::answer::{Answer, bad_request, ok, unknown_webhook};
 use super::request::Request;
 use crate::deliver::log::Attempt;
 use crate::deliver::{Class, Handle};
@@ -72,12 +73,20 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
         Ok(n) => n.unwrap_or(100).min(MAX_LIMIT) as usize,
         Err(e) => return bad_request(&e),
     };
-    let since = match req.number("since_ms") {
-        Ok(n) => n.unwrap_or(0),
+    // `since` and `until` as stats and replay take them; `since_ms` and `until_ms`, the
+    // first names, read the same way.
+    let time = |names: [&str; 2]| -> Result<Option<u64>, String> {
+        Ok(match req.time(names[0])? {
+            Some(t) => Some(t),
+            None => req.time(names[1])?,
+        })
+    };
+    let since = match time(["since", "since_ms"]) {
+        Ok(t) => t.unwrap_or(0),
         Err(e) => return bad_request(&e),
     };
-    let until = match req.number("until_ms") {
-        Ok(n) => n.unwrap_or(u64::MAX),
+    let until = match time(["until", "until_ms"]) {
+        Ok(t) => t.unwrap_or(u64::MAX),
         Err(e) => return bad_request(&e),
     };
     let summary = match req.param("summary") {
@@ -90,6 +99,7 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
         Err(e) => return bad_request(&e),
     };
     let ids: Vec<String> = match webhook.or(req.param("webhook")) {
+        Some(id) if d.webhook(id).is_none() => return unknown_webhook(),
         Some(id) => vec![id.to_string()],
         None => d.webhooks().iter().map(|w| w.id().to_string()).collect(),
     };

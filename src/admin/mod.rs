@@ -7,8 +7,10 @@
 //! `admin.metrics_public`) need `Authorization: Bearer <admin.token>`, compared in
 //! constant time, or the cookie of a dashboard session (`session.rs`), which for a
 //! request that changes something must come from the dashboard's own page; without a
-//! token configured they are refused. The token is read from the configuration in use, so a
-//! reload changes it. Bodies are read only by the routes that take one, up to
+//! token configured they are refused; a wrong token is slowed per client address,
+//! logged without itself and counted (`throttle.rs`). The token is read from the
+//! configuration in use, so a reload changes it. `HEAD` is answered as `GET` without
+//! the body (`serve.rs`). Bodies are read only by the routes that take one, up to
 //! [`request::MAX_BODY`]. Every answer is JSON, errors as `{"error": code, "message"}`
 //! (`answer.rs`); the routes are described in `openapi.json`.
 
@@ -21,6 +23,7 @@ mod serve;
 mod session;
 mod stats;
 mod status;
+mod throttle;
 mod times;
 mod webhooks;
 
@@ -47,6 +50,7 @@ pub struct Admin {
     metrics: Arc<Metrics>,
     ready: Arc<OnceLock<Ready>>,
     sessions: session::Sessions,
+    throttle: throttle::Throttle,
 }
 
 /// What the API needs of the running stages, there once the queue is open (during an
@@ -63,6 +67,7 @@ impl Admin {
             metrics,
             ready,
             sessions: session::Sessions::default(),
+            throttle: throttle::Throttle::default(),
         }
     }
 }
@@ -167,9 +172,18 @@ fn authorized(session: &ServerSession, cfg: &AdminConfig) -> bool {
         return false;
     };
     let given = request::header(session, "authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .unwrap_or("");
     constant_time_eq(given.as_bytes(), token.expose().as_bytes())
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme's name is
+/// case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
 }
 
 /// The queue is not open yet: an upgrade waits for the old process to release it.
@@ -190,6 +204,30 @@ fn unauthorized() -> Answer {
 }
 
 impl Admin {
+    /// 401 for a request without a valid token or session. A token that was given and
+    /// is wrong is counted, logged (never itself) and answered after a wait that grows
+    /// with the recent failures from the same address.
+    async fn refused(&self, session: &ServerSession, path: &str) -> Answer {
+        if request::header(session, "authorization").is_some() {
+            let peer = session.client_addr();
+            let ip = peer
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_canonical())
+                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+            let (delay, recent) = self.throttle.failed(ip);
+            self.metrics.admin_auth_failures.inc();
+            tracing::warn!(
+                peer = %ip,
+                path,
+                recent,
+                delay_ms = delay.as_millis() as u64,
+                "admin API: wrong token refused"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        unauthorized()
+    }
+
     /// The answer to one request whose head has been read.
     async fn response(&self, session: &mut ServerSession) -> Answer {
         let req = Request::of(session);
@@ -215,7 +253,7 @@ impl Admin {
                         self.metrics.render().into_bytes(),
                     )
                 } else {
-                    unauthorized()
+                    self.refused(session, &req.path).await
                 };
             }
             "/healthz" | "/readyz" | "/metrics" => return method_not_allowed("GET"),
@@ -246,7 +284,7 @@ impl Admin {
             Auth::None
         };
         match auth {
-            Auth::None => return unauthorized(),
+            Auth::None => return self.refused(session, &req.path).await,
             Auth::Cookie if !get && !page::from_own_page(session) => return page::cross_site(),
             Auth::Cookie | Auth::Bearer => {}
         }

@@ -56,6 +56,23 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A time parameter, as the API takes times everywhere (`times.rs`): `Ok(None)`
+    /// when absent. An offset's `+` arrives as a space when the client did not encode
+    /// it (`since=2026-12-04T10:00:00+01:00`): read it as the `+` it was.
+    pub fn time(&self, name: &str) -> Result<Option<u64>, String> {
+        let Some(v) = self.param(name) else {
+            return Ok(None);
+        };
+        let mut text = v.to_string();
+        if text.len() > 19 && text.as_bytes()[text.len() - 6] == b' ' {
+            let at = text.len() - 6;
+            text.replace_range(at..=at, "+");
+        }
+        super::times::parse_text(&text)
+            .map(Some)
+            .map_err(|e| format!("{name}: {e}"))
+    }
+
     /// A numeric query parameter: `Ok(None)` when absent, an error naming it when not
     /// a number.
     pub fn number(&self, name: &str) -> Result<Option<u64>, String> {

@@ -2,7 +2,8 @@
 //! would log of the request. When a head cannot be parsed, Pingora's error carries the
 //! first 2 KiB of it, `Authorization: Bearer <admin.token>` and the session cookie
 //! included, and its own loop logs that error as it is; this one logs what went wrong and
-//! from where, answers 400, and never the bytes.
+//! from where, answers 400, and never the bytes. HEAD is answered as GET without the
+//! body.
 
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
@@ -39,7 +40,18 @@ impl HttpServerApp for Admin {
             }
         }
         session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECS));
+        // HEAD is answered as GET, with the same head and no body (RFC 9110, 9.3.2):
+        // load balancers check health with it. The routes see a GET; the method is put
+        // back before the answer is written, so that Pingora frames it as HEAD's.
+        let head = session.req_header().method == http::Method::HEAD;
+        if head {
+            session.req_header_mut().set_method(http::Method::GET);
+        }
         let (parts, body) = self.response(&mut session).await.into_parts();
+        if head {
+            session.req_header_mut().set_method(http::Method::HEAD);
+        }
+        let body = if head { Vec::new() } else { body };
         let head: ResponseHeader = parts.into();
         let written = match session.write_response_header(Box::new(head)).await {
             Ok(()) if body.is_empty() => Ok(()),

@@ -172,6 +172,19 @@ pub fn same_origin(sec_fetch_site: Option<&str>, origin: Option<&str>, host: Opt
     }
 }
 
+/// Whether a sign-in may go on: from the dashboard's own page ([`same_origin`]), or
+/// from a client that is not a browser (neither `Sec-Fetch-Site` nor `Origin`: every
+/// browser sends `Origin` with a form's POST, same-origin or not, so a forged
+/// cross-site sign-in always carries one). A sign-in without them is no risk either: it
+/// opens a session only for whoever already holds the token.
+pub fn sign_in_allowed(
+    sec_fetch_site: Option<&str>,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> bool {
+    (sec_fetch_site.is_none() && origin.is_none()) || same_origin(sec_fetch_site, origin, host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +243,9 @@ mod tests {
         assert!(same_origin(None, Some("http://h:1"), Some("h:1")));
         assert!(!same_origin(None, Some("http://evil:1"), Some("h:1")));
         assert!(!same_origin(None, None, Some("h:1")));
+        assert!(sign_in_allowed(None, None, Some("h:1")), "not a browser");
+        assert!(sign_in_allowed(None, Some("http://h:1"), Some("h:1")));
+        assert!(!sign_in_allowed(None, Some("http://evil:1"), Some("h:1")));
+        assert!(!sign_in_allowed(Some("cross-site"), None, Some("h:1")));
     }
 }

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 
 use super::answer::{Answer, bad_request, error, ok, queue_error};
 use super::request::Request;
-use super::times;
 use crate::click::ClickKind;
 use crate::clock::now_ms;
 use crate::queue::Queue;
@@ -23,26 +22,10 @@ const DEFAULT_SPAN_MS: u64 = 3600 * 1000;
 const DEFAULT_TOP: u64 = 10;
 const MAX_TOP: u64 = 100;
 
-/// A time parameter. An offset's `+` arrives as a space when the client did not encode
-/// it (`since=2026-12-04T10:00:00+01:00`): read it as the `+` it was.
-fn time(req: &Request, name: &str) -> Result<Option<u64>, String> {
-    let Some(v) = req.param(name) else {
-        return Ok(None);
-    };
-    let mut text = v.to_string();
-    if text.len() > 19 && text.as_bytes()[text.len() - 6] == b' ' {
-        let at = text.len() - 6;
-        text.replace_range(at..=at, "+");
-    }
-    times::parse_text(&text)
-        .map(Some)
-        .map_err(|e| format!("{name}: {e}"))
-}
-
 /// The parameters, or a message naming the one that is wrong.
 fn window(req: &Request) -> Result<(Window, usize), String> {
-    let since = time(req, "since")?;
-    let until = time(req, "until")?;
+    let since = req.time("since")?;
+    let until = req.time("until")?;
     let (since, until) = match (since, until) {
         (Some(s), Some(u)) => (s, u),
         (Some(s), None) => (s, now_ms()),

@@ -30,6 +30,7 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
                 "retries": w.retries().ok(),
                 "dead_letters": w.dead_letters().ok(),
                 "oldest_undelivered_age_ms": oldest.map(|o| o.1),
+                "oldest_dead_letter_age_ms": super::webhooks::oldest_dead_letter_age(w, queue),
             })
         })
         .collect();

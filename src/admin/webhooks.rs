@@ -15,6 +15,17 @@ use crate::deliver::Handle;
 use crate::deliver::webhook::Webhook;
 use crate::queue::Queue;
 
+/// How long ago the oldest of `w`'s dead letters was stored (the same clock as
+/// `oldest_undelivered_age_ms`, which counts only what still waits for an attempt):
+/// dead letters are undelivered too, and a page that showed "none undelivered" beside
+/// them would mislead. `None` without dead letters, or when the queue no longer holds
+/// the event.
+pub fn oldest_dead_letter_age(w: &Webhook, queue: &Queue) -> Option<u64> {
+    let seq = w.dead_letter_page(None, 1).ok()?.first()?.seq;
+    let stored = queue.read(seq, 1).ok()?.first()?.stored_ms;
+    Some(queue.clock().now_ms().saturating_sub(stored))
+}
+
 /// One webhook as `GET /api/v1/webhooks` lists it.
 pub fn describe(w: &Webhook, queue: &Queue) -> Value {
     let head = queue.head();
@@ -32,6 +43,7 @@ pub fn describe(w: &Webhook, queue: &Queue) -> Value {
         "dead_letters": w.dead_letters().ok(),
         "oldest_undelivered_ms": oldest.map(|o| o.0),
         "oldest_undelivered_age_ms": oldest.map(|o| o.1),
+        "oldest_dead_letter_age_ms": oldest_dead_letter_age(w, queue),
         "replays": w.replays,
         "state_bytes": w.state_bytes(),
     })
@@ -80,7 +92,6 @@ pub async fn route(
             };
             let w2 = w.clone();
             match off_admin(d, move || w2.replay(since, until)).await {
-                // A range that ends before it starts holds no events: nothing to replay.
                 Some(Ok(r)) => ok(&json!({
                     "id": id,
                     "scheduled": r.events,
@@ -209,6 +220,11 @@ fn replay_range(req: &Request, body: Option<&[u8]>) -> Result<(u64, u64), String
         }
     };
     match (time("since"), time("until")) {
+        (Ok(s), Ok(u)) if s > u => Err(format!(
+            "since ({}) is after until ({}): the range is reversed",
+            crate::clock::rfc3339_ms(s),
+            crate::clock::rfc3339_ms(u)
+        )),
         (Ok(s), Ok(u)) => Ok((s, u)),
         (Err(e), _) | (_, Err(e)) => Err(e),
     }

@@ -21,6 +21,22 @@ pub struct Client {
     rt: tokio::runtime::Runtime,
 }
 
+/// clicktap answered, and it is a no (an unknown webhook, a bad request, a wrong token):
+/// the command exits 2, where not reaching clicktap is 1.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub what: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 /// An answer: its status and body.
 pub struct Answer {
     pub status: u16,
@@ -78,7 +94,7 @@ impl Client {
         })
     }
 
-    /// A call whose answer must be a success: its JSON, or an error saying what
+    /// A call whose answer must be a success: its JSON, or a [`Refusal`] saying what
     /// clicktap answered.
     pub fn ok(
         &self,
@@ -93,7 +109,11 @@ impl Client {
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&a.body).into_owned());
-            bail!("{method} {path}: {}: {why}", a.status);
+            return Err(Refusal {
+                status: a.status,
+                what: format!("{method} {path}: {}: {why}", a.status),
+            }
+            .into());
         }
         a.json()
     }

@@ -1,12 +1,13 @@
 //! The command line for daily work on a running clicktap: `status`, `reload` and
 //! `webhooks ...`, each a call to its admin API ([`client`]). People get tables and
-//! sentences, scripts `--json` (the API's own answer, unchanged). A refusal (a reload
-//! of a bad file) is exit code 2, like `check`; not reaching clicktap is 1.
+//! sentences, scripts `--json` (the API's own answer, unchanged). Any no from clicktap
+//! (a reload of a bad file, an unknown webhook, a bad request, a wrong token: a
+//! [`Refusal`]) is exit code 2, like `check`; not reaching clicktap is 1.
 
 mod client;
 mod table;
 
-pub use client::Client;
+pub use client::{Client, Refusal};
 
 use anyhow::Context;
 use reqwest::Method;
@@ -23,8 +24,32 @@ pub enum Done {
     Refused,
 }
 
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+/// `println!` to standard output, with a write error (a reader that went away) returned
+/// to the caller instead of a panic.
+macro_rules! outln {
+    ($($t:tt)*) => { writeln!(std::io::stdout(), $($t)*)? };
+}
+
+/// `print!`, the same way.
+macro_rules! out {
+    ($($t:tt)*) => { write!(std::io::stdout(), $($t)*)? };
+}
+
+fn print_json(v: &Value) -> std::io::Result<()> {
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    )
+}
+
+/// Whether `e` is standard output closed by its reader (`clicktap ... | head -1`): the
+/// command then stops quietly, with exit 0, as the reader asked for no more.
+pub fn reader_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn age(ms: Option<u64>) -> String {
@@ -34,20 +59,33 @@ fn age(ms: Option<u64>) -> String {
     }
 }
 
+/// The oldest of what waits for an attempt and of the dead letters (undelivered too),
+/// and which it is.
+fn oldest_undelivered(w: &Value) -> String {
+    let waiting = w["oldest_undelivered_age_ms"].as_u64();
+    match (waiting, w["oldest_dead_letter_age_ms"].as_u64()) {
+        (None, None) => "-".into(),
+        (waiting, Some(dead)) if waiting.is_none_or(|w| dead > w) => {
+            format!("{} (dead letter)", age(Some(dead)))
+        }
+        (waiting, _) => age(waiting),
+    }
+}
+
 pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let s = c.ok(Method::GET, "/api/v1/status", None)?;
     if as_json {
-        print_json(&s);
+        print_json(&s)?;
         return Ok(Done::Ok);
     }
-    println!(
+    outln!(
         "clicktap {} (pid {}), up {}",
         cell(&s["version"]),
         cell(&s["pid"]),
         age(s["uptime_ms"].as_u64())
     );
     let hash = s["config"]["hash"].as_str().unwrap_or("");
-    println!(
+    outln!(
         "config   {} (sha256 {}), loaded {}",
         cell(&s["config"]["path"]),
         &hash[..hash.len().min(12)],
@@ -56,12 +94,12 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             .map(crate::clock::rfc3339_ms)
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "listens  proxy {}, admin {}",
         cell(&s["listeners"]["proxy"]),
         cell(&s["listeners"]["admin"])
     );
-    println!(
+    outln!(
         "queue    {} events, {} bytes{}",
         cell(&s["queue"]["depth"]),
         cell(&s["queue"]["bytes"]),
@@ -86,43 +124,49 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             cell(&w["lag"]),
             cell(&w["retries"]),
             cell(&w["dead_letters"]),
-            age(w["oldest_undelivered_age_ms"].as_u64()),
+            oldest_undelivered(w),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     for w in s["webhooks"].as_array().into_iter().flatten() {
         print_hold(
             w,
             &w["disabled_reason"],
             &w["backoff_until_ms"],
             &Value::Null,
-        );
+        )?;
     }
     Ok(Done::Ok)
 }
 
 /// A line under a table for a webhook that is disabled (why) or backing off (until when).
-fn print_hold(w: &Value, disabled: &Value, backoff_until: &Value, backoff_reason: &Value) {
+fn print_hold(
+    w: &Value,
+    disabled: &Value,
+    backoff_until: &Value,
+    backoff_reason: &Value,
+) -> std::io::Result<()> {
     if let Some(why) = disabled.as_str() {
-        println!("{} is disabled: {why}", cell(&w["id"]));
+        outln!("{} is disabled: {why}", cell(&w["id"]));
     } else if let Some(until) = backoff_until.as_u64() {
         let why = backoff_reason
             .as_str()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{} is backing off until {}{why}",
             cell(&w["id"]),
             crate::clock::rfc3339_ms(until)
         );
     }
+    Ok(())
 }
 
 pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let a = c.call(Method::POST, "/api/v1/reload", None)?;
     let v = a.json()?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else if a.status == 200 {
         let list = |k: &str| {
             let ids: Vec<String> = v["webhooks"][k]
@@ -138,15 +182,15 @@ pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             }
         };
         let hash = v["hash"].as_str().unwrap_or("");
-        println!("reloaded (sha256 {})", &hash[..hash.len().min(12)]);
-        println!(
+        outln!("reloaded (sha256 {})", &hash[..hash.len().min(12)]);
+        outln!(
             "webhooks added: {}; changed: {}; removed: {}",
             list("added"),
             list("changed"),
             list("removed")
         );
         if v["geoip"] == true {
-            println!("GeoIP databases opened again");
+            outln!("GeoIP databases opened again");
         }
     } else {
         eprintln!("reload refused: {}", cell(&v["message"]));
@@ -164,7 +208,7 @@ pub fn reload(c: &Client, as_json: bool) -> anyhow::Result<Done> {
 pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
     let v = c.ok(Method::GET, "/api/v1/webhooks", None)?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
         return Ok(Done::Ok);
     }
     let mut t = Table::new(&["id", "format", "state", "lag", "retries", "dead", "url"]);
@@ -183,10 +227,10 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             cell(&w["url"]),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     for w in v["webhooks"].as_array().into_iter().flatten() {
         for k in w["public_keys"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "{} signs v1a; its receiver verifies with {}",
                 cell(&w["id"]),
                 cell(k)
@@ -200,7 +244,7 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             &h["disabled_reason"],
             &h["backoff_until_ms"],
             &h["backoff_reason"],
-        );
+        )?;
     }
     Ok(Done::Ok)
 }
@@ -214,12 +258,12 @@ pub fn test(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
     let v = c.ok(Method::POST, &path(id, "/test"), None)?;
     let delivered = v["delivered"] == true;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else {
         let status = v["status"]
             .as_u64()
             .map_or("no answer".into(), |s| s.to_string());
-        println!(
+        outln!(
             "{}: {status} in {} ms (event {}, message {})",
             if delivered {
                 "delivered"
@@ -231,11 +275,11 @@ pub fn test(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
             cell(&v["message_id"])
         );
         if let Some(e) = v["error"].as_str() {
-            println!("error: {e}");
+            outln!("error: {e}");
         }
         let body = v["response"].as_str().unwrap_or("");
         if !body.is_empty() {
-            println!("response: {body}");
+            outln!("response: {body}");
         }
     }
     Ok(if delivered { Done::Ok } else { Done::Refused })
@@ -244,9 +288,9 @@ pub fn test(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
 pub fn reactivate(c: &Client, id: &str, as_json: bool) -> anyhow::Result<Done> {
     let v = c.ok(Method::POST, &path(id, "/reactivate"), None)?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else {
-        println!("{id}: {}", cell(&v["health"]["state"]));
+        outln!("{id}: {}", cell(&v["health"]["state"]));
     }
     Ok(Done::Ok)
 }
@@ -278,9 +322,9 @@ pub fn replay(
     )?;
     let n = v["scheduled"].as_u64().unwrap_or(0);
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
     } else {
-        println!("{id}: {n} events put back in line");
+        outln!("{id}: {n} events put back in line");
     }
     if !wait || n == 0 {
         return Ok(Done::Ok);
@@ -334,7 +378,7 @@ pub fn replay(
         return Ok(Done::Refused);
     }
     if !as_json {
-        println!("{id}: {delivered} of {n} delivered in {secs:.1} s");
+        outln!("{id}: {delivered} of {n} delivered in {secs:.1} s");
     }
     Ok(Done::Ok)
 }
@@ -353,7 +397,7 @@ pub fn deliveries(
     }
     let v = c.ok(Method::GET, &path(id, &format!("/deliveries{q}")), None)?;
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
         return Ok(Done::Ok);
     }
     let mut t = Table::new(&["at", "event", "attempt", "status", "ms", "error"]);
@@ -367,9 +411,9 @@ pub fn deliveries(
             cell(&d["error"]),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     if let Some(rate) = v["success_rate"].as_f64() {
-        println!("success rate {:.1}%", rate * 100.0);
+        outln!("success rate {:.1}%", rate * 100.0);
     }
     Ok(Done::Ok)
 }
@@ -377,6 +421,8 @@ pub fn deliveries(
 /// What to do with dead letters.
 pub enum DeadLetters {
     List,
+    /// The one dead letter at this sequence number.
+    Show(u64),
     Replay(Option<u64>),
     Purge(Option<u64>),
 }
@@ -389,6 +435,33 @@ pub fn dead_letters(
 ) -> anyhow::Result<Done> {
     let v = match what {
         DeadLetters::List => c.ok(Method::GET, &path(id, "/dead-letters?limit=10000"), None)?,
+        DeadLetters::Show(seq) => {
+            let after = seq.checked_sub(1).map(|a| format!("&after={a}"));
+            let mut v = c.ok(
+                Method::GET,
+                &path(
+                    id,
+                    &format!("/dead-letters?limit=1{}", after.unwrap_or_default()),
+                ),
+                None,
+            )?;
+            let one: Vec<Value> = v["dead_letters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["seq"] == seq)
+                .cloned()
+                .collect();
+            if one.is_empty() {
+                return Err(Refusal {
+                    status: 404,
+                    what: format!("{id} has no dead letter with seq {seq}"),
+                }
+                .into());
+            }
+            v["dead_letters"] = Value::Array(one);
+            v
+        }
         DeadLetters::Replay(None) => c.ok(Method::POST, &path(id, "/dead-letters/replay"), None)?,
         DeadLetters::Replay(Some(seq)) => c.ok(
             Method::POST,
@@ -403,7 +476,7 @@ pub fn dead_letters(
         )?,
     };
     if as_json {
-        print_json(&v);
+        print_json(&v)?;
         return Ok(Done::Ok);
     }
     if let Some(list) = v["dead_letters"].as_array() {
@@ -417,15 +490,15 @@ pub fn dead_letters(
                 cell(&d["last_error"]),
             ]);
         }
-        print!("{}", t.render());
-        println!("{} in all", cell(&v["total"]));
+        out!("{}", t.render());
+        outln!("{} in all", cell(&v["total"]));
     } else if let Some(n) = v.get("scheduled") {
-        println!(
+        outln!(
             "{id}: {} dead letters put back in line for an attempt (not yet delivered; `clicktap webhooks deliveries {id}` shows how they fare)",
             cell(n)
         );
     } else {
-        println!("{id}: {} purged", cell(&v["purged"]));
+        outln!("{id}: {} purged", cell(&v["purged"]));
     }
     Ok(Done::Ok)
 }

@@ -82,7 +82,7 @@ impl Webhook {
                     tracing::warn!(
                         webhook = self.id(),
                         requests = running.len(),
-                        stop_timeout = ?self.delivery.stop_timeout,
+                        stop_timeout = %crate::logging::duration(self.delivery.stop_timeout),
                         "stopping: requests still in flight are cut short and retried after the restart"
                     );
                     running.abort_all();

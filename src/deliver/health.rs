@@ -238,7 +238,7 @@ impl Webhook {
             State::Alerting => {
                 tracing::warn!(
                     webhook = self.id(),
-                    error = h.last_error.as_deref().unwrap_or(""),
+                    error = h.last_error.as_deref().unwrap_or("none"),
                     "webhook failing: alerting"
                 )
             }
@@ -254,7 +254,7 @@ impl Webhook {
                     .inc();
                 tracing::error!(
                     webhook = self.id(),
-                    reason = h.disabled_reason.as_deref().unwrap_or(""),
+                    reason = h.disabled_reason.as_deref().unwrap_or("none"),
                     "webhook disabled; its events are kept until it is reactivated"
                 )
             }

@@ -205,7 +205,7 @@ impl Delivery {
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => tracing::error!(
-                waited = ?bound,
+                waited = %crate::logging::duration(bound),
                 "delivery did not stop in time; stopping without it (its events are retried after the restart)"
             ),
         }

@@ -87,7 +87,10 @@ pub fn load(cfg: &crate::config::GeoipConfig) -> Option<GeoDb> {
     }
     match GeoDb::open(&cfg.databases) {
         Ok(db) => {
-            tracing::info!(databases = ?cfg.databases, "GeoIP loaded");
+            tracing::info!(
+                databases = %crate::logging::list(cfg.databases.iter().map(|p| p.display())),
+                "GeoIP loaded"
+            );
             Some(db)
         }
         Err(e) => {
@@ -168,19 +171,21 @@ fn report_opened(path: &Path, reader: &Reader<Vec<u8>>) {
     let meta = reader.metadata();
     let built = meta.build_time().ok();
     let age = built.and_then(|b| SystemTime::now().duration_since(b).ok());
-    let built = built.map(humantime::format_rfc3339_seconds);
+    let built = built.map_or("unknown".into(), |b| {
+        humantime::format_rfc3339_seconds(b).to_string()
+    });
     let days = age.map(|a| a.as_secs() / 86_400);
     tracing::info!(
         path = %path.display(),
         database_type = %meta.database_type,
         ip_version = meta.ip_version,
-        built = ?built,
+        built = %built,
         "GeoIP database opened"
     );
     if age.is_some_and(|a| a > STALE_AFTER) {
         tracing::warn!(
             path = %path.display(),
-            age_days = ?days,
+            age_days = days.unwrap_or_default(),
             "GeoIP database is stale: update it (see geo/README.md)"
         );
     }

@@ -75,7 +75,7 @@ impl GeoWatch {
                         Ok(db) => {
                             geo.store(Some(Arc::new(db)));
                             metrics.geoip_reloads.with_label_values(&["success"]).inc();
-                            tracing::info!(databases = ?cfg.databases, "GeoIP databases changed on disk: loaded again");
+                            tracing::info!(databases = %crate::logging::list(cfg.databases.iter().map(|p| p.display())), "GeoIP databases changed on disk: loaded again");
                             loaded = now;
                             failed = None;
                         }

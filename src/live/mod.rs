@@ -155,11 +155,28 @@ impl Live {
             .inc();
         match &result {
             Ok(r) => {
-                tracing::info!(hash = r.hash, webhooks = ?r.webhooks, geoip = r.geoip, "configuration reloaded")
+                tracing::info!(
+                    hash = r.hash,
+                    added = %crate::logging::list(&r.webhooks.added),
+                    changed = %crate::logging::list(&r.webhooks.changed),
+                    removed = %crate::logging::list(&r.webhooks.removed),
+                    geoip = r.geoip,
+                    "configuration reloaded"
+                )
+            }
+            // A file refused is the operator's to fix and nothing broke: WARN. A reload
+            // that failed while applied is an ERROR.
+            Err(r) if r.outcome() == "failed" => {
+                for line in r.lines() {
+                    tracing::error!(
+                        problem = line,
+                        "reload failed; the running configuration stays"
+                    );
+                }
             }
             Err(r) => {
                 for line in r.lines() {
-                    tracing::error!(
+                    tracing::warn!(
                         problem = line,
                         "reload refused; the running configuration stays"
                     );

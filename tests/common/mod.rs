@@ -43,6 +43,53 @@ pub fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A connection to `addr` (IPv4) from the loopback address `source` (any 127.x.y.z):
+/// a client address of its own, for what clicktap keeps per client.
+pub fn connect_from(source: [u8; 4], addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    let sockaddr = |a: [u8; 4], port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(a),
+        },
+        sin_zero: [0; 8],
+    };
+    let std::net::SocketAddr::V4(to) = addr else {
+        panic!("connect_from takes an IPv4 address")
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a socket made, bound and connected here, then owned by the TcpStream.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let from = sockaddr(source, 0);
+        let rc = libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len);
+        assert_eq!(
+            rc,
+            0,
+            "bind {source:?}: {}",
+            std::io::Error::last_os_error()
+        );
+        let to = sockaddr(to.ip().octets(), to.port());
+        let rc = libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len);
+        assert_eq!(rc, 0, "connect {addr}: {}", std::io::Error::last_os_error());
+        std::net::TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// [`raw_exchange`] from the loopback address `source` ([`connect_from`]).
+pub fn raw_exchange_from(source: [u8; 4], addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = connect_from(source, addr);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
 /// A GET with `Connection: close`; returns the status and the body as text.
 pub fn http_get(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");

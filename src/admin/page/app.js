@@ -276,6 +276,24 @@ function hookCard(w) {
   return card;
 }
 
+// Dead letters are undelivered too: the oldest of what waits for an attempt and of
+// the dead letters, and which it is.
+function oldestUndelivered(w) {
+  const waiting = w.oldest_undelivered_age_ms ?? null;
+  const dead = w.oldest_dead_letter_age_ms ?? null;
+  if (waiting === null && dead === null) return "none";
+  if (dead !== null && (waiting === null || dead > waiting)) return fmtMs(dead) + " ago (a dead letter)";
+  return fmtMs(waiting) + " ago";
+}
+
+// The last error with when it happened, and whether deliveries succeeded since.
+function lastError(h) {
+  const notes = [];
+  if (h.last_failure_ms) notes.push(fmtMs(Math.max(0, Date.now() - h.last_failure_ms)) + " ago");
+  if (h.last_success_ms && h.last_failure_ms && h.last_success_ms > h.last_failure_ms) notes.push("delivered since");
+  return notes.length ? `${h.last_error} (${notes.join("; ")})` : h.last_error;
+}
+
 function fillHook(card, w, s) {
   const state = card.querySelector(".state");
   const shown = w.paused ? "paused" : w.health.state;
@@ -287,7 +305,7 @@ function fillHook(card, w, s) {
     ["success rate", fmtRate(s.success_rate) + (s.attempts !== undefined ? ` of ${s.attempts}` : "")],
     ["latency p50 / p90 / p99", [lat.p50, lat.p90, lat.p99].map((v) => (v ?? "–")).join(" / ") + " ms"],
     ["lag (events unread)", String(w.lag)],
-    ["oldest undelivered", w.oldest_undelivered_age_ms === null ? "none" : fmtMs(w.oldest_undelivered_age_ms) + " ago"],
+    ["oldest undelivered", oldestUndelivered(w)],
     ["pending retries", String(w.retries ?? "–")],
     ["dead letters", String(w.dead_letters ?? "–")],
   ];
@@ -298,7 +316,7 @@ function fillHook(card, w, s) {
       (w.health.backoff_reason ? ` (${w.health.backoff_reason})` : "")]);
   }
   if (w.health.last_error && w.health.last_error !== w.health.disabled_reason) {
-    facts.push(["last error", w.health.last_error]);
+    facts.push(["last error", lastError(w.health)]);
   }
   const wide = new Set(["public key (v1a)", "disabled because", "backing off until", "last error"]);
   card.querySelector(".facts").replaceChildren(...facts.map(([k, v]) =>

@@ -107,12 +107,22 @@ pub fn cross_site() -> Answer {
     ))
 }
 
-/// `POST /login`, a form with `token`: on the right token a session cookie and back to
-/// the page; on a wrong one, after a delay that grows with recent failures, back to
+/// `POST /login`, a form with `token`, from the dashboard's page or from a client that
+/// is not a browser (`session::sign_in_allowed`): on the right token a session cookie
+/// and back to the page; on a wrong one, after a delay that grows with recent failures, back to
 /// the page with `?signin=failed`. The token given is never logged.
 async fn sign_in(session: &mut ServerSession, cfg: &AdminConfig, sessions: &Sessions) -> Answer {
-    if !from_own_page(session) {
-        return cross_site();
+    let allowed = session::sign_in_allowed(
+        header(session, "sec-fetch-site"),
+        header(session, "origin"),
+        header(session, "host"),
+    );
+    if !allowed {
+        return secured(super::answer::error(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "a sign-in must come from the dashboard's own page: this one's Origin or Sec-Fetch-Site names another site",
+        ));
     }
     let body = match request::body(session).await {
         Ok(b) => b,

@@ -34,7 +34,7 @@ fn with_reader_gone(config: &Path, args: &[&str]) -> Output {
 fn running(dir: &Path) -> (Clicktap, [common::TestServer; 3]) {
     let up = upstream::start();
     let rx = receiver::ok();
-    let failing = receiver::always(503);
+    let failing = receiver::always(500);
     let o = Options::default()
         .tail(&webhook("main", &rx.url("/"), ""))
         .tail(&webhook(

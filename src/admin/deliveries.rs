@@ -74,12 +74,11 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
         Err(e) => return bad_request(&e),
     };
     // `since` and `until` as stats and replay take them; `since_ms` and `until_ms`, the
-    // first names, read the same way.
+    // first names, read the same way. Both names are read, so that a bad value under
+    // either is refused; given both, the new name wins.
     let time = |names: [&str; 2]| -> Result<Option<u64>, String> {
-        Ok(match req.time(names[0])? {
-            Some(t) => Some(t),
-            None => req.time(names[1])?,
-        })
+        let (new, old) = (req.time(names[0])?, req.time(names[1])?);
+        Ok(new.or(old))
     };
     let since = match time(["since", "since_ms"]) {
         Ok(t) => t.unwrap_or(0),

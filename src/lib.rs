@@ -13,6 +13,7 @@
 //!               ▼
 //!            [deliver] tokio + reqwest: one consumer per webhook
 //!            [rollup]  per-minute click counts for the stats API: one more consumer
+//!            [sink]    NATS JetStream publisher per `[[sinks]]`: one more consumer
 //! ```
 //!
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
@@ -37,6 +38,7 @@ pub mod redact;
 pub mod rollup;
 pub mod run;
 pub mod shutdown;
+pub mod sink;
 pub mod systemd;
 pub mod tls;
 pub mod upgrade;

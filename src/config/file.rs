@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use super::values::OneOrMany;
+use super::sink_file::SinkFile;
 use super::webhook_file::{LinkFile, PageFile, QrFile, WebhookFile};
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +23,7 @@ pub struct ConfigFile {
     pub stats: StatsFile,
     pub admin: Option<AdminFile>,
     pub webhooks: Vec<WebhookFile>,
+    pub sinks: Vec<SinkFile>,
     pub links: Vec<LinkFile>,
     pub qr: QrFile,
     pub pages: Vec<PageFile>,

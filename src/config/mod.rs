@@ -14,6 +14,9 @@ mod headers;
 mod parse;
 mod problems;
 mod secret;
+mod sink;
+mod sink_file;
+mod subject;
 mod url;
 mod validate;
 mod values;
@@ -24,6 +27,8 @@ pub use auth::Auth;
 pub use event_types::{Page, PagePath, QrConfig, bare_host};
 pub use problems::{Problem, Problems};
 pub use secret::{Secret, SigningKey};
+pub use sink::{Credentials, Retention, SinkConfig, SinkTls, StreamConfig};
+pub use subject::SubjectTemplate;
 pub use webhook::{
     BatchPolicy, Filter, Format, LinkMeta, RetryPolicy, WebhookConfig, default_guid,
 };
@@ -49,6 +54,8 @@ pub struct Config {
     /// `None`: no admin listener.
     pub admin: Option<AdminConfig>,
     pub webhooks: Vec<WebhookConfig>,
+    /// `[[sinks]]`: where every event is published besides the webhooks.
+    pub sinks: Vec<SinkConfig>,
     pub links: Vec<LinkMeta>,
     /// `[qr]`: what marks a redirect as a QR scan.
     pub qr: QrConfig,

@@ -68,6 +68,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let qr = event_types::qr(file.qr, &mut problems);
     let pages = event_types::pages(file.pages, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
+    let sinks = super::sink::sinks(file.sinks, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -84,6 +85,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         stats,
         admin,
         webhooks,
+        sinks,
         links,
         qr,
         pages,
@@ -127,7 +129,7 @@ fn fingerprint(text: &str, webhooks: &mut [super::WebhookConfig]) {
 
 /// A path the configuration names must be a regular file: a FIFO or a device
 /// (`/dev/zero`) would make `check` read forever.
-fn regular_file(path: &Path) -> Result<(), String> {
+pub(super) fn regular_file(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(format!("{} is not a regular file", path.display())),

@@ -1,0 +1,212 @@
+//! `[[sinks]]` with `type = "nats"` against a real nats-server 2.9.10 (JetStream, store
+//! in a temporary directory, loopback): every event reaches the stream once per event
+//! id, across NATS going away and clicktap being killed, and a stream that does not
+//! match the config is refused, naming the setting.
+
+mod common;
+#[path = "common/nats.rs"]
+mod nats;
+
+use common::load::Load;
+use common::clicktap::check_text;
+use common::{Clicktap, Options, events_cli, upstream, wait_until};
+use nats::{Nats, id_counts};
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn sink(nats: &Nats, stream_extra: &str) -> String {
+    format!(
+        "[[sinks]]\nid = \"fleet\"\ntype = \"nats\"\nurls = [\"{}\"]\nsubject = \"clicks.{{link.host}}\"\n\
+         connect_timeout = \"1s\"\npublish_timeout = \"2s\"\nmax_backoff = \"500ms\"\n\
+         [sinks.stream]\nname = \"CLICKS\"\nsubjects = [\"clicks.>\"]\nmax_age = \"7d\"\n{stream_extra}",
+        nats.url()
+    )
+}
+
+fn status_sink(ct: &Clicktap) -> serde_json::Value {
+    let s: serde_json::Value = serde_json::from_str(&ct.admin_get("/api/v1/status")).unwrap();
+    s["sinks"][0].clone()
+}
+
+/// The ids of the events clicktap stored (read after it stopped).
+fn stored_ids(ct: &Clicktap) -> HashSet<String> {
+    events_cli(&ct.config, 1_000_000)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_click_reaches_the_stream_once_with_its_id_as_msg_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let up = upstream::start();
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    wait_until("the sink publishing", Duration::from_secs(20), || {
+        status_sink(&ct)["state"] == "publishing"
+    });
+    // Created as configured.
+    let config = nats.stream_config("CLICKS");
+    assert_eq!(config.subjects, vec!["clicks.>".to_string()]);
+    assert_eq!(config.max_age, Duration::from_secs(7 * 86_400));
+    for i in 0..200 {
+        assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
+    }
+    wait_until("200 events in the stream", Duration::from_secs(30), || {
+        nats.count("CLICKS") >= 200
+    });
+    wait_until("the sink's lag at 0", Duration::from_secs(10), || {
+        status_sink(&ct)["lag"] == 0
+    });
+    assert!(ct.metric("clicktap_sink_events_total", "outcome=\"acked\",sink=\"fleet\"") >= 200.0);
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    let read = nats.read_all("CLICKS");
+    assert_eq!(read.len(), 200, "one message per click");
+    for r in &read {
+        assert_eq!(r.subject, "clicks.sho_rt");
+        assert_eq!(r.msg_id.as_deref(), r.event["id"].as_str(), "Nats-Msg-Id is the event id");
+    }
+    let counts = id_counts(&read);
+    assert!(counts.values().all(|n| *n == 1));
+    let ids: HashSet<String> = counts.into_keys().collect();
+    assert_eq!(ids, stored_ids(&ct), "the stream holds exactly the stored events");
+}
+
+#[test]
+fn nats_down_for_a_while_then_back_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = Nats::start(dir.path());
+    let up = upstream::start();
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    wait_until("the sink publishing", Duration::from_secs(20), || {
+        status_sink(&ct)["state"] == "publishing"
+    });
+    for i in 0..50 {
+        assert_eq!(ct.click(&format!("GET /r/a{i}"), ""), 302);
+    }
+    wait_until("50 events in the stream", Duration::from_secs(30), || {
+        nats.count("CLICKS") >= 50
+    });
+    nats.stop();
+    for i in 0..100 {
+        assert_eq!(ct.click(&format!("GET /r/b{i}"), ""), 302);
+    }
+    wait_until("the sink noticing NATS is down", Duration::from_secs(30), || {
+        let s = status_sink(&ct);
+        s["state"] == "connecting" && s["lag"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(ct.metric("clicktap_sink_lag_events", "sink=\"fleet\"") > 0.0);
+    nats.restart();
+    wait_until("the sink catching up", Duration::from_secs(60), || {
+        let s = status_sink(&ct);
+        s["state"] == "publishing" && s["lag"] == 0
+    });
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    let read = nats.read_all("CLICKS");
+    let counts = id_counts(&read);
+    assert_eq!(read.len(), counts.len(), "no event stored twice");
+    let ids: HashSet<String> = counts.into_keys().collect();
+    let stored = stored_ids(&ct);
+    assert_eq!(stored.len(), 150);
+    assert_eq!(ids, stored, "every click of the outage reached the stream");
+}
+
+#[test]
+fn sigkill_mid_stream_loses_nothing_and_msg_ids_remove_the_resends() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let up = upstream::start();
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    let load = Load::start(ct.proxy);
+    for round in 0..3 {
+        load.wait_served(100, "clicks served");
+        wait_until("events reaching the stream", Duration::from_secs(30), || {
+            nats.count("CLICKS") > 50 * (round + 1)
+        });
+        ct.kill9();
+        load.next_process();
+        ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
+    }
+    load.wait_served(100, "clicks served after the last restart");
+    load.finish();
+    wait_until("the sink caught up", Duration::from_secs(60), || {
+        let s = status_sink(&ct);
+        s["state"] == "publishing" && s["lag"] == 0
+    });
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    let stored = stored_ids(&ct);
+    let read = nats.read_all("CLICKS");
+    let counts = id_counts(&read);
+    assert_eq!(
+        read.len(),
+        counts.len(),
+        "an event re-sent after a kill is removed by its Nats-Msg-Id"
+    );
+    let ids: HashSet<String> = counts.into_keys().collect();
+    let missing: Vec<_> = stored.difference(&ids).collect();
+    assert!(missing.is_empty(), "stored events not in the stream: {missing:?}");
+    // Events captured in a kill's crash window may have been published before the
+    // queue lost them: the stream may hold more than the queue kept, never less.
+    assert!(ids.len() >= stored.len());
+}
+
+#[test]
+fn a_stream_that_does_not_match_the_config_is_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    nats.create_stream(async_nats::jetstream::stream::Config {
+        name: "CLICKS".into(),
+        subjects: vec!["clicks.>".into()],
+        max_age: Duration::from_secs(3600),
+        ..Default::default()
+    });
+    let up = upstream::start();
+    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    wait_until("the sink refused", Duration::from_secs(20), || {
+        status_sink(&ct)["state"] == "refused"
+    });
+    let error = status_sink(&ct)["last_error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("sinks[0].stream.max_age") && error.contains("1h") && error.contains("7days"),
+        "{error}"
+    );
+    assert!(ct.log_text().contains("sinks[0].stream.max_age"));
+    assert_eq!(ct.metric("clicktap_sink_state", "sink=\"fleet\""), 2.0);
+    for i in 0..5 {
+        assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
+    }
+    wait_until("the events waiting in the queue", Duration::from_secs(10), || {
+        status_sink(&ct)["lag"] == 5
+    });
+    assert_eq!(nats.count("CLICKS"), 0, "nothing published into a stream that does not match");
+    // The stream was left as it was.
+    assert_eq!(nats.stream_config("CLICKS").max_age, Duration::from_secs(3600));
+    assert!(ct.stop().success(), "{}", ct.log_text());
+}
+
+#[test]
+fn check_rejects_bad_sink_keys_naming_key_and_value() {
+    let text = "[[sinks]]\nid = \"fleet\"\ntype = \"nats\"\nurls = [\"nats://u:p@127.0.0.1:4222\"]\n\
+                subject = \"clicks.{link.hots}\"\ntoken = \"t0ken-secret-value\"\nnkey_seed = \"SUsecretseedvalue000\"\n\
+                [sinks.stream]\nname = \"CLICKS\"\nsubjects = [\"other.>\"]\nretention = \"forever\"\n";
+    let (code, err) = check_text(text);
+    assert_eq!(code, 2, "{err}");
+    for needle in [
+        "sinks[0].subject",
+        "link.hots",
+        "sinks[0].urls[0]",
+        "sinks[0]: sets token and nkey_seed",
+        "sinks[0].stream.retention",
+        "\"forever\"",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in:\n{err}");
+    }
+    assert!(!err.contains("t0ken-secret-value") && !err.contains("SUsecretseedvalue000"));
+    assert!(!err.contains("u:p@"), "a URL's password is not quoted: {err}");
+    // A subject the stream would not store.
+    let text = "[[sinks]]\nid = \"fleet\"\ntype = \"nats\"\nurls = [\"nats://127.0.0.1:4222\"]\n\
+                subject = \"clicks.{link.host}\"\n[sinks.stream]\nname = \"CLICKS\"\nsubjects = [\"views.>\"]\n";
+    let (code, err) = check_text(text);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("sinks[0].subject") && err.contains("not among the stream's subjects"), "{err}");
+}

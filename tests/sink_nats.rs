@@ -7,8 +7,8 @@ mod common;
 #[path = "common/nats.rs"]
 mod nats;
 
-use common::load::Load;
 use common::clicktap::check_text;
+use common::load::Load;
 use common::{Clicktap, Options, events_cli, upstream, wait_until};
 use nats::{Nats, id_counts};
 use std::collections::HashSet;
@@ -41,7 +41,11 @@ fn every_click_reaches_the_stream_once_with_its_id_as_msg_id() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
     let up = upstream::start();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    let mut ct = Clicktap::start(
+        dir.path(),
+        up.addr,
+        &Options::default().tail(&sink(&nats, "")),
+    );
     wait_until("the sink publishing", Duration::from_secs(20), || {
         status_sink(&ct)["state"] == "publishing"
     });
@@ -58,18 +62,31 @@ fn every_click_reaches_the_stream_once_with_its_id_as_msg_id() {
     wait_until("the sink's lag at 0", Duration::from_secs(10), || {
         status_sink(&ct)["lag"] == 0
     });
-    assert!(ct.metric("clicktap_sink_events_total", "outcome=\"acked\",sink=\"fleet\"") >= 200.0);
+    assert!(
+        ct.metric(
+            "clicktap_sink_events_total",
+            "outcome=\"acked\",sink=\"fleet\""
+        ) >= 200.0
+    );
     assert!(ct.stop().success(), "{}", ct.log_text());
     let read = nats.read_all("CLICKS");
     assert_eq!(read.len(), 200, "one message per click");
     for r in &read {
         assert_eq!(r.subject, "clicks.sho_rt");
-        assert_eq!(r.msg_id.as_deref(), r.event["id"].as_str(), "Nats-Msg-Id is the event id");
+        assert_eq!(
+            r.msg_id.as_deref(),
+            r.event["id"].as_str(),
+            "Nats-Msg-Id is the event id"
+        );
     }
     let counts = id_counts(&read);
     assert!(counts.values().all(|n| *n == 1));
     let ids: HashSet<String> = counts.into_keys().collect();
-    assert_eq!(ids, stored_ids(&ct), "the stream holds exactly the stored events");
+    assert_eq!(
+        ids,
+        stored_ids(&ct),
+        "the stream holds exactly the stored events"
+    );
 }
 
 #[test]
@@ -77,7 +94,11 @@ fn nats_down_for_a_while_then_back_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut nats = Nats::start(dir.path());
     let up = upstream::start();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    let mut ct = Clicktap::start(
+        dir.path(),
+        up.addr,
+        &Options::default().tail(&sink(&nats, "")),
+    );
     wait_until("the sink publishing", Duration::from_secs(20), || {
         status_sink(&ct)["state"] == "publishing"
     });
@@ -91,10 +112,14 @@ fn nats_down_for_a_while_then_back_loses_nothing() {
     for i in 0..100 {
         assert_eq!(ct.click(&format!("GET /r/b{i}"), ""), 302);
     }
-    wait_until("the sink noticing NATS is down", Duration::from_secs(30), || {
-        let s = status_sink(&ct);
-        s["state"] == "connecting" && s["lag"].as_u64().unwrap_or(0) > 0
-    });
+    wait_until(
+        "the sink noticing NATS is down",
+        Duration::from_secs(30),
+        || {
+            let s = status_sink(&ct);
+            s["state"] == "connecting" && s["lag"].as_u64().unwrap_or(0) > 0
+        },
+    );
     assert!(ct.metric("clicktap_sink_lag_events", "sink=\"fleet\"") > 0.0);
     nats.restart();
     wait_until("the sink catching up", Duration::from_secs(60), || {
@@ -116,13 +141,19 @@ fn sigkill_mid_stream_loses_nothing_and_msg_ids_remove_the_resends() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
     let up = upstream::start();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    let mut ct = Clicktap::start(
+        dir.path(),
+        up.addr,
+        &Options::default().tail(&sink(&nats, "")),
+    );
     let load = Load::start(ct.proxy);
     for round in 0..3 {
         load.wait_served(100, "clicks served");
-        wait_until("events reaching the stream", Duration::from_secs(30), || {
-            nats.count("CLICKS") > 50 * (round + 1)
-        });
+        wait_until(
+            "events reaching the stream",
+            Duration::from_secs(30),
+            || nats.count("CLICKS") > 50 * (round + 1),
+        );
         ct.kill9();
         load.next_process();
         ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
@@ -144,7 +175,10 @@ fn sigkill_mid_stream_loses_nothing_and_msg_ids_remove_the_resends() {
     );
     let ids: HashSet<String> = counts.into_keys().collect();
     let missing: Vec<_> = stored.difference(&ids).collect();
-    assert!(missing.is_empty(), "stored events not in the stream: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "stored events not in the stream: {missing:?}"
+    );
     // Events captured in a kill's crash window may have been published before the
     // queue lost them: the stream may hold more than the queue kept, never less.
     assert!(ids.len() >= stored.len());
@@ -161,13 +195,19 @@ fn a_stream_that_does_not_match_the_config_is_refused_naming_the_setting() {
         ..Default::default()
     });
     let up = upstream::start();
-    let mut ct = Clicktap::start(dir.path(), up.addr, &Options::default().tail(&sink(&nats, "")));
+    let mut ct = Clicktap::start(
+        dir.path(),
+        up.addr,
+        &Options::default().tail(&sink(&nats, "")),
+    );
     wait_until("the sink refused", Duration::from_secs(20), || {
         status_sink(&ct)["state"] == "refused"
     });
     let error = status_sink(&ct)["last_error"].as_str().unwrap().to_string();
     assert!(
-        error.contains("sinks[0].stream.max_age") && error.contains("1h") && error.contains("7days"),
+        error.contains("sinks[0].stream.max_age")
+            && error.contains("1h")
+            && error.contains("7days"),
         "{error}"
     );
     assert!(ct.log_text().contains("sinks[0].stream.max_age"));
@@ -175,12 +215,21 @@ fn a_stream_that_does_not_match_the_config_is_refused_naming_the_setting() {
     for i in 0..5 {
         assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
     }
-    wait_until("the events waiting in the queue", Duration::from_secs(10), || {
-        status_sink(&ct)["lag"] == 5
-    });
-    assert_eq!(nats.count("CLICKS"), 0, "nothing published into a stream that does not match");
+    wait_until(
+        "the events waiting in the queue",
+        Duration::from_secs(10),
+        || status_sink(&ct)["lag"] == 5,
+    );
+    assert_eq!(
+        nats.count("CLICKS"),
+        0,
+        "nothing published into a stream that does not match"
+    );
     // The stream was left as it was.
-    assert_eq!(nats.stream_config("CLICKS").max_age, Duration::from_secs(3600));
+    assert_eq!(
+        nats.stream_config("CLICKS").max_age,
+        Duration::from_secs(3600)
+    );
     assert!(ct.stop().success(), "{}", ct.log_text());
 }
 
@@ -202,11 +251,74 @@ fn check_rejects_bad_sink_keys_naming_key_and_value() {
         assert!(err.contains(needle), "{needle:?} not in:\n{err}");
     }
     assert!(!err.contains("t0ken-secret-value") && !err.contains("SUsecretseedvalue000"));
-    assert!(!err.contains("u:p@"), "a URL's password is not quoted: {err}");
+    assert!(
+        !err.contains("u:p@"),
+        "a URL's password is not quoted: {err}"
+    );
     // A subject the stream would not store.
     let text = "[[sinks]]\nid = \"fleet\"\ntype = \"nats\"\nurls = [\"nats://127.0.0.1:4222\"]\n\
                 subject = \"clicks.{link.host}\"\n[sinks.stream]\nname = \"CLICKS\"\nsubjects = [\"views.>\"]\n";
     let (code, err) = check_text(text);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("sinks[0].subject") && err.contains("not among the stream's subjects"), "{err}");
+    assert!(
+        err.contains("sinks[0].subject") && err.contains("not among the stream's subjects"),
+        "{err}"
+    );
+}
+
+#[test]
+fn credentials_log_in_and_never_show() {
+    const PASSWORD: &str = "n4ts-pa55word-never-shown";
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_with_auth(dir.path(), Some(("clicktap", PASSWORD)));
+    let up = upstream::start();
+    let o = Options::default().tail(&sink(&nats, "").replace(
+        "[sinks.stream]",
+        &format!("user = \"clicktap\"\npassword = \"{PASSWORD}\"\n[sinks.stream]"),
+    ));
+    // Every crate's every line, the NATS client's protocol trace among them.
+    let mut ct = Clicktap::start_env(dir.path(), up.addr, &o, &[("RUST_LOG", "trace")]);
+    for i in 0..10 {
+        assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
+    }
+    wait_until("10 events in the stream", Duration::from_secs(30), || {
+        nats.count("CLICKS") >= 10
+    });
+    let status = ct.admin_get("/api/v1/status");
+    let metrics = ct.admin_get("/metrics");
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    for (what, text) in [
+        ("log", ct.log_text()),
+        ("status", status),
+        ("metrics", metrics),
+    ] {
+        assert!(!text.contains(PASSWORD), "the password in the {what}");
+    }
+}
+
+#[test]
+fn a_wrong_password_leaves_the_events_in_the_queue_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_with_auth(dir.path(), Some(("clicktap", "right-password-0123")));
+    let up = upstream::start();
+    let o = Options::default().tail(&sink(&nats, "").replace(
+        "[sinks.stream]",
+        "user = \"clicktap\"\npassword = \"wrong-password-0123\"\n[sinks.stream]",
+    ));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..3 {
+        assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
+    }
+    wait_until("the sink saying why", Duration::from_secs(20), || {
+        let s = status_sink(&ct);
+        s["state"] == "connecting"
+            && s["lag"] == 3
+            && s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.to_lowercase().contains("auth"))
+    });
+    assert_eq!(nats.count("CLICKS"), 0);
+    let text = ct.log_text() + &ct.admin_get("/api/v1/status");
+    assert!(!text.contains("wrong-password-0123"));
+    assert!(ct.stop().success(), "{}", ct.log_text());
 }

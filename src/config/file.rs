@@ -7,8 +7,8 @@
 
 use serde::Deserialize;
 
-use super::values::OneOrMany;
 use super::sink_file::SinkFile;
+use super::values::OneOrMany;
 use super::webhook_file::{LinkFile, PageFile, QrFile, WebhookFile};
 
 #[derive(Debug, Default, Deserialize)]

@@ -110,16 +110,25 @@ fn sink(f: SinkFile, key: &str, p: &mut Problems) -> Option<SinkConfig> {
     if f.kind != "nats" {
         p.push(
             format!("{key}.type"),
-            format!("{:?} is not a sink type; the one there is: \"nats\"", f.kind),
+            format!(
+                "{:?} is not a sink type; the one there is: \"nats\"",
+                f.kind
+            ),
         );
     }
     if f.urls.is_empty() {
-        p.push(format!("{key}.urls"), "is missing (e.g. [\"nats://127.0.0.1:4222\"])");
+        p.push(
+            format!("{key}.urls"),
+            "is missing (e.g. [\"nats://127.0.0.1:4222\"])",
+        );
     }
     for (n, u) in f.urls.iter().enumerate() {
         p.check(&format!("{key}.urls[{n}]"), nats_url(u));
     }
-    let subject = p.check(&format!("{key}.subject"), SubjectTemplate::parse(&f.subject));
+    let subject = p.check(
+        &format!("{key}.subject"),
+        SubjectTemplate::parse(&f.subject),
+    );
     let credentials = credentials(&f, key, p);
     let tls = tls(&f, key, p);
     let mut duration = |name: &str, v: &str, nonzero: bool| {
@@ -145,13 +154,19 @@ fn sink(f: SinkFile, key: &str, p: &mut Problems) -> Option<SinkConfig> {
     if max_in_flight_bytes.is_some_and(|b| b < 64 << 10) {
         p.push(
             format!("{key}.max_in_flight_bytes"),
-            format!("{:?} is below 64KiB, less than one large event", f.max_in_flight_bytes),
+            format!(
+                "{:?} is below 64KiB, less than one large event",
+                f.max_in_flight_bytes
+            ),
         );
     }
     let stream = match f.stream {
         Some(s) => stream(s, &format!("{key}.stream"), p),
         None => {
-            p.push(format!("{key}.stream"), "is missing: [sinks.stream] with name and subjects");
+            p.push(
+                format!("{key}.stream"),
+                "is missing: [sinks.stream] with name and subjects",
+            );
             None
         }
     };
@@ -239,7 +254,10 @@ fn credentials(f: &SinkFile, key: &str, p: &mut Problems) -> Credentials {
     if let Some(s) = &f.nkey_seed {
         // The seed's value is never quoted: it is the key itself.
         if !s.starts_with("SU") || s.len() < 16 {
-            p.push(format!("{key}.nkey_seed"), "is not a user nkey seed (it starts with SU)");
+            p.push(
+                format!("{key}.nkey_seed"),
+                "is not a user nkey seed (it starts with SU)",
+            );
         }
         return Credentials::NkeySeed(Secret::new(s.clone()));
     }
@@ -298,7 +316,10 @@ fn stream(f: StreamFile, key: &str, p: &mut Problems) -> Option<StreamConfig> {
         );
     }
     if f.subjects.is_empty() {
-        p.push(format!("{key}.subjects"), "is missing (e.g. [\"clicks.>\"])");
+        p.push(
+            format!("{key}.subjects"),
+            "is missing (e.g. [\"clicks.>\"])",
+        );
     }
     for (n, s) in f.subjects.iter().enumerate() {
         let tokens: Vec<&str> = s.split('.').collect();
@@ -318,7 +339,10 @@ fn stream(f: StreamFile, key: &str, p: &mut Problems) -> Option<StreamConfig> {
     if !(1..=5).contains(&f.replicas) {
         p.push(
             format!("{key}.replicas"),
-            format!("{} is not between 1 and 5, what JetStream allows", f.replicas),
+            format!(
+                "{} is not between 1 and 5, what JetStream allows",
+                f.replicas
+            ),
         );
     }
     let retention = match f.retention.as_str() {
@@ -350,7 +374,10 @@ fn stream(f: StreamFile, key: &str, p: &mut Problems) -> Option<StreamConfig> {
     {
         p.push(
             format!("{key}.duplicate_window"),
-            format!("{:?} is longer than max_age {:?}", f.duplicate_window, f.max_age),
+            format!(
+                "{:?} is longer than max_age {:?}",
+                f.duplicate_window, f.max_age
+            ),
         );
     }
     if p.list.len() > before {

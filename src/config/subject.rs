@@ -173,9 +173,21 @@ mod tests {
 
     #[test]
     fn bad_templates_say_why() {
-        assert!(SubjectTemplate::parse("clicks.{link.hots}").unwrap_err().contains("link.hots"));
-        assert!(SubjectTemplate::parse("clicks.{link.host").unwrap_err().contains("without"));
-        assert!(SubjectTemplate::parse("clicks.*").unwrap_err().contains("not a NATS subject"));
+        assert!(
+            SubjectTemplate::parse("clicks.{link.hots}")
+                .unwrap_err()
+                .contains("link.hots")
+        );
+        assert!(
+            SubjectTemplate::parse("clicks.{link.host")
+                .unwrap_err()
+                .contains("without")
+        );
+        assert!(
+            SubjectTemplate::parse("clicks.*")
+                .unwrap_err()
+                .contains("not a NATS subject")
+        );
         assert!(SubjectTemplate::parse("clicks..x").is_err());
         assert!(SubjectTemplate::parse("a b").is_err());
         assert!(SubjectTemplate::parse("").is_err());

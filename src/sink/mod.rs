@@ -7,8 +7,10 @@
 //! events like a webhook does) and its own task ([`publish`]). The sinks run on one
 //! tokio runtime in a thread of their own, apart from the proxy's and delivery's: NATS
 //! being slow or down uses up the sinks' time only. [`Sinks::stop`] is bounded: the
-//! longest `stop_timeout` of the sinks (for acknowledgements in flight) plus
-//! [`STOP_MARGIN`].
+//! longest `publish_timeout` (a publish under way) plus `stop_timeout` (the
+//! acknowledgements in flight) of the sinks, plus [`STOP_MARGIN`].
+//!
+//! A reload does not change the sinks: a changed `[[sinks]]` applies at the next start.
 
 mod connect;
 pub mod health;
@@ -74,13 +76,20 @@ impl Sinks {
     /// Starts every enabled sink. A sink seen for the first time starts at the queue's
     /// head: it publishes what is captured from now on, as a new webhook does. A sink no
     /// longer configured has its cursor removed, so that it holds back nothing.
-    pub fn start(sinks: &[SinkConfig], queue: Queue, metrics: Arc<Metrics>) -> anyhow::Result<Sinks> {
+    pub fn start(
+        sinks: &[SinkConfig],
+        queue: Queue,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Sinks> {
         for (name, _) in queue.cursors()? {
             if let Some(id) = name.strip_prefix("sink:")
                 && !sinks.iter().any(|s| s.id == id)
             {
                 queue.remove_cursor(&name)?;
-                tracing::info!(sink = id, "sink no longer configured: its cursor is removed");
+                tracing::info!(
+                    sink = id,
+                    "sink no longer configured: its cursor is removed"
+                );
             }
         }
         let mut health = BTreeMap::new();
@@ -106,7 +115,7 @@ impl Sinks {
         }
         let bound = sinks
             .iter()
-            .map(|s| s.stop_timeout)
+            .map(|s| s.stop_timeout + s.publish_timeout)
             .max()
             .unwrap_or_default()
             + STOP_MARGIN;
@@ -148,8 +157,8 @@ impl Sinks {
     }
 
     /// Stops every sink: acknowledgements in flight get the sink's `stop_timeout`, the
-    /// cursors are written. Waits at most the longest `stop_timeout` plus
-    /// [`STOP_MARGIN`].
+    /// cursors are written. Waits at most the longest `publish_timeout` plus
+    /// `stop_timeout`, plus [`STOP_MARGIN`].
     pub fn stop(mut self) {
         let _ = self.stop.send(true);
         match self.done.recv_timeout(self.bound) {

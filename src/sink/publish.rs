@@ -76,7 +76,11 @@ impl Publisher {
                 Err(e) => e,
             };
             let refused = matches!(error, SinkError::Refused(_));
-            let state = if refused { State::Refused } else { State::Connecting };
+            let state = if refused {
+                State::Refused
+            } else {
+                State::Connecting
+            };
             let message = error.to_string();
             if self.health.set(state, Some(message.clone())) || refused {
                 if refused {
@@ -89,6 +93,17 @@ impl Publisher {
                 .sink_state
                 .with_label_values(&[id.as_str()])
                 .set(state.gauge());
+            let head = self.queue.head();
+            let cursor = self
+                .queue
+                .cursor(&self.consumer())
+                .ok()
+                .flatten()
+                .unwrap_or(head);
+            self.metrics
+                .sink_lag
+                .with_label_values(&[id.as_str()])
+                .set(head.saturating_sub(cursor) as i64);
             // A session that published a while resets the back-off.
             if started.elapsed() > self.cfg.max_backoff {
                 backoff = FIRST_BACKOFF;
@@ -131,7 +146,9 @@ impl Publisher {
             tracing::info!(sink = id, stream = cfg.stream.name, "sink publishing");
         }
         let m = &self.metrics;
-        m.sink_state.with_label_values(&[id]).set(State::Publishing.gauge());
+        m.sink_state
+            .with_label_values(&[id])
+            .set(State::Publishing.gauge());
         let events = |outcome: &str| m.sink_events.with_label_values(&[id, outcome]);
         let in_flight_bytes = m.sink_in_flight_bytes.with_label_values(&[id]);
         let lag = m.sink_lag.with_label_values(&[id]);
@@ -151,19 +168,28 @@ impl Publisher {
             // them: start again from what it kept (the stream removes re-sends).
             if self.queue.generation() != generation {
                 break Err(SinkError::Publish(
-                    "the queue's storage was opened again; publishing again from the stored cursor".into(),
+                    "the queue's storage was opened again; publishing again from the stored cursor"
+                        .into(),
                 ));
             }
             // Publish while there is room.
             let mut failure = None;
-            while acks.len() < cfg.max_in_flight && bytes_held < cfg.max_in_flight_bytes {
+            while acks.len() < cfg.max_in_flight
+                && bytes_held < cfg.max_in_flight_bytes
+                && !*stop.borrow()
+            {
                 if batch.is_empty() {
                     batch.extend(self.queue.read(sent, READ)?);
                 }
                 let Some(ev) = batch.pop_front() else { break };
                 if ev.seq > sent {
                     events("missed").inc_by(ev.seq - sent);
-                    tracing::warn!(sink = id, from = sent, to = ev.seq, "events removed by the queue's retention before the sink published them");
+                    tracing::warn!(
+                        sink = id,
+                        from = sent,
+                        to = ev.seq,
+                        "events removed by the queue's retention before the sink published them"
+                    );
                 }
                 let (subject, msg_id) = self.address(&ev);
                 let payload = Bytes::copy_from_slice(ev.bytes());
@@ -172,11 +198,15 @@ impl Publisher {
                 if let Some(msg_id) = &msg_id {
                     publish = publish.message_id(msg_id);
                 }
-                let sending = tokio::time::timeout(cfg.publish_timeout, js.send_publish(subject, publish));
+                let sending =
+                    tokio::time::timeout(cfg.publish_timeout, js.send_publish(subject, publish));
                 let future = match sending.await {
                     Ok(Ok(f)) => f,
                     Ok(Err(e)) => {
-                        failure = Some(SinkError::Publish(format!("cannot publish the event at seq {}: {e}", ev.seq)));
+                        failure = Some(SinkError::Publish(format!(
+                            "cannot publish the event at seq {}: {e}",
+                            ev.seq
+                        )));
                         break;
                     }
                     Err(_) => {
@@ -272,7 +302,11 @@ impl Publisher {
         if self.cfg.subject.is_fixed() {
             let id = serde_json::from_slice::<Id>(ev.bytes()).ok().map(|i| i.id);
             if id.is_none() {
-                tracing::warn!(sink = self.cfg.id, seq = ev.seq, "an event without an id: published without Nats-Msg-Id");
+                tracing::warn!(
+                    sink = self.cfg.id,
+                    seq = ev.seq,
+                    "an event without an id: published without Nats-Msg-Id"
+                );
             }
             return (self.cfg.subject.example(), id);
         }
@@ -280,7 +314,11 @@ impl Publisher {
             serde_json::from_slice(ev.bytes()).unwrap_or(serde_json::Value::Null);
         let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
         if id.is_none() {
-            tracing::warn!(sink = self.cfg.id, seq = ev.seq, "an event without an id: published without Nats-Msg-Id");
+            tracing::warn!(
+                sink = self.cfg.id,
+                seq = ev.seq,
+                "an event without an id: published without Nats-Msg-Id"
+            );
         }
         (self.cfg.subject.render(&value), id)
     }

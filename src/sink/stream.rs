@@ -129,3 +129,49 @@ fn differences(want: &StreamConfig, have: &stream::Config, key: &str) -> Vec<Str
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn want() -> StreamConfig {
+        StreamConfig {
+            name: "CLICKS".into(),
+            subjects: vec!["clicks.>".into()],
+            replicas: 3,
+            retention: Retention::Limits,
+            max_age: Duration::from_secs(7 * 86_400),
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+
+    fn have() -> stream::Config {
+        stream::Config {
+            name: "CLICKS".into(),
+            subjects: vec!["clicks.>".into()],
+            num_replicas: 3,
+            max_age: Duration::from_secs(7 * 86_400),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_matching_stream_has_no_differences() {
+        assert!(differences(&want(), &have(), "sinks[0].stream").is_empty());
+    }
+
+    #[test]
+    fn each_difference_names_its_key_and_both_values() {
+        let mut h = have();
+        h.num_replicas = 1;
+        h.retention = stream::RetentionPolicy::WorkQueue;
+        h.subjects = vec!["views.>".into()];
+        let d = differences(&want(), &h, "sinks[0].stream");
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(d[0].starts_with("sinks[0].stream.subjects") && d[0].contains("views.>"));
+        assert!(d[1].starts_with("sinks[0].stream.replicas") && d[1].contains("has 1"));
+        assert!(d[2].starts_with("sinks[0].stream.retention") && d[2].contains("workqueue"));
+    }
+}

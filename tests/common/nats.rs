@@ -14,6 +14,8 @@ pub struct Nats {
     pub port: u16,
     store: PathBuf,
     log: PathBuf,
+    /// `--user` and `--pass` the server requires, if any.
+    auth: Option<(String, String)>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -29,7 +31,13 @@ impl Nats {
     /// Starts a server with its store under `dir`; fails saying what to install when
     /// `nats-server` is missing.
     pub fn start(dir: &Path) -> Nats {
+        Nats::start_with_auth(dir, None)
+    }
+
+    /// A server that requires this user and password.
+    pub fn start_with_auth(dir: &Path, auth: Option<(&str, &str)>) -> Nats {
         let mut n = Nats {
+            auth: auth.map(|(u, p)| (u.to_string(), p.to_string())),
             child: None,
             port: crate::common::free_port(),
             store: dir.join("nats-store"),
@@ -51,11 +59,25 @@ impl Nats {
     /// answers.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "nats-server is running");
-        let child = Command::new("nats-server")
+        // Debian installs it in /usr/sbin, which a user's PATH may lack.
+        let bin = if Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let child = Command::new(bin)
             .args(["-js", "-sd"])
             .arg(&self.store)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-l"])
             .arg(&self.log)
+            .args(self.auth.iter().flat_map(|(u, p)| {
+                [
+                    "--user".to_string(),
+                    u.clone(),
+                    "--pass".to_string(),
+                    p.clone(),
+                ]
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -69,7 +91,7 @@ impl Nats {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let up: Result<(), String> = self.rt.block_on(async {
-                let c = async_nats::connect(self.url()).await.map_err(|e| e.to_string())?;
+                let c = self.client().await.map_err(|e| e.to_string())?;
                 // JetStream answers: a stream that is not there is a JetStream error,
                 // not a failed request.
                 match jetstream::new(c).get_stream("READINESS").await {
@@ -104,10 +126,17 @@ impl Nats {
         }
     }
 
+    async fn client(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
+        let mut o = async_nats::ConnectOptions::new();
+        if let Some((u, p)) = &self.auth {
+            o = o.user_and_password(u.clone(), p.clone());
+        }
+        o.connect(self.url()).await
+    }
+
     fn context(&self) -> jetstream::Context {
-        self.rt.block_on(async {
-            jetstream::new(async_nats::connect(self.url()).await.expect("connect to nats"))
-        })
+        self.rt
+            .block_on(async { jetstream::new(self.client().await.expect("connect to nats")) })
     }
 
     /// Creates a stream as an operator would, before clicktap.
@@ -160,7 +189,11 @@ impl Nats {
             let mut out = Vec::new();
             let deadline = Instant::now() + Duration::from_secs(30);
             while out.len() < total {
-                assert!(Instant::now() < deadline, "read {} of {total} messages in 30s", out.len());
+                assert!(
+                    Instant::now() < deadline,
+                    "read {} of {total} messages in 30s",
+                    out.len()
+                );
                 let mut batch = consumer
                     .fetch()
                     .max_messages(1000)
@@ -191,7 +224,8 @@ impl Nats {
 pub fn id_counts(read: &[Read]) -> HashMap<String, usize> {
     let mut out = HashMap::new();
     for r in read {
-        *out.entry(r.event["id"].as_str().unwrap().to_string()).or_default() += 1;
+        *out.entry(r.event["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     out
 }

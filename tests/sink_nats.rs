@@ -287,6 +287,10 @@ fn credentials_log_in_and_never_show() {
     let status = ct.admin_get("/api/v1/status");
     let metrics = ct.admin_get("/metrics");
     assert!(ct.stop().success(), "{}", ct.log_text());
+    assert!(
+        ct.log_text().contains("write operation: CONNECT"),
+        "the NATS client's trace, where a login would show, is in the log"
+    );
     for (what, text) in [
         ("log", ct.log_text()),
         ("status", status),

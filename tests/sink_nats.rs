@@ -12,7 +12,7 @@ use common::load::Load;
 use common::{Clicktap, Options, events_cli, upstream, wait_until};
 use nats::{Nats, id_counts};
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn sink(nats: &Nats, stream_extra: &str) -> String {
     format!(
@@ -325,4 +325,54 @@ fn a_wrong_password_leaves_the_events_in_the_queue_and_says_why() {
     let text = ct.log_text() + &ct.admin_get("/api/v1/status");
     assert!(!text.contains("wrong-password-0123"));
     assert!(ct.stop().success(), "{}", ct.log_text());
+}
+
+#[test]
+fn a_stop_is_bounded_while_nats_hangs_and_the_events_wait_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let up = upstream::start();
+    // publish_timeout 2s + stop_timeout 1s + 2s: the documented bound of the sinks' stop.
+    let o = Options::default()
+        .tail(&sink(&nats, "").replace("[sinks.stream]", "stop_timeout = \"1s\"\n[sinks.stream]"));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..20 {
+        assert_eq!(ct.click(&format!("GET /r/a{i}"), ""), 302);
+    }
+    wait_until("20 events in the stream", Duration::from_secs(30), || {
+        nats.count("CLICKS") >= 20
+    });
+    nats.pause();
+    for i in 0..20 {
+        assert_eq!(ct.click(&format!("GET /r/b{i}"), ""), 302);
+    }
+    wait_until(
+        "the events published to a server that does not answer",
+        Duration::from_secs(10),
+        || {
+            ct.metric(
+                "clicktap_sink_events_total",
+                "outcome=\"published\",sink=\"fleet\"",
+            ) >= 40.0
+        },
+    );
+    let asked = Instant::now();
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    let took = asked.elapsed();
+    nats.resume();
+    assert!(took < Duration::from_secs(8), "the stop took {took:?}");
+    // Nothing was acknowledged while the server hung: the next start publishes it.
+    let ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
+    wait_until("the sink caught up", Duration::from_secs(30), || {
+        let s = status_sink(&ct);
+        s["state"] == "publishing" && s["lag"] == 0
+    });
+    let mut ct = ct;
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    let read = nats.read_all("CLICKS");
+    let counts = id_counts(&read);
+    assert_eq!(read.len(), counts.len(), "no event stored twice");
+    let ids: HashSet<String> = counts.into_keys().collect();
+    assert_eq!(ids, stored_ids(&ct));
+    assert_eq!(ids.len(), 40);
 }

@@ -134,6 +134,18 @@ impl Nats {
         o.connect(self.url()).await
     }
 
+    /// SIGSTOP: the server keeps its connections open and answers nothing.
+    pub fn pause(&self) {
+        let c = self.child.as_ref().expect("nats-server is running");
+        unsafe { libc::kill(c.id() as i32, libc::SIGSTOP) };
+    }
+
+    /// SIGCONT after [`Nats::pause`].
+    pub fn resume(&self) {
+        let c = self.child.as_ref().expect("nats-server is running");
+        unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
+    }
+
     fn context(&self) -> jetstream::Context {
         self.rt
             .block_on(async { jetstream::new(self.client().await.expect("connect to nats")) })

@@ -376,3 +376,38 @@ fn a_stop_is_bounded_while_nats_hangs_and_the_events_wait_for_the_next_start() {
     assert_eq!(ids, stored_ids(&ct));
     assert_eq!(ids.len(), 40);
 }
+
+#[test]
+fn a_disabled_sink_keeps_its_events_until_it_is_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let up = upstream::start();
+    let o = Options::default()
+        .tail(&sink(&nats, "").replace("[sinks.stream]", "enabled = false\n[sinks.stream]"));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..7 {
+        assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
+    }
+    wait_until(
+        "the events waiting for the sink",
+        Duration::from_secs(10),
+        || {
+            let s = status_sink(&ct);
+            s["state"] == "stopped" && s["lag"] == 7
+        },
+    );
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    assert_eq!(nats.count("CLICKS"), 0, "a disabled sink publishes nothing");
+    let text = std::fs::read_to_string(&ct.config)
+        .unwrap()
+        .replace("enabled = false\n", "");
+    std::fs::write(&ct.config, text).unwrap();
+    let mut ct = Clicktap::start_with(ct.config.clone(), ct.proxy, ct.admin, dir.path());
+    wait_until(
+        "the waiting events published",
+        Duration::from_secs(30),
+        || nats.count("CLICKS") >= 7,
+    );
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    assert_eq!(nats.count("CLICKS"), 7);
+}

@@ -16,7 +16,7 @@ use super::secret::Secret;
 use super::sink_file::{SinkFile, StreamFile};
 use super::subject::{SubjectTemplate, matches};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkConfig {
     pub id: String,
     pub enabled: bool,
@@ -44,7 +44,7 @@ pub enum Credentials {
     CredsFile(PathBuf),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SinkTls {
     pub required: bool,
     pub ca: Option<PathBuf>,

@@ -10,7 +10,7 @@
 //! longest `publish_timeout` (a publish under way) plus `stop_timeout` (the
 //! acknowledgements in flight) of the sinks, plus [`STOP_MARGIN`].
 //!
-//! A reload does not change the sinks: a changed `[[sinks]]` applies at the next start.
+//! A reload that changes `[[sinks]]` is refused as needing a restart (`live::restart`).
 
 mod connect;
 pub mod health;

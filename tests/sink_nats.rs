@@ -212,6 +212,12 @@ fn a_stream_that_does_not_match_the_config_is_refused_naming_the_setting() {
     );
     assert!(ct.log_text().contains("sinks[0].stream.max_age"));
     assert_eq!(ct.metric("clicktap_sink_state", "sink=\"fleet\""), 2.0);
+    let (code, out, err) = ct.cli(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("fleet") && out.contains("refused") && out.contains("max_age"),
+        "{out}"
+    );
     for i in 0..5 {
         assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
     }

@@ -126,7 +126,11 @@ mod tests {
             ))
         };
         assert_eq!(keys(&base, &sink("a")), ["sinks"]);
-        assert_eq!(keys(&sink("a"), &sink("b")), ["sinks"], "a new password too");
+        assert_eq!(
+            keys(&sink("a"), &sink("b")),
+            ["sinks"],
+            "a new password too"
+        );
         assert!(keys(&sink("a"), &sink("a")).is_empty());
     }
 }

@@ -41,14 +41,15 @@ fn every_click_reaches_the_stream_once_with_its_id_as_msg_id() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
     let up = upstream::start();
-    let mut ct = Clicktap::start(
-        dir.path(),
-        up.addr,
-        &Options::default().tail(&sink(&nats, "")),
-    );
+    // A server that is down among the urls: the sink tries the next.
+    let dead = format!("nats://127.0.0.1:{}", common::free_port());
+    let o = Options::default()
+        .tail(&sink(&nats, "").replace("urls = [", &format!("urls = [\"{dead}\", ")));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
     wait_until("the sink publishing", Duration::from_secs(20), || {
         status_sink(&ct)["state"] == "publishing"
     });
+    assert!(std::fs::read_to_string(&ct.config).unwrap().contains(&dead));
     // Created as configured.
     let config = nats.stream_config("CLICKS");
     assert_eq!(config.subjects, vec!["clicks.>".to_string()]);

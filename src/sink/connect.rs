@@ -1,9 +1,10 @@
 //! From a sink's config to a connected NATS client: the servers, the one way of
 //! logging in, TLS, and a deadline on the connect itself.
 //!
-//! The client's own reconnecting is switched off: when the connection fails the sink
-//! drops the client and connects again itself, with its back-off, so that there is one
-//! place that decides when NATS is tried again and the health says what happens.
+//! The client's own reconnecting is limited to trying each server once, at once: when
+//! the connection fails, the sink drops the client and connects again itself, with its
+//! back-off, so that there is one place that decides when NATS is tried again and the
+//! health says what happens.
 
 use async_nats::{Client, ConnectOptions, ServerAddr};
 
@@ -22,7 +23,11 @@ pub async fn connect(cfg: &SinkConfig) -> Result<Client, SinkError> {
         .name(format!("clicktap sink {}", cfg.id))
         .connection_timeout(cfg.connect_timeout)
         .request_timeout(Some(cfg.publish_timeout))
-        .max_reconnects(Some(0))
+        // Each server once per connect, with no delay of the client's own (0 would mean
+        // "for ever"): after a connection is lost, the client's next attempt is past
+        // this and the client closes.
+        .max_reconnects(Some(servers.len()))
+        .reconnect_delay_callback(|_| std::time::Duration::ZERO)
         .require_tls(cfg.tls.required);
     if let Some(ca) = &cfg.tls.ca {
         options = options.add_root_certificates(ca.clone());

@@ -418,3 +418,50 @@ fn a_disabled_sink_keeps_its_events_until_it_is_enabled() {
     assert!(ct.stop().success(), "{}", ct.log_text());
     assert_eq!(nats.count("CLICKS"), 7);
 }
+
+#[test]
+fn tls_to_a_server_that_requires_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_tls(dir.path());
+    let up = upstream::start();
+    let ca = nats.tls_ca().unwrap().display().to_string();
+    let o = Options::default().tail(&format!(
+        "{}[sinks.tls]\nrequired = true\nca = {ca:?}\n",
+        sink(&nats, "")
+    ));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    for i in 0..5 {
+        assert_eq!(ct.click(&format!("GET /r/{i}"), ""), 302);
+    }
+    wait_until("5 events in the stream", Duration::from_secs(30), || {
+        nats.count("CLICKS") >= 5
+    });
+    assert!(ct.stop().success(), "{}", ct.log_text());
+    assert_eq!(nats.count("CLICKS"), 5);
+}
+
+#[test]
+fn tls_with_a_ca_that_did_not_sign_the_server_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_tls(dir.path());
+    let up = upstream::start();
+    // The server's own certificate as the only CA: not the one that signed it.
+    let wrong = nats.tls_ca().unwrap().with_file_name("upstream-cert.pem");
+    let o = Options::default().tail(&format!(
+        "{}[sinks.tls]\nrequired = true\nca = {:?}\n",
+        sink(&nats, ""),
+        wrong.display().to_string()
+    ));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    assert_eq!(ct.click("GET /r/1", ""), 302);
+    wait_until(
+        "the sink failing to connect",
+        Duration::from_secs(20),
+        || {
+            let s = status_sink(&ct);
+            s["state"] == "connecting" && s["lag"] == 1 && !s["last_error"].is_null()
+        },
+    );
+    assert_eq!(nats.count("CLICKS"), 0);
+    assert!(ct.stop().success(), "{}", ct.log_text());
+}

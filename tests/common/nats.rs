@@ -16,6 +16,8 @@ pub struct Nats {
     log: PathBuf,
     /// `--user` and `--pass` the server requires, if any.
     auth: Option<(String, String)>,
+    /// TLS required, with the test certificate: the CA file clients check it against.
+    tls_ca: Option<PathBuf>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -36,7 +38,18 @@ impl Nats {
 
     /// A server that requires this user and password.
     pub fn start_with_auth(dir: &Path, auth: Option<(&str, &str)>) -> Nats {
+        Nats::start_full(dir, auth, false)
+    }
+
+    /// A server that requires TLS, with tests/data's certificate for 127.0.0.1.
+    pub fn start_tls(dir: &Path) -> Nats {
+        Nats::start_full(dir, None, true)
+    }
+
+    fn start_full(dir: &Path, auth: Option<(&str, &str)>, tls: bool) -> Nats {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
         let mut n = Nats {
+            tls_ca: tls.then(|| data.join("upstream-ca.pem")),
             auth: auth.map(|(u, p)| (u.to_string(), p.to_string())),
             child: None,
             port: crate::common::free_port(),
@@ -52,7 +65,13 @@ impl Nats {
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_ca.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA file of a TLS server.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.tls_ca.as_deref()
     }
 
     /// Starts the server again (same port, same store) and waits until JetStream
@@ -70,6 +89,16 @@ impl Nats {
             .arg(&self.store)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-l"])
             .arg(&self.log)
+            .args(self.tls_ca.iter().flat_map(|ca| {
+                let data = ca.parent().unwrap();
+                [
+                    "--tls".to_string(),
+                    "--tlscert".to_string(),
+                    data.join("upstream-cert.pem").display().to_string(),
+                    "--tlskey".to_string(),
+                    data.join("upstream-key.pem").display().to_string(),
+                ]
+            }))
             .args(self.auth.iter().flat_map(|(u, p)| {
                 [
                     "--user".to_string(),
@@ -130,6 +159,9 @@ impl Nats {
         let mut o = async_nats::ConnectOptions::new();
         if let Some((u, p)) = &self.auth {
             o = o.user_and_password(u.clone(), p.clone());
+        }
+        if let Some(ca) = &self.tls_ca {
+            o = o.require_tls(true).add_root_certificates(ca.clone());
         }
         o.connect(self.url()).await
     }

@@ -335,7 +335,7 @@ fn a_wrong_password_leaves_the_events_in_the_queue_and_says_why() {
 }
 
 #[test]
-fn a_stop_is_bounded_while_nats_hangs_and_the_events_wait_for_the_next_start() {
+fn a_stop_is_bounded_while_nats_hangs_and_the_unacked_events_are_sent_again_once() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
     let up = upstream::start();
@@ -374,6 +374,16 @@ fn a_stop_is_bounded_while_nats_hangs_and_the_events_wait_for_the_next_start() {
         let s = status_sink(&ct);
         s["state"] == "publishing" && s["lag"] == 0
     });
+    // The hung server read the publishes from its socket once it went on, and stored
+    // them: sent again, they were acknowledged as duplicates and stored once.
+    let duplicates = ct.metric(
+        "clicktap_sink_events_total",
+        "outcome=\"duplicate\",sink=\"fleet\"",
+    );
+    assert!(
+        duplicates > 0.0,
+        "publishes that timed out although the server stored them were sent again"
+    );
     let mut ct = ct;
     assert!(ct.stop().success(), "{}", ct.log_text());
     let read = nats.read_all("CLICKS");

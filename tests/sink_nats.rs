@@ -138,7 +138,7 @@ fn nats_down_for_a_while_then_back_loses_nothing() {
 }
 
 #[test]
-fn sigkill_mid_stream_loses_nothing_and_msg_ids_remove_the_resends() {
+fn sigkill_mid_stream_loses_no_stored_event_and_stores_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
     let up = upstream::start();

@@ -15,6 +15,7 @@
 //!            [rollup]  per-minute click counts for the stats API: one more consumer
 //!            [alert]   mail and chat to a person when a webhook fails, is disabled or
 //!                      recovers (notices from deliver) and when clicks are dropped
+//!            [sink]    NATS JetStream publisher per `[[sinks]]`: one more consumer
 //! ```
 //!
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
@@ -41,6 +42,7 @@ pub mod redact;
 pub mod rollup;
 pub mod run;
 pub mod shutdown;
+pub mod sink;
 pub mod systemd;
 pub mod tls;
 pub mod upgrade;

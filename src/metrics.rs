@@ -56,6 +56,10 @@ pub struct Metrics {
     pub delivery_state_bytes: IntGaugeVec,
     pub delivery_held: IntCounterVec,
     pub delivery_log_bytes: IntGauge,
+    pub sink_events: IntCounterVec,
+    pub sink_lag: IntGaugeVec,
+    pub sink_state: IntGaugeVec,
+    pub sink_in_flight_bytes: IntGaugeVec,
     pub delivery_log_evicted: IntCounter,
     pub delivery_log_skipped: IntCounter,
     pub alerts_dropped: IntCounter,
@@ -306,6 +310,34 @@ impl Metrics {
                 &["webhook"],
             ),
             delivery_latency: latency,
+            sink_events: counter_vec(
+                &r,
+                "clicktap_sink_events_total",
+                "Events per sink and outcome: published (sent, ack awaited), acked (stored by \
+                 the stream, duplicates included), duplicate (acked as already stored), failed \
+                 (no ack: sent again), missed (removed by the queue's retention before the \
+                 sink read them).",
+                &["sink", "outcome"],
+            ),
+            sink_lag: gauge_vec(
+                &r,
+                "clicktap_sink_lag_events",
+                "Events in the queue a sink has not had acknowledged yet.",
+                &["sink"],
+            ),
+            sink_state: gauge_vec(
+                &r,
+                "clicktap_sink_state",
+                "Sink health: 0 publishing, 1 connecting or backing off, 2 refused (the stream \
+                 does not match the config).",
+                &["sink"],
+            ),
+            sink_in_flight_bytes: gauge_vec(
+                &r,
+                "clicktap_sink_in_flight_bytes",
+                "Bytes of events a sink holds in memory, published and awaiting their ack.",
+                &["sink"],
+            ),
             delivery_token_fetches: counter_vec(
                 &r,
                 "clicktap_delivery_token_fetches_total",

@@ -113,6 +113,7 @@ struct Shared {
 struct Backend {
     queue: Queue,
     delivery: Arc<Delivery>,
+    sinks: crate::sink::Sinks,
     /// `None` with `stats.enabled = false`.
     rollup: Option<Rollup>,
     keeper: Keeper,
@@ -139,6 +140,8 @@ impl Shared {
             )
             .context("cannot start delivery")?,
         );
+        let sinks = crate::sink::Sinks::start(&self.cfg.sinks, queue.clone(), self.metrics.clone())
+            .context("cannot start the sinks")?;
         let rollup = if self.cfg.stats.enabled {
             Some(
                 Rollup::start(&self.cfg.stats, queue.clone(), self.metrics.clone())
@@ -163,11 +166,13 @@ impl Shared {
         let _ = self.ready.set(Ready {
             queue: queue.clone(),
             delivery: delivery.handle(),
+            sinks: sinks.handle(),
         });
         upgrade::write_pid(&self.cfg.queue);
         Ok(Backend {
             queue,
             delivery,
+            sinks,
             rollup,
             keeper,
             geo_watch,
@@ -348,6 +353,7 @@ pub fn run(cfg: Config, opts: Options) -> anyhow::Result<()> {
     };
     b.delivery.stop();
     alerts.stop();
+    b.sinks.stop();
     if let Some(r) = b.rollup {
         r.stop();
     }

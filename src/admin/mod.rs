@@ -58,6 +58,7 @@ pub struct Admin {
 pub struct Ready {
     pub queue: Queue,
     pub delivery: Handle,
+    pub sinks: crate::sink::SinksHandle,
 }
 
 impl Admin {
@@ -132,7 +133,7 @@ impl Ready {
         let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let get = req.method == Method::GET;
         match seg.as_slice() {
-            ["status"] if get => status::status(live, &self.delivery, &self.queue),
+            ["status"] if get => status::status(live, &self.delivery, &self.sinks, &self.queue),
             ["events"] if get => self.events(req),
             ["events", seq] if get => self.event(seq),
             ["events", _] => method_not_allowed("GET"),

@@ -1,5 +1,5 @@
 //! `GET /api/v1/status`: what is running, since when, on which configuration, and how
-//! far behind each webhook is.
+//! far behind each webhook and each sink is.
 
 use serde_json::json;
 
@@ -8,8 +8,9 @@ use crate::clock::ms_of;
 use crate::deliver::Handle;
 use crate::live::Live;
 use crate::queue::Queue;
+use crate::sink::SinksHandle;
 
-pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
+pub fn status(live: &Live, d: &Handle, sinks: &SinksHandle, queue: &Queue) -> Answer {
     let loaded = live.loaded();
     let cfg = &loaded.cfg;
     let started = ms_of(live.started);
@@ -31,6 +32,21 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
                 "dead_letters": w.dead_letters().ok(),
                 "oldest_undelivered_age_ms": oldest.map(|o| o.1),
                 "oldest_dead_letter_age_ms": super::webhooks::oldest_dead_letter_age(w, queue),
+            })
+        })
+        .collect();
+    let sinks: Vec<_> = sinks
+        .list()
+        .into_iter()
+        .map(|(id, consumer, health)| {
+            let head = queue.head();
+            let cursor = queue.cursor(&consumer).ok().flatten().unwrap_or(head);
+            json!({
+                "id": id,
+                "state": health.state,
+                "since_ms": health.since_ms,
+                "last_error": health.last_error,
+                "lag": head.saturating_sub(cursor),
             })
         })
         .collect();
@@ -56,5 +72,6 @@ pub fn status(live: &Live, d: &Handle, queue: &Queue) -> Answer {
             "next_seq": queue.head(),
         },
         "webhooks": webhooks,
+        "sinks": sinks,
     }))
 }

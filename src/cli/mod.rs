@@ -136,6 +136,19 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             &Value::Null,
         )?;
     }
+    let sinks = s["sinks"].as_array().filter(|a| !a.is_empty());
+    if let Some(sinks) = sinks {
+        let mut t = Table::new(&["sink", "state", "lag", "last error"]);
+        for k in sinks {
+            t.row(vec![
+                cell(&k["id"]),
+                cell(&k["state"]),
+                cell(&k["lag"]),
+                cell(&k["last_error"]),
+            ]);
+        }
+        out!("{}", t.render());
+    }
     Ok(Done::Ok)
 }
 

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use super::alerts::AlertFile;
+use super::sink_file::SinkFile;
 use super::values::OneOrMany;
 use super::webhook_file::{LinkFile, PageFile, QrFile, WebhookFile};
 
@@ -23,6 +24,7 @@ pub struct ConfigFile {
     pub stats: StatsFile,
     pub admin: Option<AdminFile>,
     pub webhooks: Vec<WebhookFile>,
+    pub sinks: Vec<SinkFile>,
     pub links: Vec<LinkFile>,
     pub qr: QrFile,
     pub pages: Vec<PageFile>,

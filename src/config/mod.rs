@@ -16,6 +16,9 @@ mod parse;
 mod problems;
 mod secret;
 mod secret_key;
+mod sink;
+mod sink_file;
+mod subject;
 mod url;
 mod validate;
 mod values;
@@ -28,6 +31,8 @@ pub use event_types::{Page, PagePath, QrConfig, bare_host};
 pub use problems::{Problem, Problems};
 pub use secret::{Secret, SigningKey};
 pub use secret_key::SecretKey;
+pub use sink::{Credentials, Retention, SinkConfig, SinkTls, StreamConfig};
+pub use subject::SubjectTemplate;
 pub use webhook::{
     BatchPolicy, Filter, Format, LinkMeta, MIN_BACKOFF, RetryPolicy, WebhookConfig, default_guid,
 };
@@ -53,6 +58,8 @@ pub struct Config {
     /// `None`: no admin listener.
     pub admin: Option<AdminConfig>,
     pub webhooks: Vec<WebhookConfig>,
+    /// `[[sinks]]`: where every event is published besides the webhooks.
+    pub sinks: Vec<SinkConfig>,
     pub links: Vec<LinkMeta>,
     /// `[qr]`: what marks a redirect as a QR scan.
     pub qr: QrConfig,

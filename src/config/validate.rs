@@ -70,6 +70,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let webhook_ids: Vec<String> = file.webhooks.iter().map(|w| w.id.clone()).collect();
     let alerts = super::alerts::alerts(file.alerts, &delivery, &webhook_ids, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
+    let sinks = super::sink::sinks(file.sinks, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -86,6 +87,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         stats,
         admin,
         webhooks,
+        sinks,
         links,
         qr,
         pages,
@@ -130,7 +132,7 @@ fn fingerprint(text: &str, webhooks: &mut [super::WebhookConfig]) {
 
 /// A path the configuration names must be a regular file: a FIFO or a device
 /// (`/dev/zero`) would make `check` read forever.
-fn regular_file(path: &Path) -> Result<(), String> {
+pub(super) fn regular_file(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(format!("{} is not a regular file", path.display())),

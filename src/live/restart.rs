@@ -1,5 +1,5 @@
 //! Which settings a running clicktap cannot take: the listeners, the threads, the
-//! queue, the upstream connection. A reload that changes one of them is refused, naming
+//! queue, the upstream connection, the sinks. A reload that changes one of them is refused, naming
 //! each, and the running configuration stays; a restart or an upgrade (`clicktap run
 //! --upgrade`) applies them. Everything else (webhooks, links, QR and page rules, GeoIP,
 //! trusted proxies, enrichment's privacy settings and unique window, delivery's settings,
@@ -88,6 +88,7 @@ pub fn keys(old: &Config, new: &Config) -> Vec<&'static str> {
     let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
     differ(admin(old) != admin(new), "admin.listen");
     differ(old.log.json != new.log.json, "log.format");
+    differ(old.sinks != new.sinks, "sinks");
     out
 }
 
@@ -119,5 +120,17 @@ mod tests {
                 "enrich.unique_max_bytes"
             ]
         );
+        let sink = |password: &str| {
+            cfg(&format!(
+                "[[sinks]]\nid = \"s\"\ntype = \"nats\"\nurls = [\"nats://127.0.0.1:4222\"]\nsubject = \"clicks\"\nuser = \"u\"\npassword = \"{password}\"\n[sinks.stream]\nname = \"C\"\nsubjects = [\"clicks\"]\n"
+            ))
+        };
+        assert_eq!(keys(&base, &sink("a")), ["sinks"]);
+        assert_eq!(
+            keys(&sink("a"), &sink("b")),
+            ["sinks"],
+            "a new password too"
+        );
+        assert!(keys(&sink("a"), &sink("a")).is_empty());
     }
 }

@@ -59,6 +59,24 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+
+    /// Checks the `id` of the table at `key` (`webhooks[0]`, `alerts[1]`, ...): present,
+    /// of letters, digits, `-` and `_`, and not in `seen`, where it is added.
+    pub fn check_id(&mut self, key: &str, id: &str, seen: &mut std::collections::HashSet<String>) {
+        if id.is_empty() {
+            self.push(format!("{key}.id"), "is missing");
+        } else if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.push(
+                format!("{key}.id"),
+                format!("{id:?} may hold only letters, digits, - and _"),
+            );
+        } else if !seen.insert(id.to_string()) {
+            self.push(format!("{key}.id"), format!("{id:?} is used twice"));
+        }
+    }
 }
 
 impl fmt::Display for Problems {

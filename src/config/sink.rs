@@ -84,20 +84,7 @@ pub(super) fn sinks(files: Vec<SinkFile>, p: &mut Problems) -> Vec<SinkConfig> {
     let mut out = Vec::new();
     for (i, f) in files.into_iter().enumerate() {
         let key = format!("sinks[{i}]");
-        if f.id.is_empty() {
-            p.push(format!("{key}.id"), "is missing");
-        } else if !f
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            p.push(
-                format!("{key}.id"),
-                format!("{:?} may hold only letters, digits, - and _", f.id),
-            );
-        } else if !seen.insert(f.id.clone()) {
-            p.push(format!("{key}.id"), format!("{:?} is used twice", f.id));
-        }
+        p.check_id(&key, &f.id, &mut seen);
         if let Some(s) = sink(f, &key, p) {
             out.push(s);
         }

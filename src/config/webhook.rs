@@ -205,20 +205,7 @@ pub(super) fn webhooks(
     let mut out = Vec::new();
     for (i, f) in files.into_iter().enumerate() {
         let key = format!("webhooks[{i}]");
-        if f.id.is_empty() {
-            p.push(format!("{key}.id"), "is missing");
-        } else if !f
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            p.push(
-                format!("{key}.id"),
-                format!("{:?} may hold only letters, digits, - and _", f.id),
-            );
-        } else if !seen.insert(f.id.clone()) {
-            p.push(format!("{key}.id"), format!("{:?} is used twice", f.id));
-        }
+        p.check_id(&key, &f.id, &mut seen);
         if let Some(w) = webhook(f, &key, delivery, p) {
             out.push(w);
         }

@@ -92,13 +92,7 @@ mod tests {
     #[test]
     fn each_format_names_every_header_it_renders() {
         let event = fixtures::chrome_mac_london();
-        for format in [
-            Format::Native,
-            Format::Bitly,
-            Format::Linkly,
-            Format::Tly,
-            Format::Rebrandly,
-        ] {
+        for format in Format::ALL {
             let webhook = fixtures::webhook(format);
             let (_, out) = fixtures::render_one(format, &webhook, &event, None);
             for (name, _) in &out.headers {

@@ -32,6 +32,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order README lists them.
+    pub const ALL: [Format; 6] = [
+        Format::Native,
+        Format::Bitly,
+        Format::Linkly,
+        Format::Tly,
+        Format::Rebrandly,
+        Format::CloudEvents,
+    ];
+
     pub fn parse(s: &str) -> Option<Format> {
         Some(match s {
             "native" => Format::Native,

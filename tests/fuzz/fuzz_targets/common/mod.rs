@@ -11,14 +11,7 @@ use clicktap::deliver::formats::{Envelope, StoredItem, render_stored};
 use clicktap::queue::Stored;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const FORMATS: [Format; 6] = [
-    Format::Native,
-    Format::Bitly,
-    Format::Linkly,
-    Format::Tly,
-    Format::Rebrandly,
-    Format::CloudEvents,
-];
+pub const FORMATS: [Format; 6] = Format::ALL;
 
 /// The queue's plain batch layout holding one event: `count`, then `at_ms`, `len`
 /// and the bytes, big-endian (src/queue/batch.rs).

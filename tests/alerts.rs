@@ -29,13 +29,7 @@ struct Smtp {
 
 impl Smtp {
     fn start(dir: &Path, mode: &str) -> Smtp {
-        let has = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .output();
-        assert!(
-            has.is_ok_and(|o| o.status.success()),
-            "an SMTP server for the test is needed: python3 -m pip install aiosmtpd"
-        );
+        common::need_python("aiosmtpd", "an SMTP server for the test is needed");
         let script = r#"
 import sys, json, ssl, threading
 from aiosmtpd.controller import Controller

@@ -12,7 +12,7 @@ mod common;
 
 use common::clicktap::TOKEN;
 use common::receiver;
-use common::{BROWSER, Clicktap, Options, free_port, raw_exchange, upstream, wait_until};
+use common::{BROWSER, Clicktap, Options, admin_exchange, free_port, upstream, wait_until};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -334,33 +334,9 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     c.close().await.unwrap();
 }
 
-/// One raw request to the admin listener; returns the status line's code, the headers
-/// (lower-case names) and the body.
-fn exchange(
-    admin: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    let text = String::from_utf8_lossy(&raw_exchange(admin, req.as_bytes())).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
-
 fn sign_in_raw(admin: SocketAddr, token: &str) -> (u16, String) {
     let form = format!("token={token}");
-    let (status, head, _) = exchange(
+    let (status, head, _) = admin_exchange(
         admin,
         "POST",
         "/login",
@@ -395,7 +371,7 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
 
     // The page and its assets, with a policy that allows nothing from elsewhere.
     for path in ["/", "/app.js", "/app.css"] {
-        let (status, head, _) = exchange(a, "GET", path, &[], "");
+        let (status, head, _) = admin_exchange(a, "GET", path, &[], "");
         assert_eq!(status, 200, "{path}");
         assert!(
             head.contains("content-security-policy: default-src 'self'"),
@@ -433,7 +409,7 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
     let cookie = format!("clicktap_session={id}");
 
     // Reading with the cookie is fine; changing needs the dashboard's own origin.
-    let (status, _, _) = exchange(a, "GET", "/api/v1/webhooks", &[("Cookie", &cookie)], "");
+    let (status, _, _) = admin_exchange(a, "GET", "/api/v1/webhooks", &[("Cookie", &cookie)], "");
     assert_eq!(status, 200);
     let reactivate = "/api/v1/webhooks/main/reactivate";
     for refused in [
@@ -447,11 +423,11 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
             ("Origin", "http://evil.example"),
         ],
     ] {
-        let (status, _, body) = exchange(a, "POST", reactivate, &refused, "");
+        let (status, _, body) = admin_exchange(a, "POST", reactivate, &refused, "");
         assert_eq!(status, 403, "{refused:?}: {body}");
         assert!(body.contains("cross_site"), "{body}");
     }
-    let (status, _, _) = exchange(
+    let (status, _, _) = admin_exchange(
         a,
         "POST",
         reactivate,
@@ -460,7 +436,7 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
     );
     assert_eq!(status, 200);
     // Nor can another site sign a browser in or out.
-    let (status, _, _) = exchange(
+    let (status, _, _) = admin_exchange(
         a,
         "POST",
         "/logout",
@@ -470,7 +446,7 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
     assert_eq!(status, 403);
 
     // Sign-out ends the session on the server, not only in the browser.
-    let (status, head, _) = exchange(
+    let (status, head, _) = admin_exchange(
         a,
         "POST",
         "/logout",
@@ -479,20 +455,20 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
     );
     assert_eq!(status, 303);
     assert!(head.contains("max-age=0"), "{head}");
-    let (status, _, _) = exchange(a, "GET", "/api/v1/status", &[("Cookie", &cookie)], "");
+    let (status, _, _) = admin_exchange(a, "GET", "/api/v1/status", &[("Cookie", &cookie)], "");
     assert_eq!(status, 401);
 
     // A reload that changes the token ends every session.
     let (_, head) = sign_in_raw(a, TOKEN);
     let cookie = format!("clicktap_session={}", session_id(&head));
-    let (status, _, _) = exchange(a, "GET", "/api/v1/status", &[("Cookie", &cookie)], "");
+    let (status, _, _) = admin_exchange(a, "GET", "/api/v1/status", &[("Cookie", &cookie)], "");
     assert_eq!(status, 200);
     let new_token = "a-new-admin-token-after-reload";
     let text = std::fs::read_to_string(&ct.config)
         .unwrap()
         .replace(TOKEN, new_token);
     std::fs::write(&ct.config, text).unwrap();
-    let (status, _, body) = exchange(
+    let (status, _, body) = admin_exchange(
         a,
         "POST",
         "/api/v1/reload",
@@ -500,6 +476,6 @@ fn the_session_cookie_is_strict_refused_cross_site_and_ended_by_sign_out_or_a_ne
         "",
     );
     assert_eq!(status, 200, "{body}");
-    let (status, _, _) = exchange(a, "GET", "/api/v1/status", &[("Cookie", &cookie)], "");
+    let (status, _, _) = admin_exchange(a, "GET", "/api/v1/status", &[("Cookie", &cookie)], "");
     assert_eq!(status, 401, "the session opened with the old token is over");
 }

@@ -10,34 +10,10 @@
 mod common;
 
 use common::receiver;
-use common::{Clicktap, Options, upstream, wait_until};
+use common::{Clicktap, Options, admin_exchange, upstream, wait_until};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
-
-/// One request on a fresh connection; returns the status, the head (lower-case) and
-/// the body.
-fn exchange(
-    admin: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    let text = String::from_utf8_lossy(&common::raw_exchange(admin, req.as_bytes())).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
 
 fn bearer() -> String {
     format!("Bearer {}", common::clicktap::TOKEN)
@@ -155,10 +131,10 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let auth = format!("{scheme} {}", common::clicktap::TOKEN);
         let (status, _, body) =
-            exchange(a, "GET", "/api/v1/status", &[("Authorization", &auth)], "");
+            admin_exchange(a, "GET", "/api/v1/status", &[("Authorization", &auth)], "");
         assert_eq!(status, 200, "{scheme}: {body}");
     }
-    let (status, _, _) = exchange(
+    let (status, _, _) = admin_exchange(
         a,
         "GET",
         "/api/v1/status",
@@ -183,8 +159,8 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
         ("/api/v1/deliveries", vec![("Authorization", auth.as_str())]),
         ("/metrics", vec![("Authorization", auth.as_str())]),
     ] {
-        let (get_status, get_head, get_body) = exchange(a, "GET", path, &headers, "");
-        let (status, head, body) = exchange(a, "HEAD", path, &headers, "");
+        let (get_status, get_head, get_body) = admin_exchange(a, "GET", path, &headers, "");
+        let (status, head, body) = admin_exchange(a, "HEAD", path, &headers, "");
         assert_eq!((status, get_status), (200, 200), "HEAD {path}: {head}");
         assert!(body.is_empty(), "HEAD {path} has a body: {body}");
         let content_type = |h: &str| {
@@ -195,9 +171,9 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
         assert_eq!(content_type(&head), content_type(&get_head), "{path}");
         assert!(!get_body.is_empty());
     }
-    let (status, head, _) = exchange(a, "HEAD", "/api/v1/status", &[], "");
+    let (status, head, _) = admin_exchange(a, "HEAD", "/api/v1/status", &[], "");
     assert_eq!(status, 401, "HEAD needs the token as GET does: {head}");
-    let (status, head, _) = exchange(a, "POST", "/healthz", &[], "");
+    let (status, head, _) = admin_exchange(a, "POST", "/healthz", &[], "");
     assert_eq!(status, 405);
     assert!(head.contains("allow: get, head"), "{head}");
 
@@ -206,13 +182,13 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
         "/api/v1/deliveries?webhook=nope",
         "/api/v1/webhooks/nope/deliveries",
     ] {
-        let (status, _, body) = exchange(a, "GET", path, &[("Authorization", &auth)], "");
+        let (status, _, body) = admin_exchange(a, "GET", path, &[("Authorization", &auth)], "");
         assert_eq!(status, 404, "{path}: {body}");
         assert!(body.contains("unknown_webhook"), "{body}");
     }
     // `since` and `until` as stats and replay take them; since_ms reads the same way.
     let count = |path: &str| -> usize {
-        let (status, _, body) = exchange(a, "GET", path, &[("Authorization", &auth)], "");
+        let (status, _, body) = admin_exchange(a, "GET", path, &[("Authorization", &auth)], "");
         assert_eq!(status, 200, "{path}: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         v["deliveries"].as_array().unwrap().len()
@@ -233,7 +209,7 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
     ] {
         assert_eq!(count(path), 1, "{path}");
     }
-    let (status, _, body) = exchange(
+    let (status, _, body) = admin_exchange(
         a,
         "GET",
         "/api/v1/deliveries?since=yesterday",
@@ -247,7 +223,7 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
     // not a forgery: every browser sends Origin with a form's POST.
     let form = format!("token={}", common::clicktap::TOKEN);
     let urlencoded = ("Content-Type", "application/x-www-form-urlencoded");
-    let (status, head, body) = exchange(a, "POST", "/login", &[urlencoded], &form);
+    let (status, head, body) = admin_exchange(a, "POST", "/login", &[urlencoded], &form);
     assert_eq!(status, 303, "{head}{body}");
     assert!(head.contains("set-cookie: clicktap_session="), "{head}");
     // From another site's page it is refused, and the answer says why.
@@ -255,7 +231,7 @@ fn the_api_keeps_http_rules_and_its_filters_agree_between_routes() {
         ("Origin", "http://evil.example"),
         ("Sec-Fetch-Site", "cross-site"),
     ] {
-        let (status, _, body) = exchange(a, "POST", "/login", &[urlencoded, foreign], &form);
+        let (status, _, body) = admin_exchange(a, "POST", "/login", &[urlencoded, foreign], &form);
         assert_eq!(status, 403, "{foreign:?}");
         assert!(
             body.contains("sign-in must come from the dashboard"),

@@ -9,8 +9,7 @@ mod common;
 
 use common::{Clicktap, Options, receiver, upstream};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -26,12 +25,9 @@ fn verify_v1a(
     body: &[u8],
     header: &str,
 ) {
-    let has = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .output();
-    assert!(
-        has.is_ok_and(|o| o.status.success()),
-        "Python's cryptography is needed to verify v1a signatures: python3 -m pip install cryptography"
+    common::need_python(
+        "cryptography",
+        "Python's cryptography is needed to verify v1a signatures",
     );
     let script = r#"
 import sys, json, base64
@@ -60,20 +56,7 @@ print("verified", ok)
         "whsk": whsk, "whpk": whpk, "id": id, "timestamp": timestamp,
         "body": encode(body), "header": header,
     });
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::python(script, &input);
     assert!(
         out.status.success(),
         "the v1a signature did not verify: {}{}",

@@ -33,14 +33,42 @@ macro_rules! on_both_paths {
 
 /// A raw HTTP/1.1 exchange: the exact bytes of the response to `request`.
 pub fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    exchange_on(std::net::TcpStream::connect(addr).unwrap(), request)
+}
+
+/// Writes `request` on `s` and reads until the peer closes (at most 10 s per read).
+fn exchange_on(mut s: std::net::TcpStream, request: &[u8]) -> Vec<u8> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     s.write_all(request).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
+}
+
+/// One request to the admin listener on a fresh connection: the status, the head in
+/// lower case and the body.
+pub fn admin_exchange(
+    admin: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    let text = String::from_utf8_lossy(&raw_exchange(admin, req.as_bytes())).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
 }
 
 /// A connection to `addr` (IPv4) from the loopback address `source` (any 127.x.y.z):
@@ -80,14 +108,7 @@ pub fn connect_from(source: [u8; 4], addr: std::net::SocketAddr) -> std::net::Tc
 
 /// [`raw_exchange`] from the loopback address `source` ([`connect_from`]).
 pub fn raw_exchange_from(source: [u8; 4], addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut s = connect_from(source, addr);
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    s.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    out
+    exchange_on(connect_from(source, addr), request)
 }
 
 /// A GET with `Connection: close`; returns the status and the body as text.
@@ -150,6 +171,36 @@ pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut(
     }
 }
 
+/// Fails the test, saying what to install, unless Python can import `module`.
+pub fn need_python(module: &str, why: &str) {
+    let has = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output();
+    assert!(
+        has.is_ok_and(|o| o.status.success()),
+        "{why}: python3 -m pip install {module}"
+    );
+}
+
+/// Runs a Python `script` with `input` as JSON on its standard input.
+pub fn python(script: &str, input: &serde_json::Value) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Verifies a request's Standard Webhooks signature with the reference library (PyPI
 /// `standardwebhooks`, which .ci/run installs). Without it the test fails, saying what
 /// to install: a check that cannot run does not pass.
@@ -161,12 +212,9 @@ d = json.load(sys.stdin)
 Webhook(d["secret"]).verify(d["body"].encode(), d["headers"])
 print("verified")
 "#;
-    let has = std::process::Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .output();
-    assert!(
-        has.is_ok_and(|o| o.status.success()),
-        "the Standard Webhooks reference library is needed: python3 -m pip install standardwebhooks"
+    need_python(
+        "standardwebhooks",
+        "the Standard Webhooks reference library is needed",
     );
     let input = serde_json::json!({
         "secret": secret,
@@ -177,21 +225,7 @@ print("verified")
             "webhook-signature": s.headers["webhook-signature"].to_str().unwrap(),
         }
     });
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = python(script, &input);
     assert!(
         out.status.success(),
         "reference library refused: {}",

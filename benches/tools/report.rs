@@ -671,16 +671,29 @@ pub(crate) fn threads_of(
     big
 }
 
+/// A contender's threads' CPU per delivered click (d, h), from the start of the run
+/// until every click was delivered: [`threads_of`] over each run's delivery window.
+pub(crate) fn threads_per_delivered(runs: &[&Value], key: &str) -> Vec<(String, f64)> {
+    threads_of(runs, key, |r| {
+        Some((
+            r["deliver"]["proc"]["threads"].as_object()?,
+            delivered_in_window(r),
+        ))
+    })
+}
+
+/// `kind µs, kind µs, ...` for a table cell.
+pub(crate) fn show_threads(rows: &[(String, f64)]) -> String {
+    rows.iter()
+        .map(|(k, v)| format!("{k} {v:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Where each contender's CPU goes, by kind of thread: at saturation per request (wrk's
 /// window), and for d and h until every click is delivered, per delivered click; so
 /// that a missed target can be placed (the proxy's threads, enrichment, sled, delivery).
 fn threads_table(md: &mut String, result: &mut Value, proxy: &[&Value]) -> std::fmt::Result {
-    let show = |rows: &[(String, f64)]| {
-        rows.iter()
-            .map(|(k, v)| format!("{k} {v:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut json = serde_json::Map::new();
     let mut lines = Vec::new();
     for (key, name) in CONTENDERS {
@@ -693,22 +706,17 @@ fn threads_table(md: &mut String, result: &mut Value, proxy: &[&Value]) -> std::
         if !rows.is_empty() {
             lines.push(format!(
                 "| {name} | per request, wrk's window | {} |",
-                show(&rows)
+                show_threads(&rows)
             ));
             json.insert(format!("{key}_per_request"), json!(rows));
         }
     }
     for (key, name) in CONTENDERS {
-        let rows = threads_of(proxy, key, |r| {
-            Some((
-                r["deliver"]["proc"]["threads"].as_object()?,
-                delivered_in_window(r),
-            ))
-        });
+        let rows = threads_per_delivered(proxy, key);
         if !rows.is_empty() {
             lines.push(format!(
                 "| {name} | per delivered click, until all delivered | {} |",
-                show(&rows)
+                show_threads(&rows)
             ));
             json.insert(format!("{key}_per_delivered"), json!(rows));
         }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::report::{delivered_in_window, f, median, num, threads_of};
+use crate::report::{delivered_in_window, f, median, num, show_threads, threads_per_delivered};
 
 /// Writes the section; returns d's CPU per delivered click over h's, when both ran.
 pub fn section(
@@ -57,17 +57,8 @@ pub fn section(
                 .collect(),
         );
         let rows: Vec<&Value> = runs.iter().map(|r| **r).collect();
-        let threads = threads_of(&rows, key, |r| {
-            Some((
-                r["deliver"]["proc"]["threads"].as_object()?,
-                delivered_in_window(r),
-            ))
-        });
-        let show = threads
-            .iter()
-            .map(|(k, v)| format!("{k} {v:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let threads = threads_per_delivered(&rows, key);
+        let show = show_threads(&threads);
         writeln!(
             md,
             "| {key} | {} | {} | {} | {} | {} - {} | {} | {show} |",

@@ -1,7 +1,8 @@
 //! The admin API against its OpenAPI description, by a real client: schemathesis (PyPI)
 //! generates valid and invalid requests for every route from `openapi.json`, as the
 //! running binary serves it, and checks every answer against the description: status
-//! codes, content types, bodies, `Allow` on 405, 401 without the token, no 5xx.
+//! codes, content types, bodies, `Allow` on 405, 401 without the token, no 5xx; then,
+//! in its stateful phase, chains of calls along the description's links.
 //! Without schemathesis the test fails and says what to install. The cases a generator
 //! does not think of (HTTP's own rules: scheme names, HEAD; filters that must agree
 //! between routes; sign-in from a client that is not a browser; wrong tokens) are
@@ -87,7 +88,8 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
             "--exclude-checks",
             "use_after_free,ensure_resource_availability",
         ])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        // stateful: sequences of calls along the description's OpenAPI links.
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args([
             "--max-examples",
             &examples,
@@ -106,6 +108,16 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{report}\n{}", ct.log_text());
+    // The stateful phase chains calls through the description's links (a webhook listed,
+    // then its deliveries, dead letters, test send, replays): it must have run.
+    let scenarios = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Scenarios:"))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(
+        report.contains("✅ Stateful") && scenarios.is_some_and(|n| n > 0),
+        "the stateful phase did not run:\n{report}"
+    );
     assert!(
         ct.child.try_wait().unwrap().is_none(),
         "clicktap died:\n{}",

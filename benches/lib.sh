@@ -70,6 +70,23 @@ ensure_syslog_ng() {
   fi
 }
 
+# Finds nats-server (the publish part's JetStream server), installing Debian's package
+# when missing; sets NATS_SERVER, or leaves it empty with the reason in NATS_MISSING.
+ensure_nats_server() {
+  NATS_SERVER=$(command -v nats-server || true)
+  [[ -z $NATS_SERVER && -x /usr/sbin/nats-server ]] && NATS_SERVER=/usr/sbin/nats-server
+  if [[ -z $NATS_SERVER ]]; then
+    log "installing nats-server from Debian's packages"
+    as_root apt-get install -y -qq nats-server >&2 ||
+      { as_root apt-get update -qq && as_root apt-get install -y -qq nats-server; } >&2 ||
+      log "apt-get failed: continuing with what is installed"
+    NATS_SERVER=$(command -v nats-server || true)
+    [[ -z $NATS_SERVER && -x /usr/sbin/nats-server ]] && NATS_SERVER=/usr/sbin/nats-server
+  fi
+  NATS_MISSING=""
+  [[ -n $NATS_SERVER ]] || NATS_MISSING="nats-server is not installed and could not be"
+}
+
 # ---------------------------------------------------------------- processes
 cleanup() {
   local pid
@@ -116,9 +133,10 @@ wait_port() {
 
 # Free loopback ports for every server either script starts.
 pick_ports() {
-  mapfile -t PORTS < <("$TOOLS" ports 6)
+  mapfile -t PORTS < <("$TOOLS" ports 7)
   ORIGIN_PORT=${PORTS[0]} PROXY_PORT=${PORTS[1]} ADMIN_PORT=${PORTS[2]}
   RECEIVER_PORT=${PORTS[3]} NGINX_PROXY_PORT=${PORTS[4]} HOOK_PORT=${PORTS[5]}
+  NATS_PORT=${PORTS[6]}
   ORIGIN=127.0.0.1:$ORIGIN_PORT HOOK=127.0.0.1:$HOOK_PORT
 }
 LINK_PATH="/r/spring-sale?utm_source=newsletter&utm_medium=email&utm_campaign=bench"
@@ -252,7 +270,26 @@ clicktap_conf() {
       if [[ $webhook == batched ]]; then echo '[webhooks.batch]'; echo 'max_events = 100'; fi
     fi
   } >"$file"
-  "$CLICKTAP" check --config "$file" >/dev/null || { cat "$file" >&2; exit 1; }
+  check_conf "$file"
+}
+
+check_conf() { "$CLICKTAP" check --config "$1" >/dev/null || { cat "$1" >&2; exit 1; }; }
+
+# sink_conf FILE ENABLED: adds the publish part's NATS sink to a clicktap config (a
+# disabled one keeps its cursor at the queue's start, so a filled queue waits for it).
+sink_conf() {
+  cat >>"$1" <<EOF
+[[sinks]]
+id = "bench"
+type = "nats"
+enabled = $2
+urls = ["nats://127.0.0.1:$NATS_PORT"]
+subject = "clicks.{link.host}"
+[sinks.stream]
+name = "CLICKS"
+subjects = ["clicks.>"]
+EOF
+  check_conf "$1"
 }
 
 start_clicktap() {  # name config

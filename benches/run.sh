@@ -20,7 +20,8 @@
 # server has received every click they served (CPU per delivered click). Then
 # delivery (events/s drained from a filled queue, unbatched and batched),
 # click-to-webhook latency at a paced rate, and the visitor's latency at a fixed rate
-# well below saturation (b, f and d, open loop). Prints a markdown table and writes
+# well below saturation (b, f and d, open loop), and publishing: the events/s one
+# clicktap publishes from a filled queue into a NATS JetStream stream. Prints a markdown table and writes
 # bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.
 set -euo pipefail
 
@@ -35,10 +36,11 @@ Usage: bash benches/run.sh [options]
   --wrk-threads N       wrk threads (default 1)
   --contenders LIST     subset of a,b,c,d,e,f,g,h,i (default a,b,c,d,e,f,h,i; g is the
                         lean-Pingora experiment, benches/lean_pingora.rs)
-  --parts LIST          subset of proxy,delivery,latency,visitor,paced (default all
-                        five); visitor: redirect latency of b, f and d at a fixed
-                        rate; paced: d's and h's CPU per delivered click at a fixed
-                        click rate both keep up with
+  --parts LIST          subset of proxy,delivery,latency,visitor,paced,publish
+                        (default all six); visitor: redirect latency of b, f and d
+                        at a fixed rate; paced: d's and h's CPU per delivered click
+                        at a fixed click rate both keep up with; publish: events/s
+                        from a filled queue into a local nats-server's JetStream
   --pin                 wrk on CPU 1, everything else on CPU 0 (taskset)
   --wrk-cpus LIST       taskset CPU list for wrk (overrides --pin's choice)
   --server-cpus LIST    taskset CPU list for servers and the origin
@@ -68,7 +70,7 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f,h,i PARTS=proxy,delivery,latency,visitor,paced
+CONTENDERS=a,b,c,d,e,f,h,i PARTS=proxy,delivery,latency,visitor,paced,publish
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1 SYSLOG_NG_WORKERS=4
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
 VISITOR_RATE=2000 VISITOR_SECONDS=10 PACED_RATE=4000 PACED_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
@@ -140,6 +142,14 @@ if has h "$CONTENDERS"; then
   elif [[ -z $SYSLOG_NG ]]; then
     log "$SYSLOG_NG_MISSING: contender h (nginx + syslog-ng) skipped"
     CONTENDERS=$(without h "$CONTENDERS")
+  fi
+fi
+NATS_SERVER=""
+if has publish "$PARTS"; then
+  ensure_nats_server
+  if [[ -z $NATS_SERVER ]]; then
+    log "$NATS_MISSING: the publish part skipped"
+    PARTS=$(without publish "$PARTS")
   fi
 fi
 
@@ -393,6 +403,7 @@ fill_queue() {
   local conf=$RUN_DIR/fill.toml
   FILLED=$RUN_DIR/filled-queue
   clicktap_conf "$conf" "$FILLED" true disabled
+  if has publish "$PARTS"; then sink_conf "$conf" false; fi
   start_clicktap clicktap-fill "$conf"
   run_wrk "http://127.0.0.1:$PROXY_PORT$LINK_PATH" "$FILL_SECONDS" >/dev/null
   FILL_EVENTS=$("$TOOLS" settle "http://127.0.0.1:$ADMIN_PORT/metrics" |
@@ -419,6 +430,37 @@ measure_delivery() {  # mode round
   printf '{"kind":"delivery","mode":"%s","round":%d,"drain":%s,"proc":%s,"quiet":%s}\n' \
     "$mode" "$round" "$d" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
   log "delivery $mode round $round: $d"
+}
+
+# The publish part: the filled queue published by one clicktap (capture idle, no
+# webhook) into a fresh JetStream stream of a local nats-server; events/s from the
+# first acknowledgement to the last, and the CPU of clicktap and of nats-server.
+measure_publish() {  # round
+  local round=$1 qdir=$RUN_DIR/publish-queue conf=$RUN_DIR/publish.toml store=$RUN_DIR/nats-store
+  rm -rf "$qdir" "$store"; cp -a "$FILLED" "$qdir"
+  clicktap_conf "$conf" "$qdir" true none
+  sink_conf "$conf" true
+  start nats-server "$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$store"
+  local nats=$STARTED
+  wait_port "$NATS_PORT" "$nats" nats-server
+  rm -f "$RUN_DIR/published"
+  await_quiet
+  start_clicktap "clicktap-publish" "$conf"
+  "$TOOLS" sample --pid "$CLICKTAP_PID" --seconds 600 --stop-file "$RUN_DIR/published" \
+    --exclude "$ORIGIN_PID,$HOOK_PID,$nats" >"$RUN_DIR/proc.json" &
+  local s=$!
+  "$TOOLS" sample --pid "$nats" --seconds 600 --stop-file "$RUN_DIR/published" \
+    --exclude "$ORIGIN_PID,$HOOK_PID,$CLICKTAP_PID" >"$RUN_DIR/nats-proc.json" &
+  local n=$!
+  local d
+  d=$("$TOOLS" drain "http://127.0.0.1:$ADMIN_PORT/metrics" --expect "$FILL_EVENTS" --timeout 300 \
+    --counter 'clicktap_sink_events_total{outcome="acked"}')
+  touch "$RUN_DIR/published"; wait "$s" "$n"
+  stop "$CLICKTAP_PID"; stop "$nats"
+  rm -rf "$qdir" "$store"
+  printf '{"kind":"publish","round":%d,"drain":%s,"proc":%s,"nats":%s,"quiet":%s}\n' \
+    "$round" "$d" "$(cat "$RUN_DIR/proc.json")" "$(cat "$RUN_DIR/nats-proc.json")" "$QUIET" >>"$RAW"
+  log "publish round $round: $d"
 }
 
 measure_latency() {  # round
@@ -477,12 +519,15 @@ for round in $(seq "$ROUNDS"); do
     done
   fi
 done
+if has delivery "$PARTS" || has publish "$PARTS"; then fill_queue; fi
 if has delivery "$PARTS"; then
-  fill_queue
   for round in $(seq "$ROUNDS"); do
     measure_delivery unbatched "$round"
     measure_delivery batched "$round"
   done
+fi
+if has publish "$PARTS"; then
+  for round in $(seq "$ROUNDS"); do measure_publish "$round"; done
 fi
 if has latency "$PARTS"; then
   for round in $(seq "$ROUNDS"); do measure_latency "$round"; done
@@ -496,9 +541,10 @@ META=$RUN_DIR/meta.json
   printf '"machine":{"nproc":%s,"model":%s,"kernel":%s,"mem":%s},' "$(nproc)" \
     "$(json_str "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')")" \
     "$(json_str "$(uname -r)")" "$(json_str "$(free -h | awk '/Mem:/ {print $2}')")"
-  printf '"tools":{"wrk":%s,"nginx":%s,"syslog_ng":%s},' "$(json_str "$(wrk -v 2>&1 | head -1)")" \
+  printf '"tools":{"wrk":%s,"nginx":%s,"syslog_ng":%s,"nats_server":%s},' "$(json_str "$(wrk -v 2>&1 | head -1)")" \
     "$(json_str "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | head -1 || echo none)")" \
-    "$(json_str "$([[ -n $SYSLOG_NG ]] && "$SYSLOG_NG" -V 2>&1 | head -1 || echo none)")"
+    "$(json_str "$([[ -n $SYSLOG_NG ]] && "$SYSLOG_NG" -V 2>&1 | head -1 || echo none)")" \
+    "$(json_str "$([[ -n $NATS_SERVER ]] && "$NATS_SERVER" --version 2>&1 | head -1 || echo none)")"
   printf '"settings":{"rounds":%s,"duration_s":%s,"warmup_s":%s,"connections":%s,"wrk_threads":%s,' \
     "$ROUNDS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$WRK_THREADS"
   printf '"wrk_cpus":%s,"server_cpus":%s,"origin":%s,"nginx_proxy_workers":%s,"syslog_ng_workers":%s,' \

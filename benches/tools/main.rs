@@ -21,6 +21,7 @@ mod pace;
 mod procstat;
 mod report;
 mod report_paced;
+mod report_publish;
 mod slow;
 
 use clap::{Parser, Subcommand};
@@ -88,6 +89,9 @@ enum Command {
         expect: u64,
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
+        /// The counter that counts the drained events: `name` or `name{key="value"}`.
+        #[arg(long, default_value = "clicktap_delivery_delivered_total")]
+        counter: String,
     },
     /// Waits until every click a contender served was delivered as a webhook; prints
     /// the counts and the time it took as JSON.
@@ -166,7 +170,8 @@ fn main() -> anyhow::Result<()> {
             url,
             expect,
             timeout,
-        } => println!("{}", metrics::drain(&url, expect, timeout)?),
+            counter,
+        } => println!("{}", metrics::drain(&url, expect, timeout, &counter)?),
         Command::Delivered(args) => println!("{}", delivered::run(args)?),
         Command::Pace(args) => println!("{}", pace::run(args)?),
         Command::Slow(args) => println!("{}", slow::run(args)?),

@@ -52,7 +52,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Every `clicktap_*` series summed over its labels (histogram buckets left out).
 pub fn sums(url: &str) -> anyhow::Result<BTreeMap<String, f64>> {
-    let text = get(url)?;
+    Ok(sums_of(&get(url)?))
+}
+
+fn sums_of(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         if line.starts_with('#') || !line.starts_with("clicktap_") {
@@ -69,7 +72,7 @@ pub fn sums(url: &str) -> anyhow::Result<BTreeMap<String, f64>> {
             *out.entry(name.to_string()).or_insert(0.0) += v;
         }
     }
-    Ok(out)
+    out
 }
 
 fn as_json(m: &BTreeMap<String, f64>) -> Value {
@@ -108,15 +111,36 @@ pub fn settle(url: &str, timeout: f64) -> anyhow::Result<String> {
     }
 }
 
-/// Polls the delivered counter every 20 ms: the rate is taken from the first poll
-/// that saw a delivery to the one that saw `expect`, so start-up is not counted.
-pub fn drain(url: &str, expect: u64, timeout: f64) -> anyhow::Result<String> {
+/// One series' value summed over the label sets that hold every `key="value"` of the
+/// selector: `name` or `name{key="value",...}`.
+pub fn selected(text: &str, selector: &str) -> f64 {
+    let (name, labels) = match selector.split_once('{') {
+        Some((n, l)) => (n, l.trim_end_matches('}')),
+        None => (selector, ""),
+    };
+    let wanted: Vec<&str> = labels.split(',').filter(|l| !l.is_empty()).collect();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (n, l) = series.split_once('{').unwrap_or((series, ""));
+            n == name && wanted.iter().all(|w| l.split(',').any(|x| x.trim_end_matches('}') == *w))
+        })
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+/// Polls `counter` (delivered webhooks by default; a selector as [`selected`] takes)
+/// every 20 ms: the rate is taken from the first poll that saw it move to the one that
+/// saw `expect`, so start-up is not counted.
+pub fn drain(url: &str, expect: u64, timeout: f64, counter: &str) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     let mut first: Option<(Instant, f64)> = None;
     loop {
-        let m = sums(url)?;
+        let text = get(url)?;
+        let m = sums_of(&text);
         let now = Instant::now();
-        let delivered = val(&m, "clicktap_delivery_delivered_total");
+        let delivered = selected(&text, counter);
         if first.is_none() && delivered > 0.0 {
             first = Some((now, delivered));
         }

@@ -493,6 +493,8 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     let paced_rate = meta["settings"]["paced_rate"].as_f64();
     let paced_ratio =
         crate::report_paced::section(&mut md, &mut result, &by_kind(&raw, "paced"), paced_rate)?;
+    let published =
+        crate::report_publish::section(&mut md, &mut result, &by_kind(&raw, "publish"))?;
 
     // Targets from the issue that this run can judge.
     let mut targets = Vec::new();
@@ -592,6 +594,11 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     check(
         "batched events/s",
         result["delivery"]["batched"]["events_per_s"].as_f64(),
+        ">= 50000",
+    );
+    check(
+        "events/s published to NATS JetStream by one sidecar",
+        published,
         ">= 50000",
     );
     check(

@@ -10,6 +10,8 @@
 #   c. wrk -> clicktap, capture off  d. wrk -> clicktap, full pipeline + webhook
 #   e. wrk -> nginx proxy_pass -> origin
 #   f. wrk -> clicktap, capture on, no webhook (capture + enrichment + queue only)
+#   j. wrk -> clicktap, capture on, no webhook, a NATS sink publishing every event to
+#      a local nats-server's JetStream (f with a sink: what publishing costs the proxy)
 #   i. wrk -> clicktap, capture off, every request through Pingora's full proxy
 #      (proxy.forwarding = "full"): c's forwarding path against pingora-proxy's
 #   g. wrk -> lean Pingora (pingora-core only, an experiment) -> origin; on request
@@ -34,8 +36,8 @@ Usage: bash benches/run.sh [options]
   --warmup S            unmeasured seconds before each run (default 2)
   --connections N       wrk connections (default 32)
   --wrk-threads N       wrk threads (default 1)
-  --contenders LIST     subset of a,b,c,d,e,f,g,h,i (default a,b,c,d,e,f,h,i; g is the
-                        lean-Pingora experiment, benches/lean_pingora.rs)
+  --contenders LIST     subset of a,b,c,d,e,f,g,h,i,j (default a,b,c,d,e,f,h,i,j; g is
+                        the lean-Pingora experiment, benches/lean_pingora.rs)
   --parts LIST          subset of proxy,delivery,latency,visitor,paced,publish
                         (default all six); visitor: redirect latency of b, f and d
                         at a fixed rate; paced: d's and h's CPU per delivered click
@@ -70,7 +72,7 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f,h,i PARTS=proxy,delivery,latency,visitor,paced,publish
+CONTENDERS=a,b,c,d,e,f,h,i,j PARTS=proxy,delivery,latency,visitor,paced,publish
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1 SYSLOG_NG_WORKERS=4
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
 VISITOR_RATE=2000 VISITOR_SECONDS=10 PACED_RATE=4000 PACED_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
@@ -145,11 +147,11 @@ if has h "$CONTENDERS"; then
   fi
 fi
 NATS_SERVER=""
-if has publish "$PARTS"; then
+if has publish "$PARTS" || has j "$CONTENDERS"; then
   ensure_nats_server
   if [[ -z $NATS_SERVER ]]; then
-    log "$NATS_MISSING: the publish part skipped"
-    PARTS=$(without publish "$PARTS")
+    log "$NATS_MISSING: the publish part and contender j skipped"
+    PARTS=$(without publish "$PARTS") CONTENDERS=$(without j "$CONTENDERS")
   fi
 fi
 
@@ -229,13 +231,14 @@ RAW=$RUN_DIR/raw.jsonl
 
 # start_contender KEY DIR: starts contender KEY (a: the origin, already running)
 # and waits until it listens; sets CONTENDER_PID and CONTENDER_URL (the short link
-# through it), CONTENDER_PIDS (its processes, comma-separated: h has two) and
-# HOOK_BASE (the webhooks the hook server had received before it). clicktap's
-# queue lives in DIR, h's access log and syslog-ng's files too.
+# through it), CONTENDER_PIDS (its processes, comma-separated: h has two),
+# CONTENDER_SERVER (a server it needs that is not counted as its own: j's nats-server)
+# and HOOK_BASE (the webhooks the hook server had received before it). clicktap's
+# queue lives in DIR, h's access log and syslog-ng's files, j's NATS store too.
 start_contender() {
   local key=$1 qdir=$2 pid url
   HOOK_BASE=$(hook_lines)
-  CONTENDER_PIDS=""
+  CONTENDER_PIDS="" CONTENDER_SERVER=""
   case $key in
     a) pid=$ORIGIN_PID; url="http://$ORIGIN$LINK_PATH" ;;
     b) start bare "$BARE" --listen "127.0.0.1:$PROXY_PORT" --upstream "$ORIGIN" \
@@ -243,6 +246,10 @@ start_contender() {
          --listener-tasks "$(setting proxy.listener_tasks 1)" \
          --keepalive-pool "$(setting proxy.upstream_keepalive_pool 1024)"
        pid=$STARTED; wait_port "$PROXY_PORT" "$pid" bare; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
+    j) local conf=$RUN_DIR/clicktap-j.toml
+       start_nats "$qdir/nats"; CONTENDER_SERVER=$NATS_PID
+       clicktap_conf "$conf" "$qdir" true none; sink_conf "$conf" true
+       start_clicktap clicktap-j "$conf"; pid=$CLICKTAP_PID; url="http://127.0.0.1:$PROXY_PORT$LINK_PATH" ;;
     c|d|f|i) local conf=$RUN_DIR/clicktap-$key.toml
        case $key in
          c) clicktap_conf "$conf" "$qdir" false none ;;
@@ -263,7 +270,7 @@ start_contender() {
 
 stop_contender() {
   local p
-  for p in ${CONTENDER_PIDS//,/ }; do stop "$p"; done
+  for p in ${CONTENDER_PIDS//,/ } $CONTENDER_SERVER; do stop "$p"; done
 }
 
 # await_delivered KEY: waits (at most 300 s) until contender KEY (d or h) has
@@ -294,7 +301,8 @@ measure_proxy() {  # contender round
   $WRK_PREFIX wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LUA" "$url" \
     >"$RUN_DIR/wrk.out" 2>&1 &
   local wpid=$!
-  "$TOOLS" sample --pid "$pids" --seconds "$DURATION" --exclude "$ORIGIN_PID,$HOOK_PID,$wpid" >"$RUN_DIR/proc.json" &
+  "$TOOLS" sample --pid "$pids" --seconds "$DURATION" \
+    --exclude "$ORIGIN_PID,$HOOK_PID,$wpid${CONTENDER_SERVER:+,$CONTENDER_SERVER}" >"$RUN_DIR/proc.json" &
   local s1=$!
   "$TOOLS" sample --pid "$ORIGIN_PID" --seconds "$DURATION" >"$RUN_DIR/origin.json" &
   local s2=$!
@@ -413,6 +421,13 @@ fill_queue() {
   log "queue filled with $FILL_EVENTS events"
 }
 
+# start_nats STORE: the bench's own nats-server with JetStream, its store in STORE.
+start_nats() {
+  start nats-server "$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$1"
+  NATS_PID=$STARTED
+  wait_port "$NATS_PORT" "$NATS_PID" nats-server
+}
+
 measure_delivery() {  # mode round
   local mode=$1 round=$2 qdir=$RUN_DIR/drain-queue conf=$RUN_DIR/drain.toml
   rm -rf "$qdir"; cp -a "$FILLED" "$qdir"
@@ -440,9 +455,8 @@ measure_publish() {  # round
   rm -rf "$qdir" "$store"; cp -a "$FILLED" "$qdir"
   clicktap_conf "$conf" "$qdir" true none
   sink_conf "$conf" true
-  start nats-server "$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$store"
-  local nats=$STARTED
-  wait_port "$NATS_PORT" "$nats" nats-server
+  start_nats "$store"
+  local nats=$NATS_PID
   rm -f "$RUN_DIR/published"
   await_quiet
   start_clicktap "clicktap-publish" "$conf"
@@ -504,7 +518,7 @@ rotated() {
 }
 for round in $(seq "$ROUNDS"); do
   if has proxy "$PARTS"; then
-    for key in $(rotated "a b g c i f d e h" $((round - 1))); do
+    for key in $(rotated "a b g c i f j d e h" $((round - 1))); do
       has "$key" "$CONTENDERS" && measure_proxy "$key" "$round"
     done
   fi

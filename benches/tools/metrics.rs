@@ -124,7 +124,10 @@ pub fn selected(text: &str, selector: &str) -> f64 {
         .filter_map(|l| l.rsplit_once(' '))
         .filter(|(series, _)| {
             let (n, l) = series.split_once('{').unwrap_or((series, ""));
-            n == name && wanted.iter().all(|w| l.split(',').any(|x| x.trim_end_matches('}') == *w))
+            n == name
+                && wanted
+                    .iter()
+                    .all(|w| l.split(',').any(|x| x.trim_end_matches('}') == *w))
         })
         .filter_map(|(_, v)| v.parse::<f64>().ok())
         .sum()

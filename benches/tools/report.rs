@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-const CONTENDERS: [(&str, &str); 9] = [
+const CONTENDERS: [(&str, &str); 10] = [
     ("a", "a. direct to the origin"),
     ("b", "b. bare Pingora"),
     ("g", "g. lean Pingora (experiment)"),
     ("c", "c. clicktap, capture off"),
     ("i", "i. clicktap, capture off, full path"),
     ("f", "f. clicktap, capture on, no webhook"),
+    ("j", "j. clicktap, capture on, publishing to NATS"),
     ("d", "d. clicktap, full pipeline"),
     ("e", "e. nginx proxy_pass"),
     ("h", "h. nginx + access log + syslog-ng"),
@@ -181,8 +182,9 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             .into_iter()
             .flat_map(|n| [(n, "b"), (n, "e")])
             // d against the setup users would build instead, what that setup's log
-            // and shipper cost nginx, and the lean forwarding path against the full.
-            .chain([("d", "h"), ("h", "e"), ("c", "i")]);
+            // and shipper cost nginx, the lean forwarding path against the full, and
+            // capture with a NATS sink publishing against capture alone.
+            .chain([("d", "h"), ("h", "e"), ("c", "i"), ("j", "f")]);
         for (num_key, den_key) in pairs {
             let (Some(n), Some(d)) = (med.get(num_key), med.get(den_key)) else {
                 continue;
@@ -595,6 +597,11 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
         "batched events/s",
         result["delivery"]["batched"]["events_per_s"].as_f64(),
         ">= 50000",
+    );
+    check(
+        "capture with a NATS sink publishing (j) req/s vs capture alone (f)",
+        ratio("j", "f", "rps"),
+        ">= 0.95x",
     );
     check(
         "events/s published to NATS JetStream by one sidecar",

@@ -31,14 +31,25 @@ pub fn section(
         let events = num(r, &["drain", "delivered"]);
         (events > 0.0).then(|| num(r, &[p, "cpu_s"]) * 1e6 / events)
     };
-    let eps: Vec<f64> = runs.iter().map(|r| num(r, &["drain", "events_per_s"])).collect();
+    let eps: Vec<f64> = runs
+        .iter()
+        .map(|r| num(r, &["drain", "events_per_s"]))
+        .collect();
     let lo = eps.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = eps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let m = median(eps.clone());
     let cpu = median(runs.iter().filter_map(|r| per_event(r, "proc")).collect());
     let nats = median(runs.iter().filter_map(|r| per_event(r, "nats")).collect());
-    let rss = median(runs.iter().map(|r| num(r, &["proc", "rss_max_kib"]) / 1024.0).collect());
-    let expected = median(runs.iter().map(|r| num(r, &["drain", "expected"])).collect());
+    let rss = median(
+        runs.iter()
+            .map(|r| num(r, &["proc", "rss_max_kib"]) / 1024.0)
+            .collect(),
+    );
+    let expected = median(
+        runs.iter()
+            .map(|r| num(r, &["drain", "expected"]))
+            .collect(),
+    );
     let complete = runs.iter().all(|r| r["drain"]["complete"] == true);
     writeln!(
         md,

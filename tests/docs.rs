@@ -328,3 +328,30 @@ fn anchors_follow_githubs_rule() {
     }
     assert!(!a.contains("not-a-heading"));
 }
+
+/// The lines of the first fenced block after the heading `heading` of `text`.
+fn block_after(text: &str, heading: &str) -> Vec<String> {
+    let rest = text
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no heading {heading:?}"))
+        .1;
+    let block = rest.split("```").nth(1).expect("a fenced block");
+    block.lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn readme_setup_and_test_commands_are_what_ci_runs() {
+    let readme = block_after(&read("README.md"), "## Setup and tests");
+    let ci: Vec<String> = read(".ci/run")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        readme,
+        ci[ci.len() - 2..],
+        "README's setup and test commands are not the last two commands of .ci/run"
+    );
+    assert_eq!(readme, ["bash .ci/setup", "cargo test"]);
+}

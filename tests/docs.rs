@@ -355,3 +355,32 @@ fn readme_setup_and_test_commands_are_what_ci_runs() {
     );
     assert_eq!(readme, ["bash .ci/setup", "cargo test"]);
 }
+
+#[test]
+fn readme_service_install_is_the_one_the_unit_file_gives() {
+    let strip = |l: &str| l.split("  #").next().unwrap().trim().to_string();
+    let readme: Vec<String> = block_after(&read("README.md"), "## Installing it as a service")
+        .iter()
+        .map(|l| strip(l))
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The unit's header: the commented lines between "The install" and the first blank
+    // comment line.
+    let unit: Vec<String> = read("conf/clicktap.service")
+        .lines()
+        .skip_while(|l| !l.contains("The install"))
+        .skip(1)
+        .map(|l| l.trim_start_matches('#').trim())
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .map(strip)
+        .collect();
+    assert!(
+        unit.len() >= 6,
+        "no install steps read from the unit: {unit:?}"
+    );
+    assert_eq!(
+        readme, unit,
+        "README's install and conf/clicktap.service's differ"
+    );
+}

@@ -6,8 +6,8 @@
 #
 #   bash benches/idle.sh [BINARY]     (default target/release/clicktap, built if missing)
 #
-# Measured: 25.2% of a core before retries were indexed by due time, 1.6% after (README,
-# "Reliability"). Needs wrk, curl and python3; uses loopback ports 18080-18090.
+# Measured: 25.2% of a core before retries were indexed by due time, 1.6% after (docs/reliability.md,
+# "Figures"). Needs wrk, curl and python3; uses loopback ports 18080-18090.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/target/release/clicktap}

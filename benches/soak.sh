@@ -267,7 +267,7 @@ FINAL=$M
 log "delivery caught up: $CAUGHT_UP after ${CATCHUP_S}s"
 
 # A graceful stop, timed: SIGTERM, then at most STOP_BOUND seconds (clicktap's own
-# bound for this configuration, README "Stopping and upgrading", plus slack).
+# bound for this configuration, docs/operations.md "Stopping and upgrading", plus slack).
 STOP_BOUND=$(awk -v g="$(dur_s "$(setting proxy.grace_period '"0s"')")" \
   -v s="$(dur_s "$(setting proxy.shutdown_timeout '"1s"')")" \
   -v d="$(dur_s "$(setting delivery.stop_timeout '"5s"')")" 'BEGIN { printf "%d", g + s + d + 2 + 10 }')

@@ -7,7 +7,7 @@
 //! kept up to a cap (see [`cap`]) no browser reaches, so that a click, and the channel of
 //! clicks waiting for enrichment, has a size known in bytes whatever a visitor or the
 //! shortener sends: what was cut is named in the event's `truncated`. `ClickEvent`
-//! is the native event format, documented field by field in the README; its serde shape
+//! is the native event format, documented field by field in docs/events.md; its serde shape
 //! is the stored shape (written by `enrich::Enricher::write`) and the `native` webhook
 //! payload, so a change here is a format change.
 
@@ -80,7 +80,7 @@ impl RawClick {
         + 3 * cap::SHORT;
 }
 
-// The README states the channel's worst case from this figure: 26 KiB a click.
+// docs/configuration.md (`enrich.channel_capacity`) states the channel's worst case from this figure: 26 KiB a click.
 const _: () = assert!(RawClick::MAX_BYTES <= 26 * 1024);
 
 /// Which of a click's values were cut to their [`cap`]: a set of flags, so that
@@ -128,8 +128,8 @@ impl Cut {
 /// unless a rule says more: a QR scan (`[qr]`, a `[[links]]` entry's `qr`), or a click
 /// on a link of a bio page (`[[pages]]`). A 200 answer on a bio page's path is a view
 /// of that page: the one event that is not a redirect. The names follow T.LY's
-/// (`short_link.visited`, `one_link.visited`, `one_link.link_visited`); the README
-/// lists how each format sends each type.
+/// (`short_link.visited`, `one_link.visited`, `one_link.link_visited`); docs/webhooks.md
+/// ("Event types") lists how each format sends each type.
 ///
 /// Events stored before types existed have none, and read as [`EventType::LinkClicked`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

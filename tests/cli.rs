@@ -1,5 +1,5 @@
 //! The command line at its edges, through the real binary: a reader that goes away
-//! (`| head -1`), a queue path that does not exist, the exit codes README promises,
+//! (`| head -1`), a queue path that does not exist, the exit codes docs/operations.md promises,
 //! and requests that cannot mean what they say.
 
 mod common;

@@ -207,7 +207,7 @@ secret = ""
         "a secret in the message:\n{err}"
     );
     assert!(!err.contains("secret[0]"), "{err}");
-    // The keys the README, the demo and the tests use (24 bytes, and the spec's own),
+    // The keys the docs, the demo and the tests use (24 bytes, and the spec's own),
     // and plain-text vendor secrets, pass.
     accepts(
         r#"

@@ -153,7 +153,7 @@ fn check(r: &Run, window: Duration) {
     );
 }
 
-/// The crash window the README states for `flush_interval = "50ms"`: the clicks in the
+/// The crash window docs/reliability.md states for `flush_interval = "50ms"`: the clicks in the
 /// channel (taken every `enrich.poll_interval`, 10 ms) and those stored since the last
 /// flush (50 ms), with room for a loaded machine's scheduling.
 #[test]

@@ -22,7 +22,7 @@ fn oauth(id: &str, url: &str, token_url: &str, extra: &str) -> String {
 }
 
 /// The longest a stop may take with the harness's settings: `proxy.grace_period` 1 s,
-/// `proxy.shutdown_timeout` 1 s, `delivery.stop_timeout` as set, the README's margin
+/// `proxy.shutdown_timeout` 1 s, `delivery.stop_timeout` as set, the margin of docs/operations.md ("Stopping and upgrading")
 /// of 2 s, and room for a loaded machine.
 fn stop_bound(stop_timeout: Duration) -> Duration {
     Duration::from_secs(1 + 1 + 2 + 5) + stop_timeout

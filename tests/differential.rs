@@ -7,7 +7,7 @@
 //! connection, sorted, and the bytes after the last whole one) and what the visitor got
 //! (each answer's status line, fields but `Date`, body, framing, and whether the
 //! connection ended) must be the same on both paths, or the difference must be in
-//! [`KNOWN`] with its reason; README "Two forwarding paths" lists the same.
+//! [`KNOWN`] with its reason; docs/proxy.md "Two forwarding paths" lists the same.
 //!
 //! The cases are in `tests/differential/corpus.rs`. One clicktap per path serves every
 //! case of a configuration; the origin ends every upstream connection between cases and
@@ -43,7 +43,7 @@ enum Side {
     Origin,
 }
 
-/// Every difference between the paths; README "Two forwarding paths" lists the same.
+/// Every difference between the paths; docs/proxy.md "Two forwarding paths" lists the same.
 const KNOWN: &[Known] = &[
     Known {
         case: "pipelined_gets",
@@ -258,7 +258,7 @@ fn both_forwarding_paths_behave_alike() {
                         .find(|k| k.case == name && k.side == side)
                         .map_or("", |k| k.why);
                     failures.push(format!(
-                        "{name}: the {side:?} side no longer differs ({why}): remove it from KNOWN and README"
+                        "{name}: the {side:?} side no longer differs ({why}): remove it from KNOWN and docs/proxy.md"
                     ));
                 }
             }

@@ -43,7 +43,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     // proxy key has a problem (that one is reported by proxy()).
     let proxy_listen = parse::listen_addr(&file.proxy.listen).ok();
     // Relative paths in the file are relative to the working directory, as for every
-    // command-line tool; the README says so.
+    // command-line tool; docs/configuration.md says so.
     let proxy = proxy(file.proxy, &mut problems);
     let unique_off = parse::duration(&file.enrich.unique_window).is_ok_and(|d| d.is_zero());
     let enrich = enrich(file.enrich, &mut problems);

@@ -32,7 +32,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order README lists them.
+    /// Every format, in the order docs/webhooks.md ("Formats") lists them.
     pub const ALL: [Format; 6] = [
         Format::Native,
         Format::Bitly,

@@ -71,7 +71,7 @@ pub struct UniqueTable {
     counts: Counts,
 }
 
-/// The table's metrics (see the README's metrics table).
+/// The table's metrics (see the metrics table in docs/operations.md).
 struct Counts {
     entries: IntGauge,
     bytes: IntGauge,
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(m.enrich_unique_max_bytes.get(), MIN_BYTES as i64);
     }
 
-    /// How full the table gets before it forgets visitors early: the README's figures.
+    /// How full the table gets before it forgets visitors early: the figures in docs/events.md ("Unique clicks").
     #[test]
     fn the_default_size_forgets_hardly_anyone_early_until_three_quarters_full() {
         let bytes = 32 << 20;

@@ -4,7 +4,7 @@
 //!
 //! A minute's stored record is bounded in bytes whatever visitors send: at most
 //! [`TOP_KEPT`] keys per dimension, each cut to [`KEY_MAX`] bytes, so at most about
-//! 6 × 50 × 140 bytes ≈ 41 KiB (measured at realistic cardinality: README, "Stats").
+//! 6 × 50 × 140 bytes ≈ 41 KiB (measured at realistic cardinality: docs/operations.md, "Stats").
 //! While a minute is still being counted its keys are kept in memory up to
 //! [`KEYS_IN_MEMORY`] per dimension, so that the kept fifty are the true largest of the
 //! minute rather than the first fifty seen; only a restart in the middle of a minute

@@ -9,7 +9,7 @@
 //! false or empty value the vendor uses when it has nothing; ids a vendor always sends
 //! and the operator did not configure are derived from stable names, and nothing else
 //! is made up. No format but `native` ever carries an IP address. The field-by-field
-//! sources are in the README.
+//! sources are in docs/webhooks.md ("Formats").
 //!
 //! Rendering does no I/O and reads no clock: delivery passes the message id and the
 //! time of the attempt in the [`Envelope`], so a retry renders the same body but for

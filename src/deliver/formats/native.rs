@@ -1,7 +1,7 @@
 //! The native format: clicktap's own event, as the queue stores it.
 //!
-//! Every field of [`ClickEvent`] is sent under its stored name, so the README's event
-//! reference is also this payload's, and a receiver can replay a stored event through
+//! Every field of [`ClickEvent`] is sent under its stored name, so the event reference
+//! (docs/events.md) is also this payload's, and a receiver can replay a stored event through
 //! the same code. Two keys are added: `webhook_id`, so that one receiver can serve
 //! several webhooks, and `link_meta` when a `[[links]]` entry matched, so that the
 //! operator's names for the link travel with the click.

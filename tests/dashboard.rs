@@ -21,8 +21,8 @@ mod check;
 mod common;
 
 use browser::{
-    browser, chromium, click, one_at_a_time, open_page, sign_in, start_driver,
-    wait_script, wait_text,
+    browser, chromium, click, one_at_a_time, open_page, sign_in, start_driver, wait_script,
+    wait_text,
 };
 use check::at_both_widths;
 use common::clicktap::TOKEN;
@@ -74,7 +74,10 @@ async fn overview(c: &Client) {
     wait_text(c, "#total-preview", "1").await;
     wait_text(c, "#total-head", "1").await;
     let top = wait_text(c, "#top-links li", "/r/dashboard").await;
-    assert!(top.trim_end().ends_with('3'), "three clicks on the link: {top:?}");
+    assert!(
+        top.trim_end().ends_with('3'),
+        "three clicks on the link: {top:?}"
+    );
     let bars = c
         .find_all(Locator::Css("#chart-hour rect.k-human"))
         .await
@@ -299,18 +302,27 @@ async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operati
     for i in 0..CLICKS {
         assert_eq!(ct.click(&format!("/r/page{i}"), BROWSER), 302);
     }
-    wait_until("every click delivered or dead", Duration::from_secs(30), || {
-        ct.metric("clicktap_delivery_delivered_total", "webhook=\"main\"") >= CLICKS as f64
-            && ct.metric("clicktap_delivery_dead_total", "webhook=\"down\"") >= CLICKS as f64
-            && ct.metric("clicktap_delivery_disabled_total", "") >= 1.0
-    });
+    wait_until(
+        "every click delivered or dead",
+        Duration::from_secs(30),
+        || {
+            ct.metric("clicktap_delivery_delivered_total", "webhook=\"main\"") >= CLICKS as f64
+                && ct.metric("clicktap_delivery_dead_total", "webhook=\"down\"") >= CLICKS as f64
+                && ct.metric("clicktap_delivery_disabled_total", "") >= 1.0
+        },
+    );
     let c = browser(&driver, binary).await;
     c.goto(&format!("http://{}/", ct.admin)).await.unwrap();
     sign_in(&c, TOKEN).await;
 
     // Each webhook's health at a glance; a paused one is paused.
     wait_text(&c, "#health-main .state", "healthy").await;
-    wait_text(&c, "#health-main [data-fact='success, last hour']", "100.0 %").await;
+    wait_text(
+        &c,
+        "#health-main [data-fact='success, last hour']",
+        "100.0 %",
+    )
+    .await;
     wait_text(&c, "#health-gone .state", "disabled").await;
     wait_text(&c, "#health-paused .state", "paused").await;
     wait_text(&c, "#health-down [data-fact='dead letters']", "60").await;
@@ -323,28 +335,54 @@ async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operati
     wait_text(&c, "#hook-down [data-fact='dead letters']", "60").await;
     for action in ["Replay dead letters", "Purge dead letters"] {
         click(&c, &format!("#hook-down button[data-action='{action}']")).await;
-        wait_script(&c, "the dialog", "return document.querySelector('#confirm').open").await;
+        wait_script(
+            &c,
+            "the dialog",
+            "return document.querySelector('#confirm').open",
+        )
+        .await;
         wait_text(&c, "#confirm", "60 dead letters").await;
         if action == "Purge dead letters" {
             at_both_widths(&c, "confirm").await;
         }
         click(&c, "#confirm-cancel").await;
-        wait_script(&c, "the dialog closed", "return !document.querySelector('#confirm').open").await;
+        wait_script(
+            &c,
+            "the dialog closed",
+            "return !document.querySelector('#confirm').open",
+        )
+        .await;
     }
     assert!(
-        c.find_all(Locator::Css("#hook-down [data-result]")).await.unwrap().is_empty(),
+        c.find_all(Locator::Css("#hook-down [data-result]"))
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was sent"
     );
     assert_eq!(api(&ct, "/api/v1/webhooks/down")["dead_letters"], 60);
     // Accepted, the purge goes through.
     click(&c, "#hook-down button[data-action='Purge dead letters']").await;
-    wait_script(&c, "the dialog", "return document.querySelector('#confirm').open").await;
+    wait_script(
+        &c,
+        "the dialog",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
     click(&c, "#confirm-ok").await;
-    wait_text(&c, "#hook-down [data-result='Purge dead letters']", "60 removed").await;
+    wait_text(
+        &c,
+        "#hook-down [data-result='Purge dead letters']",
+        "60 removed",
+    )
+    .await;
     assert_eq!(api(&ct, "/api/v1/webhooks/down")["dead_letters"], 0);
     // The replay of a time range asks as well.
     let bulk = keys(&c, "#hook-down button.bulk", "data-action").await;
-    assert_eq!(bulk, ["Replay dead letters", "Purge dead letters", "Replay"]);
+    assert_eq!(
+        bulk,
+        ["Replay dead letters", "Purge dead letters", "Replay"]
+    );
 
     // The delivery log pages back through every attempt, each once.
     open_page(&c, "deliveries").await;
@@ -355,11 +393,22 @@ async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operati
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| format!("{}/{}/{}/{}", a["webhook"].as_str().unwrap(), a["seq"], a["attempt"], a["at_ms"]))
+        .map(|a| {
+            format!(
+                "{}/{}/{}/{}",
+                a["webhook"].as_str().unwrap(),
+                a["seq"],
+                a["attempt"],
+                a["at_ms"]
+            )
+        })
         .collect();
     assert!(want.len() > 2 * CLICKS, "{} attempts", want.len());
     let sizes: Vec<usize> = log.iter().map(Vec::len).collect();
-    let full: Vec<usize> = (0..want.len()).step_by(50).map(|i| (want.len() - i).min(50)).collect();
+    let full: Vec<usize> = (0..want.len())
+        .step_by(50)
+        .map(|i| (want.len() - i).min(50))
+        .collect();
     assert_eq!(sizes, full, "pages of 50 attempts, the last one less");
     let got: BTreeSet<String> = log.iter().flatten().cloned().collect();
     assert_eq!(got.len(), want.len(), "no attempt on two pages");
@@ -371,7 +420,14 @@ async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operati
     // And the events, newest first.
     open_page(&c, "tail").await;
     wait_text(&c, "#events-page", "events 1 to 50").await;
-    let events = pages(&c, "#events details", "data-id", "#events-older", "#events-newer").await;
+    let events = pages(
+        &c,
+        "#events details",
+        "data-id",
+        "#events-older",
+        "#events-newer",
+    )
+    .await;
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
     assert_eq!(sizes, [50, 10], "pages of the events");
     let ids: BTreeSet<String> = events.iter().flatten().cloned().collect();

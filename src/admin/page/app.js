@@ -465,13 +465,19 @@ function logOlder() {
   const skip = (c && c.until === until ? c.skip : 0) + rows.filter((a) => a.at_ms === until).length;
   logPaging.back.push(c);
   logPaging.cursor = { until, skip };
-  refresh();
+  turnPage("log");
 }
 
 function logNewer() {
   if (!logPaging.back.length) return;
   logPaging.cursor = logPaging.back.pop();
-  refresh();
+  turnPage("log");
+}
+
+// Shows another page of the list `id` from its first row.
+async function turnPage(id) {
+  await refresh();
+  $(id).scrollIntoView({ block: "start" });
 }
 
 async function drawLog() {
@@ -578,13 +584,13 @@ function eventsOlder() {
   if (!eventPaging.more) return;
   eventPaging.at += PAGE;
   eventPaging.anchor = eventPaging.list[eventPaging.at].id ?? null;
-  refresh();
+  turnPage("events");
 }
 
 function eventsNewer() {
   eventPaging.at = Math.max(0, eventPaging.at - PAGE);
   eventPaging.anchor = eventPaging.at === 0 ? null : (eventPaging.list[eventPaging.at].id ?? null);
-  refresh();
+  turnPage("events");
 }
 
 async function drawTail() {
@@ -594,8 +600,8 @@ async function drawTail() {
     try { return JSON.parse(l); } catch { return { raw: l }; }
   }).reverse();
   let at = 0;
-  if (eventPaging.anchor !== null) {
-    const found = list.findIndex((e) => e.id === eventPaging.anchor);
+  if (eventPaging.at > 0) {
+    const found = eventPaging.anchor === null ? -1 : list.findIndex((e) => e.id === eventPaging.anchor);
     at = found >= 0 ? found : Math.min(eventPaging.at, Math.max(0, list.length - 1));
   }
   eventPaging.at = at;

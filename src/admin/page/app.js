@@ -131,16 +131,21 @@ function show(name) {
   refresh();
 }
 
+// Each refresh has a number; only the latest draws a paged list and sets the next
+// poll, so that pages turned quickly never show an answer that came late.
+let generation = 0;
+
 async function refresh() {
   clearTimeout(timer);
+  const mine = ++generation;
   try {
-    await pages[current]();
-    $("live").textContent = "updated " + new Date().toLocaleTimeString();
+    await pages[current](mine);
+    if (mine === generation) $("live").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
     if (e instanceof SignedOut) return signedOut();
     $("live").textContent = "not reachable: " + e.message;
   }
-  timer = setTimeout(refresh, POLL_MS);
+  if (mine === generation) timer = setTimeout(refresh, POLL_MS);
 }
 
 function signedOut() {
@@ -480,7 +485,7 @@ async function turnPage(id) {
   $(id).scrollIntoView({ block: "start" });
 }
 
-async function drawLog() {
+async function drawLog(mine) {
   const cursor = logPaging.cursor;
   const skip = cursor ? cursor.skip : 0;
   // One more than the page, to know whether there is an older one.
@@ -495,6 +500,7 @@ async function drawLog() {
   const bound = cursor ? (until === null ? cursor.until : Math.min(until, cursor.until)) : until;
   if (bound !== null) q.set("until_ms", bound);
   const [hooks, log] = await Promise.all([api("/api/v1/webhooks"), api("/api/v1/deliveries?" + q)]);
+  if (mine !== generation) return;
   const select = $("log-webhook");
   const ids = (hooks.body.webhooks || []).map((w) => w.id);
   if (select.options.length - 1 !== ids.length) {
@@ -593,9 +599,10 @@ function eventsNewer() {
   turnPage("events");
 }
 
-async function drawTail() {
+async function drawTail(mine) {
   const limit = Math.min(MAX_LIMIT, eventPaging.at + 2 * PAGE + 1);
   const r = await api(`/api/v1/events?limit=${limit}`);
+  if (mine !== generation) return;
   const list = String(r.body).split("\n").filter((l) => l.trim()).map((l) => {
     try { return JSON.parse(l); } catch { return { raw: l }; }
   }).reverse();

@@ -2,34 +2,45 @@
 //! receivers, Debian's chromium driven through WebDriver (chromedriver, fantoccini).
 //! An operator signs in, sees a click made during the test on the overview and in the
 //! event tail, presses Test and reads its answer, opens an attempt in the delivery
-//! log. Each page is saved as `target/dashboard-screenshots/<page>.png`.
+//! log; sees each webhook's health on the overview, pages back through the delivery
+//! log and the events, and is asked before a bulk replay or purge.
 //!
-//! Without chromium and chromedriver the browser test fails and says what to install.
+//! Every state the browser tests leave the page in is checked at a phone's width and a
+//! desktop's (`dashboard/check.rs`: no horizontal scroll, legible charts, whole rows,
+//! no serious or critical axe-core finding) and saved as
+//! `target/dashboard-screenshots/<state>-<width>.png`.
+//!
+//! Without chromium and chromedriver the browser tests fail and say what to install.
 //! The session rules (cookie attributes, the same-origin rule, sign-out, a token
 //! changed by a reload) are checked over plain HTTP as well, where each header is seen.
 
+#[path = "dashboard/browser.rs"]
+mod browser;
+#[path = "dashboard/check.rs"]
+mod check;
 mod common;
 
+use browser::{
+    browser, chromium, click, one_at_a_time, open_page, sign_in, start_driver, wait_script,
+    wait_text,
+};
+use check::at_both_widths;
 use common::clicktap::TOKEN;
 use common::receiver;
-use common::{BROWSER, Clicktap, Options, admin_exchange, free_port, upstream, wait_until};
-use fantoccini::{Client, ClientBuilder, Locator};
+use common::{BROWSER, Clicktap, Options, admin_exchange, upstream, wait_until};
+use fantoccini::{Client, Locator};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const INSTALL: &str =
-    "install chromium and chromium-driver (apt-get install chromium chromium-driver)";
-
-/// A webhook that delivers, and one whose receiver refuses everything, so that every
-/// number on the pages has something to show.
 /// The seed of RFC 8032's first test key, as a `whsk_` secret key, and its public key.
 const SECRET_KEY: &str = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
 const PUBLIC_KEY: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 
-/// `main` to `ok`, signing with a secret and a secret key; `down` to `down`, one
-/// attempt; `gone` to `down` + `gone` (a path the first test's receiver answers 410).
+/// A webhook that delivers, and ones whose receiver refuses, so that every number on
+/// the pages has something to show: `main` to `ok`, signing with a secret and a secret
+/// key; `down` to `down`, one attempt; `gone` to `down` + `gone` (a path the refusing
+/// receiver answers 410); `paused` (`enabled = false`) to `ok`.
 fn options(ok: &str, down: &str) -> Options {
     Options::default()
         .tail(&format!("[[webhooks]]\nid = \"main\"\nurl = \"{ok}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nsecret_key = \"{SECRET_KEY}\"\n"))
@@ -37,135 +48,22 @@ fn options(ok: &str, down: &str) -> Options {
             "[[webhooks]]\nid = \"down\"\nurl = \"{down}\"\n[webhooks.retry]\nmax_attempts = 1\n"
         ))
         .tail(&format!("[[webhooks]]\nid = \"gone\"\nurl = \"{down}gone\"\n"))
+        .tail(&format!(
+            "[[webhooks]]\nid = \"paused\"\nurl = \"{ok}\"\nenabled = false\n"
+        ))
 }
 
-fn screenshots() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let dir = target.join("dashboard-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A receiver that answers 410 on `/gone` and 500 elsewhere.
+fn refusing() -> common::server::TestServer {
+    receiver::scripted(|_, s| async move {
+        let status = if s.uri.path() == "/gone" { 410 } else { 500 };
+        common::reply(status, &[], "nope")
+    })
 }
 
-/// chromedriver on a free loopback port, ended with the test.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn found(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn chromium() -> &'static str {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|p| found(p))
-        .unwrap_or_else(|| panic!("no chromium found: {INSTALL}"))
-}
-
-fn start_driver() -> Driver {
-    assert!(found("chromedriver"), "no chromedriver found: {INSTALL}");
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("chromedriver did not start ({e}): {INSTALL}"));
-    let mut d = Driver { child, port };
-    wait_until("chromedriver listening", Duration::from_secs(20), || {
-        if let Ok(Some(status)) = d.child.try_wait() {
-            panic!("chromedriver exited with {status}: {INSTALL}");
-        }
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    d
-}
-
-async fn browser(driver: &Driver, binary: &str) -> Client {
-    let path = Command::new("which")
-        .arg(binary)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": path,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--window-size=1280,1000", "--no-first-run"],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap_or_else(|e| panic!("the browser did not start ({e}): {INSTALL}"))
-}
-
-/// Polls until an element matching `css` shows text containing `want`; returns the
-/// text, or fails the test with what was there.
-async fn wait_text(c: &Client, css: &str, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = String::new();
-    loop {
-        if let Ok(all) = c.find_all(Locator::Css(css)).await {
-            for e in all {
-                if let Ok(t) = e.text().await {
-                    if t.contains(want) {
-                        return t;
-                    }
-                    last = t;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css} never showed {want:?}; last seen: {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn open_page(c: &Client, page: &str) {
-    c.find(Locator::Css(&format!("#nav a[data-page={page}]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
-}
-
-async fn sign_in(c: &Client, token: &str) {
-    let field = c.wait().for_element(Locator::Id("token")).await.unwrap();
-    field.send_keys(token).await.unwrap();
-    c.find(Locator::Id("signin-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+/// GET on the admin API with the token; the answer's JSON.
+fn api(ct: &Clicktap, path: &str) -> serde_json::Value {
+    serde_json::from_str(&ct.admin_get(path)).unwrap()
 }
 
 /// The overview shows the clicks made by the test: totals by kind, a bar in the hour's
@@ -175,25 +73,34 @@ async fn overview(c: &Client) {
     wait_text(c, "#total-human", "1").await;
     wait_text(c, "#total-preview", "1").await;
     wait_text(c, "#total-head", "1").await;
-    wait_text(c, "#top-links", "/r/dashboard\n3").await;
+    let top = wait_text(c, "#top-links li", "/r/dashboard").await;
+    assert!(
+        top.trim_end().ends_with('3'),
+        "three clicks on the link: {top:?}"
+    );
     let bars = c
         .find_all(Locator::Css("#chart-hour rect.k-human"))
         .await
         .unwrap();
     assert!(!bars.is_empty(), "the hour's chart has a bar for the click");
-    screenshot(c, "overview").await;
+}
+
+/// Whether the element `css` is shown (not `display: none`, not hidden).
+async fn shown(c: &Client, css: &str) -> bool {
+    let script = format!(
+        "const e = document.querySelector({css:?}); return !!e && e.getClientRects().length > 0"
+    );
+    c.execute(&script, vec![]).await.unwrap() == serde_json::Value::Bool(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
+    let _one = one_at_a_time().await;
     let binary = chromium();
     let driver = start_driver();
     let up = upstream::start();
     let rx = receiver::ok();
-    let refusing = receiver::scripted(|_, s| async move {
-        let status = if s.uri.path() == "/gone" { 410 } else { 500 };
-        common::reply(status, &[], "nope")
-    });
+    let refusing = refusing();
     let dir = tempfile::tempdir().unwrap();
     let ct = Clicktap::start(
         dir.path(),
@@ -204,14 +111,18 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     let base = format!("http://{}", ct.admin);
 
     c.goto(&format!("{base}/")).await.unwrap();
+    // Signed out, the nav is not shown (`hidden` wins over its display: flex).
+    c.wait().for_element(Locator::Id("token")).await.unwrap();
+    assert!(!shown(&c, "#nav").await, "the nav shows while signed out");
     sign_in(&c, "not-the-admin-token").await;
     wait_text(&c, "#signin-failed", "not the admin token").await;
-    screenshot(&c, "signin").await;
+    at_both_widths(&c, "signin").await;
     sign_in(&c, TOKEN).await;
     c.wait()
         .for_element(Locator::Css("#nav a.on"))
         .await
         .unwrap();
+    assert!(shown(&c, "#nav").await, "the nav shows once signed in");
     let cookie = c.execute("return document.cookie", vec![]).await.unwrap();
     assert_eq!(
         cookie, "",
@@ -229,30 +140,19 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     );
     ct.click("HEAD /r/dashboard", BROWSER);
     overview(&c).await;
+    at_both_widths(&c, "overview").await;
 
     // And in the event tail, whole when opened.
     open_page(&c, "tail").await;
     wait_text(&c, "#events summary", "http://sho.rt/r/dashboard").await;
-    let event = c.find(Locator::Css("#events details")).await.unwrap();
-    event
-        .find(Locator::Css("summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#events details summary").await;
     wait_text(&c, "#events details[open] pre", "\"user_agent\"").await;
-    screenshot(&c, "events").await;
+    at_both_widths(&c, "events").await;
 
     // Test answers on the webhook's card.
     open_page(&c, "webhooks").await;
     wait_text(&c, "#hook-main .facts", "lag").await;
-    c.find(Locator::Css("#hook-main button[data-action=Test]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#hook-main button[data-action=Test]").await;
     wait_text(&c, "#hook-main [data-result=Test]", "Test delivered: 200").await;
     assert!(
         rx.requests()
@@ -288,7 +188,7 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
         !page.contains(&SECRET_KEY[5..]),
         "the secret key is on the page"
     );
-    screenshot(&c, "webhooks").await;
+    at_both_widths(&c, "webhooks").await;
 
     // The delivery log, filtered to failures, opens an attempt to its answer.
     open_page(&c, "deliveries").await;
@@ -313,16 +213,12 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
     down_row.expect("a failure of down").click().await.unwrap();
     wait_text(&c, "#log details[open] .body", "status:  500").await;
     wait_text(&c, "#log details[open] .body", "\"link\"").await;
-    screenshot(&c, "deliveries").await;
+    at_both_widths(&c, "deliveries").await;
 
     // Signing out ends the session: the API refuses the browser's next call.
-    c.find(Locator::Css("#signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#signout button").await;
     c.wait().for_element(Locator::Id("token")).await.unwrap();
+    assert!(!shown(&c, "#nav").await, "the nav shows after sign-out");
     let after = c
         .execute_async(
             "const done = arguments[0]; fetch('/api/v1/status').then(r => done(r.status))",
@@ -331,6 +227,214 @@ async fn an_operator_signs_in_sees_a_click_arrive_and_tests_a_webhook() {
         .await
         .unwrap();
     assert_eq!(after, 401);
+    c.close().await.unwrap();
+}
+
+/// The `data-*` keys of the rows `css` shows.
+async fn keys(c: &Client, css: &str, attr: &str) -> Vec<String> {
+    let script = format!(
+        "return [...document.querySelectorAll({css:?})].map((e) => e.getAttribute({attr:?}))"
+    );
+    let v = c.execute(&script, vec![]).await.unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Goes through every page of a paged list (`list` its rows, `older` and `newer` its
+/// buttons) and back to the first; returns each page's keys.
+async fn pages(c: &Client, list: &str, attr: &str, older: &str, newer: &str) -> Vec<Vec<String>> {
+    let mut seen = vec![keys(c, list, attr).await];
+    loop {
+        let script = format!("return document.querySelector({older:?}).disabled");
+        if c.execute(&script, vec![]).await.unwrap() == serde_json::Value::Bool(true) {
+            break;
+        }
+        let first = seen.last().unwrap()[0].clone();
+        click(c, older).await;
+        // The next page is there when its first row is another.
+        wait_script(
+            c,
+            "the older page",
+            &format!(
+                "const e = document.querySelector({list:?}); return !!e && e.getAttribute({attr:?}) !== {first:?}"
+            ),
+        )
+        .await;
+        seen.push(keys(c, list, attr).await);
+        assert!(seen.len() < 10, "paging never ends");
+    }
+    for _ in 1..seen.len() {
+        click(c, newer).await;
+    }
+    let first = seen[0][0].clone();
+    wait_script(
+        c,
+        "back on the first page",
+        &format!(
+            "return document.querySelector({list:?}).getAttribute({attr:?}) === {first:?} && document.querySelector({newer:?}).disabled"
+        ),
+    )
+    .await;
+    assert_eq!(keys(c, list, attr).await, seen[0], "back on the first page");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operations_ask_first() {
+    let _one = one_at_a_time().await;
+    let binary = chromium();
+    let driver = start_driver();
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let refusing = refusing();
+    let dir = tempfile::tempdir().unwrap();
+    let ct = Clicktap::start(
+        dir.path(),
+        up.addr,
+        &options(&rx.url("/clicks"), &refusing.url("/")),
+    );
+    // More clicks than one page holds (50): 60 events, and over 120 attempts (main and
+    // down one each per event, gone a 410 and then disabled).
+    const CLICKS: usize = 60;
+    for i in 0..CLICKS {
+        assert_eq!(ct.click(&format!("/r/page{i}"), BROWSER), 302);
+    }
+    wait_until(
+        "every click delivered or dead",
+        Duration::from_secs(30),
+        || {
+            ct.metric("clicktap_delivery_delivered_total", "webhook=\"main\"") >= CLICKS as f64
+                && ct.metric("clicktap_delivery_dead_total", "webhook=\"down\"") >= CLICKS as f64
+                && ct.metric("clicktap_delivery_disabled_total", "") >= 1.0
+        },
+    );
+    let c = browser(&driver, binary).await;
+    c.goto(&format!("http://{}/", ct.admin)).await.unwrap();
+    sign_in(&c, TOKEN).await;
+
+    // Each webhook's health at a glance; a paused one is paused.
+    wait_text(&c, "#health-main .state", "healthy").await;
+    wait_text(
+        &c,
+        "#health-main [data-fact='success, last hour']",
+        "100.0 %",
+    )
+    .await;
+    wait_text(&c, "#health-gone .state", "disabled").await;
+    wait_text(&c, "#health-paused .state", "paused").await;
+    wait_text(&c, "#health-down [data-fact='dead letters']", "60").await;
+    wait_text(&c, "#total-clicks", "60").await;
+    at_both_widths(&c, "overview-health").await;
+    click(&c, "#health-paused a").await;
+    wait_text(&c, "#hook-paused .state", "paused").await;
+
+    // Bulk operations ask first: Cancel leaves the dead letters as they are.
+    wait_text(&c, "#hook-down [data-fact='dead letters']", "60").await;
+    for action in ["Replay dead letters", "Purge dead letters"] {
+        click(&c, &format!("#hook-down button[data-action='{action}']")).await;
+        wait_script(
+            &c,
+            "the dialog",
+            "return document.querySelector('#confirm').open",
+        )
+        .await;
+        wait_text(&c, "#confirm", "60 dead letters").await;
+        if action == "Purge dead letters" {
+            at_both_widths(&c, "confirm").await;
+        }
+        click(&c, "#confirm-cancel").await;
+        wait_script(
+            &c,
+            "the dialog closed",
+            "return !document.querySelector('#confirm').open",
+        )
+        .await;
+    }
+    assert!(
+        c.find_all(Locator::Css("#hook-down [data-result]"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was sent"
+    );
+    assert_eq!(api(&ct, "/api/v1/webhooks/down")["dead_letters"], 60);
+    // Accepted, the purge goes through.
+    click(&c, "#hook-down button[data-action='Purge dead letters']").await;
+    wait_script(
+        &c,
+        "the dialog",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
+    click(&c, "#confirm-ok").await;
+    wait_text(
+        &c,
+        "#hook-down [data-result='Purge dead letters']",
+        "60 removed",
+    )
+    .await;
+    assert_eq!(api(&ct, "/api/v1/webhooks/down")["dead_letters"], 0);
+    // The replay of a time range asks as well.
+    let bulk = keys(&c, "#hook-down button.bulk", "data-action").await;
+    assert_eq!(
+        bulk,
+        ["Replay dead letters", "Purge dead letters", "Replay"]
+    );
+
+    // The delivery log pages back through every attempt, each once.
+    open_page(&c, "deliveries").await;
+    wait_text(&c, "#log-page", "page 1").await;
+    let log = pages(&c, "#log details", "data-key", "#log-older", "#log-newer").await;
+    let all = api(&ct, "/api/v1/deliveries?limit=10000");
+    let want: BTreeSet<String> = all["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}/{}/{}/{}",
+                a["webhook"].as_str().unwrap(),
+                a["seq"],
+                a["attempt"],
+                a["at_ms"]
+            )
+        })
+        .collect();
+    assert!(want.len() > 2 * CLICKS, "{} attempts", want.len());
+    let sizes: Vec<usize> = log.iter().map(Vec::len).collect();
+    let full: Vec<usize> = (0..want.len())
+        .step_by(50)
+        .map(|i| (want.len() - i).min(50))
+        .collect();
+    assert_eq!(sizes, full, "pages of 50 attempts, the last one less");
+    let got: BTreeSet<String> = log.iter().flatten().cloned().collect();
+    assert_eq!(got.len(), want.len(), "no attempt on two pages");
+    assert_eq!(got, want, "every attempt on a page");
+    click(&c, "#log-older").await;
+    wait_text(&c, "#log-page", "page 2").await;
+    at_both_widths(&c, "deliveries-older").await;
+
+    // And the events, newest first.
+    open_page(&c, "tail").await;
+    wait_text(&c, "#events-page", "events 1 to 50").await;
+    let events = pages(
+        &c,
+        "#events details",
+        "data-id",
+        "#events-older",
+        "#events-newer",
+    )
+    .await;
+    let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [50, 10], "pages of the events");
+    let ids: BTreeSet<String> = events.iter().flatten().cloned().collect();
+    assert_eq!(ids.len(), CLICKS, "every event once");
+    click(&c, "#events-older").await;
+    wait_text(&c, "#events-page", "events 51 to 60").await;
+    at_both_widths(&c, "events-older").await;
     c.close().await.unwrap();
 }
 

@@ -4,12 +4,20 @@
 // cookie (the page never sees the token). The admin listener answers whole responses,
 // so the page polls: the visible page is fetched again every POLL_MS.
 //
+// Charts are drawn at the width they are shown at, again when the window changes size,
+// so that their text keeps its size on a phone. Bulk operations (replaying dead letters
+// or a time range, purging dead letters) ask in a dialog first.
+//
 // Whatever the API returns (links, referrers, user agents, receiver answers) can come
 // from strangers: it is only ever put in the page as text (textContent, attributes),
 // never parsed as HTML.
 "use strict";
 
 const POLL_MS = 3000;
+// Rows per page in the delivery log and the events.
+const PAGE = 50;
+// The most one listing of the API gives (deliveries::MAX_LIMIT).
+const MAX_LIMIT = 10000;
 const KINDS = ["human", "bot", "preview", "head", "prefetch"];
 const SVG = "http://www.w3.org/2000/svg";
 const TOPS = [
@@ -86,6 +94,29 @@ function post(path, json) {
   return api(path, options);
 }
 
+function del(path) {
+  return api(path, { method: "DELETE" });
+}
+
+// Asks in a modal dialog; resolves to true only when the operator presses `ok`.
+// Escape and Cancel answer false.
+function confirmAction(title, text, ok) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = ok;
+  return new Promise((resolve) => {
+    const done = (yes) => () => dialog.close(yes ? "ok" : "cancel");
+    const okButton = $("confirm-ok"), cancel = $("confirm-cancel");
+    okButton.onclick = done(true);
+    cancel.onclick = done(false);
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
 // ---- pages -----------------------------------------------------------------------
 
 const pages = { overview: drawOverview, webhooks: drawWebhooks, deliveries: drawLog, tail: drawTail };
@@ -100,16 +131,21 @@ function show(name) {
   refresh();
 }
 
+// Each refresh has a number; only the latest draws a paged list and sets the next
+// poll, so that pages turned quickly never show an answer that came late.
+let generation = 0;
+
 async function refresh() {
   clearTimeout(timer);
+  const mine = ++generation;
   try {
-    await pages[current]();
-    $("live").textContent = "updated " + new Date().toLocaleTimeString();
+    await pages[current](mine);
+    if (mine === generation) $("live").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
     if (e instanceof SignedOut) return signedOut();
     $("live").textContent = "not reachable: " + e.message;
   }
-  timer = setTimeout(refresh, POLL_MS);
+  if (mine === generation) timer = setTimeout(refresh, POLL_MS);
 }
 
 function signedOut() {
@@ -126,11 +162,13 @@ function signedOut() {
 async function drawOverview() {
   const now = Date.now();
   const win = Number($("window").value);
+  const health = drawHealth(now);
   const [hour, day, top] = await Promise.all([
     api(`/api/v1/stats?since=${now - 3600e3}&until=${now}&step=60&top=1`),
     api(`/api/v1/stats?since=${now - 86400e3}&until=${now}&step=900&top=1`),
     api(`/api/v1/stats?since=${now - win}&until=${now}&top=10`),
   ]);
+  await health;
   const missing = [hour, day, top].find((r) => !r.ok);
   $("stats-missing").hidden = !missing;
   if (missing) {
@@ -139,10 +177,46 @@ async function drawOverview() {
     return;
   }
   drawTotals(top.body);
-  drawSeries($("chart-hour"), hour.body);
-  drawSeries($("chart-day"), day.body);
-  $("legend").replaceChildren(...KINDS.map((k) => el("span", { class: "k-" + k, text: k })));
+  charts = { hour: hour.body, day: day.body };
+  drawCharts();
+  $("legend").replaceChildren(...KINDS.map((k) => el("span", { class: "swatch k-" + k, text: k })));
   $("tops").replaceChildren(...TOPS.map(([key, title]) => drawTop(title, (top.body.top || {})[key] || [])));
+}
+
+// Each webhook's state at a glance: paused, healthy, alerting or disabled, with its
+// success rate over the last hour, what waits and what is dead.
+async function drawHealth(now) {
+  const list = (await api("/api/v1/webhooks")).body.webhooks || [];
+  const sums = await Promise.all(list.map((w) =>
+    api(`/api/v1/webhooks/${encodeURIComponent(w.id)}/deliveries?since_ms=${now - 3600e3}&limit=0&summary=true`)));
+  const fact = (k, v) => el("div", { "data-fact": k }, el("dt", { text: k }), el("dd", { text: v }));
+  $("health").replaceChildren(...list.map((w, i) => {
+    const s = sums[i].body.summary || {};
+    const shown = stateOf(w);
+    return el("div", { class: "hcard", id: "health-" + w.id },
+      el("a", { class: "name", href: "#webhooks", "data-page": "webhooks", text: w.id }),
+      el("span", { class: "state " + shown, text: shown }),
+      el("dl", {},
+        fact("success, last hour", fmtRate(s.success_rate) + (s.attempts ? ` of ${s.attempts}` : "")),
+        fact("lag", String(w.lag)),
+        fact("retries", String(w.retries ?? "–")),
+        fact("dead letters", String(w.dead_letters ?? "–"))));
+  }));
+  if (!list.length) $("health").append(el("p", { class: "note", text: "no webhook configured" }));
+}
+
+// A paused webhook is shown as paused whatever its health.
+function stateOf(w) {
+  return w.paused ? "paused" : w.health.state;
+}
+
+// The overview's series, kept to draw them again at a new width.
+let charts = null;
+
+function drawCharts() {
+  if (!charts || current !== "overview") return;
+  drawSeries($("chart-hour"), charts.hour, "the last hour");
+  drawSeries($("chart-day"), charts.day, "the last day");
 }
 
 function drawTotals(stats) {
@@ -156,15 +230,21 @@ function drawTotals(stats) {
       el("span", { class: "k", text: k }))));
 }
 
-// Clicks per minute, stacked by kind, one bar per step.
-function drawSeries(box, stats) {
+// Clicks per minute, stacked by kind, one bar per step, drawn at the box's own width
+// (one unit of the drawing is one pixel), so that its text is never squeezed.
+function drawSeries(box, stats, span) {
   const series = stats.series || [];
-  const W = 960, H = 160, left = 34, bottom = 18;
+  const pad = getComputedStyle(box);
+  const inner = box.clientWidth - parseFloat(pad.paddingLeft) - parseFloat(pad.paddingRight);
+  const W = Math.max(200, Math.floor(inner)), H = 160, left = 34, bottom = 18;
   const perMin = 60000 / (stats.step_ms || 60000);
   const totals = series.map((p) => KINDS.reduce((s, k) => s + (p[k] || 0), 0) * perMin);
   const max = Math.max(1, ...totals);
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
-  chart.append(svg("title", { text: `${totals.reduce((a, b) => a + b, 0) / perMin} clicks` }));
+  const clicks = Math.round(totals.reduce((a, b) => a + b, 0) / perMin);
+  const byKind = KINDS.map((k) => `${series.reduce((s, p) => s + (p[k] || 0), 0)} ${k}`).join(", ");
+  const label = `Clicks per minute over ${span}: ${clicks} clicks (${byKind}), at most ${fmtNumber(max)} a minute.`;
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": label });
+  chart.append(svg("title", { text: label }));
   const bw = (W - left) / Math.max(1, series.length);
   series.forEach((p, i) => {
     let y = H - bottom;
@@ -184,7 +264,7 @@ function drawSeries(box, stats) {
     const first = new Date(series[0].at_ms);
     const long = (stats.until_ms - stats.since_ms) > 6 * 3600e3;
     chart.append(svg("text", { x: left, y: H - 4, text: long ? first.toLocaleString() : first.toLocaleTimeString() }));
-    chart.append(svg("text", { x: W - 60, y: H - 4, text: "now" }));
+    chart.append(svg("text", { x: W - 4, y: H - 4, "text-anchor": "end", text: "now" }));
   }
   box.replaceChildren(chart);
 }
@@ -193,23 +273,20 @@ function fmtNumber(n) {
   return n >= 10 ? String(Math.round(n)) : n.toFixed(1);
 }
 
-// One top list as horizontal bars: where people would rather look than read.
+// One top list: each key with its count, over a bar as long as the count (a style
+// property set through the DOM, which the page's Content-Security-Policy allows).
 function drawTop(title, rows) {
-  const W = 340, row = 20;
   const max = Math.max(1, ...rows.map((r) => r.count));
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${Math.max(1, rows.length) * row}`, role: "img" });
-  rows.forEach((r, i) => {
-    const y = i * row;
+  const list = el("ol", { class: "toplist" }, ...rows.map((r) => {
     const label = String(r.key === null || r.key === "" ? "(none)" : r.key);
-    chart.append(
-      svg("rect", { class: "barfill", x: 0, y: y + 2, width: (r.count / max) * (W - 50), height: row - 4 }),
-      svg("text", { class: "label", x: 4, y: y + 14, text: label.length > 48 ? label.slice(0, 47) + "…" : label },
-        svg("title", { text: label })),
-      svg("text", { x: W - 4, y: y + 14, "text-anchor": "end", text: String(r.count) }),
-    );
-  });
+    const li = el("li", {},
+      el("span", { class: "label", text: label.length > 120 ? label.slice(0, 119) + "…" : label, title: label }),
+      el("span", { class: "count", text: String(r.count) }));
+    li.style.setProperty("--w", ((r.count / max) * 100).toFixed(1) + "%");
+    return li;
+  }));
   const box = el("div", { class: "top", id: "top-" + title.toLowerCase().split(" ")[0] }, el("h3", { text: title }));
-  box.append(rows.length ? chart : el("p", { class: "note", text: "nothing in this window" }));
+  box.append(rows.length ? list : el("p", { class: "note", text: "nothing in this window" }));
   return box;
 }
 
@@ -235,11 +312,18 @@ async function drawWebhooks() {
   }
 }
 
+// The latest state of each webhook, for the questions the dialog asks.
+const shownHooks = {};
+
 function hookCard(w) {
   const id = encodeURIComponent(w.id);
   const result = el("div", { class: "result" });
-  const act = (label, run) => el("button", {
-    type: "button", "data-action": label, onclick: async () => {
+  // `ask`, for a bulk operation, gives the dialog's title, text and button, or null to
+  // go ahead without asking.
+  const act = (label, run, ask) => el("button", {
+    type: "button", "data-action": label, class: ask ? "bulk" : null, onclick: async () => {
+      const question = ask && ask();
+      if (question && !(await confirmAction(...question))) return;
       result.replaceChildren(el("p", { class: "note", text: label + "…" }));
       try {
         const r = await run();
@@ -260,7 +344,14 @@ function hookCard(w) {
     el("div", { class: "facts" }),
     el("div", { class: "actions" },
       act("Test", () => post(`/api/v1/webhooks/${id}/test`)),
-      act("Replay dead letters", () => post(`/api/v1/webhooks/${id}/dead-letters/replay`)),
+      act("Replay dead letters", () => post(`/api/v1/webhooks/${id}/dead-letters/replay`), () => [
+        `Replay the dead letters of ${w.id}?`,
+        `${deadCount(w.id)} put back in line for delivery to ${w.id}, as new attempts.`,
+        "Replay dead letters"]),
+      act("Purge dead letters", () => del(`/api/v1/webhooks/${id}/dead-letters`), () => [
+        `Purge the dead letters of ${w.id}?`,
+        `${deadCount(w.id)} removed for good: they will not be delivered to ${w.id}, and cannot be replayed after this.`,
+        "Purge dead letters"]),
       act("Reactivate", () => post(`/api/v1/webhooks/${id}/reactivate`)),
       el("form", { onsubmit: (e) => e.preventDefault() },
         el("label", { text: "from " }), since, el("label", { text: " to " }), until,
@@ -270,6 +361,12 @@ function hookCard(w) {
             return Promise.resolve({ status: 0, body: { error: "give both ends of the range" } });
           }
           return post(`/api/v1/webhooks/${id}/replay`, { since: s, until: u });
+        }, () => {
+          const s = inputMs(since), u = inputMs(until);
+          if (s === null || u === null) return null;
+          return [`Replay a time range to ${w.id}?`,
+            `Every event stored from ${fmtTime(s)} to ${fmtTime(u)} is delivered to ${w.id} again, ` +
+            "including those it already received.", "Replay"];
         }))),
     result);
   if (results[w.id]) showResult(result, results[w.id]);
@@ -294,9 +391,16 @@ function lastError(h) {
   return notes.length ? `${h.last_error} (${notes.join("; ")})` : h.last_error;
 }
 
+function deadCount(id) {
+  const n = (shownHooks[id] || {}).dead_letters;
+  if (n === undefined || n === null) return "Every dead letter is";
+  return n === 1 ? "1 dead letter is" : `${n} dead letters are`;
+}
+
 function fillHook(card, w, s) {
+  shownHooks[w.id] = w;
   const state = card.querySelector(".state");
-  const shown = w.paused ? "paused" : w.health.state;
+  const shown = stateOf(w);
   state.textContent = shown;
   state.className = "state " + shown;
   card.querySelector(".url").textContent = `${w.format} → ${w.url}`;
@@ -332,6 +436,8 @@ function showResult(box, [label, r]) {
       : `Test failed: ${b.error || b.status} (${b.latency_ms} ms)`;
   } else if (r.ok && b.scheduled !== undefined) {
     line = `${label}: ${b.scheduled} events put back in line (not yet delivered)`;
+  } else if (r.ok && b.purged !== undefined) {
+    line = `${label}: ${b.purged} removed`;
   } else if (r.ok) {
     line = `${label}: done`;
   } else {
@@ -339,15 +445,51 @@ function showResult(box, [label, r]) {
   }
   box.replaceChildren(
     el("p", { class: r.ok && b.delivered !== false ? "good" : "bad", "data-result": label, text: line }),
-    el("details", {}, el("summary", { text: "the whole answer" }), el("pre", { text: JSON.stringify(b, null, 2) })));
+    el("details", {}, el("summary", { text: "the whole answer" }), el("pre", { tabindex: 0, text: JSON.stringify(b, null, 2) })));
 }
 
 // ---- delivery log ----------------------------------------------------------------
 
 const opened = new Set();
 
-async function drawLog() {
-  const q = new URLSearchParams({ limit: "200" });
+// Paging: the API lists newest first up to `until`, so an older page asks for what is
+// at or before the oldest attempt shown (`until`) and skips the attempts at that same
+// millisecond that were already shown (`skip`). `back` holds the pages before.
+const logPaging = { cursor: null, back: [], rows: [], more: false };
+
+function resetLogPaging() {
+  logPaging.cursor = null;
+  logPaging.back = [];
+}
+
+function logOlder() {
+  const rows = logPaging.rows;
+  if (!rows.length || !logPaging.more) return;
+  const until = rows[rows.length - 1].at_ms;
+  const c = logPaging.cursor;
+  const skip = (c && c.until === until ? c.skip : 0) + rows.filter((a) => a.at_ms === until).length;
+  logPaging.back.push(c);
+  logPaging.cursor = { until, skip };
+  turnPage("log");
+}
+
+function logNewer() {
+  if (!logPaging.back.length) return;
+  logPaging.cursor = logPaging.back.pop();
+  turnPage("log");
+}
+
+// Shows another page of the list `id` from its first row.
+async function turnPage(id) {
+  await refresh();
+  $(id).scrollIntoView({ block: "start" });
+}
+
+async function drawLog(mine) {
+  const cursor = logPaging.cursor;
+  const skip = cursor ? cursor.skip : 0;
+  // One more than the page, to know whether there is an older one.
+  const q = new URLSearchParams({ limit: String(Math.min(MAX_LIMIT, skip + PAGE + 1)) });
   const hook = $("log-webhook").value;
   if (hook) q.set("webhook", hook);
   const code = $("log-code").value.trim();
@@ -355,8 +497,10 @@ async function drawLog() {
   if (status) q.set("status", status);
   const since = inputMs($("log-since")), until = inputMs($("log-until"));
   if (since !== null) q.set("since_ms", since);
-  if (until !== null) q.set("until_ms", until);
+  const bound = cursor ? (until === null ? cursor.until : Math.min(until, cursor.until)) : until;
+  if (bound !== null) q.set("until_ms", bound);
   const [hooks, log] = await Promise.all([api("/api/v1/webhooks"), api("/api/v1/deliveries?" + q)]);
+  if (mine !== generation) return;
   const select = $("log-webhook");
   const ids = (hooks.body.webhooks || []).map((w) => w.id);
   if (select.options.length - 1 !== ids.length) {
@@ -369,7 +513,11 @@ async function drawLog() {
     $("log").replaceChildren(el("p", { class: "bad", text: log.body.message || String(log.status) }));
     return;
   }
-  const rows = (log.body.deliveries || []).map((a) => {
+  const all = log.body.deliveries || [];
+  const page = all.slice(skip, skip + PAGE);
+  logPaging.rows = page;
+  logPaging.more = all.length > skip + PAGE && skip + PAGE < MAX_LIMIT;
+  const rows = page.map((a) => {
     const key = `${a.webhook}/${a.seq}/${a.attempt}/${a.at_ms}`;
     const good = a.error === null;
     const d = el("details", { class: "attempt", "data-key": key, open: opened.has(key) },
@@ -391,13 +539,20 @@ async function drawLog() {
   });
   $("log").replaceChildren(el("div", { class: "rows" }, ...rows));
   if (!rows.length) $("log").append(el("p", { class: "note", text: "no attempt matches" }));
+  const n = logPaging.back.length;
+  $("log-page").textContent = page.length
+    ? `page ${n + 1}: ${fmtTime(page[0].at_ms)} back to ${fmtTime(page[page.length - 1].at_ms)}`
+    : `page ${n + 1}`;
+  $("log-newer").disabled = n === 0;
+  $("log-older").disabled = !logPaging.more;
 }
 
 async function fillAttempt(box, a, w) {
   const answer = el("pre", {
+    tabindex: 0,
     text: `status:  ${a.status ?? "none"}\noutcome: ${a.outcome ?? "-"}\nlatency: ${a.latency_ms} ms\nerror:   ${a.error ?? "none"}\nat:      ${a.at}\n\n${a.response || "(no body)"}`,
   });
-  const request = el("pre", { text: "…" });
+  const request = el("pre", { tabindex: 0, text: "…" });
   box.replaceChildren(
     el("h3", { text: "Request" }),
     el("p", { class: "note", text:
@@ -425,25 +580,59 @@ async function fillAttempt(box, a, w) {
 
 const openEvents = new Set();
 
-async function drawTail() {
-  const r = await api("/api/v1/events?limit=50");
-  const events = String(r.body).split("\n").filter((l) => l.trim()).map((l) => {
+// Paging: the API gives the newest `limit` events, so a page further back asks for more
+// and shows a slice. `anchor` is the id of the newest event on the page shown (null on
+// the first page, which follows new events); `at` is where it stood last time, so that
+// the page stays put while new events arrive.
+const eventPaging = { anchor: null, at: 0, list: [], more: false };
+
+function eventsOlder() {
+  if (!eventPaging.more) return;
+  eventPaging.at += PAGE;
+  eventPaging.anchor = eventPaging.list[eventPaging.at].id ?? null;
+  turnPage("events");
+}
+
+function eventsNewer() {
+  eventPaging.at = Math.max(0, eventPaging.at - PAGE);
+  eventPaging.anchor = eventPaging.at === 0 ? null : (eventPaging.list[eventPaging.at].id ?? null);
+  turnPage("events");
+}
+
+async function drawTail(mine) {
+  const limit = Math.min(MAX_LIMIT, eventPaging.at + 2 * PAGE + 1);
+  const r = await api(`/api/v1/events?limit=${limit}`);
+  if (mine !== generation) return;
+  const list = String(r.body).split("\n").filter((l) => l.trim()).map((l) => {
     try { return JSON.parse(l); } catch { return { raw: l }; }
   }).reverse();
+  let at = 0;
+  if (eventPaging.at > 0) {
+    const found = eventPaging.anchor === null ? -1 : list.findIndex((e) => e.id === eventPaging.anchor);
+    at = found >= 0 ? found : Math.min(eventPaging.at, Math.max(0, list.length - 1));
+  }
+  eventPaging.at = at;
+  eventPaging.list = list;
+  eventPaging.more = list.length > at + PAGE;
+  const events = list.slice(at, at + PAGE);
   const rows = events.map((e) => {
     const d = el("details", { class: "event", "data-id": e.id, open: openEvents.has(e.id) },
       el("summary", {},
         el("span", { text: e.timestamp }),
-        el("span", { class: "k-" + e.kind, text: e.kind }),
+        el("span", { class: "swatch k-" + e.kind, text: e.kind }),
         el("span", { text: (e.link || {}).url }),
         el("span", { text: "→ " + ((e.destination || {}).url || "") }),
         el("span", { text: (e.geo || {}).country_code || "" })),
-      el("div", { class: "body" }, el("pre", { text: JSON.stringify(e, null, 2) })));
+      el("div", { class: "body" }, el("pre", { tabindex: 0, text: JSON.stringify(e, null, 2) })));
     d.addEventListener("toggle", () => (d.open ? openEvents.add(e.id) : openEvents.delete(e.id)));
     return d;
   });
   $("events").replaceChildren(el("div", { class: "rows" }, ...rows));
   if (!rows.length) $("events").append(el("p", { class: "note", text: "no event stored yet" }));
+  $("events-page").textContent = events.length
+    ? `events ${at + 1} to ${at + events.length}, newest first` : "";
+  $("events-newer").disabled = at === 0;
+  $("events-older").disabled = !eventPaging.more;
 }
 
 // ---- start -----------------------------------------------------------------------
@@ -456,9 +645,28 @@ async function start() {
       show(a.dataset.page);
     });
   }
+  // A webhook's name on the overview opens the webhooks page.
+  $("health").addEventListener("click", (e) => {
+    const link = e.target.closest("a[data-page]");
+    if (!link) return;
+    e.preventDefault();
+    history.replaceState(null, "", "#" + link.dataset.page);
+    show(link.dataset.page);
+  });
   for (const id of ["window", "hook-window"]) $(id).addEventListener("change", refresh);
-  $("log-filter").addEventListener("change", refresh);
-  $("log-filter").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+  const filtered = () => { resetLogPaging(); refresh(); };
+  $("log-filter").addEventListener("change", filtered);
+  $("log-filter").addEventListener("submit", (e) => { e.preventDefault(); filtered(); });
+  $("log-older").addEventListener("click", logOlder);
+  $("log-newer").addEventListener("click", logNewer);
+  $("events-older").addEventListener("click", eventsOlder);
+  $("events-newer").addEventListener("click", eventsNewer);
+  // Charts follow the window's width, drawn again once per frame at most.
+  let frame = 0;
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(drawCharts);
+  });
   try {
     await api("/api/v1/status");
   } catch (e) {

@@ -169,6 +169,7 @@ mod tests {
                 error: (!ok).then(|| "status 500".into()),
                 response: String::new(),
             },
+            sending: Default::default(),
         }
     }
 

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::sent::Sent;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError, cache};
 
@@ -43,6 +44,29 @@ pub struct Answer {
     pub response: String,
 }
 
+/// What a request was: its message id, whether it was a test or a replay, and what it
+/// carried (`sent.rs`). Every field is absent in entries written before it was kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Sending {
+    /// The Standard Webhooks message id (`webhook-id`, `idempotency-key`).
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// A test event (`clicktap webhooks test`): not in the queue, its `seq` is 0.
+    #[serde(default)]
+    pub test: bool,
+    /// Put in line again by an operator (a replay, a resend of a dead letter or a
+    /// failed message), or a retry of such.
+    #[serde(default)]
+    pub replay: bool,
+    /// For a replay: the message id the events were sent in before.
+    #[serde(default)]
+    pub replay_of: Option<String>,
+    /// The request as sent, secrets redacted; absent when nothing was sent (refused by
+    /// the address guard, no credentials).
+    #[serde(default)]
+    pub sent: Option<Sent>,
+}
+
 /// One event's attempt, as the admin API lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attempt {
@@ -54,6 +78,8 @@ pub struct Attempt {
     pub attempt: u32,
     #[serde(flatten)]
     pub answer: Answer,
+    #[serde(flatten)]
+    pub sending: Sending,
 }
 
 /// One request's attempt, as stored: what was sent and what came back.
@@ -62,6 +88,8 @@ pub struct Request {
     pub at_ms: u64,
     #[serde(flatten)]
     pub answer: Answer,
+    #[serde(flatten)]
+    pub sending: Sending,
     /// `(sequence, attempt number, event id)` of each event the request carried.
     pub events: Vec<(u64, u32, String)>,
 }
@@ -299,6 +327,7 @@ impl DeliveryLog {
                         seq,
                         attempt,
                         answer: r.answer.clone(),
+                        sending: r.sending.clone(),
                     })
             })
             .filter(keep)
@@ -383,6 +412,7 @@ impl Recorder {
             + a.at.len()
             + a.response.len()
             + a.error.as_ref().map_or(0, String::len)
+            + r.sending.sent.as_ref().map_or(0, Sent::size)
             + r.events.iter().map(|e| 32 + e.2.len()).sum::<usize>();
         let full = {
             let mut p = self.pending.lock();
@@ -457,6 +487,7 @@ mod tests {
                 error: None,
                 response: "x".repeat(200),
             },
+            sending: Sending::default(),
             events: seqs.map(|s| (s, 1, format!("e{s}"))).collect(),
         }
     }

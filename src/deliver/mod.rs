@@ -35,6 +35,7 @@ pub mod member;
 mod operations;
 mod retry;
 mod select;
+pub mod sent;
 mod settle;
 pub mod sign;
 pub mod state;

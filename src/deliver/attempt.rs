@@ -214,7 +214,10 @@ impl Webhook {
                 Ok(r) => r,
                 Err(e) => return Outcome::failed(describe(&e), started.elapsed()),
             };
-            let body = req.body().and_then(reqwest::Body::as_bytes).unwrap_or_default();
+            let body = req
+                .body()
+                .and_then(reqwest::Body::as_bytes)
+                .unwrap_or_default();
             let sent = Sent::of(&req, body, self.delivery.log_body_max_bytes);
             let resp = match self.client.execute(req).await {
                 Ok(r) => r,

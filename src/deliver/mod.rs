@@ -23,6 +23,8 @@
 mod attempt;
 mod auth;
 mod dispatch;
+pub mod event_lines;
+pub mod event_query;
 mod filter;
 pub mod formats;
 mod group;
@@ -32,6 +34,7 @@ mod limiter;
 pub mod log;
 mod log_value;
 pub mod member;
+pub mod messages;
 mod operations;
 mod retry;
 mod select;

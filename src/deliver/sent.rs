@@ -92,9 +92,18 @@ fn add(out: &mut BTreeMap<String, String>, headers: &HeaderMap) {
 
 /// Names that carry credentials in the formats and in receivers' conventions.
 fn credential_name(name: &str) -> bool {
-    ["key", "token", "secret", "password", "auth", "cookie", "credential", "signature"]
-        .iter()
-        .any(|w| name.contains(w))
+    [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "auth",
+        "cookie",
+        "credential",
+        "signature",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 /// A header's value as the log shows it.

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use super::attempt::{Class, Outcome, message_id};
 use super::log::{Answer, Request, Sending};
-use super::sent::Sent;
 use super::member::Member;
+use super::sent::Sent;
 use super::state::{Dead, Pending};
 use super::webhook::Webhook;
 use crate::clock::now_ms;

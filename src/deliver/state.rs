@@ -63,6 +63,13 @@ pub struct Dead {
     pub message: Option<String>,
 }
 
+/// An event not delivered: waiting for its next attempt, or a dead letter.
+#[derive(Debug, Clone)]
+pub enum Undelivered {
+    Failed(Pending),
+    Dead(Dead),
+}
+
 /// Retries due now (sequence and record), and when the next one is due.
 pub type Due = (Vec<(u64, Pending)>, Option<u64>);
 
@@ -516,23 +523,111 @@ impl WebhookState {
     /// Puts `seqs` (at most [`CHUNK`], a caller's chunk of a range) in line for an
     /// attempt now, with a fresh count of attempts (a replay); one already waiting for a
     /// retry is moved to now, and one that was a dead letter is no longer one.
+    /// The message id it failed in is kept, so that the replay is recorded as a replay
+    /// of that message.
     pub fn replay(&self, seqs: &[u64], now_ms: u64) -> Result<(), QueueError> {
         let _held = self.retry_lock.lock();
         let tree = self.tree()?;
         let mut change = Change::new();
         for &seq in seqs {
-            self.unbury(&tree, &mut change, seq)?;
+            let dead = self
+                .unbury(&tree, &mut change, seq)?
+                .and_then(|d| d.message);
+            let pending = self.pending(seq)?.and_then(|p| p.message);
             self.unpend(&tree, &mut change, seq)?;
             let p = Pending {
                 attempts: 0,
                 next_at_ms: now_ms,
                 last_error: "replayed".into(),
-                message: None,
+                message: pending.or(dead),
                 replay: true,
             };
             Self::pend(&mut change, seq, &p);
         }
         self.apply(change)
+    }
+
+    /// Puts those of `seqs` (at most [`CHUNK`]) that still wait for a retry or are dead
+    /// letters in line for an attempt now, with a fresh count of attempts and the
+    /// message id they failed in (an operator's resend); events delivered meanwhile
+    /// are left be. Returns how many.
+    pub fn resend(&self, seqs: &[u64], now_ms: u64) -> Result<usize, QueueError> {
+        let _held = self.retry_lock.lock();
+        let tree = self.tree()?;
+        let mut change = Change::new();
+        let mut n = 0;
+        for &seq in seqs {
+            let pending = self.pending(seq)?;
+            let dead = self.unbury(&tree, &mut change, seq)?;
+            let (last_error, message) = match (pending, dead) {
+                (Some(p), _) => (p.last_error, p.message),
+                (None, Some(d)) => (d.last_error, d.message),
+                (None, None) => continue,
+            };
+            self.unpend(&tree, &mut change, seq)?;
+            let p = Pending {
+                attempts: 0,
+                next_at_ms: now_ms,
+                last_error,
+                message,
+                replay: true,
+            };
+            Self::pend(&mut change, seq, &p);
+            n += 1;
+        }
+        self.apply(change)?;
+        Ok(n)
+    }
+
+    /// Retries and dead letters after sequence `after` (all when `None`), in sequence
+    /// order, at most `limit`; `failed` and `dead` choose which.
+    pub fn undelivered_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        failed: bool,
+        dead: bool,
+    ) -> Result<Vec<(u64, Undelivered)>, QueueError> {
+        let from = after.map_or(Some(0), |a| a.checked_add(1));
+        let Some(from) = from else {
+            return Ok(Vec::new());
+        };
+        let tree = self.tree()?;
+        let kinds = |kind: u8, on: bool| {
+            on.then(|| tree.range(key(kind, from)..=key(kind, u64::MAX)))
+                .into_iter()
+                .flatten()
+                .peekable()
+        };
+        let (mut p, mut d) = (kinds(PENDING, failed), kinds(DEAD, dead));
+        let seq_of = |item: Option<&Result<(sled::IVec, sled::IVec), sled::Error>>| {
+            item.map(|r| r.as_ref().map_or(0, |(k, _)| be(&k[1..])))
+        };
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let take_pending = match (seq_of(p.peek()), seq_of(d.peek())) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(a), Some(b)) => a <= b,
+            };
+            let (k, v) = if take_pending { p.next() } else { d.next() }
+                .transpose()?
+                .unwrap_or_default();
+            let seq = be(&k[1..]);
+            out.push((
+                seq,
+                if take_pending {
+                    match serde_json::from_slice(&v) {
+                        Ok(pending) => Undelivered::Failed(pending),
+                        Err(_) => continue,
+                    }
+                } else {
+                    Undelivered::Dead(read_dead(&v))
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// The oldest event waiting for a retry.

@@ -15,8 +15,8 @@ use std::time::SystemTime;
 
 use super::attempt::message_id;
 use super::log::{Request, Sending};
-use super::sent::Sent;
 use super::member::Member;
+use super::sent::Sent;
 use super::webhook::Webhook;
 use crate::click::{
     Agent, ClickEvent, ClickKind, Client, Destination, EventType, LinkRef, Referrer,

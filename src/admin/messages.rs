@@ -21,23 +21,54 @@ use crate::deliver::webhook::Webhook;
 /// Most messages one page gives.
 pub const MAX_LIMIT: u64 = 1_000;
 
-/// The filters, from the JSON body when it has them, else from the query.
+/// The filters, from the JSON body when it has them, else from the query; a bad value
+/// in either is refused, whichever would be used.
 fn query(req: &Request, body: &Value) -> Result<MessageQuery, String> {
-    let text = |name: &str| -> Option<String> {
-        match body.get(name) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(v @ Value::Number(_)) => Some(v.to_string()),
-            _ => req.param(name).map(str::to_string),
+    let from_query = filters(
+        |name| req.param(name).map(str::to_string),
+        |name| req.time(name),
+    )?;
+    for name in ["status", "type", "message_id"] {
+        if body.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(format!("{name} is a string"));
         }
-    };
-    let time = |name: &str| -> Result<Option<u64>, String> {
-        match body.get(name) {
+    }
+    let from_body = filters(
+        |name| body.get(name).and_then(Value::as_str).map(str::to_string),
+        |name| match body.get(name) {
             Some(v) => times::parse(v)
                 .map(Some)
                 .map_err(|e| format!("{name}: {e}")),
-            None => req.time(name),
-        }
-    };
+            None => Ok(None),
+        },
+    )?;
+    let given = |name: &str| body.get(name).is_some();
+    Ok(MessageQuery {
+        failed: if given("status") {
+            from_body.failed
+        } else {
+            from_query.failed
+        },
+        dead: if given("status") {
+            from_body.dead
+        } else {
+            from_query.dead
+        },
+        events: EventQuery {
+            since_ms: from_body.events.since_ms.or(from_query.events.since_ms),
+            until_ms: from_body.events.until_ms.or(from_query.events.until_ms),
+            event_type: from_body.events.event_type.or(from_query.events.event_type),
+            ..EventQuery::default()
+        },
+        message_id: from_body.message_id.or(from_query.message_id),
+    })
+}
+
+/// The filters read through `text` and `time`, one source's.
+fn filters(
+    text: impl Fn(&str) -> Option<String>,
+    time: impl Fn(&str) -> Result<Option<u64>, String>,
+) -> Result<MessageQuery, String> {
     let (failed, dead) = match text("status").as_deref() {
         None | Some("all") => (true, true),
         Some("failed") => (true, false),

@@ -156,6 +156,15 @@ value = "query-s3cret-3"
         header(signed, "content-type")
     );
     assert_eq!(s["message_id"], header(signed, "webhook-id"));
+    // Every header the receiver got is in the log, as it came or redacted.
+    for (name, value) in &signed.headers {
+        let logged = sent["headers"][name.as_str()].as_str();
+        let value = value.to_str().unwrap();
+        assert!(
+            logged.is_some_and(|l| l == value || l.contains("[redacted]")),
+            "{name}: {value} was sent, the log has {logged:?}"
+        );
+    }
     assert_eq!(sent["body"], String::from_utf8_lossy(&signed.body).as_ref());
     assert_eq!(sent["body_bytes"], signed.body.len());
     assert_eq!(sent["body_sha256"], hex_sha256(&signed.body));

@@ -607,6 +607,39 @@ mod tests {
     }
 
     #[test]
+    fn kept_request_bodies_count_toward_the_logs_bytes() {
+        let max = 1 << 20;
+        let (_dir, log, metrics) = open(max);
+        let r = Recorder::new(log.clone(), "w");
+        let body = |_| -> String { (0..4096).map(|_| rand::random_range('!'..='~')).collect() };
+        // 400 bodies of 4 KiB that do not compress: 1.6 MiB of them.
+        for t in 0..400u64 {
+            let mut q = request(1_000 + t, t..t + 1);
+            let kept = body(t);
+            q.sending.sent = Some(Sent {
+                method: "POST".into(),
+                url: "https://hooks.example/in".into(),
+                headers: Default::default(),
+                body_bytes: kept.len() as u64,
+                body_sha256: String::new(),
+                body: Some(kept),
+            });
+            r.record(q).unwrap();
+            assert!(log.bytes() <= max, "{} bytes after {t}", log.bytes());
+        }
+        r.flush().unwrap();
+        assert!(log.bytes() <= max);
+        assert!(
+            metrics.delivery_log_evicted.get() > 0,
+            "the bodies were counted"
+        );
+        let kept = log.list("w", 0, 1_000);
+        assert!(kept.len() < 400 && kept.len() > 100, "{} kept", kept.len());
+        let newest = kept[0].sending.sent.as_ref().unwrap();
+        assert_eq!(newest.body.as_ref().map(String::len), Some(4096));
+    }
+
+    #[test]
     fn the_log_stays_within_its_bytes_removing_the_oldest_of_any_webhook() {
         let max = 64 * 1024;
         let (_dir, log, metrics) = open(max);

@@ -156,6 +156,10 @@ value = "query-s3cret-3"
         header(signed, "content-type")
     );
     assert_eq!(s["message_id"], header(signed, "webhook-id"));
+    assert_eq!(
+        sent["headers"]["idempotency-key"],
+        header(signed, "webhook-id")
+    );
     // Every header the receiver got is in the log, as it came or redacted.
     for (name, value) in &signed.headers {
         let logged = sent["headers"][name.as_str()].as_str();

@@ -95,20 +95,22 @@ fn add(out: &mut BTreeMap<String, String>, headers: &HeaderMap) {
     }
 }
 
-/// Names that carry credentials in the formats and in receivers' conventions.
+/// Names that carry credentials in the formats and in receivers' conventions (but
+/// `idempotency-key`, the message id clicktap sends with every request).
 fn credential_name(name: &str) -> bool {
-    [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "auth",
-        "cookie",
-        "credential",
-        "signature",
-    ]
-    .iter()
-    .any(|w| name.contains(w))
+    name != "idempotency-key"
+        && [
+            "key",
+            "token",
+            "secret",
+            "password",
+            "auth",
+            "cookie",
+            "credential",
+            "signature",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
 }
 
 /// A header's value as the log shows it.
@@ -163,13 +165,14 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_and_their_kind_kept() {
-        let client = reqwest::Client::new();
+        let client = crate::tls::client_builder().build().unwrap();
         let req = client
             .post("https://hooks.example:8443/in?api_key=s3cr3t&x=1")
             .bearer_auth("tok3n")
             .header("webhook-signature", "v1,abc= v1a,def=")
             .header("x-api-key", "k3y")
             .header("x-plain", "hello")
+            .header("idempotency-key", "msg_1")
             .body("{}")
             .build()
             .unwrap();
@@ -185,6 +188,7 @@ mod tests {
         );
         assert_eq!(s.headers["x-api-key"], REDACTED);
         assert_eq!(s.headers["x-plain"], "hello");
+        assert_eq!(s.headers["idempotency-key"], "msg_1", "an id, not a secret");
         assert_eq!(s.headers["host"], "hooks.example:8443");
         assert_eq!(
             s.url,

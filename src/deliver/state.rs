@@ -428,7 +428,7 @@ impl WebhookState {
             let Some(&last) = page.last() else {
                 return Ok(n);
             };
-            n += self.revive(&page, now_ms)?;
+            n += self.revive(&page, now_ms, false)?;
             if last >= end {
                 return Ok(n);
             }
@@ -436,24 +436,34 @@ impl WebhookState {
         }
     }
 
-    /// Moves the dead letters among `seqs` (at most [`CHUNK`]) back to pending, due now;
-    /// returns how many there were.
-    fn revive(&self, seqs: &[u64], now_ms: u64) -> Result<usize, QueueError> {
+    /// Moves the dead letters among `seqs` (at most [`CHUNK`]) back to pending, due now,
+    /// and with `retries_too` the retries among them too (an operator's resend), each
+    /// with a fresh count of attempts and the message id it failed in; events that are
+    /// neither (delivered meanwhile) are left be. Returns how many moved.
+    fn revive(&self, seqs: &[u64], now_ms: u64, retries_too: bool) -> Result<usize, QueueError> {
         let _held = self.retry_lock.lock();
         let tree = self.tree()?;
         let mut change = Change::new();
         let mut n = 0;
         for &seq in seqs {
             // Read under the lock: delivery may have settled it since the page was read.
-            let Some(d) = self.unbury(&tree, &mut change, seq)? else {
-                continue;
+            let pending = if retries_too {
+                self.pending(seq)?
+            } else {
+                None
+            };
+            let dead = self.unbury(&tree, &mut change, seq)?;
+            let (last_error, message) = match (pending, dead) {
+                (Some(p), _) => (p.last_error, p.message),
+                (None, Some(d)) => (d.last_error, d.message),
+                (None, None) => continue,
             };
             self.unpend(&tree, &mut change, seq)?;
             let p = Pending {
                 attempts: 0,
                 next_at_ms: now_ms,
-                last_error: d.last_error,
-                message: d.message,
+                last_error,
+                message,
                 replay: true,
             };
             Self::pend(&mut change, seq, &p);
@@ -486,7 +496,7 @@ impl WebhookState {
 
     /// Moves one dead letter back to pending, due now; `false` when there is none.
     pub fn replay_dead_one(&self, seq: u64, now_ms: u64) -> Result<bool, QueueError> {
-        Ok(self.revive(&[seq], now_ms)? == 1)
+        Ok(self.revive(&[seq], now_ms, false)? == 1)
     }
 
     /// Removes the entries of `kind` from `from` up to `to` (inclusive), [`CHUNK`] per
@@ -548,35 +558,9 @@ impl WebhookState {
     }
 
     /// Puts those of `seqs` (at most [`CHUNK`]) that still wait for a retry or are dead
-    /// letters in line for an attempt now, with a fresh count of attempts and the
-    /// message id they failed in (an operator's resend); events delivered meanwhile
-    /// are left be. Returns how many.
+    /// letters in line for an attempt now (an operator's resend). Returns how many.
     pub fn resend(&self, seqs: &[u64], now_ms: u64) -> Result<usize, QueueError> {
-        let _held = self.retry_lock.lock();
-        let tree = self.tree()?;
-        let mut change = Change::new();
-        let mut n = 0;
-        for &seq in seqs {
-            let pending = self.pending(seq)?;
-            let dead = self.unbury(&tree, &mut change, seq)?;
-            let (last_error, message) = match (pending, dead) {
-                (Some(p), _) => (p.last_error, p.message),
-                (None, Some(d)) => (d.last_error, d.message),
-                (None, None) => continue,
-            };
-            self.unpend(&tree, &mut change, seq)?;
-            let p = Pending {
-                attempts: 0,
-                next_at_ms: now_ms,
-                last_error,
-                message,
-                replay: true,
-            };
-            Self::pend(&mut change, seq, &p);
-            n += 1;
-        }
-        self.apply(change)?;
-        Ok(n)
+        self.revive(seqs, now_ms, true)
     }
 
     /// Retries and dead letters after sequence `after` (all when `None`), in sequence
@@ -735,6 +719,64 @@ mod tests {
         assert_eq!(due[0].0, 10);
         assert_eq!(due[0].1.attempts, 0);
         assert_eq!(due[0].1.message.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn undelivered_pages_merge_retries_and_dead_letters_and_a_resend_keeps_message_ids() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        let d = Dead {
+            attempts: 5,
+            at_ms: 9,
+            last_error: "503".into(),
+            message: Some("msg_dead".into()),
+        };
+        for seq in [2, 5, 9] {
+            s.set_pending(seq, &pending(1_000, Some("msg_failed")))
+                .unwrap();
+        }
+        for seq in [1, 4, 7] {
+            s.add_dead(seq, &d).unwrap();
+        }
+        let seqs =
+            |page: Vec<(u64, Undelivered)>| page.into_iter().map(|p| p.0).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(s.undelivered_page(None, 10, true, true).unwrap()),
+            [1, 2, 4, 5, 7, 9]
+        );
+        assert_eq!(
+            seqs(s.undelivered_page(Some(4), 2, true, true).unwrap()),
+            [5, 7]
+        );
+        assert_eq!(
+            seqs(s.undelivered_page(None, 10, false, true).unwrap()),
+            [1, 4, 7]
+        );
+        assert_eq!(
+            seqs(s.undelivered_page(None, 10, true, false).unwrap()),
+            [2, 5, 9]
+        );
+        assert!(
+            s.undelivered_page(Some(u64::MAX), 10, true, true)
+                .unwrap()
+                .is_empty()
+        );
+
+        // One retry, one dead letter and one event no longer waiting (delivered).
+        assert_eq!(s.resend(&[2, 4, 3], 50).unwrap(), 2);
+        let (due, _) = s.due(50, 10).unwrap();
+        let by_seq = |seq: u64| due.iter().find(|d| d.0 == seq).unwrap().1.clone();
+        assert_eq!(by_seq(2).message.as_deref(), Some("msg_failed"));
+        assert_eq!(by_seq(4).message.as_deref(), Some("msg_dead"));
+        assert!(by_seq(2).replay && by_seq(4).replay);
+        assert_eq!(by_seq(4).attempts, 0);
+        assert_eq!(s.dead_count().unwrap(), 2);
+        assert!(
+            s.pending(3).unwrap().is_none(),
+            "nothing made up for a delivered event"
+        );
+        // A dead letter's replay leaves retries where they are.
+        assert!(!s.replay_dead_one(5, 60).unwrap());
     }
 
     #[test]

@@ -619,8 +619,11 @@ fn events_show_their_seq_and_message_ids_and_filter_by_time_link_type_and_kind()
     let (status, _) = call_text(&ct, "GET", "/api/v1/events?type=nope", "");
     assert_eq!(status, 400);
 
-    // Stopped, the command line reads the queue itself, the same way.
+    // Stopped, the command line reads the queue itself, the same way; what needs the
+    // running clicktap says it cannot reach it (exit 1).
     ct.stop();
+    let (code, _, err) = ct.cli(&["webhooks", "messages", "main"]);
+    assert_eq!(code, 1, "{err}");
     let offline = common::events_cli(&ct.config, 10);
     assert_eq!(offline.len(), 3);
     let (code, out, err) = ct.cli(&["events", "--link", "/r/a"]);

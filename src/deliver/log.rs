@@ -10,6 +10,12 @@
 //! and pruning is a range removal per webhook. Listing gives one entry per event,
 //! newest first.
 //!
+//! Each request keeps what it was ([`Sending`]): its message id, whether it was a test
+//! send or an operator's replay (and of which message), and what was sent, secrets
+//! redacted (`sent.rs`): headers, the body's size and SHA-256, and the body itself
+//! within `delivery.log_body_max_bytes`. A kept body is part of the stored value, so
+//! the bounds below count it like the rest.
+//!
 //! Values are LZ4-compressed JSON (`log_value.rs`), and the bounds count stored bytes.
 //!
 //! Bounded twice: by age (`delivery.log_retention`) and by bytes

@@ -68,7 +68,7 @@ pub struct Sending {
     #[serde(default)]
     pub replay_of: Option<String>,
     /// The request as sent, secrets redacted; absent when nothing was sent (refused by
-    /// the address guard, no credentials).
+    /// the address guard, no credentials) and for an attempt a stop cut short.
     #[serde(default)]
     pub sent: Option<Sent>,
 }

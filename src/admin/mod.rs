@@ -79,7 +79,9 @@ impl Ready {
     /// `GET /api/v1/events`: the newest events that match the filters (`since`,
     /// `until`, `link`, `type`, `kind`), oldest first, as JSON lines; with `meta=true`
     /// each line has the event's `seq` and `message_ids` in front.
-    fn events(&self, live: &Live, req: &Request) -> Answer {
+    /// A filtered listing may read up to `event_lines::SCAN_MAX` events: it runs among
+    /// delivery's threads for blocking work, never on the admin listener's.
+    async fn events(&self, live: &Live, req: &Request) -> Answer {
         let limit = match req.number("limit") {
             Ok(n) => n.unwrap_or(100).min(deliveries::MAX_LIMIT) as usize,
             Err(e) => return answer::bad_request(&e),
@@ -88,8 +90,20 @@ impl Ready {
             Ok(q) => q,
             Err(e) => return answer::bad_request(&e),
         };
+        let selected = if query.is_empty() {
+            Some(self.queue.tail(limit))
+        } else {
+            let queue = self.queue.clone();
+            webhooks::off_admin(&self.delivery, move || {
+                crate::deliver::event_lines::select(&queue, &query, limit)
+            })
+            .await
+        };
+        let Some(selected) = selected else {
+            return webhooks::not_running();
+        };
         let loaded = live.loaded();
-        match crate::deliver::event_lines::select(&self.queue, &query, limit) {
+        match selected {
             Ok(events) => {
                 let mut body = Vec::new();
                 for e in events {
@@ -166,7 +180,7 @@ impl Ready {
         let get = req.method == Method::GET;
         match seg.as_slice() {
             ["status"] if get => status::status(live, &self.delivery, &self.sinks, &self.queue),
-            ["events"] if get => self.events(live, req),
+            ["events"] if get => self.events(live, req).await,
             ["events", seq] if get => self.event(live, req, seq),
             ["events", _] => method_not_allowed("GET"),
             ["stats"] if get => stats::stats(live.loaded().cfg.stats.enabled, &self.queue, req),

@@ -64,13 +64,35 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Print stored events as JSON lines, newest last.
+    /// Print stored events as JSON lines, newest last, each with its `seq` and the
+    /// message ids it is sent with.
     Events {
         #[arg(long, short)]
         config: PathBuf,
-        /// How many of the newest events.
+        /// How many of the newest events (that match the filters).
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Captured at or after (RFC 3339 or Unix ms).
+        #[arg(long)]
+        since: Option<String>,
+        /// Captured at or before (RFC 3339 or Unix ms).
+        #[arg(long)]
+        until: Option<String>,
+        /// The link, as host/path or /path; a trailing * matches what starts so.
+        #[arg(long)]
+        link: Option<String>,
+        /// The event type: link.clicked, link.scanned, page.viewed, page.link_clicked.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// The kind: human, bot, preview, head, prefetch.
+        #[arg(long)]
+        kind: Option<String>,
+        /// One line per event for people, instead of JSON lines.
+        #[arg(long, conflicts_with = "json")]
+        table: bool,
+        /// JSON lines (the default; for scripts, as every listing takes it).
+        #[arg(long)]
+        json: bool,
     },
     /// What the running clicktap is: version, uptime, configuration, queue, webhooks.
     Status {
@@ -141,14 +163,54 @@ enum Webhooks {
         #[command(flatten)]
         on: On,
     },
-    /// The delivery log, newest first.
+    /// The delivery log, newest first: each attempt's answer and what was sent.
     Deliveries {
         id: String,
         /// success, failure, backoff, gone or a status code.
         #[arg(long)]
         status: Option<String>,
+        /// Only the attempts of the event with this sequence number.
+        #[arg(long)]
+        seq: Option<u64>,
+        /// Only the attempts of this message id.
+        #[arg(long)]
+        message_id: Option<String>,
+        /// Only test sends.
+        #[arg(long, conflicts_with = "replay")]
+        test: bool,
+        /// Only replays (replays, resends, and their retries).
+        #[arg(long)]
+        replay: bool,
         #[arg(long, default_value_t = 50)]
         limit: u64,
+        #[command(flatten)]
+        on: On,
+    },
+    /// Messages not delivered: failed (waiting for their next attempt) and dead
+    /// letters, oldest first, a page at a time.
+    Messages {
+        id: String,
+        #[command(flatten)]
+        filter: MessageFilterArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Where the page starts: the cursor the previous page ended with.
+        #[arg(long, conflicts_with = "all")]
+        cursor: Option<String>,
+        /// Every page.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        on: On,
+    },
+    /// Send failed or dead messages again now, as replays of their messages: the one at
+    /// --seq, or every one the filters select.
+    Resend {
+        id: String,
+        #[arg(long)]
+        seq: Option<u64>,
+        #[command(flatten)]
+        filter: MessageFilterArgs,
         #[command(flatten)]
         on: On,
     },
@@ -165,6 +227,36 @@ enum Webhooks {
         #[command(flatten)]
         on: On,
     },
+}
+
+#[derive(clap::Args)]
+struct MessageFilterArgs {
+    /// failed (waiting for their next attempt), dead, or all (the default).
+    #[arg(long)]
+    status: Option<String>,
+    /// Captured at or after (RFC 3339 or Unix ms).
+    #[arg(long)]
+    since: Option<String>,
+    /// Captured at or before.
+    #[arg(long)]
+    until: Option<String>,
+    /// The event type: link.clicked, link.scanned, page.viewed, page.link_clicked.
+    #[arg(long = "type")]
+    event_type: Option<String>,
+    #[arg(long)]
+    message_id: Option<String>,
+}
+
+impl MessageFilterArgs {
+    fn filter(self) -> clicktap::cli::MessageFilter {
+        clicktap::cli::MessageFilter {
+            status: self.status,
+            since: self.since,
+            until: self.until,
+            event_type: self.event_type,
+            message_id: self.message_id,
+        }
+    }
 }
 
 /// Exit code for configuration problems, as `check` documents.
@@ -234,17 +326,40 @@ fn main() -> ExitCode {
         Command::Status { config, json } => api(&config, |c| clicktap::cli::status(c, json)),
         Command::Reload { config, json } => api(&config, |c| clicktap::cli::reload(c, json)),
         Command::Webhooks { command } => webhooks(command),
-        Command::Events { config, limit } => {
+        Command::Events {
+            config,
+            limit,
+            since,
+            until,
+            link,
+            event_type,
+            kind,
+            table,
+            json: _,
+        } => {
             let cfg = match load(&config) {
                 Ok(cfg) => cfg,
                 Err(code) => return code,
             };
-            match clicktap::events::print(&cfg, limit) {
+            let ask = clicktap::events::Ask {
+                limit,
+                since,
+                until,
+                link,
+                event_type,
+                kind,
+                table,
+            };
+            match clicktap::events::print(&cfg, &ask) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if clicktap::cli::reader_gone(&e) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("clicktap: {e:#}");
-                    ExitCode::FAILURE
+                    if e.is::<clicktap::cli::Refusal>() {
+                        ExitCode::from(CONFIG_PROBLEM)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             }
         }
@@ -304,11 +419,52 @@ fn webhooks(command: Webhooks) -> ExitCode {
         Webhooks::Deliveries {
             id,
             status,
+            seq,
+            message_id,
+            test,
+            replay,
             limit,
             on,
-        } => api(&on.config, |c| {
-            cli::deliveries(c, &id, status.as_deref(), limit, on.json)
-        }),
+        } => {
+            let seq = seq.map(|s| s.to_string());
+            let mut filters = Vec::new();
+            for (k, v) in [
+                ("status", status.as_deref()),
+                ("seq", seq.as_deref()),
+                ("message_id", message_id.as_deref()),
+                ("test", test.then_some("true")),
+                ("replay", replay.then_some("true")),
+            ] {
+                if let Some(v) = v {
+                    filters.push((k, v));
+                }
+            }
+            api(&on.config, |c| {
+                cli::deliveries(c, &id, &filters, limit, on.json)
+            })
+        }
+        Webhooks::Messages {
+            id,
+            filter,
+            limit,
+            cursor,
+            all,
+            on,
+        } => {
+            let filter = filter.filter();
+            api(&on.config, |c| {
+                cli::messages(c, &id, &filter, limit, cursor.as_deref(), all, on.json)
+            })
+        }
+        Webhooks::Resend {
+            id,
+            seq,
+            filter,
+            on,
+        } => {
+            let filter = filter.filter();
+            api(&on.config, |c| cli::resend(c, &id, seq, &filter, on.json))
+        }
         Webhooks::DeadLetters {
             id,
             replay,

@@ -15,6 +15,9 @@ pub fn install_provider() {
     });
 }
 
+/// The `User-Agent` every request of clicktap's carries.
+pub const USER_AGENT: &str = concat!("clicktap/", env!("CARGO_PKG_VERSION"));
+
 /// A reqwest client builder with clicktap's defaults: no redirects followed, no proxy
 /// from the environment, clicktap's user agent.
 pub fn client_builder() -> reqwest::ClientBuilder {
@@ -22,5 +25,5 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .user_agent(concat!("clicktap/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
 }

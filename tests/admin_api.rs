@@ -106,11 +106,24 @@ fn a_test_event_is_sent_now_signed_marked_and_never_stored() {
     assert_eq!(t.headers["x-clicktap-test"], "true");
     assert_eq!(t.headers["x-tly-key"], "tly-key-1");
     assert_eq!(receiver::body_json(t)["event"], "short_link.visited");
+    // What was sent comes back, its key redacted.
+    assert_eq!(answer["sent"]["headers"]["x-tly-key"], "[redacted]");
+    assert!(!answer.to_string().contains("tly-key-1"), "{answer}");
 
-    // Nothing of it was stored, counted or logged.
+    // Nothing of it was stored or counted; the delivery log keeps it, marked as a test.
     assert!(ct.events(10).is_empty());
     assert_eq!(ct.metric("clicktap_delivery_attempts_total", ""), 0.0);
-    assert_eq!(ct.deliveries("native")["deliveries"], serde_json::json!([]));
+    let log = ct.wait_deliveries("native", 1);
+    assert_eq!(log["deliveries"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log["deliveries"][0]["test"], true);
+    assert_eq!(log["deliveries"][0]["seq"], 0);
+    let (_, real) = call(
+        &ct,
+        "GET",
+        "/api/v1/webhooks/native/deliveries?test=false",
+        "",
+    );
+    assert_eq!(real["deliveries"], serde_json::json!([]));
 
     // A receiver that is down: the answer says why.
     let dead = common::free_port();

@@ -64,7 +64,10 @@ fn a_reader_that_goes_away_stops_every_listing_quietly_with_exit_0() {
         &["webhooks", "list", "--json"],
         &["webhooks", "deliveries", "main"],
         &["webhooks", "dead-letters", "dead"],
+        &["webhooks", "messages", "dead"],
+        &["webhooks", "messages", "dead", "--json"],
         &["events"],
+        &["events", "--table"],
     ] {
         let out = with_reader_gone(&ct.config, args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -1,5 +1,6 @@
 //! The delivery log as the admin API lists it: newest first, filtered by webhook, by
-//! outcome or status code, and by time (`since`, `until`: RFC 3339 or Unix ms, as stats
+//! outcome or status code, by event (`seq`, `event_id`), by message id, test sends and
+//! replays, and by time (`since`, `until`: RFC 3339 or Unix ms, as stats
 //! and replay take them), with the success rate of what is listed and,
 //! on request, a summary of the whole window: success rate and latency percentiles
 //! over every attempt in it (up to [`MAX_LIMIT`]), however few are listed.
@@ -97,12 +98,40 @@ pub fn list(d: &Handle, req: &Request, webhook: Option<&str>) -> Answer {
         Ok(s) => s,
         Err(e) => return bad_request(&e),
     };
+    // From an event to its attempts: `seq`, `event_id` or `message_id`; `test` and
+    // `replay` (true or false) keep test sends or operators' replays, or leave them out.
+    let seq = match req.number("seq") {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    let flag = |name: &str| -> Result<Option<bool>, String> {
+        match req.param(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(v) => Err(format!("{name}={v:?}: give true or false")),
+        }
+    };
+    let (test, replay) = match (flag("test"), flag("replay")) {
+        (Ok(t), Ok(r)) => (t, r),
+        (Err(e), _) | (_, Err(e)) => return bad_request(&e),
+    };
+    let event_id = req.param("event_id");
+    let message_id = req.param("message_id");
     let ids: Vec<String> = match webhook.or(req.param("webhook")) {
         Some(id) if d.webhook(id).is_none() => return unknown_webhook(),
         Some(id) => vec![id.to_string()],
         None => d.webhooks().iter().map(|w| w.id().to_string()).collect(),
     };
-    let keeps = |a: &Attempt| a.at_ms <= until && status.keeps(a);
+    let keeps = |a: &Attempt| {
+        a.at_ms <= until
+            && status.keeps(a)
+            && seq.is_none_or(|s| a.seq == s && !a.sending.test)
+            && event_id.is_none_or(|e| a.event_id == e)
+            && message_id.is_none_or(|m| a.sending.message_id.as_deref() == Some(m))
+            && test.is_none_or(|t| a.sending.test == t)
+            && replay.is_none_or(|r| a.sending.replay == r)
+    };
     let take = if summary { MAX_LIMIT as usize } else { limit };
     let mut list: Vec<Attempt> = ids
         .iter()
@@ -169,6 +198,7 @@ mod tests {
                 error: (!ok).then(|| "status 500".into()),
                 response: String::new(),
             },
+            sending: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@
 
 mod answer;
 mod deliveries;
+mod messages;
 mod page;
 mod reload;
 mod request;
@@ -24,7 +25,7 @@ mod session;
 mod stats;
 mod status;
 mod throttle;
-mod times;
+pub mod times;
 mod webhooks;
 
 pub use answer::constant_time_eq;
@@ -35,6 +36,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::config::AdminConfig;
 use crate::deliver::Handle;
+use crate::deliver::event_query::EventQuery;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -74,16 +76,46 @@ impl Admin {
 }
 
 impl Ready {
-    fn events(&self, req: &Request) -> Answer {
+    /// `GET /api/v1/events`: the newest events that match the filters (`since`,
+    /// `until`, `link`, `type`, `kind`), oldest first, as JSON lines; with `meta=true`
+    /// each line has the event's `seq` and `message_ids` in front.
+    /// A filtered listing may read up to `event_lines::SCAN_MAX` events: it runs among
+    /// delivery's threads for blocking work, never on the admin listener's.
+    async fn events(&self, live: &Live, req: &Request) -> Answer {
         let limit = match req.number("limit") {
             Ok(n) => n.unwrap_or(100).min(deliveries::MAX_LIMIT) as usize,
             Err(e) => return answer::bad_request(&e),
         };
-        match self.queue.tail(limit) {
+        let (query, meta) = match event_query(req) {
+            Ok(q) => q,
+            Err(e) => return answer::bad_request(&e),
+        };
+        let selected = if query.is_empty() {
+            Some(self.queue.tail(limit))
+        } else {
+            let queue = self.queue.clone();
+            webhooks::off_admin(&self.delivery, move || {
+                crate::deliver::event_lines::select(&queue, &query, limit)
+            })
+            .await
+        };
+        let Some(selected) = selected else {
+            return webhooks::not_running();
+        };
+        let loaded = live.loaded();
+        match selected {
             Ok(events) => {
                 let mut body = Vec::new();
                 for e in events {
-                    body.extend_from_slice(e.bytes());
+                    if meta {
+                        body.extend(crate::deliver::event_lines::annotated(
+                            &e,
+                            &loaded.cfg.webhooks,
+                            &loaded.cfg.links,
+                        ));
+                    } else {
+                        body.extend_from_slice(e.bytes());
+                    }
                     body.push(b'\n');
                 }
                 respond(StatusCode::OK, "application/x-ndjson", body)
@@ -92,12 +124,26 @@ impl Ready {
         }
     }
 
-    /// `GET /api/v1/events/{seq}`: one event as stored, while the queue holds it.
-    fn event(&self, seq: &str) -> Answer {
+    /// `GET /api/v1/events/{seq}`: one event as stored, while the queue holds it (with
+    /// `meta=true`, its `seq` and `message_ids` in front).
+    fn event(&self, live: &Live, req: &Request, seq: &str) -> Answer {
+        let meta = match event_query(req) {
+            Ok((_, meta)) => meta,
+            Err(e) => return answer::bad_request(&e),
+        };
         let Ok(seq) = seq.parse::<u64>() else {
             return answer::bad_request(&format!("{seq:?} is not an event's sequence number"));
         };
         match self.queue.get(seq) {
+            Ok(Some(e)) if meta => {
+                let loaded = live.loaded();
+                let line = crate::deliver::event_lines::annotated(
+                    &e,
+                    &loaded.cfg.webhooks,
+                    &loaded.cfg.links,
+                );
+                respond(StatusCode::OK, "application/json", line)
+            }
             Ok(Some(e)) => respond(StatusCode::OK, "application/json", e.bytes().to_vec()),
             Ok(None) => error(
                 StatusCode::NOT_FOUND,
@@ -134,8 +180,8 @@ impl Ready {
         let get = req.method == Method::GET;
         match seg.as_slice() {
             ["status"] if get => status::status(live, &self.delivery, &self.sinks, &self.queue),
-            ["events"] if get => self.events(req),
-            ["events", seq] if get => self.event(seq),
+            ["events"] if get => self.events(live, req).await,
+            ["events", seq] if get => self.event(live, req, seq),
             ["events", _] => method_not_allowed("GET"),
             ["stats"] if get => stats::stats(live.loaded().cfg.stats.enabled, &self.queue, req),
             ["deliveries"] if get => deliveries::list(&self.delivery, req, None),
@@ -159,6 +205,27 @@ impl Ready {
             _ => not_found(),
         }
     }
+}
+
+/// The filters of `GET /api/v1/events`, and whether `meta=true`.
+fn event_query(req: &Request) -> Result<(EventQuery, bool), String> {
+    // A reversed range selects nothing, as in the delivery log's listing.
+    let (since_ms, until_ms) = (req.time("since")?, req.time("until")?);
+    let meta = match req.param("meta") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => return Err(format!("meta={v:?}: give true or false")),
+    };
+    Ok((
+        EventQuery {
+            since_ms,
+            until_ms,
+            link: req.param("link").map(str::to_string),
+            event_type: req.param("type").map(EventQuery::event_type).transpose()?,
+            kind: req.param("kind").map(EventQuery::kind).transpose()?,
+        },
+        meta,
+    ))
 }
 
 /// How a request proved it may use the API.

@@ -1,6 +1,6 @@
 //! `/api/v1/webhooks`: each webhook's state, and what an operator does to one: send a
 //! test event, replay a time range, reactivate it, list, replay and purge its dead
-//! letters.
+//! letters, list and resend its messages (`messages.rs`).
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -72,6 +72,7 @@ pub async fn route(
     match rest.as_slice() {
         [] => only(m, Method::GET, || ok(&describe(&w, queue))),
         ["deliveries"] => only(m, Method::GET, || super::deliveries::list(d, req, Some(id))),
+        ["messages", more @ ..] => super::messages::route(d, &w, req, more, body).await,
         ["test"] => {
             if *m != Method::POST {
                 return method_not_allowed("POST");
@@ -154,7 +155,7 @@ pub async fn route(
     }
 }
 
-fn not_running() -> Answer {
+pub(super) fn not_running() -> Answer {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
@@ -165,7 +166,7 @@ fn not_running() -> Answer {
 /// Runs `f`, an operation on many retries or dead letters that blocks on the queue, on
 /// delivery's runtime among its threads for blocking work, never on the admin
 /// listener's; `None` when delivery is not running.
-async fn off_admin<T: Send + 'static>(
+pub(super) async fn off_admin<T: Send + 'static>(
     d: &Handle,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {

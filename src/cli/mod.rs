@@ -5,9 +5,11 @@
 //! [`Refusal`]) is exit code 2, like `check`; not reaching clicktap is 1.
 
 mod client;
+mod messages;
 mod table;
 
 pub use client::{Client, Refusal};
+pub use messages::{Filter as MessageFilter, list as messages, resend};
 
 use anyhow::Context;
 use reqwest::Method;
@@ -396,31 +398,43 @@ pub fn replay(
     Ok(Done::Ok)
 }
 
+/// The delivery log, newest first; `filters` are the API's (`status`, `seq`,
+/// `message_id`, `test`, `replay`).
 pub fn deliveries(
     c: &Client,
     id: &str,
-    status: Option<&str>,
+    filters: &[(&str, &str)],
     limit: u64,
     as_json: bool,
 ) -> anyhow::Result<Done> {
-    let mut q = format!("?limit={limit}");
-    if let Some(s) = status {
-        q.push_str("&status=");
-        q.extend(url::form_urlencoded::byte_serialize(s.as_bytes()));
-    }
+    let limit = limit.to_string();
+    let mut pairs = vec![("limit", limit.as_str())];
+    pairs.extend_from_slice(filters);
+    let q = messages::query(&pairs);
     let v = c.ok(Method::GET, &path(id, &format!("/deliveries{q}")), None)?;
     if as_json {
         print_json(&v)?;
         return Ok(Done::Ok);
     }
-    let mut t = Table::new(&["at", "event", "attempt", "status", "ms", "error"]);
+    let mut t = Table::new(&[
+        "at", "seq", "event", "attempt", "status", "ms", "message", "error",
+    ]);
     for d in v["deliveries"].as_array().into_iter().flatten() {
+        let attempt = if d["test"] == true {
+            "test".to_string()
+        } else if d["replay"] == true {
+            format!("{} (replay)", cell(&d["attempt"]))
+        } else {
+            cell(&d["attempt"])
+        };
         t.row(vec![
             cell(&d["at"]),
+            cell(&d["seq"]),
             cell(&d["event_id"]),
-            cell(&d["attempt"]),
+            attempt,
             cell(&d["status"]),
             cell(&d["latency_ms"]),
+            cell(&d["message_id"]),
             cell(&d["error"]),
         ]);
     }
@@ -516,17 +530,51 @@ pub fn dead_letters(
     Ok(Done::Ok)
 }
 
-/// `clicktap events` on a running clicktap: the newest events, as JSON lines.
-pub fn events(c: &Client, limit: usize) -> anyhow::Result<Vec<u8>> {
-    let a = c.call(Method::GET, &format!("/api/v1/events?limit={limit}"), None)?;
+/// `clicktap events` on a running clicktap: the newest events that match `filters`
+/// (the API's: `since`, `until`, `link`, `type`, `kind`), as JSON lines with their
+/// `seq` and `message_ids`.
+pub fn events(c: &Client, limit: usize, filters: &[(&str, &str)]) -> anyhow::Result<Vec<u8>> {
+    let limit = limit.to_string();
+    let mut pairs = vec![("limit", limit.as_str()), ("meta", "true")];
+    pairs.extend_from_slice(filters);
+    let path = format!("/api/v1/events{}", messages::query(&pairs));
+    let a = c.call(Method::GET, &path, None)?;
     if a.status != 200 {
-        anyhow::bail!(
-            "GET /api/v1/events: {}: {}",
-            a.status,
-            String::from_utf8_lossy(&a.body)
-        );
+        let why = a
+            .json()
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&a.body).into_owned());
+        return Err(Refusal {
+            status: a.status,
+            what: format!("GET /api/v1/events: {}: {why}", a.status),
+        }
+        .into());
     }
     Ok(a.body)
+}
+
+/// Events as a table for people: one line each, with what leads to its deliveries.
+pub fn events_table(lines: &[u8]) -> std::io::Result<()> {
+    let mut t = Table::new(&["seq", "captured", "type", "kind", "link", "message ids"]);
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let e: Value = serde_json::from_slice(line).unwrap_or_default();
+        let ids: Vec<String> = e["message_ids"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(w, m)| format!("{w}={}", cell(m)))
+            .collect();
+        t.row(vec![
+            cell(&e["seq"]),
+            cell(&e["timestamp"]),
+            cell(&e["type"]),
+            cell(&e["kind"]),
+            format!("{}{}", cell(&e["link"]["host"]), cell(&e["link"]["path"])),
+            ids.join(" "),
+        ]);
+    }
+    write!(std::io::stdout(), "{}", t.render())
 }
 
 /// A client for `cfg`'s admin listener, with the file named in errors.

@@ -169,6 +169,9 @@ pub struct DeliveryConfig {
     pub allow_http: bool,
     pub log_retention: Duration,
     pub log_body_bytes: usize,
+    /// Request bodies up to this many bytes are kept whole in the delivery log (0:
+    /// none); every attempt keeps its body's size and SHA-256.
+    pub log_body_max_bytes: usize,
     pub threads: usize,
     /// Linux nice value of the delivery threads (0-19).
     pub nice: i32,

@@ -485,6 +485,10 @@ const STOP_TIMEOUT_MAX: Duration = Duration::from_secs(600);
 /// be kept of it.
 const LOG_BODY_MAX: usize = 1 << 20;
 
+/// The largest request body the delivery log keeps whole: larger ones keep their size
+/// and hash only, so that one attempt's entry stays a small share of the log.
+const LOG_SENT_BODY_MAX: usize = 64 << 10;
+
 /// The smallest delivery log worth bounding: a few thousand attempts.
 const LOG_MAX_BYTES_MIN: u64 = 1 << 20;
 /// Room for a few hundred retries.
@@ -503,6 +507,12 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         "delivery.log_body_bytes",
         f.log_body_bytes,
         0..=LOG_BODY_MAX,
+    );
+    bounds::count(
+        p,
+        "delivery.log_body_max_bytes",
+        f.log_body_max_bytes,
+        0..=LOG_SENT_BODY_MAX,
     );
     // Zero would prune every attempt as soon as it is written.
     let log_retention =
@@ -535,6 +545,7 @@ fn delivery(f: DeliveryFile, p: &mut Problems) -> DeliveryConfig {
         allow_http: f.allow_http,
         log_retention: log_retention.unwrap_or(MILLI),
         log_body_bytes: f.log_body_bytes,
+        log_body_max_bytes: f.log_body_max_bytes,
         threads: f.threads,
         nice: f.nice.clamp(0, 19) as i32,
         poll_interval: poll.unwrap_or(MILLI),

@@ -8,6 +8,7 @@ use super::guard;
 use super::log::Answer;
 use super::member::Member;
 use super::retry;
+use super::sent::Sent;
 use super::webhook::Webhook;
 use crate::click::ClickKind;
 use crate::config::{Format, LinkMeta};
@@ -63,6 +64,8 @@ pub struct Outcome {
     pub latency: Duration,
     /// The first bytes of the response body.
     pub response: String,
+    /// What was sent, secrets redacted; `None` when nothing was.
+    pub sent: Option<Sent>,
 }
 
 impl Outcome {
@@ -74,6 +77,7 @@ impl Outcome {
             retry_after: None,
             latency,
             response: String::new(),
+            sent: None,
         }
     }
 
@@ -206,9 +210,22 @@ impl Webhook {
                 Ok(r) => r.body(rendered.body),
                 Err(e) => return Outcome::failed(e, started.elapsed()),
             };
-            let resp = match req.send().await {
+            let req = match req.build() {
                 Ok(r) => r,
                 Err(e) => return Outcome::failed(describe(&e), started.elapsed()),
+            };
+            let body = req
+                .body()
+                .and_then(reqwest::Body::as_bytes)
+                .unwrap_or_default();
+            let sent = Sent::of(&req, body, self.delivery.log_body_max_bytes);
+            let resp = match self.client.execute(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut o = Outcome::failed(describe(&e), started.elapsed());
+                    o.sent = Some(sent);
+                    return o;
+                }
             };
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && self.auth.is_oauth() && !retried_auth
@@ -245,6 +262,7 @@ impl Webhook {
                 retry_after,
                 latency: started.elapsed(),
                 response,
+                sent: Some(sent),
             };
         }
     }

@@ -10,6 +10,12 @@
 //! and pruning is a range removal per webhook. Listing gives one entry per event,
 //! newest first.
 //!
+//! Each request keeps what it was ([`Sending`]): its message id, whether it was a test
+//! send or an operator's replay (and of which message), and what was sent, secrets
+//! redacted (`sent.rs`): headers, the body's size and SHA-256, and the body itself
+//! within `delivery.log_body_max_bytes`. A kept body is part of the stored value, so
+//! the bounds below count it like the rest.
+//!
 //! Values are LZ4-compressed JSON (`log_value.rs`), and the bounds count stored bytes.
 //!
 //! Bounded twice: by age (`delivery.log_retention`) and by bytes
@@ -24,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::sent::Sent;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError, cache};
 
@@ -43,6 +50,29 @@ pub struct Answer {
     pub response: String,
 }
 
+/// What a request was: its message id, whether it was a test or a replay, and what it
+/// carried (`sent.rs`). Every field is absent in entries written before it was kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Sending {
+    /// The Standard Webhooks message id (`webhook-id`, `idempotency-key`).
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// A test event (`clicktap webhooks test`): not in the queue, its `seq` is 0.
+    #[serde(default)]
+    pub test: bool,
+    /// Put in line again by an operator (a replay, a resend of a dead letter or a
+    /// failed message), or a retry of such.
+    #[serde(default)]
+    pub replay: bool,
+    /// For a replay: the message id the events were sent in before.
+    #[serde(default)]
+    pub replay_of: Option<String>,
+    /// The request as sent, secrets redacted; absent when nothing was sent (refused by
+    /// the address guard, no credentials) and for an attempt a stop cut short.
+    #[serde(default)]
+    pub sent: Option<Sent>,
+}
+
 /// One event's attempt, as the admin API lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attempt {
@@ -54,6 +84,8 @@ pub struct Attempt {
     pub attempt: u32,
     #[serde(flatten)]
     pub answer: Answer,
+    #[serde(flatten)]
+    pub sending: Sending,
 }
 
 /// One request's attempt, as stored: what was sent and what came back.
@@ -62,6 +94,8 @@ pub struct Request {
     pub at_ms: u64,
     #[serde(flatten)]
     pub answer: Answer,
+    #[serde(flatten)]
+    pub sending: Sending,
     /// `(sequence, attempt number, event id)` of each event the request carried.
     pub events: Vec<(u64, u32, String)>,
 }
@@ -299,6 +333,7 @@ impl DeliveryLog {
                         seq,
                         attempt,
                         answer: r.answer.clone(),
+                        sending: r.sending.clone(),
                     })
             })
             .filter(keep)
@@ -383,6 +418,7 @@ impl Recorder {
             + a.at.len()
             + a.response.len()
             + a.error.as_ref().map_or(0, String::len)
+            + r.sending.sent.as_ref().map_or(0, Sent::size)
             + r.events.iter().map(|e| 32 + e.2.len()).sum::<usize>();
         let full = {
             let mut p = self.pending.lock();
@@ -457,6 +493,7 @@ mod tests {
                 error: None,
                 response: "x".repeat(200),
             },
+            sending: Sending::default(),
             events: seqs.map(|s| (s, 1, format!("e{s}"))).collect(),
         }
     }
@@ -573,6 +610,39 @@ mod tests {
         assert_eq!(log.list("w", 0, 5_000).len(), 200);
         let large = values(&log);
         assert!(large.iter().all(|v| *v <= MAX_VALUE), "{large:?}");
+    }
+
+    #[test]
+    fn kept_request_bodies_count_toward_the_logs_bytes() {
+        let max = 1 << 20;
+        let (_dir, log, metrics) = open(max);
+        let r = Recorder::new(log.clone(), "w");
+        let body = |_| -> String { (0..4096).map(|_| rand::random_range('!'..='~')).collect() };
+        // 400 bodies of 4 KiB that do not compress: 1.6 MiB of them.
+        for t in 0..400u64 {
+            let mut q = request(1_000 + t, t..t + 1);
+            let kept = body(t);
+            q.sending.sent = Some(Sent {
+                method: "POST".into(),
+                url: "https://hooks.example/in".into(),
+                headers: Default::default(),
+                body_bytes: kept.len() as u64,
+                body_sha256: String::new(),
+                body: Some(kept),
+            });
+            r.record(q).unwrap();
+            assert!(log.bytes() <= max, "{} bytes after {t}", log.bytes());
+        }
+        r.flush().unwrap();
+        assert!(log.bytes() <= max);
+        assert!(
+            metrics.delivery_log_evicted.get() > 0,
+            "the bodies were counted"
+        );
+        let kept = log.list("w", 0, 1_000);
+        assert!(kept.len() < 400 && kept.len() > 100, "{} kept", kept.len());
+        let newest = kept[0].sending.sent.as_ref().unwrap();
+        assert_eq!(newest.body.as_ref().map(String::len), Some(4096));
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod tests {
                     error: None,
                     response: String::new(),
                 },
+                sending: Default::default(),
                 events: vec![(i, 1, format!("01JFAKE0000000000000000{i:03}"))],
             })
             .collect()

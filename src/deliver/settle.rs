@@ -24,8 +24,9 @@
 use std::time::Duration;
 
 use super::attempt::{Class, Outcome, message_id};
-use super::log::{Answer, Request};
+use super::log::{Answer, Request, Sending};
 use super::member::Member;
+use super::sent::Sent;
 use super::state::{Dead, Pending};
 use super::webhook::Webhook;
 use crate::clock::now_ms;
@@ -73,7 +74,7 @@ impl Webhook {
         m.delivery_latency
             .with_label_values(&[id])
             .observe(o.latency.as_secs_f64());
-        self.log_attempt(group, now, o.answer());
+        self.log_attempt(group, now, o.answer(), o.sent.clone());
         let error = o.error.as_deref().unwrap_or("");
         match o.class {
             Class::Delivered => {
@@ -219,6 +220,7 @@ impl Webhook {
                     error: Some(why.to_string()),
                     response: String::new(),
                 },
+                None,
             );
         }
         let message = Some(message_id(id, group));
@@ -249,10 +251,28 @@ impl Webhook {
         recorded
     }
 
-    fn log_attempt(&self, group: &[Member], now: u64, answer: Answer) {
+    fn log_attempt(&self, group: &[Member], now: u64, answer: Answer, sent: Option<Sent>) {
+        let message_id = message_id(self.id(), group);
+        let replay = group.iter().any(|m| m.replay);
+        // The message the events failed in, kept with their retry or dead letter; a
+        // replay of delivered events was sent as this same message id (derived from
+        // the same events), unless a batch grouped them otherwise.
+        let replay_of = replay.then(|| {
+            group
+                .iter()
+                .find_map(|m| m.message.clone())
+                .unwrap_or_else(|| message_id.clone())
+        });
         let request = Request {
             at_ms: now,
             answer,
+            sending: Sending {
+                message_id: Some(message_id),
+                test: false,
+                replay,
+                replay_of,
+                sent,
+            },
             events: group
                 .iter()
                 .map(|m| (m.seq, m.attempts_before + 1, m.head.id.to_string()))

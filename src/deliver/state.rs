@@ -63,6 +63,13 @@ pub struct Dead {
     pub message: Option<String>,
 }
 
+/// An event not delivered: waiting for its next attempt, or a dead letter.
+#[derive(Debug, Clone)]
+pub enum Undelivered {
+    Failed(Pending),
+    Dead(Dead),
+}
+
 /// Retries due now (sequence and record), and when the next one is due.
 pub type Due = (Vec<(u64, Pending)>, Option<u64>);
 
@@ -421,7 +428,7 @@ impl WebhookState {
             let Some(&last) = page.last() else {
                 return Ok(n);
             };
-            n += self.revive(&page, now_ms)?;
+            n += self.revive(&page, now_ms, false)?;
             if last >= end {
                 return Ok(n);
             }
@@ -429,24 +436,34 @@ impl WebhookState {
         }
     }
 
-    /// Moves the dead letters among `seqs` (at most [`CHUNK`]) back to pending, due now;
-    /// returns how many there were.
-    fn revive(&self, seqs: &[u64], now_ms: u64) -> Result<usize, QueueError> {
+    /// Moves the dead letters among `seqs` (at most [`CHUNK`]) back to pending, due now,
+    /// and with `retries_too` the retries among them too (an operator's resend), each
+    /// with a fresh count of attempts and the message id it failed in; events that are
+    /// neither (delivered meanwhile) are left be. Returns how many moved.
+    fn revive(&self, seqs: &[u64], now_ms: u64, retries_too: bool) -> Result<usize, QueueError> {
         let _held = self.retry_lock.lock();
         let tree = self.tree()?;
         let mut change = Change::new();
         let mut n = 0;
         for &seq in seqs {
             // Read under the lock: delivery may have settled it since the page was read.
-            let Some(d) = self.unbury(&tree, &mut change, seq)? else {
-                continue;
+            let pending = if retries_too {
+                self.pending(seq)?
+            } else {
+                None
+            };
+            let dead = self.unbury(&tree, &mut change, seq)?;
+            let (last_error, message) = match (pending, dead) {
+                (Some(p), _) => (p.last_error, p.message),
+                (None, Some(d)) => (d.last_error, d.message),
+                (None, None) => continue,
             };
             self.unpend(&tree, &mut change, seq)?;
             let p = Pending {
                 attempts: 0,
                 next_at_ms: now_ms,
-                last_error: d.last_error,
-                message: d.message,
+                last_error,
+                message,
                 replay: true,
             };
             Self::pend(&mut change, seq, &p);
@@ -479,7 +496,7 @@ impl WebhookState {
 
     /// Moves one dead letter back to pending, due now; `false` when there is none.
     pub fn replay_dead_one(&self, seq: u64, now_ms: u64) -> Result<bool, QueueError> {
-        Ok(self.revive(&[seq], now_ms)? == 1)
+        Ok(self.revive(&[seq], now_ms, false)? == 1)
     }
 
     /// Removes the entries of `kind` from `from` up to `to` (inclusive), [`CHUNK`] per
@@ -516,23 +533,85 @@ impl WebhookState {
     /// Puts `seqs` (at most [`CHUNK`], a caller's chunk of a range) in line for an
     /// attempt now, with a fresh count of attempts (a replay); one already waiting for a
     /// retry is moved to now, and one that was a dead letter is no longer one.
+    /// The message id it failed in is kept, so that the replay is recorded as a replay
+    /// of that message.
     pub fn replay(&self, seqs: &[u64], now_ms: u64) -> Result<(), QueueError> {
         let _held = self.retry_lock.lock();
         let tree = self.tree()?;
         let mut change = Change::new();
         for &seq in seqs {
-            self.unbury(&tree, &mut change, seq)?;
+            let dead = self
+                .unbury(&tree, &mut change, seq)?
+                .and_then(|d| d.message);
+            let pending = self.pending(seq)?.and_then(|p| p.message);
             self.unpend(&tree, &mut change, seq)?;
             let p = Pending {
                 attempts: 0,
                 next_at_ms: now_ms,
                 last_error: "replayed".into(),
-                message: None,
+                message: pending.or(dead),
                 replay: true,
             };
             Self::pend(&mut change, seq, &p);
         }
         self.apply(change)
+    }
+
+    /// Puts those of `seqs` (at most [`CHUNK`]) that still wait for a retry or are dead
+    /// letters in line for an attempt now (an operator's resend). Returns how many.
+    pub fn resend(&self, seqs: &[u64], now_ms: u64) -> Result<usize, QueueError> {
+        self.revive(seqs, now_ms, true)
+    }
+
+    /// Retries and dead letters after sequence `after` (all when `None`), in sequence
+    /// order, at most `limit`; `failed` and `dead` choose which.
+    pub fn undelivered_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        failed: bool,
+        dead: bool,
+    ) -> Result<Vec<(u64, Undelivered)>, QueueError> {
+        let from = after.map_or(Some(0), |a| a.checked_add(1));
+        let Some(from) = from else {
+            return Ok(Vec::new());
+        };
+        let tree = self.tree()?;
+        let kinds = |kind: u8, on: bool| {
+            on.then(|| tree.range(key(kind, from)..=key(kind, u64::MAX)))
+                .into_iter()
+                .flatten()
+                .peekable()
+        };
+        let (mut p, mut d) = (kinds(PENDING, failed), kinds(DEAD, dead));
+        let seq_of = |item: Option<&Result<(sled::IVec, sled::IVec), sled::Error>>| {
+            item.map(|r| r.as_ref().map_or(0, |(k, _)| be(&k[1..])))
+        };
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let take_pending = match (seq_of(p.peek()), seq_of(d.peek())) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(a), Some(b)) => a <= b,
+            };
+            let (k, v) = if take_pending { p.next() } else { d.next() }
+                .transpose()?
+                .unwrap_or_default();
+            let seq = be(&k[1..]);
+            out.push((
+                seq,
+                if take_pending {
+                    match serde_json::from_slice(&v) {
+                        Ok(pending) => Undelivered::Failed(pending),
+                        Err(_) => continue,
+                    }
+                } else {
+                    Undelivered::Dead(read_dead(&v))
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// The oldest event waiting for a retry.
@@ -640,6 +719,64 @@ mod tests {
         assert_eq!(due[0].0, 10);
         assert_eq!(due[0].1.attempts, 0);
         assert_eq!(due[0].1.message.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn undelivered_pages_merge_retries_and_dead_letters_and_a_resend_keeps_message_ids() {
+        let (_dir, q) = crate::queue::tests::open_for_tests();
+        let s = WebhookState::open(&q, "w").unwrap();
+        let d = Dead {
+            attempts: 5,
+            at_ms: 9,
+            last_error: "503".into(),
+            message: Some("msg_dead".into()),
+        };
+        for seq in [2, 5, 9] {
+            s.set_pending(seq, &pending(1_000, Some("msg_failed")))
+                .unwrap();
+        }
+        for seq in [1, 4, 7] {
+            s.add_dead(seq, &d).unwrap();
+        }
+        let seqs =
+            |page: Vec<(u64, Undelivered)>| page.into_iter().map(|p| p.0).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(s.undelivered_page(None, 10, true, true).unwrap()),
+            [1, 2, 4, 5, 7, 9]
+        );
+        assert_eq!(
+            seqs(s.undelivered_page(Some(4), 2, true, true).unwrap()),
+            [5, 7]
+        );
+        assert_eq!(
+            seqs(s.undelivered_page(None, 10, false, true).unwrap()),
+            [1, 4, 7]
+        );
+        assert_eq!(
+            seqs(s.undelivered_page(None, 10, true, false).unwrap()),
+            [2, 5, 9]
+        );
+        assert!(
+            s.undelivered_page(Some(u64::MAX), 10, true, true)
+                .unwrap()
+                .is_empty()
+        );
+
+        // One retry, one dead letter and one event no longer waiting (delivered).
+        assert_eq!(s.resend(&[2, 4, 3], 50).unwrap(), 2);
+        let (due, _) = s.due(50, 10).unwrap();
+        let by_seq = |seq: u64| due.iter().find(|d| d.0 == seq).unwrap().1.clone();
+        assert_eq!(by_seq(2).message.as_deref(), Some("msg_failed"));
+        assert_eq!(by_seq(4).message.as_deref(), Some("msg_dead"));
+        assert!(by_seq(2).replay && by_seq(4).replay);
+        assert_eq!(by_seq(4).attempts, 0);
+        assert_eq!(s.dead_count().unwrap(), 2);
+        assert!(
+            s.pending(3).unwrap().is_none(),
+            "nothing made up for a delivered event"
+        );
+        // A dead letter's replay leaves retries where they are.
+        assert!(!s.replay_dead_one(5, 60).unwrap());
     }
 
     #[test]

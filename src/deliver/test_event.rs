@@ -5,15 +5,18 @@
 //! It is marked as a test everywhere it can be: `kind: "test"` in the native format, an
 //! `X-Clicktap-Test: true` header in every format (none of the four vendors documents a
 //! marker of its own), and a link on the reserved `clicktap.test` host. It never enters
-//! the queue, the delivery log, the metrics or the webhook's health: it tells about
-//! the receiver without changing what clicktap counts.
+//! the queue, the metrics or the webhook's health: it tells about the receiver without
+//! changing what clicktap counts. The delivery log keeps it, marked `test` (with `seq`
+//! 0, as it has none), so that what was sent and answered can be read again later.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::attempt::message_id;
+use super::log::{Request, Sending};
 use super::member::Member;
+use super::sent::Sent;
 use super::webhook::Webhook;
 use crate::click::{
     Agent, ClickEvent, ClickKind, Client, Destination, EventType, LinkRef, Referrer,
@@ -34,6 +37,8 @@ pub struct TestAnswer {
     pub error: Option<String>,
     /// The first `delivery.log_body_bytes` of the answer.
     pub response: String,
+    /// What was sent, secrets redacted, as the delivery log keeps it.
+    pub sent: Option<Sent>,
 }
 
 /// A click that never happened: a person on Chrome for Windows following
@@ -106,19 +111,42 @@ impl Webhook {
                         latency_ms: 0,
                         error: Some(format!("the test event does not read back: {e}")),
                         response: String::new(),
+                        sent: None,
                     };
                 }
             };
         let members = [member];
         let o = self.send(&members).await;
+        let message = message_id(self.id(), &members);
+        let request = Request {
+            at_ms: crate::clock::now_ms(),
+            answer: o.answer(),
+            sending: Sending {
+                message_id: Some(message.clone()),
+                test: true,
+                replay: false,
+                replay_of: None,
+                sent: o.sent.clone(),
+            },
+            events: vec![(0, 1, event.id.to_string())],
+        };
+        // Written at once: an operator who sent a test looks for it in the log next.
+        if let Err(e) = self
+            .recorder
+            .record(request)
+            .and_then(|()| self.recorder.flush())
+        {
+            tracing::error!(webhook = self.id(), error = %e, "cannot write the delivery log");
+        }
         TestAnswer {
             event_id: event.id.to_string(),
-            message_id: message_id(self.id(), &members),
+            message_id: message,
             delivered: o.delivered(),
             status: o.status,
             latency_ms: o.latency.as_millis() as u64,
             error: o.error,
             response: o.response,
+            sent: o.sent,
         }
     }
 }

@@ -552,28 +552,28 @@ async function fillAttempt(box, a, w) {
     tabindex: 0,
     text: `status:  ${a.status ?? "none"}\noutcome: ${a.outcome ?? "-"}\nlatency: ${a.latency_ms} ms\nerror:   ${a.error ?? "none"}\nat:      ${a.at}\n\n${a.response || "(no body)"}`,
   });
-  const request = el("pre", { tabindex: 0, text: "…" });
+  const s = a.sent;
+  const marks = [
+    `message: ${a.message_id ?? "-"}`,
+    a.test ? "a test send (not a stored event)" : `event ${a.seq} (${a.event_id}), attempt ${a.attempt}`,
+    a.replay ? `a replay of ${a.replay_of ?? "an earlier message"}` : "",
+  ].filter(Boolean).join("\n");
+  let text;
+  if (!s) {
+    text = `${marks}\n\n(nothing was sent${a.error ? ": " + a.error : ""}; entries written before clicktap kept requests show no request)`;
+  } else {
+    const headers = Object.entries(s.headers || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
+    const body = s.body != null
+      ? s.body
+      : `(body not kept: ${s.body_bytes} bytes, over delivery.log_body_max_bytes)`;
+    text = `${marks}\n\n${s.method} ${s.url}\n${headers}\n\n${body}\n\n(${s.body_bytes} bytes, sha256 ${s.body_sha256})`;
+  }
   box.replaceChildren(
     el("h3", { text: "Request" }),
-    el("p", { class: "note", text:
-      "The delivery log keeps each request's answer and the events it carried, not the request itself: " +
-      "this is the request as clicktap builds it, with the event as stored. The webhook's format renders the body; " +
-      "signature and credentials are never shown." }),
-    request,
+    el("p", { class: "note", text: "As sent: secrets (credentials, signatures, query values) are redacted before the log keeps it." }),
+    el("pre", { tabindex: 0, text }),
     el("h3", { text: "Answer" }),
     answer);
-  const r = await api(`/api/v1/events/${a.seq}`);
-  const headers = [
-    `POST ${w ? w.url : "(webhook no longer configured)"}`,
-    "content-type: application/json",
-    "idempotency-key: <message id>",
-    "(with a signing secret:)",
-    "webhook-id: <message id>",
-    "webhook-timestamp: <when sent>",
-    "webhook-signature: [redacted]",
-  ].join("\n");
-  const body = r.ok ? JSON.stringify(r.body, null, 2) : `(the event is no longer stored: ${r.body.message || r.status})`;
-  request.textContent = `${headers}\n\nevent ${a.seq} (${a.event_id}), rendered in the ${w ? w.format : "webhook's"} format:\n${body}`;
 }
 
 // ---- event tail ------------------------------------------------------------------

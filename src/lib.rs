@@ -39,6 +39,7 @@ pub mod notice;
 pub mod proxy;
 pub mod queue;
 pub mod redact;
+pub mod relay;
 pub mod rollup;
 pub mod run;
 pub mod shutdown;

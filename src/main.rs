@@ -50,6 +50,12 @@ enum Command {
         #[arg(long)]
         upgrade: bool,
     },
+    /// Deliver the webhooks from the JetStream stream that sidecars' [[sinks]] publish
+    /// into, sharing the work with every other relay, until SIGTERM or SIGINT.
+    Relay {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Run clicktap with a toy shortener on proxy.upstream and a webhook receiver that
     /// prints what it gets: the whole flow on one machine.
     Demo {
@@ -182,11 +188,25 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
+/// A configuration problem found after validation (the file is valid, but not for
+/// this command).
+fn wrong_role(config: &std::path::Path, message: &str) -> ExitCode {
+    eprintln!("{}: {message}", config.display());
+    eprintln!("1 problem found");
+    ExitCode::from(CONFIG_PROBLEM)
+}
+
 fn run(config: &std::path::Path, mut opts: clicktap::run::Options) -> ExitCode {
     let cfg = match load(config) {
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
+    if cfg.relay.is_some() {
+        return wrong_role(
+            config,
+            "relay: is set: this file configures a relay; run it with `clicktap relay --config FILE`",
+        );
+    }
     opts.exe = std::env::current_exe().unwrap_or_else(|_| "clicktap".into());
     opts.args = std::env::args().skip(1).collect();
     opts.logging = Some(std::sync::Arc::new(clicktap::logging::Logging::init(
@@ -224,6 +244,7 @@ fn main() -> ExitCode {
                 ..Default::default()
             },
         ),
+        Command::Relay { config } => relay(&config),
         Command::Demo { config, receiver } => run(
             &config,
             clicktap::run::Options {
@@ -247,6 +268,28 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn relay(config: &std::path::Path) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    if cfg.relay.is_none() {
+        return wrong_role(
+            config,
+            "relay: is missing: `clicktap relay` needs [relay] with urls and stream",
+        );
+    }
+    let _logging = clicktap::logging::Logging::init(&cfg.log);
+    match clicktap::relay::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("clicktap: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -26,7 +26,11 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let mut problems = Problems::new(path);
     let mut unknown = Vec::new();
     let parsed: Result<ConfigFile, _> = match toml::Deserializer::parse(text) {
-        Ok(de) => serde_ignored::deserialize(de, |p| unknown.push(p.to_string())),
+        // serde_ignored writes an optional table's `Some` as a `?` segment
+        // (`admin.?.listn`): the key as written has none.
+        Ok(de) => serde_ignored::deserialize(de, |p| {
+            unknown.push(p.to_string().replace(".?.", "."))
+        }),
         Err(e) => Err(e),
     };
     for key in unknown {

@@ -88,9 +88,15 @@ impl Webhook {
             }
             class => {
                 let schedule = retry::delay(&self.cfg.retry, attempts as u32);
-                let delay = match (class, outcome.retry_after) {
-                    (_, Some(asked)) => asked.min(self.cfg.retry.max_backoff),
-                    _ => schedule,
+                let delay = match outcome.retry_after {
+                    Some(asked) => asked.min(self.cfg.retry.max_backoff),
+                    None => schedule,
+                };
+                // An overloaded receiver is not asked again at once, whatever it said.
+                let delay = if class == Class::Backoff {
+                    delay.max(crate::config::MIN_BACKOFF)
+                } else {
+                    delay
                 };
                 tracing::debug!(webhook = id, seq, attempts, error = %reason, retry_in = %crate::logging::duration(delay), "attempt failed; retried");
                 self.ack(&msg, AckKind::Nak(Some(delay)), Settled::Retried)

@@ -59,6 +59,15 @@ impl Webhook {
         sender: Sender,
         metrics: Arc<Metrics>,
     ) -> Webhook {
+        // Every series at 0 from the start, so that a rate over it has a beginning.
+        for outcome in ["received", "delivered", "retried", "dead", "filtered", "unsettled"] {
+            metrics
+                .relay_messages
+                .with_label_values(&[cfg.id.as_str(), outcome]);
+        }
+        metrics
+            .relay_consumer_recreated
+            .with_label_values(&[cfg.id.as_str()]);
         Webhook {
             cfg,
             relay,

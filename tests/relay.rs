@@ -1,0 +1,359 @@
+//! `clicktap relay` against real nats-server 2.9.10 processes (JetStream, stores in
+//! temporary directories, loopback only): sidecars (`clicktap run` with a NATS sink)
+//! publish every click, relays deliver the webhooks from the stream to real receivers,
+//! splitting the work; a relay killed, a receiver failing, a server of a three-server
+//! cluster killed, NATS stopped and started again, and a consumer removed lose no click.
+
+mod common;
+#[path = "common/nats.rs"]
+mod nats;
+
+use common::receiver::{self, native_ids};
+use common::relay::Relay;
+use common::server::{Seen, TestServer, reply};
+use common::{Clicktap, Options, upstream, wait_until};
+use nats::Nats;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A `[[sinks]]` table publishing into the stream CLICKS on `urls`.
+fn sink(urls: &[String], replicas: usize) -> String {
+    format!(
+        "[[sinks]]\nid = \"fleet\"\ntype = \"nats\"\nurls = {urls:?}\nsubject = \"clicks.{{link.host}}\"\n\
+         connect_timeout = \"1s\"\npublish_timeout = \"2s\"\nmax_backoff = \"500ms\"\n\
+         [sinks.stream]\nname = \"CLICKS\"\nsubjects = [\"clicks.>\"]\nreplicas = {replicas}\n"
+    )
+}
+
+/// A `[relay]` table on `urls` with `extra` lines, then `webhooks`.
+fn relay(urls: &[String], extra: &str, webhooks: &str) -> String {
+    format!(
+        "[relay]\nurls = {urls:?}\nstream = \"CLICKS\"\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n\
+         max_backoff = \"500ms\"\nstop_timeout = \"2s\"\nack_wait = \"3s\"\n{extra}\n{webhooks}"
+    )
+}
+
+/// A native webhook to `rx` with `extra` lines.
+fn hook(id: &str, rx: &TestServer, extra: &str) -> String {
+    format!(
+        "[[webhooks]]\nid = \"{id}\"\nurl = \"http://{}/hook\"\ntimeout = \"1s\"\nconcurrency = 4\n\
+         retry.jitter = 0.0\n{extra}\n",
+        rx.addr
+    )
+}
+
+/// A sidecar in `dir/name` publishing into the stream, once its sink publishes.
+fn sidecar(dir: &Path, name: &str, up: std::net::SocketAddr, sink: &str) -> Clicktap {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let ct = Clicktap::start(&d, up, &Options::default().tail(sink));
+    wait_until("the sink publishing", Duration::from_secs(30), || {
+        let s: serde_json::Value =
+            serde_json::from_str(&ct.admin_get("/api/v1/status")).unwrap();
+        s["sinks"][0]["state"] == "publishing"
+    });
+    ct
+}
+
+/// The ids of the events a sidecar stored.
+fn stored_ids(ct: &Clicktap) -> HashSet<String> {
+    ct.events(1_000_000)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// How many times the receiver got each event id.
+fn delivered(rx: &TestServer) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for s in rx.requests() {
+        for id in native_ids(&s) {
+            *out.entry(id).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Waits until the receiver got every one of `ids` at least once.
+fn wait_delivered(rx: &TestServer, ids: &HashSet<String>, within: Duration, logs: &dyn Fn() -> String) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = delivered(rx);
+        let missing: Vec<&String> = ids.iter().filter(|i| !got.contains_key(*i)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} clicks not delivered within {within:?}:\n{}",
+            missing.len(),
+            ids.len(),
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn clicks(ct: &Clicktap, prefix: &str, n: usize) {
+    for i in 0..n {
+        assert_eq!(ct.click(&format!("GET /r/{prefix}{i}"), ""), 302);
+    }
+}
+
+fn logs(relays: &[&Relay]) -> String {
+    relays
+        .iter()
+        .map(|r| format!("--- {}\n{}", r.log.display(), r.log_text()))
+        .collect()
+}
+
+#[test]
+fn two_sidecars_and_two_relays_deliver_every_click_and_split_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let b = sidecar(dir.path(), "b", up.addr, &sink(&urls, 1));
+    let body = relay(&urls, "", &hook("all", &rx, ""));
+    let r1 = Relay::start(dir.path(), "r1", &body);
+    let r2 = Relay::start(dir.path(), "r2", &body);
+    for i in 0..100 {
+        assert_eq!(a.click(&format!("GET /r/a{i}"), ""), 302);
+        assert_eq!(b.click(&format!("GET /r/b{i}"), ""), 302);
+    }
+    a.wait_settled(100);
+    b.wait_settled(100);
+    let mut ids = stored_ids(&a);
+    ids.extend(stored_ids(&b));
+    assert_eq!(ids.len(), 200, "every click of both sidecars stored");
+    wait_delivered(&rx, &ids, Duration::from_secs(60), &|| logs(&[&r1, &r2]));
+    let got = delivered(&rx);
+    assert_eq!(
+        got.keys().cloned().collect::<HashSet<_>>(),
+        ids,
+        "only the clicks of the sidecars"
+    );
+    let (d1, d2) = (r1.settled("delivered"), r2.settled("delivered"));
+    assert!(d1 >= 1.0 && d2 >= 1.0, "both relays delivered: {d1} and {d2}");
+    assert!(d1 + d2 >= 200.0, "{d1} + {d2}");
+    // The same consumer for both, named after the webhook.
+    assert!(r1.log_text().contains("consumer=clicktap-all"), "{}", r1.log_text());
+    // Sent as a sidecar sends: with the idempotency key receivers deduplicate by.
+    for s in rx.requests() {
+        assert!(s.headers.get("idempotency-key").is_some());
+    }
+}
+
+#[test]
+fn a_relay_killed_mid_stream_hands_its_messages_to_the_other_after_ack_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::slow(Duration::from_millis(150));
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let body = relay(&urls, "ack_wait = \"2s\"", &hook("all", &rx, ""));
+    let mut r1 = Relay::start(dir.path(), "r1", &body);
+    let r2 = Relay::start(dir.path(), "r2", &body);
+    clicks(&a, "k", 80);
+    a.wait_settled(80);
+    let ids = stored_ids(&a);
+    assert_eq!(ids.len(), 80);
+    wait_until("the relays under way", Duration::from_secs(30), || {
+        r1.settled("delivered") >= 5.0
+    });
+    // Killed with attempts in flight and messages handed to it not yet settled.
+    r1.kill9();
+    let before = rx.requests().len();
+    wait_delivered(&rx, &ids, Duration::from_secs(60), &|| logs(&[&r2]));
+    assert!(
+        r2.settled("delivered") >= (80 - before.min(80)) as f64,
+        "the other relay delivered the rest"
+    );
+}
+
+/// A receiver that records when each request came, answering `fail` while `failing`.
+fn timed(fail: u16) -> (TestServer, Arc<Mutex<Vec<Instant>>>, Arc<std::sync::atomic::AtomicBool>) {
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (t, f) = (times.clone(), failing.clone());
+    let rx = receiver::scripted(move |_, _: Seen| {
+        t.lock().unwrap().push(Instant::now());
+        let fails = f.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if fails {
+                reply(fail, &[], "down")
+            } else {
+                reply(200, &[], "ok")
+            }
+        }
+    });
+    (rx, times, failing)
+}
+
+#[test]
+fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let (flaky, times, failing) = timed(500);
+    let down = receiver::always(500);
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let hooks = format!(
+        "{}{}",
+        hook(
+            "flaky",
+            &flaky,
+            "retry.max_attempts = 4\nretry.schedule = [\"500ms\", \"1s\", \"1s\"]"
+        ),
+        hook(
+            "down",
+            &down,
+            "retry.max_attempts = 2\nretry.schedule = [\"300ms\"]"
+        )
+    );
+    let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hooks));
+    clicks(&a, "f", 1);
+    a.wait_settled(1);
+    let ids = stored_ids(&a);
+    // Two failures, then the receiver recovers: the third attempt is delivered.
+    wait_until("two attempts", Duration::from_secs(20), || {
+        times.lock().unwrap().len() >= 2
+    });
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_delivered(&flaky, &ids, Duration::from_secs(20), &|| r.log_text());
+    let t = times.lock().unwrap().clone();
+    assert_eq!(t.len(), 3, "three attempts: {t:?}");
+    let gaps: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= Duration::from_millis(450), "first retry after 500ms: {gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(950), "second retry after 1s: {gaps:?}");
+    assert!(gaps[1] < Duration::from_secs(3), "not left to ack_wait: {gaps:?}");
+    assert_eq!(
+        r.metric("clicktap_relay_messages_total", "outcome=\"retried\",webhook=\"flaky\""),
+        2.0
+    );
+    assert_eq!(
+        r.metric("clicktap_relay_messages_total", "outcome=\"delivered\",webhook=\"flaky\""),
+        1.0
+    );
+
+    // The receiver that always fails: two attempts, then a dead letter with its reason.
+    wait_until("the dead letter", Duration::from_secs(20), || {
+        nats.count("CLICKS_DEAD") >= 1
+    });
+    assert_eq!(down.requests().len(), 2, "max_attempts = 2");
+    let dead = nats.read_all("CLICKS_DEAD");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let letter = &dead[0].event;
+    assert_eq!(dead[0].subject, "CLICKS_DEAD.down");
+    assert_eq!(letter["webhook"], "down");
+    assert_eq!(letter["attempts"], 2);
+    assert_eq!(letter["stream"], "CLICKS");
+    assert!(
+        letter["reason"].as_str().unwrap().contains("answered 500"),
+        "{letter}"
+    );
+    assert!(ids.contains(letter["event"]["id"].as_str().unwrap()), "{letter}");
+    assert_eq!(
+        r.metric("clicktap_relay_messages_total", "outcome=\"dead\",webhook=\"down\""),
+        1.0
+    );
+    assert!(r.log_text().contains("dead letter"), "{}", r.log_text());
+    assert_eq!(r.settled("unsettled"), 0.0, "every message settled");
+}
+
+#[test]
+fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Nats::start_cluster(dir.path(), 3);
+    let urls: Vec<String> = cluster.iter().map(Nats::url).collect();
+    let up = upstream::start();
+    let rx = receiver::slow(Duration::from_millis(20));
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 3));
+    assert_eq!(cluster[1].stream_config("CLICKS").num_replicas, 3);
+    let body = relay(&urls, "dead_letter_replicas = 3", &hook("all", &rx, ""));
+    let r1 = Relay::start(dir.path(), "r1", &body);
+    let r2 = Relay::start(dir.path(), "r2", &body);
+    clicks(&a, "c", 60);
+    wait_until("deliveries under way", Duration::from_secs(30), || {
+        rx.requests().len() >= 10
+    });
+    cluster[0].kill();
+    clicks(&a, "d", 60);
+    a.wait_settled(120);
+    let ids = stored_ids(&a);
+    assert_eq!(ids.len(), 120);
+    wait_delivered(&rx, &ids, Duration::from_secs(90), &|| logs(&[&r1, &r2]));
+}
+
+#[test]
+fn nats_stopped_then_started_again_sidecars_catch_up_and_relays_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
+    clicks(&a, "x", 20);
+    a.wait_settled(20);
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| r.log_text());
+    nats.stop();
+    wait_until("the relay noticing", Duration::from_secs(30), || r.readyz() == 503);
+    clicks(&a, "y", 20);
+    a.wait_settled(40);
+    nats.restart();
+    let ids = stored_ids(&a);
+    assert_eq!(ids.len(), 40);
+    wait_delivered(&rx, &ids, Duration::from_secs(60), &|| r.log_text());
+    r.wait_ready();
+}
+
+#[test]
+fn a_consumer_removed_under_a_running_relay_is_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
+    clicks(&a, "p", 10);
+    a.wait_settled(10);
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| r.log_text());
+    nats.delete_consumer("CLICKS", "clicktap-all");
+    wait_until("the consumer created again", Duration::from_secs(30), || {
+        r.metric("clicktap_relay_consumer_recreated_total", "webhook=\"all\"") >= 1.0
+    });
+    clicks(&a, "q", 10);
+    a.wait_settled(20);
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| r.log_text());
+}
+
+#[test]
+fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let mut r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
+    assert_eq!(common::http_get(r.admin, "/healthz", &[]), (200, "ok\n".into()));
+    let m = r.metrics();
+    for name in [
+        "clicktap_relay_state",
+        "clicktap_relay_consumer_recreated_total",
+    ] {
+        assert!(m.contains(name), "{name} missing:\n{m}");
+    }
+    assert_eq!(common::http_get(r.admin, "/nope", &[]).0, 404);
+    let started = Instant::now();
+    assert!(r.stop().success(), "{}", r.log_text());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

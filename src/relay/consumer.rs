@@ -4,8 +4,9 @@
 //!
 //! Its name is derived from the webhook's id (`clicktap-<id>`), so that every relay
 //! with the same `[[webhooks]]` finds the same consumer. Its settings come from the
-//! webhook: the retry schedule becomes the consumer's `backoff` (each step at least
-//! `ack_wait`: nats-server 2.9 takes the first step as the consumer's ack wait), and
+//! webhook: the retry schedule becomes the consumer's `backoff`, after a first step of
+//! `ack_wait` (nats-server 2.9 takes the first step as the consumer's ack wait) and
+//! each step at least `ack_wait`, and
 //! `max_deliver` leaves [`SPARE_DELIVERIES`] beyond `retry.max_attempts` (the server
 //! requires more deliveries than back-off steps). A failed attempt is nak'd with the
 //! schedule's delay itself (`settle.rs`); the back-off only times the redelivery of a
@@ -34,17 +35,21 @@ pub fn name(webhook: &str) -> String {
 pub fn config(webhook: &WebhookConfig, relay: &RelayConfig) -> pull::Config {
     let attempts = webhook.retry.max_attempts.max(1);
     // backoff[n]: how long the server waits for the settling of delivery n + 1 before
-    // handing the message out again.
-    let backoff: Vec<Duration> = (1..=attempts)
-        .map(|n| {
-            let step = webhook
-                .retry
-                .schedule
-                .get(n as usize - 1)
-                .or(webhook.retry.schedule.last())
-                .copied()
-                .unwrap_or_default();
-            step.max(relay.ack_wait)
+    // handing the message out again. The first delivery gets ack_wait; delivery n + 1
+    // (retry n) the delay of retry n, or ack_wait when that is longer.
+    let backoff: Vec<Duration> = (0..attempts as usize)
+        .map(|n| match n {
+            0 => relay.ack_wait,
+            n => {
+                let step = webhook
+                    .retry
+                    .schedule
+                    .get(n - 1)
+                    .or(webhook.retry.schedule.last())
+                    .copied()
+                    .unwrap_or_default();
+                step.max(relay.ack_wait)
+            }
         })
         .collect();
     pull::Config {
@@ -81,6 +86,16 @@ pub async fn ensure(
     Ok((consumer, !existed))
 }
 
+/// Whether the consumer of `webhook` exists on the server.
+pub async fn exists(stream: &Stream, webhook: &str) -> Result<bool, RelayError> {
+    let name = name(webhook);
+    match stream.consumer_info(&name).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(RelayError::Consumer(format!("consumer {name}: {e}"))),
+    }
+}
+
 fn is_not_found(e: &jetstream::context::ConsumerInfoError) -> bool {
     e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound
 }
@@ -109,7 +124,7 @@ retry.schedule = ["1s", "30s"]
         let c = config(&cfg.webhooks[0], cfg.relay.as_ref().unwrap());
         assert_eq!(c.durable_name.as_deref(), Some("clicktap-a"));
         let secs: Vec<u64> = c.backoff.iter().map(|d| d.as_secs()).collect();
-        assert_eq!(secs, [10, 30, 30, 30]);
+        assert_eq!(secs, [10, 10, 30, 30]);
         assert!(c.max_deliver > c.backoff.len() as i64);
         assert_eq!(c.max_deliver, 4 + SPARE_DELIVERIES);
     }

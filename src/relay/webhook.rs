@@ -8,9 +8,12 @@
 //! request to the server is bounded and an error comes back as an error, not as a
 //! stream that keeps yielding (async-nats' `messages()` after a reconnect with its
 //! consumer gone yields heartbeat and "no responders" errors for ever, nats.rs #1584).
-//! [`MAX_ERRORS`] pulls failing in a row end the session: the client is dropped, and
-//! after a back-off (doubling up to `relay.max_backoff`) the next session connects
-//! again and creates the consumer again if it is gone.
+//! A pull that ends empty says nothing about the consumer (idle and gone look alike), so
+//! after an error and every [`CHECK_EVERY`] the session asks the server whether the
+//! consumer exists. A consumer gone, or [`MAX_ERRORS`] pulls or checks failing in a
+//! row, end the session: the client is dropped, and after a back-off (doubling up to
+//! `relay.max_backoff`) the next session connects again and creates the consumer again
+//! if it is gone.
 //!
 //! On a stop, no new pull is made and the attempts in flight get `relay.stop_timeout`;
 //! what they did not settle is handed out again by the server after `ack_wait`.
@@ -34,6 +37,8 @@ use crate::sink::connect;
 pub const PULL_WAIT: Duration = Duration::from_secs(2);
 /// Pulls failing in a row that end a session.
 pub const MAX_ERRORS: u32 = 3;
+/// How often a session asks whether its consumer still exists.
+pub const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// The first back-off after a failed session; doubled up to `relay.max_backoff`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -91,7 +96,7 @@ impl Webhook {
         let id = self.cfg.id.clone();
         let mut backoff = FIRST_BACKOFF;
         let mut last_error = String::new();
-        tracing::info!(webhook = id, url = %crate::redact::url(&self.cfg.url), consumer = consumer::name(&id), "relaying");
+        tracing::info!(webhook = id, url = %crate::redact::url(&self.cfg.url), consumer = %consumer::name(&id), "relaying");
         self.set_consuming(false);
         loop {
             if *stop.borrow() {
@@ -141,10 +146,11 @@ impl Webhook {
                     relay.stream
                 ))
             })?;
-            consumer::ensure(&stream, &self.cfg, relay).await
+            let (consumer, created) = consumer::ensure(&stream, &self.cfg, relay).await?;
+            Ok::<_, RelayError>((stream, consumer, created))
         };
         let bound = relay.nats.request_timeout * 4;
-        let (consumer, created) = tokio::select! {
+        let (stream, consumer, created) = tokio::select! {
             r = tokio::time::timeout(bound, setup) => r.map_err(|_| RelayError::Stream(format!("no answer about the streams and the consumer within {bound:?}")))??,
             _ = stop.changed() => return Ok(Ended::Stopped),
         };
@@ -155,7 +161,7 @@ impl Webhook {
                 .inc();
             tracing::warn!(
                 webhook = id,
-                consumer = consumer::name(id),
+                consumer = %consumer::name(id),
                 "the consumer was gone: created again"
             );
         }
@@ -166,6 +172,7 @@ impl Webhook {
         let slots = self.cfg.concurrency.max(1);
         let mut in_flight = FuturesUnordered::new();
         let mut errors = 0u32;
+        let mut checked = Instant::now();
         let result = 'session: loop {
             // Wait for a free slot.
             while in_flight.len() >= slots {
@@ -174,6 +181,27 @@ impl Webhook {
                     _ = stop.changed() => break 'session Ok(Ended::Stopped),
                     Some(s) = in_flight.next() => self.settled(s),
                 }
+            }
+            // A pull that ends empty looks the same whether the consumer is idle or gone:
+            // after an error, and every CHECK_EVERY, ask the server whether it exists.
+            if errors > 0 || checked.elapsed() >= CHECK_EVERY {
+                match tokio::time::timeout(relay.nats.request_timeout, consumer::exists(&stream, id)).await {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => break 'session Err(RelayError::Consumer(format!("the consumer {} is gone", consumer::name(id)))),
+                    Ok(Err(e)) => {
+                        errors += 1;
+                        if errors >= MAX_ERRORS {
+                            break 'session Err(e);
+                        }
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        if errors >= MAX_ERRORS {
+                            break 'session Err(RelayError::Consumer("no answer about the consumer".into()));
+                        }
+                    }
+                }
+                checked = Instant::now();
             }
             let free = slots - in_flight.len();
             let pull = consumer
@@ -246,6 +274,7 @@ impl Webhook {
         }
         drop(in_flight);
         drop(consumer);
+        drop(stream);
         drop(js);
         drop(client);
         result

@@ -21,7 +21,7 @@ impl Relay {
     /// table and test-friendly `[delivery]` into `dir/<name>.toml`, starts the relay
     /// and waits until every webhook consumes.
     pub fn start(dir: &Path, name: &str, body: &str) -> Relay {
-        let r = Relay::spawn(dir, name, body);
+        let mut r = Relay::spawn(dir, name, body);
         r.wait_ready();
         r
     }
@@ -62,9 +62,12 @@ impl Relay {
             .unwrap_or(0)
     }
 
-    pub fn wait_ready(&self) {
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.readyz() != 200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("relay exited ({status}):\n{}", self.log_text());
+            }
             assert!(
                 Instant::now() < deadline,
                 "relay not consuming in 30s:\n{}",

@@ -321,7 +321,7 @@ fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
     let up = upstream::start();
     let rx = receiver::slow(Duration::from_millis(20));
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 3));
-    assert_eq!(cluster[1].stream_config("CLICKS").num_replicas, 3);
+    assert_eq!(cluster[0].stream_config("CLICKS").num_replicas, 3);
     let body = relay(&urls, "dead_letter_replicas = 3", &hook("all", &rx, ""));
     let r1 = Relay::start(dir.path(), "r1", &body);
     let r2 = Relay::start(dir.path(), "r2", &body);
@@ -329,7 +329,10 @@ fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
     wait_until("deliveries under way", Duration::from_secs(30), || {
         rx.requests().len() >= 10
     });
-    cluster[0].kill();
+    // The server leading the stream, so that the stream itself fails over.
+    let leader = cluster[0].stream_leader("CLICKS").expect("the stream has a leader");
+    let n: usize = leader.trim_start_matches('n').parse().unwrap();
+    cluster[n].kill();
     clicks(&a, "d", 60);
     a.wait_settled(120);
     let ids = stored_ids(&a);

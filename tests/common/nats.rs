@@ -280,6 +280,15 @@ impl Nats {
         })
     }
 
+    /// The server name (`n0`, `n1`, ...) of the stream's leader in a cluster.
+    pub fn stream_leader(&self, name: &str) -> Option<String> {
+        let js = self.context();
+        self.rt.block_on(async {
+            let mut s = js.get_stream(name).await.ok()?;
+            s.info().await.ok()?.cluster.clone()?.leader
+        })
+    }
+
     /// The stream's settings.
     pub fn stream_config(&self, name: &str) -> stream::Config {
         let js = self.context();

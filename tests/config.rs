@@ -91,7 +91,7 @@ fn a_toml_syntax_error_points_at_the_line() {
 
 #[test]
 fn the_example_and_demo_configs_pass() {
-    for f in ["conf/clicktap.toml", "conf/demo.toml"] {
+    for f in ["conf/clicktap.toml", "conf/demo.toml", "conf/relay.toml"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
         let (code, err) = clicktap(&["check"], &path);
         assert_eq!(code, 0, "{f}: {err}");

@@ -406,3 +406,42 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
     assert!(r.stop().success(), "{}", r.log_text());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Not a check: how fast relays drain a backlog of the stream, for the sizing notes
+/// (`cargo test --test relay drain_rate -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn drain_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let n = 3000;
+    clicks(&a, "z", n);
+    a.wait_settled(n);
+    wait_until("the backlog in the stream", Duration::from_secs(60), || {
+        nats.count("CLICKS") >= n as u64
+    });
+    println!(
+        "stream: {} bytes per stored event",
+        nats.bytes("CLICKS") / nats.count("CLICKS")
+    );
+    for (relays, concurrency) in [(1, 4), (1, 16), (2, 16)] {
+        let rx = receiver::ok();
+        let id = format!("r{relays}c{concurrency}");
+        let body = relay(&urls, "", &hook(&id, &rx, "").replace("concurrency = 4", &format!("concurrency = {concurrency}")));
+        let started = Instant::now();
+        let rs: Vec<Relay> = (0..relays)
+            .map(|i| Relay::spawn(dir.path(), &format!("{id}-{i}"), &body))
+            .collect();
+        wait_until("the backlog delivered", Duration::from_secs(300), || {
+            rs.iter().map(|r| if r.readyz() == 200 { r.settled("delivered") } else { 0.0 }).sum::<f64>() >= n as f64
+        });
+        let took = started.elapsed();
+        println!(
+            "{relays} relay(s), concurrency {concurrency}: {n} events in {took:.1?}, {:.0}/s",
+            n as f64 / took.as_secs_f64()
+        );
+    }
+}

@@ -289,6 +289,17 @@ impl Nats {
         })
     }
 
+    /// Bytes the stream stores.
+    pub fn bytes(&self, name: &str) -> u64 {
+        let js = self.context();
+        self.rt.block_on(async {
+            match js.get_stream(name).await {
+                Ok(mut s) => s.info().await.map(|i| i.state.bytes).unwrap_or(0),
+                Err(_) => 0,
+            }
+        })
+    }
+
     /// The stream's settings.
     pub fn stream_config(&self, name: &str) -> stream::Config {
         let js = self.context();

@@ -729,11 +729,17 @@ fn run_refuses_a_relay_file_and_relay_refuses_a_sidecar_file() {
     std::fs::write(&relay, format!("{RELAY}{HOOK}")).unwrap();
     let (code, err) = clicktap(&["run"], &relay);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("relay: is set: this file configures a relay"), "{err}");
+    assert!(
+        err.contains("relay: is set: this file configures a relay"),
+        "{err}"
+    );
     let sidecar = dir.path().join("sidecar.toml");
     std::fs::write(
         &sidecar,
-        format!("[queue]\npath = \"{}\"\n{HOOK}", dir.path().join("q").display()),
+        format!(
+            "[queue]\npath = \"{}\"\n{HOOK}",
+            dir.path().join("q").display()
+        ),
     )
     .unwrap();
     let (code, err) = clicktap(&["relay"], &sidecar);

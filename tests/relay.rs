@@ -64,8 +64,7 @@ fn sidecar(dir: &Path, name: &str, up: std::net::SocketAddr, sink: &str) -> Clic
     std::fs::create_dir_all(&d).unwrap();
     let ct = Clicktap::start(&d, up, &Options::default().tail(sink));
     wait_until("the sink publishing", Duration::from_secs(30), || {
-        let s: serde_json::Value =
-            serde_json::from_str(&ct.admin_get("/api/v1/status")).unwrap();
+        let s: serde_json::Value = serde_json::from_str(&ct.admin_get("/api/v1/status")).unwrap();
         s["sinks"][0]["state"] == "publishing"
     });
     ct
@@ -91,7 +90,12 @@ fn delivered(rx: &TestServer) -> HashMap<String, usize> {
 }
 
 /// Waits until the receiver got every one of `ids` at least once.
-fn wait_delivered(rx: &TestServer, ids: &HashSet<String>, within: Duration, logs: &dyn Fn() -> String) {
+fn wait_delivered(
+    rx: &TestServer,
+    ids: &HashSet<String>,
+    within: Duration,
+    logs: &dyn Fn() -> String,
+) {
     let deadline = Instant::now() + within;
     loop {
         let got = delivered(rx);
@@ -152,10 +156,17 @@ fn two_sidecars_and_two_relays_deliver_every_click_and_split_the_work() {
         "only the clicks of the sidecars"
     );
     let (d1, d2) = (r1.settled("delivered"), r2.settled("delivered"));
-    assert!(d1 >= 1.0 && d2 >= 1.0, "both relays delivered: {d1} and {d2}");
+    assert!(
+        d1 >= 1.0 && d2 >= 1.0,
+        "both relays delivered: {d1} and {d2}"
+    );
     assert!(d1 + d2 >= 200.0, "{d1} + {d2}");
     // The same consumer for both, named after the webhook.
-    assert!(r1.log_text().contains("consumer=clicktap-all"), "{}", r1.log_text());
+    assert!(
+        r1.log_text().contains("consumer=clicktap-all"),
+        "{}",
+        r1.log_text()
+    );
     // Sent as a sidecar sends: with the idempotency key receivers deduplicate by.
     for s in rx.requests() {
         assert!(s.headers.get("idempotency-key").is_some());
@@ -205,8 +216,11 @@ fn a_relay_killed_mid_stream_hands_its_messages_to_the_other_after_ack_wait() {
     assert_eq!(r2.settled("dead"), 0.0);
 }
 
+/// When each event id came to a receiver, in order.
+type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
+
 /// A receiver that answers 200 after `delay` and records when each event id came.
-fn slow_recorded(delay: Duration) -> (TestServer, Arc<Mutex<Vec<(Instant, String)>>>) {
+fn slow_recorded(delay: Duration) -> (TestServer, Arrivals) {
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let a = arrivals.clone();
     let rx = receiver::scripted(move |_, s: Seen| {
@@ -272,18 +286,35 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
             "outcome=\"delivered\",webhook=\"flaky\"",
         )
     };
-    wait_until("the third attempt delivered", Duration::from_secs(20), || {
-        flaky_delivered() >= 1.0
-    });
-    assert_eq!(native_ids(&flaky.requests()[2]), Vec::from_iter(ids.clone()));
+    wait_until(
+        "the third attempt delivered",
+        Duration::from_secs(20),
+        || flaky_delivered() >= 1.0,
+    );
+    assert_eq!(
+        native_ids(&flaky.requests()[2]),
+        Vec::from_iter(ids.clone())
+    );
     let t = times.lock().unwrap().clone();
     assert_eq!(t.len(), 3, "three attempts: {t:?}");
     let gaps: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps[0] >= Duration::from_millis(450), "first retry after 500ms: {gaps:?}");
-    assert!(gaps[1] >= Duration::from_millis(950), "second retry after 1s: {gaps:?}");
-    assert!(gaps[1] < Duration::from_secs(3), "not left to ack_wait: {gaps:?}");
+    assert!(
+        gaps[0] >= Duration::from_millis(450),
+        "first retry after 500ms: {gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(950),
+        "second retry after 1s: {gaps:?}"
+    );
+    assert!(
+        gaps[1] < Duration::from_secs(3),
+        "not left to ack_wait: {gaps:?}"
+    );
     assert_eq!(
-        r.metric("clicktap_relay_messages_total", "outcome=\"retried\",webhook=\"flaky\""),
+        r.metric(
+            "clicktap_relay_messages_total",
+            "outcome=\"retried\",webhook=\"flaky\""
+        ),
         2.0
     );
     assert_eq!(flaky_delivered(), 1.0);
@@ -304,9 +335,15 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
         letter["reason"].as_str().unwrap().contains("answered 500"),
         "{letter}"
     );
-    assert!(ids.contains(letter["event"]["id"].as_str().unwrap()), "{letter}");
+    assert!(
+        ids.contains(letter["event"]["id"].as_str().unwrap()),
+        "{letter}"
+    );
     assert_eq!(
-        r.metric("clicktap_relay_messages_total", "outcome=\"dead\",webhook=\"down\""),
+        r.metric(
+            "clicktap_relay_messages_total",
+            "outcome=\"dead\",webhook=\"down\""
+        ),
         1.0
     );
     assert!(r.log_text().contains("dead letter"), "{}", r.log_text());
@@ -330,7 +367,9 @@ fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
         rx.requests().len() >= 10
     });
     // The server leading the stream, so that the stream itself fails over.
-    let leader = cluster[0].stream_leader("CLICKS").expect("the stream has a leader");
+    let leader = cluster[0]
+        .stream_leader("CLICKS")
+        .expect("the stream has a leader");
     let n: usize = leader.trim_start_matches('n').parse().unwrap();
     cluster[n].kill();
     clicks(&a, "d", 60);
@@ -351,9 +390,13 @@ fn nats_stopped_then_started_again_sidecars_catch_up_and_relays_resume() {
     let mut r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
     clicks(&a, "x", 20);
     a.wait_settled(20);
-    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| r.log_text());
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| {
+        r.log_text()
+    });
     nats.stop();
-    wait_until("the relay noticing", Duration::from_secs(30), || r.readyz() == 503);
+    wait_until("the relay noticing", Duration::from_secs(30), || {
+        r.readyz() == 503
+    });
     clicks(&a, "y", 20);
     a.wait_settled(40);
     nats.restart();
@@ -374,14 +417,60 @@ fn a_consumer_removed_under_a_running_relay_is_created_again() {
     let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
     clicks(&a, "p", 10);
     a.wait_settled(10);
-    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| r.log_text());
-    nats.delete_consumer("CLICKS", "clicktap-all");
-    wait_until("the consumer created again", Duration::from_secs(30), || {
-        r.metric("clicktap_relay_consumer_recreated_total", "webhook=\"all\"") >= 1.0
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| {
+        r.log_text()
     });
+    nats.delete_consumer("CLICKS", "clicktap-all");
+    wait_until(
+        "the consumer created again",
+        Duration::from_secs(30),
+        || r.metric("clicktap_relay_consumer_recreated_total", "webhook=\"all\"") >= 1.0,
+    );
     clicks(&a, "q", 10);
     a.wait_settled(20);
-    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| r.log_text());
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| {
+        r.log_text()
+    });
+}
+
+#[test]
+fn the_consumer_follows_the_webhook_and_a_changed_file_updates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let schedule = "retry.max_attempts = 3\nretry.schedule = [\"1s\", \"8s\"]";
+    let mut r = Relay::start(
+        dir.path(),
+        "r",
+        &relay(&urls, "", &hook("all", &rx, schedule)),
+    );
+    let c = nats.consumer_config("CLICKS", "clicktap-all");
+    assert_eq!(
+        c.ack_policy,
+        async_nats::jetstream::consumer::AckPolicy::Explicit
+    );
+    assert_eq!(c.ack_wait, Duration::from_secs(3));
+    assert_eq!(c.max_deliver, 3 + 2);
+    assert_eq!(
+        c.backoff,
+        [3, 3, 8].map(Duration::from_secs).to_vec(),
+        "ack_wait first, then the schedule, none below ack_wait"
+    );
+    assert!(r.stop().success());
+    // The same relay started with another schedule and ack_wait: the consumer follows.
+    let schedule = "retry.max_attempts = 4\nretry.schedule = [\"10s\"]";
+    let _r = Relay::start(
+        dir.path(),
+        "r",
+        &relay(&urls, "ack_wait = \"4s\"", &hook("all", &rx, schedule)),
+    );
+    let c = nats.consumer_config("CLICKS", "clicktap-all");
+    assert_eq!(c.ack_wait, Duration::from_secs(4));
+    assert_eq!(c.max_deliver, 4 + 2);
+    assert_eq!(c.backoff, [4, 10, 10, 10].map(Duration::from_secs).to_vec());
 }
 
 #[test]
@@ -393,7 +482,10 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
     let rx = receiver::ok();
     let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let mut r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
-    assert_eq!(common::http_get(r.admin, "/healthz", &[]), (200, "ok\n".into()));
+    assert_eq!(
+        common::http_get(r.admin, "/healthz", &[]),
+        (200, "ok\n".into())
+    );
     let m = r.metrics();
     for name in [
         "clicktap_relay_state",
@@ -430,13 +522,26 @@ fn drain_rate() {
     for (relays, concurrency) in [(1, 4), (1, 16), (2, 16)] {
         let rx = receiver::ok();
         let id = format!("r{relays}c{concurrency}");
-        let body = relay(&urls, "", &hook(&id, &rx, "").replace("concurrency = 4", &format!("concurrency = {concurrency}")));
+        let body = relay(
+            &urls,
+            "",
+            &hook(&id, &rx, "").replace("concurrency = 4", &format!("concurrency = {concurrency}")),
+        );
         let started = Instant::now();
         let rs: Vec<Relay> = (0..relays)
             .map(|i| Relay::spawn(dir.path(), &format!("{id}-{i}"), &body))
             .collect();
         wait_until("the backlog delivered", Duration::from_secs(300), || {
-            rs.iter().map(|r| if r.readyz() == 200 { r.settled("delivered") } else { 0.0 }).sum::<f64>() >= n as f64
+            rs.iter()
+                .map(|r| {
+                    if r.readyz() == 200 {
+                        r.settled("delivered")
+                    } else {
+                        0.0
+                    }
+                })
+                .sum::<f64>()
+                >= n as f64
         });
         let took = started.elapsed();
         println!(

@@ -31,11 +31,11 @@ mod webhook_file;
 pub use alerts::{AlertConfig, AlertEvent, Channel, ChatUrl, Email, SmtpTls};
 pub use auth::Auth;
 pub use event_types::{Page, PagePath, QrConfig, bare_host};
+pub use nats::{Credentials, NatsServers, SinkTls};
 pub use problems::{Problem, Problems};
+pub use relay::{DeliverFrom, RelayConfig};
 pub use secret::{Secret, SigningKey};
 pub use secret_key::SecretKey;
-pub use nats::{Credentials, NatsServers, SinkTls};
-pub use relay::{DeliverFrom, RelayConfig};
 pub use sink::{Retention, SinkConfig, StreamConfig};
 pub use subject::SubjectTemplate;
 pub use webhook::{

@@ -162,4 +162,3 @@ pub(super) fn tls(f: &SinkTlsFile, key: &str, p: &mut Problems) -> SinkTls {
         client,
     }
 }
-

@@ -39,23 +39,43 @@ pub enum DeliverFrom {
 
 /// Top-level tables a relay's file may not have, with why.
 const NOT_IN_A_RELAY: &[(&str, &str)] = &[
-    ("proxy", "a relay proxies nothing: it delivers from the stream"),
-    ("queue", "a relay keeps no local queue: the stream is its queue"),
-    ("enrich", "events are enriched by the sidecars before they are published"),
-    ("geoip", "events are enriched by the sidecars before they are published"),
+    (
+        "proxy",
+        "a relay proxies nothing: it delivers from the stream",
+    ),
+    (
+        "queue",
+        "a relay keeps no local queue: the stream is its queue",
+    ),
+    (
+        "enrich",
+        "events are enriched by the sidecars before they are published",
+    ),
+    (
+        "geoip",
+        "events are enriched by the sidecars before they are published",
+    ),
     ("stats", "a relay keeps no local queue to count from"),
-    ("sinks", "a relay reads the stream; sinks belong in the sidecars' files"),
+    (
+        "sinks",
+        "a relay reads the stream; sinks belong in the sidecars' files",
+    ),
     ("pages", "page views are captured by the sidecars"),
     ("qr", "QR scans are marked by the sidecars"),
     ("alerts", "a relay has no alerts yet"),
 ];
 
-/// `[delivery]` keys that bound the local queue's delivery state and log.
-const DELIVERY_NOT_IN_A_RELAY: &[&str] = &[
-    "log_retention",
-    "log_max_bytes",
-    "state_max_bytes",
-    "poll_interval",
+/// `[delivery]` keys a relay does not use, with why.
+const DELIVERY_NOT_IN_A_RELAY: &[(&str, &str)] = &[
+    ("log_retention", "a relay keeps no delivery log"),
+    ("log_max_bytes", "a relay keeps no delivery log"),
+    ("state_max_bytes", "a relay keeps no local delivery state"),
+    (
+        "poll_interval",
+        "a relay pulls from the stream, it polls no queue",
+    ),
+    ("stop_timeout", "a relay's is relay.stop_timeout"),
+    ("nice", "a relay runs no proxy to yield to"),
 ];
 
 /// `[[webhooks]]` keys a relay does not use.
@@ -73,7 +93,10 @@ pub(super) fn relay(f: RelayFile, p: &mut Problems) -> Option<RelayConfig> {
     nats::urls(&f.urls, key, p);
     let stream_name = |name: &str, k: &str, p: &mut Problems| {
         if name.is_empty() {
-            p.push(k.to_string(), "is missing (the stream the sidecars publish into)");
+            p.push(
+                k.to_string(),
+                "is missing (the stream the sidecars publish into)",
+            );
         } else if name
             .chars()
             .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
@@ -176,11 +199,11 @@ pub(super) fn sidecar_only(table: &toml::Table, p: &mut Problems) {
         }
     }
     if let Some(d) = table.get("delivery").and_then(|d| d.as_table()) {
-        for k in DELIVERY_NOT_IN_A_RELAY {
+        for (k, why) in DELIVERY_NOT_IN_A_RELAY {
             if d.contains_key(*k) {
                 p.push(
                     format!("delivery.{k}"),
-                    "is not for a relay ([relay] is set): it bounds the local queue's delivery state",
+                    format!("is not for a relay ([relay] is set): {why}"),
                 );
             }
         }
@@ -200,7 +223,12 @@ pub(super) fn sidecar_only(table: &toml::Table, p: &mut Problems) {
 }
 
 /// Checks between `[relay]` and the webhooks it delivers.
-pub(super) fn with_webhooks(relay: &RelayConfig, webhooks: &[WebhookConfig], any: bool, p: &mut Problems) {
+pub(super) fn with_webhooks(
+    relay: &RelayConfig,
+    webhooks: &[WebhookConfig],
+    any: bool,
+    p: &mut Problems,
+) {
     if !any {
         p.push(
             "webhooks",

@@ -28,9 +28,9 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let parsed: Result<ConfigFile, _> = match toml::Deserializer::parse(text) {
         // serde_ignored writes an optional table's `Some` as a `?` segment
         // (`admin.?.listn`): the key as written has none.
-        Ok(de) => serde_ignored::deserialize(de, |p| {
-            unknown.push(p.to_string().replace(".?.", "."))
-        }),
+        Ok(de) => {
+            serde_ignored::deserialize(de, |p| unknown.push(p.to_string().replace(".?.", ".")))
+        }
         Err(e) => Err(e),
     };
     for key in unknown {

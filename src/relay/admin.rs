@@ -94,10 +94,18 @@ impl Admin {
                     )
                 } else {
                     self.metrics.admin_auth_failures.inc();
-                    (401, "text/plain", b"send Authorization: Bearer <admin.token>\n".to_vec())
+                    (
+                        401,
+                        "text/plain",
+                        b"send Authorization: Bearer <admin.token>\n".to_vec(),
+                    )
                 }
             }
-            _ => (404, "text/plain", b"a relay answers /healthz, /readyz and /metrics\n".to_vec()),
+            _ => (
+                404,
+                "text/plain",
+                b"a relay answers /healthz, /readyz and /metrics\n".to_vec(),
+            ),
         }
     }
 

@@ -46,7 +46,9 @@ pub async fn ensure(js: &jetstream::Context, relay: &RelayConfig) -> Result<(), 
                 ..Default::default()
             };
             js.create_stream(config).await.map_err(|e| {
-                RelayError::Stream(format!("cannot create the dead-letter stream {name:?}: {e}"))
+                RelayError::Stream(format!(
+                    "cannot create the dead-letter stream {name:?}: {e}"
+                ))
             })?;
             tracing::info!(stream = name, "created the dead-letter stream");
             Ok(())
@@ -95,7 +97,11 @@ pub async fn publish(
         js.send_publish(subject(relay, letter.webhook), message),
     )
     .await
-    .map_err(|_| RelayError::Publish(format!("publishing a dead letter took longer than {deadline:?}")))?
+    .map_err(|_| {
+        RelayError::Publish(format!(
+            "publishing a dead letter took longer than {deadline:?}"
+        ))
+    })?
     .map_err(|e| RelayError::Publish(format!("cannot publish a dead letter: {e}")))?;
     tokio::time::timeout(deadline, sent)
         .await

@@ -115,7 +115,10 @@ impl Webhook {
                 Settled::Unsettled
             }
             Err(_) => {
-                tracing::warn!(webhook = self.cfg.id, "settling a message took too long: it is handed out again after ack_wait");
+                tracing::warn!(
+                    webhook = self.cfg.id,
+                    "settling a message took too long: it is handed out again after ack_wait"
+                );
                 Settled::Unsettled
             }
         }
@@ -140,7 +143,13 @@ impl Webhook {
         };
         match dead::publish(js, &self.relay, &letter).await {
             Ok(()) => {
-                tracing::warn!(webhook = self.cfg.id, seq, attempts, reason, "dead letter: the event was not delivered and is kept in the dead-letter stream");
+                tracing::warn!(
+                    webhook = self.cfg.id,
+                    seq,
+                    attempts,
+                    reason,
+                    "dead letter: the event was not delivered and is kept in the dead-letter stream"
+                );
                 self.ack(msg, AckKind::Term, Settled::Dead).await
             }
             Err(e) => {

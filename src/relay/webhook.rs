@@ -65,7 +65,14 @@ impl Webhook {
         metrics: Arc<Metrics>,
     ) -> Webhook {
         // Every series at 0 from the start, so that a rate over it has a beginning.
-        for outcome in ["received", "delivered", "retried", "dead", "filtered", "unsettled"] {
+        for outcome in [
+            "received",
+            "delivered",
+            "retried",
+            "dead",
+            "filtered",
+            "unsettled",
+        ] {
             metrics
                 .relay_messages
                 .with_label_values(&[cfg.id.as_str(), outcome]);
@@ -185,9 +192,19 @@ impl Webhook {
             // A pull that ends empty looks the same whether the consumer is idle or gone:
             // after an error, and every CHECK_EVERY, ask the server whether it exists.
             if errors > 0 || checked.elapsed() >= CHECK_EVERY {
-                match tokio::time::timeout(relay.nats.request_timeout, consumer::exists(&stream, id)).await {
+                match tokio::time::timeout(
+                    relay.nats.request_timeout,
+                    consumer::exists(&stream, id),
+                )
+                .await
+                {
                     Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => break 'session Err(RelayError::Consumer(format!("the consumer {} is gone", consumer::name(id)))),
+                    Ok(Ok(false)) => {
+                        break 'session Err(RelayError::Consumer(format!(
+                            "the consumer {} is gone",
+                            consumer::name(id)
+                        )));
+                    }
                     Ok(Err(e)) => {
                         errors += 1;
                         if errors >= MAX_ERRORS {
@@ -197,7 +214,9 @@ impl Webhook {
                     Err(_) => {
                         errors += 1;
                         if errors >= MAX_ERRORS {
-                            break 'session Err(RelayError::Consumer("no answer about the consumer".into()));
+                            break 'session Err(RelayError::Consumer(
+                                "no answer about the consumer".into(),
+                            ));
                         }
                     }
                 }

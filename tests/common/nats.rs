@@ -134,7 +134,14 @@ impl Nats {
     pub fn delete_consumer(&self, stream: &str, consumer: &str) {
         let js = self.context();
         self.rt
-            .block_on(async { js.get_stream(stream).await?.delete_consumer(consumer).await.map(|_| ()).map_err(async_nats::Error::from) })
+            .block_on(async {
+                js.get_stream(stream)
+                    .await?
+                    .delete_consumer(consumer)
+                    .await
+                    .map(|_| ())
+                    .map_err(async_nats::Error::from)
+            })
             .expect("delete the consumer");
     }
 
@@ -286,6 +293,20 @@ impl Nats {
         self.rt.block_on(async {
             let mut s = js.get_stream(name).await.ok()?;
             s.info().await.ok()?.cluster.clone()?.leader
+        })
+    }
+
+    /// A consumer's settings as the server holds them.
+    pub fn consumer_config(&self, stream: &str, consumer: &str) -> jetstream::consumer::Config {
+        let js = self.context();
+        self.rt.block_on(async {
+            js.get_stream(stream)
+                .await
+                .expect("the stream exists")
+                .consumer_info(consumer)
+                .await
+                .expect("the consumer exists")
+                .config
         })
     }
 

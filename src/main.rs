@@ -55,6 +55,10 @@ enum Command {
     Relay {
         #[arg(long, short)]
         config: PathBuf,
+        /// Instead of running: send each dead letter of this webhook once more; those
+        /// delivered are removed from the dead-letter stream. Exit 1 when any failed.
+        #[arg(long, value_name = "WEBHOOK")]
+        replay_dead: Option<String>,
     },
     /// Run clicktap with a toy shortener on proxy.upstream and a webhook receiver that
     /// prints what it gets: the whole flow on one machine.
@@ -244,7 +248,10 @@ fn main() -> ExitCode {
                 ..Default::default()
             },
         ),
-        Command::Relay { config } => relay(&config),
+        Command::Relay {
+            config,
+            replay_dead,
+        } => relay(&config, replay_dead.as_deref()),
         Command::Demo { config, receiver } => run(
             &config,
             clicktap::run::Options {
@@ -272,7 +279,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn relay(config: &std::path::Path) -> ExitCode {
+fn relay(config: &std::path::Path, replay_dead: Option<&str>) -> ExitCode {
     let cfg = match load(config) {
         Ok(cfg) => cfg,
         Err(code) => return code,
@@ -283,11 +290,41 @@ fn relay(config: &std::path::Path) -> ExitCode {
             "relay: is missing: `clicktap relay` needs [relay] with urls and stream",
         );
     }
+    if let Some(id) = replay_dead {
+        return replay_dead_letters(config, &cfg, id);
+    }
     let _logging = clicktap::logging::Logging::init(&cfg.log);
     match clicktap::relay::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
+            eprintln!("clicktap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn replay_dead_letters(config: &std::path::Path, cfg: &Config, id: &str) -> ExitCode {
+    let Some(webhook) = cfg.webhooks.iter().find(|w| w.id == id) else {
+        return wrong_role(config, &format!("webhooks: has no webhook {id:?}"));
+    };
+    match clicktap::relay::replay::replay(cfg, webhook) {
+        Ok(r) => {
+            for (seq, why) in &r.failed {
+                println!("dead letter {seq}: failed again: {why}");
+            }
+            println!(
+                "{id}: {} delivered (removed from the dead letters), {} failed again (kept)",
+                r.delivered,
+                r.failed.len()
+            );
+            if r.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
             eprintln!("clicktap: {e:#}");
             ExitCode::FAILURE
         }

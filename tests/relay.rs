@@ -155,6 +155,10 @@ fn two_sidecars_and_two_relays_deliver_every_click_and_split_the_work() {
         ids,
         "only the clicks of the sidecars"
     );
+    // The sidecars, with a sink and no webhook, delivered nothing themselves.
+    for ct in [&a, &b] {
+        assert_eq!(ct.metric("clicktap_delivery_attempts_total", ""), 0.0);
+    }
     let (d1, d2) = (r1.settled("delivered"), r2.settled("delivered"));
     assert!(
         d1 >= 1.0 && d2 >= 1.0,
@@ -350,6 +354,79 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
     assert_eq!(r.settled("unsettled"), 0.0, "every message settled");
 }
 
+/// `clicktap relay --replay-dead <webhook>` on a relay's file: exit code and output.
+fn replay_dead(r: &Relay, webhook: &str) -> (i32, String) {
+    let out = std::process::Command::new(common::clicktap::bin())
+        .args(["relay", "--config"])
+        .arg(&r.config)
+        .args(["--replay-dead", webhook])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn dead_letters_are_replayed_to_a_receiver_back_and_removed_once_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let (rx, accept) = receiver::switchable(500);
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let r = Relay::start(
+        dir.path(),
+        "r",
+        &relay(&urls, "", &hook("later", &rx, "retry.max_attempts = 1")),
+    );
+    clicks(&a, "l", 3);
+    a.wait_settled(3);
+    let ids = stored_ids(&a);
+    wait_until("three dead letters", Duration::from_secs(20), || {
+        nats.count("CLICKS_DEAD") >= 3
+    });
+    // Still failing: each one is tried, and kept.
+    let (code, out) = replay_dead(&r, "later");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("0 delivered") && out.contains("3 failed again (kept)"),
+        "{out}"
+    );
+    assert_eq!(nats.count("CLICKS_DEAD"), 3);
+    // Back: delivered, as a relay sends them (the same events, byte for byte), removed.
+    accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = rx.requests().len();
+    let (code, out) = replay_dead(&r, "later");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 delivered"), "{out}");
+    assert_eq!(nats.count("CLICKS_DEAD"), 0);
+    let replayed: HashSet<String> = rx.requests()[before..]
+        .iter()
+        .flat_map(native_ids)
+        .collect();
+    assert_eq!(replayed, ids);
+    let reqs = rx.requests();
+    for again in &reqs[before..] {
+        let first = reqs[..before]
+            .iter()
+            .find(|s| native_ids(s) == native_ids(again))
+            .unwrap();
+        assert_eq!(
+            first.body, again.body,
+            "the event as the relay first sent it"
+        );
+    }
+    // A webhook the file does not have: a configuration problem.
+    let (code, out) = replay_dead(&r, "nope");
+    assert_eq!(code, 2, "{out}");
+}
+
 #[test]
 fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
     let dir = tempfile::tempdir().unwrap();
@@ -494,6 +571,16 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
         assert!(m.contains(name), "{name} missing:\n{m}");
     }
     assert_eq!(common::http_get(r.admin, "/nope", &[]).0, 404);
+    // SIGHUP does not end it (its default would, like a crash).
+    let pid = r.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    wait_until("the SIGHUP logged", Duration::from_secs(10), || {
+        r.log_text().contains("SIGHUP")
+    });
+    assert_eq!(r.readyz(), 200);
     let started = Instant::now();
     assert!(r.stop().success(), "{}", r.log_text());
     assert!(started.elapsed() < Duration::from_secs(10));

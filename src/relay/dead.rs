@@ -11,6 +11,7 @@
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use std::time::{Duration, SystemTime};
 
 use super::RelayError;
@@ -59,6 +60,19 @@ pub async fn ensure(js: &jetstream::Context, relay: &RelayConfig) -> Result<(), 
     }
 }
 
+/// A dead letter as stored (and read back by a replay).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub webhook: String,
+    pub stream: String,
+    pub stream_seq: u64,
+    pub attempts: i64,
+    pub reason: String,
+    pub at: String,
+    /// The event as the sidecar published it.
+    pub event: Box<RawValue>,
+}
+
 /// One dead letter.
 pub struct Letter<'a> {
     pub webhook: &'a str,
@@ -75,21 +89,29 @@ pub async fn publish(
     relay: &RelayConfig,
     letter: &Letter<'_>,
 ) -> Result<(), RelayError> {
-    // The event as it came when it is JSON, else as text (an event no sidecar wrote).
-    let event: serde_json::Value = serde_json::from_slice(letter.event)
-        .unwrap_or_else(|_| String::from_utf8_lossy(letter.event).into_owned().into());
-    let body = serde_json::json!({
-        "webhook": letter.webhook,
-        "stream": relay.stream,
-        "stream_seq": letter.stream_seq,
-        "attempts": letter.attempts,
-        "reason": letter.reason,
-        "at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        "event": event,
-    });
+    // The event byte for byte when it is JSON (a replay sends it as it came), else as
+    // text (an event no sidecar wrote).
+    let event: Box<RawValue> = std::str::from_utf8(letter.event)
+        .ok()
+        .and_then(|t| RawValue::from_string(t.to_string()).ok())
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(letter.event).into_owned();
+            serde_json::value::to_raw_value(&text).unwrap_or_default()
+        });
+    let record = Record {
+        webhook: letter.webhook.to_string(),
+        stream: relay.stream.clone(),
+        stream_seq: letter.stream_seq,
+        attempts: letter.attempts,
+        reason: letter.reason.to_string(),
+        at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        event,
+    };
+    let body = serde_json::to_vec(&record)
+        .map_err(|e| RelayError::Publish(format!("cannot write a dead letter: {e}")))?;
     let id = format!("{}.{}.{}", letter.webhook, relay.stream, letter.stream_seq);
     let message = PublishMessage::build()
-        .payload(Bytes::from(body.to_string()))
+        .payload(Bytes::from(body))
         .message_id(id);
     let deadline = relay.nats.request_timeout;
     let sent = tokio::time::timeout(

@@ -22,6 +22,7 @@
 mod admin;
 pub mod consumer;
 mod dead;
+pub mod replay;
 mod settle;
 mod webhook;
 
@@ -117,18 +118,23 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT.
+/// Waits for SIGTERM or SIGINT. SIGHUP, whose default would end the process like a
+/// crash, is logged and ignored: a relay reads its file once, at start.
 async fn signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stopping");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => return tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => return tracing::info!("SIGINT: stopping"),
+            _ = hup.recv() => tracing::warn!("SIGHUP: a relay does not reload its file; restart it to apply a change"),
+        }
     }
 }

@@ -704,7 +704,7 @@ fn bad_relay_keys_are_each_named_with_their_value() {
             "relay.urls[0]: \"http://x:4222\": write nats://host:port or tls://host:port",
             "relay.urls[1]: holds credentials",
             "relay.stream: is missing",
-            "relay.ack_wait: \"0s\" must be more than zero",
+            "relay.ack_wait: \"0s\" is below 1ms",
             "relay.deliver: \"later\" is not one of",
             "relay.dead_letter_stream: \"a.b\" may not hold",
             "relay: sets token and nkey_seed: give one way to log in",

@@ -18,6 +18,29 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What every test on one NATS server starts with: its directory, the server, its URL
+/// list and the shortener.
+struct Fleet {
+    dir: tempfile::TempDir,
+    nats: Nats,
+    urls: Vec<String>,
+    up: TestServer,
+}
+
+impl Fleet {
+    fn start() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = Nats::start(dir.path());
+        let urls = vec![nats.url()];
+        Fleet {
+            dir,
+            nats,
+            urls,
+            up: upstream::start(),
+        }
+    }
+}
+
 /// A `[[sinks]]` table publishing into the stream CLICKS on `urls`.
 fn sink(urls: &[String], replicas: usize) -> String {
     format!(
@@ -129,10 +152,12 @@ fn logs(relays: &[&Relay]) -> String {
 
 #[test]
 fn two_sidecars_and_two_relays_deliver_every_click_and_split_the_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats: _nats,
+        urls,
+        up,
+    } = Fleet::start();
     let rx = receiver::ok();
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let b = sidecar(dir.path(), "b", up.addr, &sink(&urls, 1));
@@ -179,10 +204,12 @@ fn two_sidecars_and_two_relays_deliver_every_click_and_split_the_work() {
 
 #[test]
 fn a_relay_killed_mid_stream_hands_its_messages_to_the_other_after_ack_wait() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats: _nats,
+        urls,
+        up,
+    } = Fleet::start();
     // Slow enough that a relay always has attempts in flight.
     let (rx, arrivals) = slow_recorded(Duration::from_millis(300));
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
@@ -259,10 +286,12 @@ fn recovering(fail: u16, failures: usize) -> (TestServer, Arc<Mutex<Vec<Instant>
 
 #[test]
 fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_a_dead_letter() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
     let (flaky, times) = recovering(500, 2);
     let down = receiver::always(500);
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
@@ -374,10 +403,12 @@ fn replay_dead(r: &Relay, webhook: &str) -> (i32, String) {
 
 #[test]
 fn dead_letters_are_replayed_to_a_receiver_back_and_removed_once_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
     let (rx, accept) = receiver::switchable(500);
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let r = Relay::start(
@@ -458,10 +489,12 @@ fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
 
 #[test]
 fn nats_stopped_then_started_again_sidecars_catch_up_and_relays_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        mut nats,
+        urls,
+        up,
+    } = Fleet::start();
     let rx = receiver::ok();
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let mut r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
@@ -485,10 +518,12 @@ fn nats_stopped_then_started_again_sidecars_catch_up_and_relays_resume() {
 
 #[test]
 fn a_consumer_removed_under_a_running_relay_is_created_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
     let rx = receiver::ok();
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
@@ -512,10 +547,12 @@ fn a_consumer_removed_under_a_running_relay_is_created_again() {
 
 #[test]
 fn the_consumer_follows_the_webhook_and_a_changed_file_updates_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
     let rx = receiver::ok();
     let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let schedule = "retry.max_attempts = 3\nretry.schedule = [\"1s\", \"8s\"]";
@@ -552,10 +589,12 @@ fn the_consumer_follows_the_webhook_and_a_changed_file_updates_it() {
 
 #[test]
 fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats: _nats,
+        urls,
+        up,
+    } = Fleet::start();
     let rx = receiver::ok();
     let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let mut r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
@@ -572,14 +611,7 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
     }
     assert_eq!(common::http_get(r.admin, "/nope", &[]).0, 404);
     // SIGHUP does not end it (its default would, like a crash).
-    let pid = r.child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap();
-    wait_until("the SIGHUP logged", Duration::from_secs(10), || {
-        r.log_text().contains("SIGHUP")
-    });
+    r.signal("-HUP", "SIGHUP");
     assert_eq!(r.readyz(), 200);
     let started = Instant::now();
     assert!(r.stop().success(), "{}", r.log_text());
@@ -591,10 +623,12 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
 #[test]
 #[ignore]
 fn drain_rate() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let urls = vec![nats.url()];
-    let up = upstream::start();
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let n = 3000;
     clicks(&a, "z", n);

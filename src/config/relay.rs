@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use super::bounds::{self, MILLI};
 use super::nats::{self, Login, NatsServers};
-use super::parse;
 use super::problems::Problems;
 use super::relay_file::RelayFile;
 use super::webhook::WebhookConfig;
@@ -121,15 +121,12 @@ pub(super) fn relay(f: RelayFile, p: &mut Problems) -> Option<RelayConfig> {
             format!("{dead:?} is the stream itself"),
         );
     }
-    if !(1..=5).contains(&f.dead_letter_replicas) {
-        p.push(
-            "relay.dead_letter_replicas",
-            format!(
-                "{} is not between 1 and 5, what JetStream allows",
-                f.dead_letter_replicas
-            ),
-        );
-    }
+    bounds::count(
+        p,
+        "relay.dead_letter_replicas",
+        f.dead_letter_replicas,
+        1..=5,
+    );
     let credentials = nats::credentials(
         &Login {
             user: &f.user,
@@ -142,20 +139,14 @@ pub(super) fn relay(f: RelayFile, p: &mut Problems) -> Option<RelayConfig> {
         p,
     );
     let tls = nats::tls(&f.tls, key, p);
-    let mut duration = |name: &str, v: &str, nonzero: bool| {
-        let k = format!("relay.{name}");
-        let d = p.check(&k, parse::duration(v))?;
-        if nonzero && d.is_zero() {
-            p.push(k, format!("{v:?} must be more than zero"));
-            return None;
-        }
-        Some(d)
+    let duration = |p: &mut Problems, name: &str, v: &str, min: Duration| {
+        bounds::duration(p, &format!("relay.{name}"), v, min, None)
     };
-    let connect_timeout = duration("connect_timeout", &f.connect_timeout, true);
-    let request_timeout = duration("request_timeout", &f.request_timeout, true);
-    let ack_wait = duration("ack_wait", &f.ack_wait, true);
-    let max_backoff = duration("max_backoff", &f.max_backoff, true);
-    let stop_timeout = duration("stop_timeout", &f.stop_timeout, false);
+    let connect_timeout = duration(p, "connect_timeout", &f.connect_timeout, MILLI);
+    let request_timeout = duration(p, "request_timeout", &f.request_timeout, MILLI);
+    let ack_wait = duration(p, "ack_wait", &f.ack_wait, MILLI);
+    let max_backoff = duration(p, "max_backoff", &f.max_backoff, MILLI);
+    let stop_timeout = duration(p, "stop_timeout", &f.stop_timeout, Duration::ZERO);
     let deliver = match f.deliver.as_str() {
         "all" => Some(DeliverFrom::All),
         "new" => Some(DeliverFrom::New),

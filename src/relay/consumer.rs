@@ -74,11 +74,7 @@ pub async fn ensure(
     relay: &RelayConfig,
 ) -> Result<(jetstream::consumer::PullConsumer, bool), RelayError> {
     let name = name(&webhook.id);
-    let existed = match stream.consumer_info(&name).await {
-        Ok(_) => true,
-        Err(e) if is_not_found(&e) => false,
-        Err(e) => return Err(RelayError::Consumer(format!("consumer {name}: {e}"))),
-    };
+    let existed = exists(stream, &webhook.id).await?;
     let consumer = stream
         .create_consumer(config(webhook, relay))
         .await

@@ -31,13 +31,7 @@ pub async fn ensure(js: &jetstream::Context, relay: &RelayConfig) -> Result<(), 
     let name = &relay.dead_letter_stream;
     match js.get_stream(name).await {
         Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
-            ) =>
-        {
+        Err(e) if crate::sink::stream::is_not_found(&e) => {
             let config = stream::Config {
                 name: name.clone(),
                 subjects: vec![format!("{name}.>")],

@@ -68,15 +68,7 @@ async fn run(
     let stream = match js.get_stream(&relay.dead_letter_stream).await {
         Ok(s) => s,
         // No dead-letter stream: no dead letter.
-        Err(e)
-            if matches!(
-                e.kind(),
-                jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
-            ) =>
-        {
-            return Ok(out);
-        }
+        Err(e) if crate::sink::stream::is_not_found(&e) => return Ok(out),
         Err(e) => anyhow::bail!("dead-letter stream {:?}: {e}", relay.dead_letter_stream),
     };
     let consumer = stream

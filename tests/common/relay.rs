@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::clicktap::{bin, free_port, metric_in};
+use super::clicktap::{bin, free_port, metric_in, signal_and_wait};
 
 pub struct Relay {
     pub child: Child,
@@ -102,20 +102,16 @@ impl Relay {
 
     /// SIGTERM, then waits (bounded) for the exit.
     pub fn stop(&mut self) -> ExitStatus {
+        signal_and_wait(&mut self.child, "-TERM", &self.log)
+    }
+
+    /// Sends `signal` (`-HUP`) and waits (bounded) until the log says `logged`.
+    pub fn signal(&self, signal: &str, logged: &str) {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "relay did not exit after SIGTERM:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Command::new("kill").args([signal, &pid]).status().unwrap();
+        super::wait_until(logged, Duration::from_secs(10), || {
+            self.log_text().contains(logged)
+        });
     }
 
     pub fn kill9(&mut self) {

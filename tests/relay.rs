@@ -588,6 +588,39 @@ fn the_consumer_follows_the_webhook_and_a_changed_file_updates_it() {
 }
 
 #[test]
+fn an_attempt_held_longer_than_ack_wait_by_the_rate_limit_is_sent_once() {
+    let Fleet {
+        dir,
+        nats: _nats,
+        urls,
+        up,
+    } = Fleet::start();
+    let rx = receiver::ok();
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    // One request a second, four taken at once: the last waits about 3s for its turn,
+    // past ack_wait (2s).
+    let r = Relay::start(
+        dir.path(),
+        "r",
+        &relay(
+            &urls,
+            "ack_wait = \"2s\"",
+            &hook("slow", &rx, "rate_limit = 1.0"),
+        ),
+    );
+    clicks(&a, "s", 4);
+    a.wait_settled(4);
+    let ids = stored_ids(&a);
+    wait_until("four delivered", Duration::from_secs(30), || {
+        r.settled("delivered") >= 4.0
+    });
+    let got = delivered(&rx);
+    assert_eq!(got.keys().cloned().collect::<HashSet<_>>(), ids);
+    assert!(got.values().all(|n| *n == 1), "each sent once: {got:?}");
+    assert_eq!(r.settled("received"), 4.0, "none handed out again");
+}
+
+#[test]
 fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
     let Fleet {
         dir,

@@ -11,6 +11,9 @@
 //!   message is nak'd instead and dead-lettered on its next delivery.
 //! - An event the webhook's filter does not take: acked, counted `filtered`.
 //!
+//! While an attempt is under way the relay tells the server so every half `ack_wait`,
+//! so that a slow attempt is not handed to another relay at the same time.
+//!
 //! An ack or nak that is lost leaves the message to `ack_wait`: it is handed out again
 //! (at least once). Nothing here moves past a message it did not settle.
 
@@ -20,7 +23,7 @@ use std::time::Duration;
 use super::dead::{self, Letter};
 use super::webhook::Webhook;
 use crate::deliver::member::Member;
-use crate::deliver::{Class, retry, sender};
+use crate::deliver::{Class, Outcome, retry, sender};
 use crate::queue::Stored;
 
 /// What became of a message.
@@ -67,10 +70,7 @@ impl Webhook {
         if !self.sender.selects(&self.cfg, &member.head) {
             return self.ack(&msg, AckKind::Ack, Settled::Filtered).await;
         }
-        let outcome = self
-            .sender
-            .send(&self.cfg, std::slice::from_ref(&member))
-            .await;
+        let outcome = self.attempt(&msg, &member).await;
         let m = &self.metrics;
         m.delivery_attempts
             .with_label_values(&[id, outcome.class.label()])
@@ -101,6 +101,27 @@ impl Webhook {
                 tracing::debug!(webhook = id, seq, attempts, error = %reason, retry_in = %crate::logging::duration(delay), "attempt failed; retried");
                 self.ack(&msg, AckKind::Nak(Some(delay)), Settled::Retried)
                     .await
+            }
+        }
+    }
+
+    /// One attempt, telling the server every half `ack_wait` that it is still under way
+    /// (`+WPI`): the webhook's `rate_limit` or an OAuth token fetch can hold an attempt
+    /// longer than `ack_wait`, and the message must not go to another relay meanwhile.
+    async fn attempt(&self, msg: &jetstream::Message, member: &Member) -> Outcome {
+        let send = self.sender.send(&self.cfg, std::slice::from_ref(member));
+        tokio::pin!(send);
+        let half = (self.relay.ack_wait / 2).max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
+        loop {
+            tokio::select! {
+                outcome = &mut send => return outcome,
+                _ = tick.tick() => {
+                    let deadline = self.relay.nats.request_timeout.min(half);
+                    if !matches!(tokio::time::timeout(deadline, msg.ack_with(AckKind::Progress)).await, Ok(Ok(()))) {
+                        tracing::debug!(webhook = self.cfg.id, "cannot tell the server an attempt is under way");
+                    }
+                }
             }
         }
     }

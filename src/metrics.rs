@@ -63,6 +63,8 @@ pub struct Metrics {
     pub relay_messages: IntCounterVec,
     pub relay_consumer_recreated: IntCounterVec,
     pub relay_state: IntGaugeVec,
+    pub relay_pending: IntGaugeVec,
+    pub relay_ack_pending: IntGaugeVec,
     pub delivery_log_evicted: IntCounter,
     pub delivery_log_skipped: IntCounter,
     pub alerts_dropped: IntCounter,
@@ -361,6 +363,20 @@ impl Metrics {
                 &r,
                 "clicktap_relay_state",
                 "Relay health per webhook: 0 consuming, 1 connecting or backing off.",
+                &["webhook"],
+            ),
+            relay_pending: gauge_vec(
+                &r,
+                "clicktap_relay_pending_messages",
+                "Messages of the stream a webhook's consumer has not handed to any relay yet \
+                 (as the server said at the relay's last look, every 5 s).",
+                &["webhook"],
+            ),
+            relay_ack_pending: gauge_vec(
+                &r,
+                "clicktap_relay_ack_pending_messages",
+                "Messages a webhook's consumer handed out and no relay settled yet: attempts \
+                 in flight and messages waiting for a retry.",
                 &["webhook"],
             ),
             delivery_token_fetches: counter_vec(

@@ -629,7 +629,7 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
         up,
     } = Fleet::start();
     let rx = receiver::ok();
-    let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let mut r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
     assert_eq!(
         common::http_get(r.admin, "/healthz", &[]),
@@ -643,6 +643,49 @@ fn a_relay_answers_health_and_metrics_and_stops_on_sigterm() {
         assert!(m.contains(name), "{name} missing:\n{m}");
     }
     assert_eq!(common::http_get(r.admin, "/nope", &[]).0, 404);
+    // Status: the token needed; each webhook's consumer, state and counts.
+    assert_eq!(common::http_get(r.admin, "/api/v1/status", &[]).0, 401);
+    clicks(&a, "h", 5);
+    a.wait_settled(5);
+    wait_until("five delivered", Duration::from_secs(20), || {
+        r.settled("delivered") >= 5.0
+    });
+    wait_until("the consumer seen settled", Duration::from_secs(20), || {
+        let w = &r.status()["webhooks"][0];
+        w["pending"] == 0 && w["ack_pending"] == 0
+    });
+    let s = r.status();
+    assert_eq!(s["role"], "relay");
+    assert_eq!(s["stream"], "CLICKS");
+    assert_eq!(s["dead_letter_stream"], "CLICKS_DEAD");
+    let w = &s["webhooks"][0];
+    assert_eq!(w["id"], "all");
+    assert_eq!(w["consumer"], "clicktap-all");
+    assert_eq!(w["state"], "consuming");
+    assert_eq!(
+        r.metric("clicktap_relay_pending_messages", "webhook=\"all\""),
+        0.0
+    );
+    let out = std::process::Command::new(common::clicktap::bin())
+        .args(["status", "--config"])
+        .arg(&r.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("clicktap relay "), "{text}");
+    assert!(
+        text.contains("stream   CLICKS, dead letters in CLICKS_DEAD"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("all "))
+        .expect("a row for the webhook");
+    assert!(
+        row.contains("clicktap-all") && row.contains("consuming"),
+        "{text}"
+    );
     // SIGHUP does not end it (its default would, like a crash).
     r.signal("-HUP", "SIGHUP");
     assert_eq!(r.readyz(), 200);

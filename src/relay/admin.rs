@@ -1,9 +1,9 @@
-//! A relay's admin listener (`[admin]`): `/healthz`, `/readyz` and `/metrics`, nothing
-//! else. A relay has no queue, delivery log or webhooks API of its own, so it does not
-//! run the sidecar's admin service; this answers one request per connection, reads a
-//! head of at most [`MAX_HEAD`] bytes within [`READ_TIMEOUT`], and closes.
-//! `/metrics` needs `Authorization: Bearer <admin.token>` unless
-//! `admin.metrics_public`, as on a sidecar.
+//! A relay's admin listener (`[admin]`): `/healthz`, `/readyz`, `/metrics` and
+//! `/api/v1/status`, nothing else. A relay has no queue, delivery log or webhooks API
+//! of its own, so it does not run the sidecar's admin service; this answers one request
+//! per connection, reads a head of at most [`MAX_HEAD`] bytes within [`READ_TIMEOUT`],
+//! and closes. `/api/v1/status` needs `Authorization: Bearer <admin.token>`, and
+//! `/metrics` too unless `admin.metrics_public`, as on a sidecar.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::webhook::Webhook;
-use crate::config::AdminConfig;
+use crate::config::{AdminConfig, RelayConfig};
 use crate::metrics::Metrics;
 
 const MAX_HEAD: usize = 8 << 10;
@@ -21,6 +21,10 @@ pub struct Admin {
     pub cfg: AdminConfig,
     pub metrics: Arc<Metrics>,
     pub webhooks: Vec<Arc<Webhook>>,
+    pub relay: Arc<RelayConfig>,
+    /// The configuration file and its SHA-256.
+    pub config: (String, String),
+    pub started: std::time::Instant,
 }
 
 impl Admin {
@@ -85,6 +89,21 @@ impl Admin {
                     (503, "text/plain", body.into_bytes())
                 }
             }
+            "/api/v1/status" => {
+                if !self.authorized(req) {
+                    self.metrics.admin_auth_failures.inc();
+                    return (
+                        401,
+                        "text/plain",
+                        b"send Authorization: Bearer <admin.token>\n".to_vec(),
+                    );
+                }
+                (
+                    200,
+                    "application/json",
+                    self.status().to_string().into_bytes(),
+                )
+            }
             "/metrics" => {
                 if self.cfg.metrics_public || self.authorized(req) {
                     (
@@ -107,6 +126,32 @@ impl Admin {
                 b"a relay answers /healthz, /readyz and /metrics\n".to_vec(),
             ),
         }
+    }
+
+    /// What `clicktap status` shows of a relay.
+    fn status(&self) -> serde_json::Value {
+        let webhooks: Vec<serde_json::Value> = self
+            .webhooks
+            .iter()
+            .map(|w| {
+                let consuming = w.consuming.load(std::sync::atomic::Ordering::Relaxed);
+                let mut v = serde_json::to_value(w.status()).unwrap_or_default();
+                v["id"] = w.cfg.id.clone().into();
+                v["consumer"] = super::consumer::name(&w.cfg.id).into();
+                v["state"] = if consuming { "consuming" } else { "connecting" }.into();
+                v
+            })
+            .collect();
+        serde_json::json!({
+            "role": "relay",
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "uptime_ms": self.started.elapsed().as_millis() as u64,
+            "config": { "path": self.config.0, "hash": self.config.1 },
+            "stream": self.relay.stream,
+            "dead_letter_stream": self.relay.dead_letter_stream,
+            "webhooks": webhooks,
+        })
     }
 
     fn authorized(&self, req: &httparse::Request<'_, '_>) -> bool {

@@ -74,7 +74,7 @@ pub async fn ensure(
     relay: &RelayConfig,
 ) -> Result<(jetstream::consumer::PullConsumer, bool), RelayError> {
     let name = name(&webhook.id);
-    let existed = exists(stream, &webhook.id).await?;
+    let existed = info(stream, &webhook.id).await?.is_some();
     let consumer = stream
         .create_consumer(config(webhook, relay))
         .await
@@ -82,12 +82,15 @@ pub async fn ensure(
     Ok((consumer, !existed))
 }
 
-/// Whether the consumer of `webhook` exists on the server.
-pub async fn exists(stream: &Stream, webhook: &str) -> Result<bool, RelayError> {
+/// What the server says of the consumer of `webhook`; `None` when it does not exist.
+pub async fn info(
+    stream: &Stream,
+    webhook: &str,
+) -> Result<Option<jetstream::consumer::Info>, RelayError> {
     let name = name(webhook);
     match stream.consumer_info(&name).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
+        Ok(i) => Ok(Some(i)),
+        Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(RelayError::Consumer(format!("consumer {name}: {e}"))),
     }
 }

@@ -90,6 +90,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                 cfg: a.clone(),
                 metrics: metrics.clone(),
                 webhooks: webhooks.clone(),
+                relay: relay.clone(),
+                config: (cfg.source.display().to_string(), cfg.hash.clone()),
+                started: std::time::Instant::now(),
             });
             tokio::spawn(admin.serve(listener));
             tracing::info!(listen = %a.listen, "admin listening");

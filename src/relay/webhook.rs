@@ -51,6 +51,23 @@ pub struct Webhook {
     pub consuming: AtomicBool,
     /// Whether this relay has seen the consumer: one missing afterwards was removed.
     seen: AtomicBool,
+    /// What the server last said of the consumer, and the last session's error.
+    status: parking_lot::Mutex<Status>,
+}
+
+/// A webhook's consumer as `/api/v1/status` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Status {
+    /// Messages of the stream not yet handed to any relay.
+    pub pending: Option<u64>,
+    /// Messages handed out and not settled yet (in flight, or waiting for a retry).
+    pub ack_pending: Option<u64>,
+    /// Messages handed out more than once.
+    pub redelivered: Option<u64>,
+    /// When the server said so, in milliseconds since the Unix epoch.
+    pub checked_ms: Option<u64>,
+    /// The last session's error (NATS errors only; never a secret).
+    pub last_error: Option<String>,
 }
 
 enum Ended {
@@ -87,7 +104,30 @@ impl Webhook {
             metrics,
             consuming: AtomicBool::new(false),
             seen: AtomicBool::new(false),
+            status: parking_lot::Mutex::new(Status::default()),
         }
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().clone()
+    }
+
+    /// Keeps what the server said of the consumer, for status and metrics.
+    fn counts(&self, info: &jetstream::consumer::Info) {
+        let id = self.cfg.id.as_str();
+        self.metrics
+            .relay_pending
+            .with_label_values(&[id])
+            .set(info.num_pending as i64);
+        self.metrics
+            .relay_ack_pending
+            .with_label_values(&[id])
+            .set(info.num_ack_pending as i64);
+        let mut s = self.status.lock();
+        s.pending = Some(info.num_pending);
+        s.ack_pending = Some(info.num_ack_pending as u64);
+        s.redelivered = Some(info.num_redelivered as u64);
+        s.checked_ms = Some(crate::clock::now_ms());
     }
 
     fn set_consuming(&self, on: bool) {
@@ -114,6 +154,7 @@ impl Webhook {
                 Ok(Ended::Stopped) => break,
                 Err(e) => {
                     let message = e.to_string();
+                    self.status.lock().last_error = Some(message.clone());
                     if message != last_error {
                         tracing::warn!(webhook = id, error = %message, "relay cannot consume; trying again");
                         last_error = message;
@@ -173,6 +214,7 @@ impl Webhook {
             );
         }
         self.seen.store(true, Ordering::Relaxed);
+        self.counts(consumer.cached_info());
         self.set_consuming(true);
         tracing::info!(webhook = id, stream = relay.stream, "relay consuming");
 
@@ -192,14 +234,11 @@ impl Webhook {
             // A pull that ends empty looks the same whether the consumer is idle or gone:
             // after an error, and every CHECK_EVERY, ask the server whether it exists.
             if errors > 0 || checked.elapsed() >= CHECK_EVERY {
-                match tokio::time::timeout(
-                    relay.nats.request_timeout,
-                    consumer::exists(&stream, id),
-                )
-                .await
+                match tokio::time::timeout(relay.nats.request_timeout, consumer::info(&stream, id))
+                    .await
                 {
-                    Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => {
+                    Ok(Ok(Some(info))) => self.counts(&info),
+                    Ok(Ok(None)) => {
                         break 'session Err(RelayError::Consumer(format!(
                             "the consumer {} is gone",
                             consumer::name(id)

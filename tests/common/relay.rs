@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::clicktap::{bin, free_port, metric_in, signal_and_wait};
+use super::clicktap::{TOKEN, bin, free_port, metric_in, signal_and_wait};
 
 pub struct Relay {
     pub child: Child,
@@ -30,7 +30,7 @@ impl Relay {
     pub fn spawn(dir: &Path, name: &str, body: &str) -> Relay {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let text = format!(
-            "{body}\n[admin]\nlisten = \"{admin}\"\n\n[log]\nlevel = \"info,clicktap=debug\"\n"
+            "{body}\n[admin]\nlisten = \"{admin}\"\ntoken = \"{TOKEN}\"\n\n[log]\nlevel = \"info,clicktap=debug\"\n"
         );
         let text = if text.contains("[delivery]") {
             text
@@ -94,6 +94,17 @@ impl Relay {
             "clicktap_relay_messages_total",
             &format!("outcome=\"{outcome}\""),
         )
+    }
+
+    /// `/api/v1/status` with the test token.
+    pub fn status(&self) -> serde_json::Value {
+        let (status, body) = super::http_get(
+            self.admin,
+            "/api/v1/status",
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
     }
 
     pub fn log_text(&self) -> String {

@@ -459,6 +459,38 @@ fn dead_letters_are_replayed_to_a_receiver_back_and_removed_once_delivered() {
 }
 
 #[test]
+fn a_dead_letter_stream_that_cannot_take_dead_letters_stops_the_relay_saying_why() {
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
+    let rx = receiver::ok();
+    let _a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    nats.create_stream(async_nats::jetstream::stream::Config {
+        name: "CLICKS_DEAD".into(),
+        subjects: vec!["elsewhere.>".into()],
+        ..Default::default()
+    });
+    let mut r = Relay::spawn(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
+    wait_until("the refusal logged", Duration::from_secs(20), || {
+        r.log_text()
+            .contains("does not take the subject \"CLICKS_DEAD.webhook\"")
+    });
+    assert_eq!(r.readyz(), 503);
+    let s = r.status();
+    assert!(
+        s["webhooks"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("add \"CLICKS_DEAD.>\""),
+        "{s}"
+    );
+    assert!(r.stop().success());
+}
+
+#[test]
 fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Nats::start_cluster(dir.path(), 3);

@@ -37,7 +37,7 @@ pub use relay::{DeliverFrom, RelayConfig};
 pub use secret::{Secret, SigningKey};
 pub use secret_key::SecretKey;
 pub use sink::{Retention, SinkConfig, StreamConfig};
-pub use subject::SubjectTemplate;
+pub use subject::{SubjectTemplate, matches as subject_matches};
 pub use webhook::{
     BatchPolicy, Filter, Format, LinkMeta, MIN_BACKOFF, RetryPolicy, WebhookConfig, default_guid,
 };

@@ -26,11 +26,28 @@ pub fn subject(relay: &RelayConfig, webhook: &str) -> String {
 }
 
 /// Makes sure the dead-letter stream exists: created when absent (file storage, kept
-/// until removed), used as it is when present.
+/// until removed), used as it is when present and its subjects take the dead letters
+/// (else the relay does not consume: a failed event would have nowhere to go).
 pub async fn ensure(js: &jetstream::Context, relay: &RelayConfig) -> Result<(), RelayError> {
     let name = &relay.dead_letter_stream;
     match js.get_stream(name).await {
-        Ok(_) => Ok(()),
+        // One made otherwise (by an operator) must still take the dead letters.
+        Ok(s) => {
+            let example = subject(relay, "webhook");
+            if s.cached_info()
+                .config
+                .subjects
+                .iter()
+                .any(|f| crate::config::subject_matches(f, &example))
+            {
+                Ok(())
+            } else {
+                Err(RelayError::Stream(format!(
+                    "the dead-letter stream {name:?} does not take the subject {example:?} (its subjects: {:?}); add \"{name}.>\" to it or set relay.dead_letter_stream",
+                    s.cached_info().config.subjects
+                )))
+            }
+        }
         Err(e) if crate::sink::stream::is_not_found(&e) => {
             let config = stream::Config {
                 name: name.clone(),

@@ -294,6 +294,7 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
     } = Fleet::start();
     let (flaky, times) = recovering(500, 2);
     let down = receiver::always(500);
+    let gone = receiver::always(410);
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let hooks = format!(
         "{}{}",
@@ -307,7 +308,7 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
             &down,
             "retry.max_attempts = 2\nretry.schedule = [\"300ms\"]"
         )
-    );
+    ) + &hook("gone", &gone, "retry.max_attempts = 5");
     let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hooks));
     clicks(&a, "f", 1);
     a.wait_settled(1);
@@ -352,15 +353,20 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
     );
     assert_eq!(flaky_delivered(), 1.0);
 
-    // The receiver that always fails: two attempts, then a dead letter with its reason.
-    wait_until("the dead letter", Duration::from_secs(20), || {
-        nats.count("CLICKS_DEAD") >= 1
+    // The receiver that always fails: two attempts, then a dead letter with its reason
+    // (and the one answering 410 has its own).
+    wait_until("the dead letters", Duration::from_secs(20), || {
+        nats.count("CLICKS_DEAD") >= 2
     });
     assert_eq!(down.requests().len(), 2, "max_attempts = 2");
     let dead = nats.read_all("CLICKS_DEAD");
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    let letter = &dead[0].event;
-    assert_eq!(dead[0].subject, "CLICKS_DEAD.down");
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let down_dead: Vec<_> = dead
+        .iter()
+        .filter(|d| d.subject == "CLICKS_DEAD.down")
+        .collect();
+    assert_eq!(down_dead.len(), 1, "{dead:?}");
+    let letter = &down_dead[0].event;
     assert_eq!(letter["webhook"], "down");
     assert_eq!(letter["attempts"], 2);
     assert_eq!(letter["stream"], "CLICKS");
@@ -380,6 +386,18 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
         1.0
     );
     assert!(r.log_text().contains("dead letter"), "{}", r.log_text());
+    // A 410: a dead letter at once, whatever max_attempts says.
+    assert_eq!(gone.requests().len(), 1);
+    let letter = &dead
+        .iter()
+        .find(|d| d.subject == "CLICKS_DEAD.gone")
+        .unwrap()
+        .event;
+    assert_eq!(letter["attempts"], 1);
+    assert!(
+        letter["reason"].as_str().unwrap().contains("answered 410"),
+        "{letter}"
+    );
     assert_eq!(r.settled("unsettled"), 0.0, "every message settled");
 }
 

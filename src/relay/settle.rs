@@ -81,7 +81,12 @@ impl Webhook {
         let reason = outcome.error.clone().unwrap_or_default();
         match outcome.class {
             Class::Delivered => self.ack(&msg, AckKind::Ack, Settled::Delivered).await,
-            Class::Gone => self.dead(js, &msg, seq, attempts, &reason).await,
+            // A sidecar disables the webhook on a 410; a relay has no shared webhook
+            // state to do so, and dead-letters each event it is answered 410 for.
+            Class::Gone => {
+                let why = "answered 410 Gone: the receiver wants no more webhooks";
+                self.dead(js, &msg, seq, attempts, why).await
+            }
             _ if attempts >= self.cfg.retry.max_attempts as i64 => {
                 let why = format!("{reason} (attempt {attempts}, the last)");
                 self.dead(js, &msg, seq, attempts, &why).await

@@ -294,7 +294,12 @@ impl Webhook {
                     _ = stop.changed() => break 'session Ok(Ended::Stopped),
                     Some(s) = in_flight.next(), if !in_flight.is_empty() => self.settled(s),
                     m = batch.next() => match m {
-                        None => break,
+                        // The pull ended as pulls do (its time was up, or it got what it
+                        // asked for): the errors before it were not in a row.
+                        None => {
+                            errors = 0;
+                            break;
+                        }
                         Some(Ok(msg)) => {
                             errors = 0;
                             in_flight.push(self.settle(&js, msg));

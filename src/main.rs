@@ -57,8 +57,12 @@ enum Command {
         config: PathBuf,
         /// Instead of running: send each dead letter of this webhook once more; those
         /// delivered are removed from the dead-letter stream. Exit 1 when any failed.
-        #[arg(long, value_name = "WEBHOOK")]
+        #[arg(long, value_name = "WEBHOOK", conflicts_with = "reactivate")]
         replay_dead: Option<String>,
+        /// Instead of running: take a webhook disabled by a 410 back into delivery, for
+        /// every relay (within 5 s).
+        #[arg(long, value_name = "WEBHOOK")]
+        reactivate: Option<String>,
     },
     /// Run clicktap with a toy shortener on proxy.upstream and a webhook receiver that
     /// prints what it gets: the whole flow on one machine.
@@ -251,7 +255,8 @@ fn main() -> ExitCode {
         Command::Relay {
             config,
             replay_dead,
-        } => relay(&config, replay_dead.as_deref()),
+            reactivate,
+        } => relay(&config, replay_dead.as_deref(), reactivate.as_deref()),
         Command::Demo { config, receiver } => run(
             &config,
             clicktap::run::Options {
@@ -279,7 +284,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn relay(config: &std::path::Path, replay_dead: Option<&str>) -> ExitCode {
+fn relay(
+    config: &std::path::Path,
+    replay_dead: Option<&str>,
+    reactivate: Option<&str>,
+) -> ExitCode {
     let cfg = match load(config) {
         Ok(cfg) => cfg,
         Err(code) => return code,
@@ -292,6 +301,25 @@ fn relay(config: &std::path::Path, replay_dead: Option<&str>) -> ExitCode {
     }
     if let Some(id) = replay_dead {
         return replay_dead_letters(config, &cfg, id);
+    }
+    if let Some(id) = reactivate {
+        if !cfg.webhooks.iter().any(|w| w.id == id) {
+            return wrong_role(config, &format!("webhooks: has no webhook {id:?}"));
+        }
+        return match clicktap::relay::reactivate(&cfg, id) {
+            Ok(true) => {
+                println!("{id}: reactivated; relays take its messages again within 5s");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                println!("{id}: was not disabled");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("clicktap: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let _logging = clicktap::logging::Logging::init(&cfg.log);
     match clicktap::relay::run(cfg) {

@@ -294,7 +294,6 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
     } = Fleet::start();
     let (flaky, times) = recovering(500, 2);
     let down = receiver::always(500);
-    let gone = receiver::always(410);
     let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
     let hooks = format!(
         "{}{}",
@@ -308,7 +307,7 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
             &down,
             "retry.max_attempts = 2\nretry.schedule = [\"300ms\"]"
         )
-    ) + &hook("gone", &gone, "retry.max_attempts = 5");
+    );
     let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hooks));
     clicks(&a, "f", 1);
     a.wait_settled(1);
@@ -353,14 +352,13 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
     );
     assert_eq!(flaky_delivered(), 1.0);
 
-    // The receiver that always fails: two attempts, then a dead letter with its reason
-    // (and the one answering 410 has its own).
-    wait_until("the dead letters", Duration::from_secs(20), || {
-        nats.count("CLICKS_DEAD") >= 2
+    // The receiver that always fails: two attempts, then a dead letter with its reason.
+    wait_until("the dead letter", Duration::from_secs(20), || {
+        nats.count("CLICKS_DEAD") >= 1
     });
     assert_eq!(down.requests().len(), 2, "max_attempts = 2");
     let dead = nats.read_all("CLICKS_DEAD");
-    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead.len(), 1, "{dead:?}");
     let down_dead: Vec<_> = dead
         .iter()
         .filter(|d| d.subject == "CLICKS_DEAD.down")
@@ -386,18 +384,6 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_one_that_always_fails_gets_
         1.0
     );
     assert!(r.log_text().contains("dead letter"), "{}", r.log_text());
-    // A 410: a dead letter at once, whatever max_attempts says.
-    assert_eq!(gone.requests().len(), 1);
-    let letter = &dead
-        .iter()
-        .find(|d| d.subject == "CLICKS_DEAD.gone")
-        .unwrap()
-        .event;
-    assert_eq!(letter["attempts"], 1);
-    assert!(
-        letter["reason"].as_str().unwrap().contains("answered 410"),
-        "{letter}"
-    );
     assert_eq!(r.settled("unsettled"), 0.0, "every message settled");
 }
 
@@ -506,6 +492,107 @@ fn a_dead_letter_stream_that_cannot_take_dead_letters_stops_the_relay_saying_why
         "{s}"
     );
     assert!(r.stop().success());
+}
+
+/// `clicktap relay --reactivate <webhook>` on a relay's file: exit code and output.
+fn reactivate(r: &Relay, webhook: &str) -> (i32, String) {
+    let out = std::process::Command::new(common::clicktap::bin())
+        .args(["relay", "--config"])
+        .arg(&r.config)
+        .args(["--reactivate", webhook])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_410_disables_the_webhook_for_every_relay_until_it_is_reactivated() {
+    let Fleet {
+        dir,
+        nats: _nats,
+        urls,
+        up,
+    } = Fleet::start();
+    // 410 to the first request, 200 after.
+    let rx = receiver::scripted(|n, _: Seen| async move {
+        if n == 0 {
+            reply(410, &[], "gone")
+        } else {
+            reply(200, &[], "ok")
+        }
+    });
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let body = relay(&urls, "ack_wait = \"2s\"", &hook("g", &rx, ""));
+    let r1 = Relay::start(dir.path(), "r1", &body);
+    let r2 = Relay::start(dir.path(), "r2", &body);
+    clicks(&a, "g", 1);
+    a.wait_settled(1);
+    // Both relays see the mark, whichever got the 410.
+    wait_until(
+        "the webhook disabled on both relays",
+        Duration::from_secs(20),
+        || {
+            [&r1, &r2]
+                .iter()
+                .all(|r| r.status()["webhooks"][0]["state"] == "disabled")
+        },
+    );
+    let w = &r1.status()["webhooks"][0];
+    assert!(
+        w["disabled_reason"].as_str().unwrap().contains("410"),
+        "{w}"
+    );
+    assert_eq!(r1.metric("clicktap_relay_state", "webhook=\"g\""), 2.0);
+    // Clicks meanwhile wait in the stream: none is sent, none is a dead letter.
+    let sent = rx.requests().len();
+    clicks(&a, "h", 3);
+    a.wait_settled(4);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r1.status()["webhooks"][0]["pending"].as_u64().unwrap_or(0) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the clicks are not waiting in the consumer: {}",
+            r1.status()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rx.requests().len(), sent, "nothing sent while disabled");
+    let out = std::process::Command::new(common::clicktap::bin())
+        .args(["status", "--config"])
+        .arg(&r1.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("g is disabled for every relay: answered 410 Gone"),
+        "{text}"
+    );
+    // Reactivated: every click delivered, the one answered 410 included.
+    let (code, out) = reactivate(&r1, "g");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("g: reactivated"), "{out}");
+    let ids = stored_ids(&a);
+    wait_until("every click delivered", Duration::from_secs(30), || {
+        r1.settled("delivered") + r2.settled("delivered") >= 4.0
+    });
+    let got = delivered(&rx);
+    assert_eq!(got.keys().cloned().collect::<HashSet<_>>(), ids);
+    assert_eq!(r1.settled("dead") + r2.settled("dead"), 0.0);
+    wait_until(
+        "both relays consuming again",
+        Duration::from_secs(20),
+        || {
+            [&r1, &r2]
+                .iter()
+                .all(|r| r.status()["webhooks"][0]["state"] == "consuming")
+        },
+    );
+    let (code, out) = reactivate(&r1, "g");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("g: was not disabled"), "{out}");
 }
 
 #[test]

@@ -195,6 +195,15 @@ fn relay_status(s: &Value) -> anyhow::Result<Done> {
         ]);
     }
     out!("{}", t.render());
+    for w in s["webhooks"].as_array().into_iter().flatten() {
+        if let Some(why) = w["disabled_reason"].as_str() {
+            outln!(
+                "{} is disabled for every relay: {why} (clicktap relay --reactivate {})",
+                cell(&w["id"]),
+                cell(&w["id"])
+            );
+        }
+    }
     Ok(Done::Ok)
 }
 

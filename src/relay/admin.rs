@@ -138,7 +138,16 @@ impl Admin {
                 let mut v = serde_json::to_value(w.status()).unwrap_or_default();
                 v["id"] = w.cfg.id.clone().into();
                 v["consumer"] = super::consumer::name(&w.cfg.id).into();
-                v["state"] = if consuming { "consuming" } else { "connecting" }.into();
+                v["state"] = match (w.disabled(), consuming) {
+                    (Some(d), _) => {
+                        v["disabled_reason"] = d.reason.into();
+                        v["disabled_since_ms"] = d.since_ms.into();
+                        "disabled"
+                    }
+                    (None, true) => "consuming",
+                    (None, false) => "connecting",
+                }
+                .into();
                 v
             })
             .collect();

@@ -22,6 +22,7 @@
 mod admin;
 pub mod consumer;
 mod dead;
+pub mod health;
 pub mod replay;
 mod settle;
 mod webhook;
@@ -119,6 +120,30 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     })?;
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(())
+}
+
+/// `clicktap relay --reactivate <webhook>`: removes the webhook's disabled mark, so that
+/// every relay takes its messages again (within 5 s); whether it was disabled.
+pub fn reactivate(cfg: &Config, webhook: &str) -> anyhow::Result<bool> {
+    let relay = cfg
+        .relay
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the configuration has no [relay]"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = crate::sink::connect::connect(
+            &relay.nats,
+            format!("clicktap relay reactivate {webhook}"),
+        )
+        .await?;
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .timeout(relay.nats.request_timeout)
+            .build(client);
+        let store = health::bucket(&js, relay).await?;
+        Ok(health::reactivate(&store, webhook).await?)
+    })
 }
 
 /// Waits for SIGTERM or SIGINT. SIGHUP, whose default would end the process like a

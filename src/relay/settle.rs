@@ -6,7 +6,9 @@
 //!   with the retry schedule's delay (or the answer's `Retry-After`, capped at
 //!   `retry.max_backoff`), so that the server hands it out again then, to whichever
 //!   relay asks first. The attempt number is the server's delivery count.
-//! - The last attempt failed, a 410, or an event that does not decode: published as a
+//! - A 410: the webhook is disabled for every relay (`health.rs`) and the message nak'd,
+//!   to wait for the reactivation with the others.
+//! - The last attempt failed, or an event that does not decode: published as a
 //!   dead letter (`dead.rs`), then termed. When the dead letter cannot be published the
 //!   message is nak'd instead and dead-lettered on its next delivery.
 //! - An event the webhook's filter does not take: acked, counted `filtered`.
@@ -17,10 +19,11 @@
 //! An ack or nak that is lost leaves the message to `ack_wait`: it is handed out again
 //! (at least once). Nothing here moves past a message it did not settle.
 
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream::{self, AckKind, kv};
 use std::time::Duration;
 
 use super::dead::{self, Letter};
+use super::health::{self, Disabled};
 use super::webhook::Webhook;
 use crate::deliver::member::Member;
 use crate::deliver::{Class, Outcome, retry, sender};
@@ -52,7 +55,12 @@ impl Settled {
 }
 
 impl Webhook {
-    pub async fn settle(&self, js: &jetstream::Context, msg: jetstream::Message) -> Settled {
+    pub async fn settle(
+        &self,
+        js: &jetstream::Context,
+        health: &kv::Store,
+        msg: jetstream::Message,
+    ) -> Settled {
         let id = self.cfg.id.as_str();
         self.count("received");
         let (seq, attempts) = match msg.info() {
@@ -70,6 +78,11 @@ impl Webhook {
         if !self.sender.selects(&self.cfg, &member.head) {
             return self.ack(&msg, AckKind::Ack, Settled::Filtered).await;
         }
+        // Taken by a pull made before the webhook was disabled: not sent, handed back.
+        if self.disabled().is_some() {
+            let wait = AckKind::Nak(Some(self.relay.ack_wait));
+            return self.ack(&msg, wait, Settled::Retried).await;
+        }
         let outcome = self.attempt(&msg, &member).await;
         let m = &self.metrics;
         m.delivery_attempts
@@ -81,11 +94,21 @@ impl Webhook {
         let reason = outcome.error.clone().unwrap_or_default();
         match outcome.class {
             Class::Delivered => self.ack(&msg, AckKind::Ack, Settled::Delivered).await,
-            // A sidecar disables the webhook on a 410; a relay has no shared webhook
-            // state to do so, and dead-letters each event it is answered 410 for.
+            // The webhook disabled for every relay; this message waits for the
+            // reactivation like the others.
             Class::Gone => {
-                let why = "answered 410 Gone: the receiver wants no more webhooks";
-                self.dead(js, &msg, seq, attempts, why).await
+                let mark = Disabled {
+                    reason: "answered 410 Gone: the receiver wants no more webhooks".into(),
+                    since_ms: crate::clock::now_ms(),
+                };
+                if let Err(e) = health::disable(health, id, &mark).await {
+                    tracing::error!(webhook = id, error = %e, "cannot mark the webhook disabled for the other relays");
+                }
+                self.set_disabled(Some(mark));
+                // Back after every relay has looked at the mark, so that none sends it.
+                let wait = (super::webhook::CHECK_EVERY * 2).max(self.relay.ack_wait);
+                self.ack(&msg, AckKind::Nak(Some(wait)), Settled::Retried)
+                    .await
             }
             _ if attempts >= self.cfg.retry.max_attempts as i64 => {
                 let why = format!("{reason} (attempt {attempts}, the last)");

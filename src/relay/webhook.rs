@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+use super::health::{self, Disabled};
 use super::settle::Settled;
 use super::{RelayError, consumer, dead};
 use crate::config::{RelayConfig, WebhookConfig};
@@ -53,6 +54,8 @@ pub struct Webhook {
     seen: AtomicBool,
     /// What the server last said of the consumer, and the last session's error.
     status: parking_lot::Mutex<Status>,
+    /// Disabled for every relay (a 410), as this relay last saw the health bucket.
+    disabled: parking_lot::Mutex<Option<Disabled>>,
 }
 
 /// A webhook's consumer as `/api/v1/status` shows it.
@@ -105,7 +108,35 @@ impl Webhook {
             consuming: AtomicBool::new(false),
             seen: AtomicBool::new(false),
             status: parking_lot::Mutex::new(Status::default()),
+            disabled: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Why the webhook is disabled, if it is.
+    pub fn disabled(&self) -> Option<Disabled> {
+        self.disabled.lock().clone()
+    }
+
+    /// Takes the health bucket's word for whether the webhook is disabled; logs a change.
+    pub(super) fn set_disabled(&self, mark: Option<Disabled>) {
+        let id = self.cfg.id.as_str();
+        let mut d = self.disabled.lock();
+        match (&*d, &mark) {
+            (None, Some(m)) => tracing::warn!(
+                webhook = id,
+                reason = m.reason,
+                "webhook disabled for every relay: its messages wait in the stream until `clicktap relay --reactivate {id}`"
+            ),
+            (Some(_), None) => tracing::info!(webhook = id, "webhook reactivated: relaying again"),
+            _ => {}
+        }
+        let gauge = match (&mark, self.consuming.load(Ordering::Relaxed)) {
+            (Some(_), _) => 2,
+            (None, true) => 0,
+            (None, false) => 1,
+        };
+        self.metrics.relay_state.with_label_values(&[id]).set(gauge);
+        *d = mark;
     }
 
     pub fn status(&self) -> Status {
@@ -132,10 +163,15 @@ impl Webhook {
 
     fn set_consuming(&self, on: bool) {
         self.consuming.store(on, Ordering::Relaxed);
+        let gauge = match (on, self.disabled.lock().is_some()) {
+            (true, true) => 2,
+            (true, false) => 0,
+            (false, _) => 1,
+        };
         self.metrics
             .relay_state
             .with_label_values(&[self.cfg.id.as_str()])
-            .set(if on { 0 } else { 1 });
+            .set(gauge);
     }
 
     /// Runs sessions until stopped, backing off between failed ones.
@@ -195,10 +231,12 @@ impl Webhook {
                 ))
             })?;
             let (consumer, created) = consumer::ensure(&stream, &self.cfg, relay).await?;
-            Ok::<_, RelayError>((stream, consumer, created))
+            let health = health::bucket(&js, relay).await?;
+            self.set_disabled(health::disabled(&health, &self.cfg.id).await?);
+            Ok::<_, RelayError>((stream, consumer, created, health))
         };
-        let bound = relay.nats.request_timeout * 4;
-        let (stream, consumer, created) = tokio::select! {
+        let bound = relay.nats.request_timeout * 5;
+        let (stream, consumer, created, health) = tokio::select! {
             r = tokio::time::timeout(bound, setup) => r.map_err(|_| RelayError::Stream(format!("no answer about the streams and the consumer within {bound:?}")))??,
             _ = stop.changed() => return Ok(Ended::Stopped),
         };
@@ -237,7 +275,18 @@ impl Webhook {
                 match tokio::time::timeout(relay.nats.request_timeout, consumer::info(&stream, id))
                     .await
                 {
-                    Ok(Ok(Some(info))) => self.counts(&info),
+                    Ok(Ok(Some(info))) => {
+                        self.counts(&info);
+                        let mark = tokio::time::timeout(
+                            relay.nats.request_timeout,
+                            health::disabled(&health, id),
+                        )
+                        .await;
+                        match mark {
+                            Ok(Ok(mark)) => self.set_disabled(mark),
+                            _ => errors += 1,
+                        }
+                    }
                     Ok(Ok(None)) => {
                         break 'session Err(RelayError::Consumer(format!(
                             "the consumer {} is gone",
@@ -260,6 +309,17 @@ impl Webhook {
                     }
                 }
                 checked = Instant::now();
+            }
+            // Disabled for every relay: nothing taken until the mark is gone.
+            if self.disabled.lock().is_some() {
+                let next_check = CHECK_EVERY.saturating_sub(checked.elapsed());
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => break 'session Ok(Ended::Stopped),
+                    Some(s) = in_flight.next(), if !in_flight.is_empty() => self.settled(s),
+                    _ = tokio::time::sleep(next_check) => {}
+                }
+                continue;
             }
             let free = slots - in_flight.len();
             let pull = consumer
@@ -302,7 +362,7 @@ impl Webhook {
                         }
                         Some(Ok(msg)) => {
                             errors = 0;
-                            in_flight.push(self.settle(&js, msg));
+                            in_flight.push(self.settle(&js, &health, msg));
                         }
                         Some(Err(e)) => {
                             errors += 1;
@@ -337,6 +397,7 @@ impl Webhook {
         }
         drop(in_flight);
         drop(consumer);
+        drop(health);
         drop(stream);
         drop(js);
         drop(client);

@@ -596,6 +596,57 @@ fn a_410_disables_the_webhook_for_every_relay_until_it_is_reactivated() {
 }
 
 #[test]
+fn a_message_the_server_gave_up_on_becomes_a_dead_letter_from_the_advisory() {
+    let Fleet {
+        dir,
+        nats,
+        urls,
+        up,
+    } = Fleet::start();
+    let rx = receiver::ok();
+    let a = sidecar(dir.path(), "a", up.addr, &sink(&urls, 1));
+    let r = Relay::start(dir.path(), "r", &relay(&urls, "", &hook("all", &rx, "")));
+    clicks(&a, "m", 1);
+    a.wait_settled(1);
+    let ids = stored_ids(&a);
+    wait_delivered(&rx, &ids, Duration::from_secs(20), &|| r.log_text());
+    // The advisory nats-server publishes when a message reached max_deliver unsettled
+    // (relays dying on every delivery is what it takes; the server's own words here).
+    nats.publish(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.CLICKS.clicktap-all",
+        &serde_json::json!({
+            "type": "io.nats.jetstream.advisory.v1.max_deliver",
+            "id": "test",
+            "timestamp": "2026-12-07T00:00:00Z",
+            "stream": "CLICKS",
+            "consumer": "clicktap-all",
+            "stream_seq": 1,
+            "deliveries": 7
+        })
+        .to_string(),
+    );
+    wait_until("the dead letter", Duration::from_secs(20), || {
+        nats.count("CLICKS_DEAD") >= 1
+    });
+    let dead = nats.read_all("CLICKS_DEAD");
+    let letter = &dead[0].event;
+    assert_eq!(letter["stream_seq"], 1);
+    assert_eq!(letter["attempts"], 7);
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not settled after 7 deliveries"),
+        "{letter}"
+    );
+    assert!(ids.contains(letter["event"]["id"].as_str().unwrap()));
+    assert_eq!(
+        r.metric("clicktap_relay_messages_total", "outcome=\"max_deliver\""),
+        1.0
+    );
+}
+
+#[test]
 fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Nats::start_cluster(dir.path(), 3);

@@ -20,6 +20,7 @@
 //! on SIGTERM or SIGINT within `relay.stop_timeout` plus [`STOP_MARGIN`].
 
 mod admin;
+mod advisory;
 pub mod consumer;
 mod dead;
 pub mod health;

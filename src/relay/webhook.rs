@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use super::health::{self, Disabled};
 use super::settle::Settled;
-use super::{RelayError, consumer, dead};
+use super::{RelayError, advisory, consumer, dead};
 use crate::config::{RelayConfig, WebhookConfig};
 use crate::deliver::sender::Sender;
 use crate::metrics::Metrics;
@@ -77,6 +77,15 @@ enum Ended {
     Stopped,
 }
 
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Webhook {
     pub fn new(
         cfg: WebhookConfig,
@@ -92,6 +101,7 @@ impl Webhook {
             "dead",
             "filtered",
             "unsettled",
+            "max_deliver",
         ] {
             metrics
                 .relay_messages
@@ -256,6 +266,16 @@ impl Webhook {
         self.set_consuming(true);
         tracing::info!(webhook = id, stream = relay.stream, "relay consuming");
 
+        // Aborted when the session ends, however it ends.
+        let advisories = AbortOnDrop(tokio::spawn(advisory::listen(
+            client.clone(),
+            js.clone(),
+            stream.clone(),
+            relay.clone(),
+            self.cfg.id.clone(),
+            self.metrics.clone(),
+        )));
+
         let slots = self.cfg.concurrency.max(1);
         let mut in_flight = FuturesUnordered::new();
         let mut errors = 0u32;
@@ -396,6 +416,7 @@ impl Webhook {
             );
         }
         drop(in_flight);
+        drop(advisories);
         drop(consumer);
         drop(health);
         drop(stream);

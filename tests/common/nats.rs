@@ -310,6 +310,17 @@ impl Nats {
         })
     }
 
+    /// Publishes `payload` on `subject` (core NATS) and flushes.
+    pub fn publish(&self, subject: &str, payload: &str) {
+        self.rt.block_on(async {
+            let c = self.client().await.expect("connect to nats");
+            c.publish(subject.to_string(), payload.to_string().into())
+                .await
+                .expect("publish");
+            c.flush().await.expect("flush");
+        })
+    }
+
     /// Bytes the stream stores.
     pub fn bytes(&self, name: &str) -> u64 {
         let js = self.context();

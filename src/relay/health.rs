@@ -2,7 +2,7 @@
 //! (`<stream>_HEALTH`, key = webhook id): a receiver that answers 410 Gone wants no
 //! more webhooks, so the relay that gets the answer marks the webhook disabled there,
 //! and every relay stops taking its messages once it sees the mark (it looks every
-//! [`super::webhook::CHECK_EVERY`]). The messages wait in the stream, and the one
+//! [`super::session::CHECK_EVERY`]). The messages wait in the stream, and the one
 //! answered 410 is handed out again, until an operator reactivates the webhook
 //! (`clicktap relay --reactivate <webhook>`, which removes the mark).
 //!

@@ -25,6 +25,7 @@ pub mod consumer;
 mod dead;
 pub mod health;
 pub mod replay;
+mod session;
 mod settle;
 mod webhook;
 

@@ -106,7 +106,7 @@ impl Webhook {
                 }
                 self.set_disabled(Some(mark));
                 // Back after every relay has looked at the mark, so that none sends it.
-                let wait = (super::webhook::CHECK_EVERY * 2).max(self.relay.ack_wait);
+                let wait = (super::session::CHECK_EVERY * 2).max(self.relay.ack_wait);
                 self.ack(&msg, AckKind::Nak(Some(wait)), Settled::Retried)
                     .await
             }

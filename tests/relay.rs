@@ -647,6 +647,68 @@ fn a_message_the_server_gave_up_on_becomes_a_dead_letter_from_the_advisory() {
 }
 
 #[test]
+fn a_relay_logs_in_as_sinks_do_and_never_shows_the_password() {
+    const PASSWORD: &str = "r3lay-pa55word-never-shown";
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_with_auth(dir.path(), Some(("clicktap", PASSWORD)));
+    let urls = vec![nats.url()];
+    let up = upstream::start();
+    let rx = receiver::ok();
+    let login = format!("user = \"clicktap\"\npassword = \"{PASSWORD}\"");
+    let a = sidecar(
+        dir.path(),
+        "a",
+        up.addr,
+        &sink(&urls, 1).replace("[sinks.stream]", &format!("{login}\n[sinks.stream]")),
+    );
+    // Every crate's every line, the NATS client's protocol trace among them.
+    let mut r = Relay::spawn_env(
+        dir.path(),
+        "r",
+        &relay(&urls, &login, &hook("all", &rx, "")),
+        &[("RUST_LOG", "trace")],
+    );
+    r.wait_ready();
+    clicks(&a, "p", 5);
+    a.wait_settled(5);
+    wait_delivered(&rx, &stored_ids(&a), Duration::from_secs(30), &|| {
+        r.log_text()
+    });
+    // A wrong password: not consuming, and saying why.
+    let wrong = Relay::spawn(
+        dir.path(),
+        "wrong",
+        &relay(
+            &urls,
+            "user = \"clicktap\"\npassword = \"not-the-password\"",
+            &hook("other", &rx, ""),
+        ),
+    );
+    wait_until("the refusal in the status", Duration::from_secs(20), || {
+        wrong.readyz() != 0
+            && wrong.status()["webhooks"][0]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("authorization"))
+    });
+    assert_eq!(wrong.readyz(), 503);
+    let status = r.status().to_string();
+    let metrics = r.metrics();
+    assert!(r.stop().success(), "{}", r.log_text());
+    assert!(
+        r.log_text().contains("CONNECT"),
+        "the NATS client's trace, where a login would show, is in the log"
+    );
+    for (what, text) in [
+        ("log", r.log_text()),
+        ("status", status),
+        ("metrics", metrics),
+        ("the other relay's status", wrong.status().to_string()),
+    ] {
+        assert!(!text.contains(PASSWORD), "the password in the {what}");
+    }
+}
+
+#[test]
 fn a_server_of_a_three_server_cluster_killed_mid_stream_loses_no_click() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Nats::start_cluster(dir.path(), 3);

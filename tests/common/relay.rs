@@ -28,6 +28,11 @@ impl Relay {
 
     /// Starts it without waiting.
     pub fn spawn(dir: &Path, name: &str, body: &str) -> Relay {
+        Relay::spawn_env(dir, name, body, &[])
+    }
+
+    /// [`Relay::spawn`] with variables added to the relay's environment (`RUST_LOG`).
+    pub fn spawn_env(dir: &Path, name: &str, body: &str, env: &[(&str, &str)]) -> Relay {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let text = format!(
             "{body}\n[admin]\nlisten = \"{admin}\"\ntoken = \"{TOKEN}\"\n\n[log]\nlevel = \"info,clicktap=debug\"\n"
@@ -43,6 +48,7 @@ impl Relay {
         let child = Command::new(bin())
             .args(["relay", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

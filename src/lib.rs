@@ -16,6 +16,10 @@
 //!            [alert]   mail and chat to a person when a webhook fails, is disabled or
 //!                      recovers (notices from deliver) and when clicks are dropped
 //!            [sink]    NATS JetStream publisher per `[[sinks]]`: one more consumer
+//!
+//! `clicktap relay` (another process, no proxy, no queue):
+//!   JetStream stream ─► [relay] one durable pull consumer per webhook, shared by every
+//!                       relay ─► deliver's sender ─► receivers; dead letters to a stream
 //! ```
 //!
 //! Each stage owns its data and hands it on; only counters flow back (`metrics`).
@@ -39,6 +43,7 @@ pub mod notice;
 pub mod proxy;
 pub mod queue;
 pub mod redact;
+pub mod relay;
 pub mod rollup;
 pub mod run;
 pub mod shutdown;

@@ -50,6 +50,20 @@ enum Command {
         #[arg(long)]
         upgrade: bool,
     },
+    /// Deliver the webhooks from the JetStream stream that sidecars' [[sinks]] publish
+    /// into, sharing the work with every other relay, until SIGTERM or SIGINT.
+    Relay {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Instead of running: send each dead letter of this webhook once more; those
+        /// delivered are removed from the dead-letter stream. Exit 1 when any failed.
+        #[arg(long, value_name = "WEBHOOK", conflicts_with = "reactivate")]
+        replay_dead: Option<String>,
+        /// Instead of running: take a webhook disabled by a 410 back into delivery, for
+        /// every relay (within 5 s).
+        #[arg(long, value_name = "WEBHOOK")]
+        reactivate: Option<String>,
+    },
     /// Run clicktap with a toy shortener on proxy.upstream and a webhook receiver that
     /// prints what it gets: the whole flow on one machine.
     Demo {
@@ -274,11 +288,25 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
+/// A configuration problem found after validation (the file is valid, but not for
+/// this command).
+fn wrong_role(config: &std::path::Path, message: &str) -> ExitCode {
+    eprintln!("{}: {message}", config.display());
+    eprintln!("1 problem found");
+    ExitCode::from(CONFIG_PROBLEM)
+}
+
 fn run(config: &std::path::Path, mut opts: clicktap::run::Options) -> ExitCode {
     let cfg = match load(config) {
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
+    if cfg.relay.is_some() {
+        return wrong_role(
+            config,
+            "relay: is set: this file configures a relay; run it with `clicktap relay --config FILE`",
+        );
+    }
     opts.exe = std::env::current_exe().unwrap_or_else(|_| "clicktap".into());
     opts.args = std::env::args().skip(1).collect();
     opts.logging = Some(std::sync::Arc::new(clicktap::logging::Logging::init(
@@ -316,6 +344,11 @@ fn main() -> ExitCode {
                 ..Default::default()
             },
         ),
+        Command::Relay {
+            config,
+            replay_dead,
+            reactivate,
+        } => relay(&config, replay_dead.as_deref(), reactivate.as_deref()),
         Command::Demo { config, receiver } => run(
             &config,
             clicktap::run::Options {
@@ -362,6 +395,81 @@ fn main() -> ExitCode {
                     }
                 }
             }
+        }
+    }
+}
+
+fn relay(
+    config: &std::path::Path,
+    replay_dead: Option<&str>,
+    reactivate: Option<&str>,
+) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    if cfg.relay.is_none() {
+        return wrong_role(
+            config,
+            "relay: is missing: `clicktap relay` needs [relay] with urls and stream",
+        );
+    }
+    if let Some(id) = replay_dead {
+        return replay_dead_letters(config, &cfg, id);
+    }
+    if let Some(id) = reactivate {
+        if !cfg.webhooks.iter().any(|w| w.id == id) {
+            return wrong_role(config, &format!("webhooks: has no webhook {id:?}"));
+        }
+        return match clicktap::relay::reactivate(&cfg, id) {
+            Ok(true) => {
+                println!("{id}: reactivated; relays take its messages again within 5s");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                println!("{id}: was not disabled");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("clicktap: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let _logging = clicktap::logging::Logging::init(&cfg.log);
+    match clicktap::relay::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("clicktap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn replay_dead_letters(config: &std::path::Path, cfg: &Config, id: &str) -> ExitCode {
+    let Some(webhook) = cfg.webhooks.iter().find(|w| w.id == id) else {
+        return wrong_role(config, &format!("webhooks: has no webhook {id:?}"));
+    };
+    match clicktap::relay::replay::replay(cfg, webhook) {
+        Ok(r) => {
+            for (seq, why) in &r.failed {
+                println!("dead letter {seq}: failed again: {why}");
+            }
+            println!(
+                "{id}: {} delivered (removed from the dead letters), {} failed again (kept)",
+                r.delivered,
+                r.failed.len()
+            );
+            if r.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("clicktap: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

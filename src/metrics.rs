@@ -60,6 +60,11 @@ pub struct Metrics {
     pub sink_lag: IntGaugeVec,
     pub sink_state: IntGaugeVec,
     pub sink_in_flight_bytes: IntGaugeVec,
+    pub relay_messages: IntCounterVec,
+    pub relay_consumer_recreated: IntCounterVec,
+    pub relay_state: IntGaugeVec,
+    pub relay_pending: IntGaugeVec,
+    pub relay_ack_pending: IntGaugeVec,
     pub delivery_log_evicted: IntCounter,
     pub delivery_log_skipped: IntCounter,
     pub alerts_dropped: IntCounter,
@@ -337,6 +342,42 @@ impl Metrics {
                 "clicktap_sink_in_flight_bytes",
                 "Bytes of events a sink holds in memory, published and awaiting their ack.",
                 &["sink"],
+            ),
+            relay_messages: counter_vec(
+                &r,
+                "clicktap_relay_messages_total",
+                "Messages a relay took from the stream per webhook and outcome: received \
+                 (handed to this relay, redeliveries included), delivered (acked after a 2xx), \
+                 retried (nak'd with the retry schedule's delay), dead (published to the \
+                 dead-letter stream, then termed), filtered (acked, not for this webhook), \
+                 unsettled (left for ack_wait: the attempt or its settling did not finish).",
+                &["webhook", "outcome"],
+            ),
+            relay_consumer_recreated: counter_vec(
+                &r,
+                "clicktap_relay_consumer_recreated_total",
+                "Times a relay found its webhook's consumer gone and created it again.",
+                &["webhook"],
+            ),
+            relay_state: gauge_vec(
+                &r,
+                "clicktap_relay_state",
+                "Relay health per webhook: 0 consuming, 1 connecting or backing off.",
+                &["webhook"],
+            ),
+            relay_pending: gauge_vec(
+                &r,
+                "clicktap_relay_pending_messages",
+                "Messages of the stream a webhook's consumer has not handed to any relay yet \
+                 (as the server said at the relay's last look, every 5 s).",
+                &["webhook"],
+            ),
+            relay_ack_pending: gauge_vec(
+                &r,
+                "clicktap_relay_ack_pending_messages",
+                "Messages a webhook's consumer handed out and no relay settled yet: attempts \
+                 in flight and messages waiting for a retry.",
+                &["webhook"],
             ),
             delivery_token_fetches: counter_vec(
                 &r,

@@ -91,7 +91,7 @@ fn a_toml_syntax_error_points_at_the_line() {
 
 #[test]
 fn the_example_and_demo_configs_pass() {
-    for f in ["conf/clicktap.toml", "conf/demo.toml"] {
+    for f in ["conf/clicktap.toml", "conf/demo.toml", "conf/relay.toml"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
         let (code, err) = clicktap(&["check"], &path);
         assert_eq!(code, 0, "{f}: {err}");
@@ -649,4 +649,108 @@ unique = true
         "[enrich]\nunique_window = \"2s\"\nunique_max_bytes = \"64KiB\"\n{hooks}"
     ));
     accepts("[enrich]\nunique_window = \"0s\"\n");
+}
+
+const RELAY: &str = r#"
+[relay]
+urls = ["nats://127.0.0.1:4222"]
+stream = "CLICKS"
+"#;
+
+const HOOK: &str = r#"
+[[webhooks]]
+id = "all"
+url = "https://hooks.example.com/clicks"
+"#;
+
+#[test]
+fn a_relay_file_is_accepted_with_its_webhooks() {
+    accepts(&format!("{RELAY}{HOOK}"));
+    accepts(&format!(
+        "{RELAY}ack_wait = \"10s\"\ndeliver = \"new\"\ndead_letter_stream = \"LOST\"\nuser = \"u\"\npassword = \"p\"\n[admin]\nlisten = \"127.0.0.1:9999\"\n[delivery]\nallow_http = true\n{HOOK}"
+    ));
+}
+
+#[test]
+fn a_relay_without_webhooks_or_with_sidecar_settings_is_refused_naming_each() {
+    refuses_all(RELAY, &["webhooks: is missing: a relay delivers"]);
+    let err = refuses_all(
+        &format!(
+            "{RELAY}\n[proxy]\nlisten = \"127.0.0.1:8080\"\n[queue]\npath = \"q\"\n[geoip]\n[delivery]\nstate_max_bytes = \"1MiB\"\nlog_retention = \"1d\"\n\
+             [[sinks]]\nid = \"s\"\ntype = \"nats\"\n{HOOK}batch.max_events = 10\ndisable_after = \"1h\"\n"
+        ),
+        &[
+            "proxy: is not for a relay",
+            "queue: is not for a relay ([relay] is set): a relay keeps no local queue",
+            "geoip: is not for a relay",
+            "sinks: is not for a relay",
+            "delivery.state_max_bytes: is not for a relay",
+            "delivery.log_retention: is not for a relay",
+            "webhooks[0].batch: is not for a relay",
+            "webhooks[0].disable_after: is not for a relay",
+        ],
+    );
+    assert!(!err.contains("webhooks: is missing"), "{err}");
+}
+
+#[test]
+fn bad_relay_keys_are_each_named_with_their_value() {
+    refuses_all(
+        &format!(
+            "[relay]\nurls = [\"http://x:4222\", \"nats://u:secretpw@x:4222\"]\nack_wait = \"0s\"\ndeliver = \"later\"\n\
+             dead_letter_stream = \"a.b\"\ntoken = \"t\"\nnkey_seed = \"SUxx\"\nbogus = 1\n{HOOK}"
+        ),
+        &[
+            "relay.urls[0]: \"http://x:4222\": write nats://host:port or tls://host:port",
+            "relay.urls[1]: holds credentials",
+            "relay.stream: is missing",
+            "relay.ack_wait: \"0s\" is below 1ms",
+            "relay.deliver: \"later\" is not one of",
+            "relay.dead_letter_stream: \"a.b\" may not hold",
+            "relay: sets token and nkey_seed: give one way to log in",
+            "relay.bogus: unknown key",
+        ],
+    );
+    let (_, err, _) = check_text(&format!(
+        "[relay]\nurls = [\"nats://u:secretpw@x:4222\"]\nstream = \"S\"\n{HOOK}"
+    ));
+    assert!(!err.contains("secretpw"), "{err}");
+    // An attempt that can outlast ack_wait would be sent by two relays at once.
+    refuses_all(
+        &format!("{RELAY}ack_wait = \"5s\"\n{HOOK}timeout = \"5s\"\n"),
+        &["relay.ack_wait: 5s is not longer than the timeout of webhook \"all\" (5s)"],
+    );
+}
+
+#[test]
+fn run_refuses_a_relay_file_and_relay_refuses_a_sidecar_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = dir.path().join("relay.toml");
+    std::fs::write(&relay, format!("{RELAY}{HOOK}")).unwrap();
+    let (code, err) = clicktap(&["run"], &relay);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("relay: is set: this file configures a relay"),
+        "{err}"
+    );
+    let sidecar = dir.path().join("sidecar.toml");
+    std::fs::write(
+        &sidecar,
+        format!(
+            "[queue]\npath = \"{}\"\n{HOOK}",
+            dir.path().join("q").display()
+        ),
+    )
+    .unwrap();
+    let (code, err) = clicktap(&["relay"], &sidecar);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("relay: is missing"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_in_an_optional_table_is_named_as_written() {
+    refuses_all(
+        "[admin]\nlisten = \"127.0.0.1:9999\"\nlisten_port = 1\n",
+        &["admin.listen_port: unknown key"],
+    );
 }

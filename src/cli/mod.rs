@@ -80,6 +80,9 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
         print_json(&s)?;
         return Ok(Done::Ok);
     }
+    if s["role"] == "relay" {
+        return relay_status(&s);
+    }
     outln!(
         "clicktap {} (pid {}), up {}",
         cell(&s["version"]),
@@ -150,6 +153,58 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             ]);
         }
         out!("{}", t.render());
+    }
+    Ok(Done::Ok)
+}
+
+/// `clicktap status` of a relay: its stream and each webhook's consumer.
+fn relay_status(s: &Value) -> anyhow::Result<Done> {
+    outln!(
+        "clicktap relay {} (pid {}), up {}",
+        cell(&s["version"]),
+        cell(&s["pid"]),
+        age(s["uptime_ms"].as_u64())
+    );
+    let hash = s["config"]["hash"].as_str().unwrap_or("");
+    outln!(
+        "config   {} (sha256 {})",
+        cell(&s["config"]["path"]),
+        &hash[..hash.len().min(12)]
+    );
+    outln!(
+        "stream   {}, dead letters in {}",
+        cell(&s["stream"]),
+        cell(&s["dead_letter_stream"])
+    );
+    let mut t = Table::new(&[
+        "webhook",
+        "consumer",
+        "state",
+        "pending",
+        "unsettled",
+        "redelivered",
+        "last error",
+    ]);
+    for w in s["webhooks"].as_array().into_iter().flatten() {
+        t.row(vec![
+            cell(&w["id"]),
+            cell(&w["consumer"]),
+            cell(&w["state"]),
+            cell(&w["pending"]),
+            cell(&w["ack_pending"]),
+            cell(&w["redelivered"]),
+            cell(&w["last_error"]),
+        ]);
+    }
+    out!("{}", t.render());
+    for w in s["webhooks"].as_array().into_iter().flatten() {
+        if let Some(why) = w["disabled_reason"].as_str() {
+            outln!(
+                "{} is disabled for every relay: {why} (clicktap relay --reactivate {})",
+                cell(&w["id"]),
+                cell(&w["id"])
+            );
+        }
     }
     Ok(Done::Ok)
 }

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use super::alerts::AlertFile;
+use super::relay_file::RelayFile;
 use super::sink_file::SinkFile;
 use super::values::OneOrMany;
 use super::webhook_file::{LinkFile, PageFile, QrFile, WebhookFile};
@@ -25,6 +26,8 @@ pub struct ConfigFile {
     pub admin: Option<AdminFile>,
     pub webhooks: Vec<WebhookFile>,
     pub sinks: Vec<SinkFile>,
+    /// `[relay]`: the file configures `clicktap relay`.
+    pub relay: Option<RelayFile>,
     pub links: Vec<LinkFile>,
     pub qr: QrFile,
     pub pages: Vec<PageFile>,

@@ -13,8 +13,11 @@ mod event_types;
 mod file;
 mod headers;
 mod keys;
+mod nats;
 mod parse;
 mod problems;
+mod relay;
+mod relay_file;
 mod secret;
 mod secret_key;
 mod sink;
@@ -30,11 +33,13 @@ pub use alerts::{AlertConfig, AlertEvent, Channel, ChatUrl, Email, SmtpTls};
 pub use auth::Auth;
 pub use event_types::{Page, PagePath, QrConfig, bare_host};
 pub use keys::keys;
+pub use nats::{Credentials, NatsServers, SinkTls};
 pub use problems::{Problem, Problems};
+pub use relay::{DeliverFrom, RelayConfig};
 pub use secret::{Secret, SigningKey};
 pub use secret_key::SecretKey;
-pub use sink::{Credentials, Retention, SinkConfig, SinkTls, StreamConfig};
-pub use subject::SubjectTemplate;
+pub use sink::{Retention, SinkConfig, StreamConfig};
+pub use subject::{SubjectTemplate, matches as subject_matches};
 pub use webhook::{
     BatchPolicy, Filter, Format, LinkMeta, MIN_BACKOFF, RetryPolicy, WebhookConfig, default_guid,
 };
@@ -62,6 +67,9 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// `[[sinks]]`: where every event is published besides the webhooks.
     pub sinks: Vec<SinkConfig>,
+    /// `[relay]`: this file configures `clicktap relay`, which delivers the webhooks
+    /// from a JetStream stream; the proxy, queue and enrichment settings are unused.
+    pub relay: Option<RelayConfig>,
     pub links: Vec<LinkMeta>,
     /// `[qr]`: what marks a redirect as a QR scan.
     pub qr: QrConfig,

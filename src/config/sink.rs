@@ -1,18 +1,16 @@
 //! `[[sinks]]` validated: where each event is published, how to log in, and the
 //! JetStream stream the sink expects to find (or create).
 //!
-//! Credentials are [`Secret`]s (a password, a token, an nkey seed) or a path (a creds
-//! file), and at most one way to log in is accepted, so that it is never a guess which
-//! one the server saw. The stream's settings are compared with the server's when the
-//! sink connects (`crate::sink::stream`); here they are only parsed.
+//! The servers, credentials and TLS are read as a relay's are (`super::nats`). The
+//! stream's settings are compared with the server's when the sink connects
+//! (`crate::sink::stream`); here they are only parsed.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use super::nats::{self, Login, NatsServers};
 use super::parse;
 use super::problems::Problems;
-use super::secret::Secret;
 use super::sink_file::{SinkFile, StreamFile};
 use super::subject::{SubjectTemplate, matches};
 
@@ -20,11 +18,9 @@ use super::subject::{SubjectTemplate, matches};
 pub struct SinkConfig {
     pub id: String,
     pub enabled: bool,
-    pub urls: Vec<String>,
     pub subject: SubjectTemplate,
-    pub credentials: Credentials,
-    pub tls: SinkTls,
-    pub connect_timeout: Duration,
+    /// The servers; `request_timeout` is `publish_timeout`.
+    pub nats: NatsServers,
     /// The deadline of each acknowledgement and each stream request.
     pub publish_timeout: Duration,
     pub max_in_flight: usize,
@@ -32,23 +28,6 @@ pub struct SinkConfig {
     pub max_backoff: Duration,
     pub stop_timeout: Duration,
     pub stream: StreamConfig,
-}
-
-/// How the sink logs in (`Debug` prints no secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credentials {
-    None,
-    UserPassword { user: String, password: Secret },
-    Token(Secret),
-    NkeySeed(Secret),
-    CredsFile(PathBuf),
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SinkTls {
-    pub required: bool,
-    pub ca: Option<PathBuf>,
-    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,21 +82,23 @@ fn sink(f: SinkFile, key: &str, p: &mut Problems) -> Option<SinkConfig> {
             ),
         );
     }
-    if f.urls.is_empty() {
-        p.push(
-            format!("{key}.urls"),
-            "is missing (e.g. [\"nats://127.0.0.1:4222\"])",
-        );
-    }
-    for (n, u) in f.urls.iter().enumerate() {
-        p.check(&format!("{key}.urls[{n}]"), nats_url(u));
-    }
+    nats::urls(&f.urls, key, p);
     let subject = p.check(
         &format!("{key}.subject"),
         SubjectTemplate::parse(&f.subject),
     );
-    let credentials = credentials(&f, key, p);
-    let tls = tls(&f, key, p);
+    let credentials = nats::credentials(
+        &Login {
+            user: &f.user,
+            password: &f.password,
+            token: &f.token,
+            nkey_seed: &f.nkey_seed,
+            creds_file: &f.creds_file,
+        },
+        key,
+        p,
+    );
+    let tls = nats::tls(&f.tls, key, p);
     let mut duration = |name: &str, v: &str, nonzero: bool| {
         let k = format!("{key}.{name}");
         let d = p.check(&k, parse::duration(v))?;
@@ -175,11 +156,14 @@ fn sink(f: SinkFile, key: &str, p: &mut Problems) -> Option<SinkConfig> {
     Some(SinkConfig {
         id: f.id,
         enabled: f.enabled,
-        urls: f.urls,
         subject: subject?,
-        credentials,
-        tls,
-        connect_timeout: connect_timeout?,
+        nats: NatsServers {
+            urls: f.urls,
+            credentials,
+            tls,
+            connect_timeout: connect_timeout?,
+            request_timeout: publish_timeout?,
+        },
         publish_timeout: publish_timeout?,
         max_in_flight: f.max_in_flight,
         max_in_flight_bytes: max_in_flight_bytes?,
@@ -187,105 +171,6 @@ fn sink(f: SinkFile, key: &str, p: &mut Problems) -> Option<SinkConfig> {
         stop_timeout: stop_timeout?,
         stream: stream?,
     })
-}
-
-fn nats_url(u: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(u).map_err(|e| format!("{u:?} is not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "nats" | "tls") {
-        return Err(format!("{u:?}: write nats://host:port or tls://host:port"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{u:?} has no host"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        // The URL is logged and shown in status; credentials have keys of their own.
-        return Err("holds credentials; use user and password (or token) instead".into());
-    }
-    Ok(())
-}
-
-fn credentials(f: &SinkFile, key: &str, p: &mut Problems) -> Credentials {
-    let given: Vec<&str> = [
-        (f.user.is_some() || f.password.is_some(), "user/password"),
-        (f.token.is_some(), "token"),
-        (f.nkey_seed.is_some(), "nkey_seed"),
-        (f.creds_file.is_some(), "creds_file"),
-    ]
-    .into_iter()
-    .filter_map(|(set, name)| set.then_some(name))
-    .collect();
-    if given.len() > 1 {
-        p.push(
-            key.to_string(),
-            format!("sets {}: give one way to log in", given.join(" and ")),
-        );
-        return Credentials::None;
-    }
-    match (&f.user, &f.password) {
-        (Some(user), Some(password)) => {
-            return Credentials::UserPassword {
-                user: user.clone(),
-                password: Secret::new(password.clone()),
-            };
-        }
-        (Some(_), None) => p.push(format!("{key}.password"), "is missing (user is set)"),
-        (None, Some(_)) => p.push(format!("{key}.user"), "is missing (password is set)"),
-        (None, None) => {}
-    }
-    if let Some(t) = &f.token {
-        if t.is_empty() {
-            p.push(format!("{key}.token"), "is empty");
-        }
-        return Credentials::Token(Secret::new(t.clone()));
-    }
-    if let Some(s) = &f.nkey_seed {
-        // The seed's value is never quoted: it is the key itself.
-        if !s.starts_with("SU") || s.len() < 16 {
-            p.push(
-                format!("{key}.nkey_seed"),
-                "is not a user nkey seed (it starts with SU)",
-            );
-        }
-        return Credentials::NkeySeed(Secret::new(s.clone()));
-    }
-    if let Some(path) = &f.creds_file {
-        let path = PathBuf::from(path);
-        if let Err(e) = super::validate::regular_file(&path) {
-            p.push(format!("{key}.creds_file"), e);
-        }
-        return Credentials::CredsFile(path);
-    }
-    Credentials::None
-}
-
-fn tls(f: &SinkFile, key: &str, p: &mut Problems) -> SinkTls {
-    let mut file = |name: &str, v: &Option<String>| {
-        let path = PathBuf::from(v.as_ref()?);
-        if let Err(e) = super::validate::regular_file(&path) {
-            p.push(format!("{key}.tls.{name}"), e);
-        }
-        Some(path)
-    };
-    let ca = file("ca", &f.tls.ca);
-    let cert = file("cert", &f.tls.cert);
-    let key_file = file("key", &f.tls.key);
-    let client = match (cert, key_file) {
-        (Some(c), Some(k)) => Some((c, k)),
-        (None, None) => None,
-        (Some(_), None) => {
-            p.push(format!("{key}.tls.key"), "is missing (tls.cert is set)");
-            None
-        }
-        (None, Some(_)) => {
-            p.push(format!("{key}.tls.cert"), "is missing (tls.key is set)");
-            None
-        }
-    };
-    SinkTls {
-        required: f.tls.required,
-        ca,
-        client,
-    }
 }
 
 fn stream(f: StreamFile, key: &str, p: &mut Problems) -> Option<StreamConfig> {

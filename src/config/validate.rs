@@ -26,7 +26,11 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let mut problems = Problems::new(path);
     let mut unknown = Vec::new();
     let parsed: Result<ConfigFile, _> = match toml::Deserializer::parse(text) {
-        Ok(de) => serde_ignored::deserialize(de, |p| unknown.push(p.to_string())),
+        // serde_ignored writes an optional table's `Some` as a `?` segment
+        // (`admin.?.listn`): the key as written has none.
+        Ok(de) => {
+            serde_ignored::deserialize(de, |p| unknown.push(p.to_string().replace(".?.", ".")))
+        }
         Err(e) => Err(e),
     };
     for key in unknown {
@@ -48,14 +52,25 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let unique_off = parse::duration(&file.enrich.unique_window).is_ok_and(|d| d.is_zero());
     let enrich = enrich(file.enrich, &mut problems);
     let geoip = geoip(file.geoip, &mut problems);
-    let queue = queue(file.queue, &mut problems);
+    // A relay's file has no [queue] (refused below): the defaults stand unused, and
+    // where they would put a queue is none of the relay's business.
+    let queue = if file.relay.is_some() {
+        queue(file.queue, &mut Problems::new(path))
+    } else {
+        queue(file.queue, &mut problems)
+    };
     let delivery = delivery(file.delivery, &mut problems);
     let log = log(file.log, &mut problems);
     let stats = stats(file.stats, &mut problems);
     let admin = file.admin.and_then(|a| admin(a, &mut problems));
-    if let (Some(listen), Some(admin)) = (proxy_listen, &admin) {
+    let is_relay = file.relay.is_some();
+    if let (Some(listen), Some(admin), false) = (proxy_listen, &admin, is_relay) {
         admin_apart(admin.listen, listen, &mut problems);
     }
+    if is_relay && let Ok(table) = toml::from_str::<toml::Table>(text) {
+        super::relay::sidecar_only(&table, &mut problems);
+    }
+    let any_webhook = !file.webhooks.is_empty();
     for (i, w) in file.webhooks.iter().enumerate() {
         if w.filter.unique && unique_off {
             problems.push(
@@ -71,6 +86,12 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
     let alerts = super::alerts::alerts(file.alerts, &delivery, &webhook_ids, &mut problems);
     let mut webhooks = webhook::webhooks(file.webhooks, &delivery, &mut problems);
     let sinks = super::sink::sinks(file.sinks, &mut problems);
+    let relay = file
+        .relay
+        .and_then(|r| super::relay::relay(r, &mut problems));
+    if let Some(r) = &relay {
+        super::relay::with_webhooks(r, &webhooks, any_webhook, &mut problems);
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -88,6 +109,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
         admin,
         webhooks,
         sinks,
+        relay,
         links,
         qr,
         pages,

@@ -9,9 +9,9 @@ use super::log::Answer;
 use super::member::Member;
 use super::retry;
 use super::sent::Sent;
-use super::webhook::Webhook;
+use super::sender::Sender;
 use crate::click::ClickKind;
-use crate::config::{Format, LinkMeta};
+use crate::config::{Format, LinkMeta, WebhookConfig};
 
 /// What an answer means for delivery, as the Standard Webhooks spec reads statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -148,27 +148,28 @@ impl<'a> Body<'a> {
     }
 }
 
-impl Webhook {
-    /// Sends `members` as one request. Never panics, never returns a secret in an error.
-    pub async fn send(&self, members: &[Member]) -> Outcome {
+impl Sender {
+    /// Sends `members` as one request to the webhook `cfg`. Never panics, never returns
+    /// a secret in an error.
+    pub async fn send(&self, cfg: &WebhookConfig, members: &[Member]) -> Outcome {
         // The unit tests' stand-in for a bug: a webhook whose id says so panics here.
         #[cfg(test)]
-        if self.cfg.id.starts_with("test-panic") {
+        if cfg.id.starts_with("test-panic") {
             panic!("injected by a test");
         }
         let started = Instant::now();
-        if let Err(e) = guard::check_url(&self.cfg.url, self.delivery.allow_private_targets) {
+        if let Err(e) = guard::check_url(&cfg.url, self.allow_private_targets) {
             return Outcome::failed(e.to_string(), started.elapsed());
         }
         self.limiter.wait().await;
-        let msg_id = message_id(&self.cfg.id, members);
+        let msg_id = message_id(&cfg.id, members);
         let links = self.links.load_full();
-        let body = Body::new(self.cfg.format, members, &links);
+        let body = Body::new(cfg.format, members, &links);
         let mut retried_auth = false;
         loop {
             let sent_at = SystemTime::now();
             let rendered = body.render(&Envelope {
-                webhook: &self.cfg,
+                webhook: cfg,
                 message_id: &msg_id,
                 sent_at,
             });
@@ -178,11 +179,11 @@ impl Webhook {
                 .as_secs() as i64;
             let mut req = self
                 .client
-                .post(self.auth.url(&self.cfg.url))
-                .timeout(self.cfg.timeout)
+                .post(self.auth.url(&cfg.url))
+                .timeout(cfg.timeout)
                 .header(CONTENT_TYPE, rendered.content_type)
                 .header("idempotency-key", &msg_id);
-            for (k, v) in rendered.headers.iter().chain(self.cfg.headers.iter()) {
+            for (k, v) in rendered.headers.iter().chain(cfg.headers.iter()) {
                 req = req.header(k, v);
             }
             if members
@@ -191,15 +192,15 @@ impl Webhook {
             {
                 req = req.header(super::test_event::HEADER, "true");
             }
-            if !self.cfg.secrets.is_empty() || !self.cfg.secret_keys.is_empty() {
+            if !cfg.secrets.is_empty() || !cfg.secret_keys.is_empty() {
                 req = req
                     .header("webhook-id", &msg_id)
                     .header("webhook-timestamp", ts.to_string())
                     .header(
                         "webhook-signature",
                         super::sign::signature(
-                            &self.cfg.secrets,
-                            &self.cfg.secret_keys,
+                            &cfg.secrets,
+                            &cfg.secret_keys,
                             &msg_id,
                             ts,
                             &rendered.body,
@@ -218,7 +219,7 @@ impl Webhook {
                 .body()
                 .and_then(reqwest::Body::as_bytes)
                 .unwrap_or_default();
-            let sent = Sent::of(&req, body, self.delivery.log_body_max_bytes);
+            let sent = Sent::of(&req, body, self.log_body_max_bytes);
             let resp = match self.client.execute(req).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -241,7 +242,7 @@ impl Webhook {
                 .flatten()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::retry_after(v, SystemTime::now()));
-            let response = read_prefix(resp, self.delivery.log_body_bytes).await;
+            let response = read_prefix(resp, self.log_body_bytes).await;
             let error = match class {
                 Class::Delivered => None,
                 Class::Gone => Some(format!(

@@ -180,7 +180,7 @@ impl Webhook {
             until_ms.saturating_add(ORDER_SLACK_MS),
         )?;
         let (from, to) = (range.start, range.end.min(cursor));
-        let links = self.links.load();
+        let links = self.sender.links.load();
         let now = self.queue.clock().now_ms();
         let mut events = 0;
         let mut chunk = Vec::with_capacity(CHUNK);

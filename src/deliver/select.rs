@@ -191,7 +191,7 @@ impl Webhook {
             next,
             ..Passed::default()
         };
-        let links = self.links.load();
+        let links = self.sender.links.load();
         for s in stored {
             let seq = s.seq;
             let member = match Member::read(s, self.reads_whole_events()) {

@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-use super::auth::Authenticator;
+use super::attempt::Outcome;
 use super::health::{Health, Hold};
-use super::limiter::Limiter;
 use super::log::{DeliveryLog, Recorder};
+use super::member::Member;
 use super::select::Progress;
+use super::sender::Sender;
 use super::state::WebhookState;
-use crate::config::{DeliveryConfig, Format, WebhookConfig};
+use crate::config::{DeliveryConfig, WebhookConfig};
 use crate::metrics::Metrics;
 use crate::notice::Notices;
 use crate::queue::Queue;
@@ -40,12 +41,9 @@ pub struct Webhook {
     pub(super) queue: Queue,
     pub(super) state: WebhookState,
     pub(super) recorder: Recorder,
-    pub(super) client: reqwest::Client,
-    pub(super) auth: Authenticator,
-    pub(super) links: super::filter::Links,
+    pub(super) sender: Sender,
     pub(super) metrics: Arc<Metrics>,
     pub(super) delivery: DeliveryConfig,
-    pub(super) limiter: Limiter,
     pub(super) notices: Notices,
     pub(super) health: parking_lot::Mutex<Health>,
     pub reactivated: Notify,
@@ -104,20 +102,17 @@ impl Webhook {
         Ok(Webhook {
             consumer: consumer_name(&cfg.id),
             recorder: Recorder::new(p.log.clone(), &cfg.id),
-            auth: Authenticator::new(
-                cfg.auth.clone(),
-                &cfg.id,
+            sender: Sender::new(
+                &cfg,
+                p.client.clone(),
+                p.links.clone(),
                 p.metrics.clone(),
-                p.delivery.allow_private_targets,
-                cfg.timeout,
+                &p.delivery,
             ),
-            limiter: Limiter::new(cfg.rate_limit),
             notices: p.notices.clone(),
             cfg,
             queue: p.queue.clone(),
             state,
-            client: p.client.clone(),
-            links: p.links.clone(),
             metrics: p.metrics.clone(),
             delivery: p.delivery.clone(),
             health: parking_lot::Mutex::new(health),
@@ -143,7 +138,12 @@ impl Webhook {
     /// Whether this webhook's format rebuilds events field by field, and so needs them
     /// read whole; the native format sends them as stored.
     pub(super) fn reads_whole_events(&self) -> bool {
-        self.cfg.format != Format::Native
+        super::sender::reads_whole_events(&self.cfg)
+    }
+
+    /// Sends `members` as one request ([`Sender::send`]).
+    pub async fn send(&self, members: &[Member]) -> Outcome {
+        self.sender.send(&self.cfg, members).await
     }
 
     /// Events read from the queue per turn.

@@ -1,17 +1,18 @@
-//! From a sink's config to a connected NATS client: the servers, the one way of
-//! logging in, TLS, and a deadline on the connect itself.
+//! From a sink's or a relay's config to a connected NATS client: the servers, the one
+//! way of logging in, TLS, and a deadline on the connect itself.
 //!
 //! The client's own reconnecting is limited to trying each server once, at once: when
-//! the connection fails, the sink drops the client and connects again itself, with its
-//! back-off, so that there is one place that decides when NATS is tried again and the
-//! health says what happens.
+//! the connection fails, the sink (or relay) drops the client and connects again
+//! itself, with its back-off, so that there is one place that decides when NATS is
+//! tried again and the health says what happens.
 
 use async_nats::{Client, ConnectOptions, ServerAddr};
 
 use super::SinkError;
-use crate::config::{Credentials, SinkConfig};
+use crate::config::{Credentials, NatsServers};
 
-pub async fn connect(cfg: &SinkConfig) -> Result<Client, SinkError> {
+/// Connects to `cfg`'s servers as `name` (what the server's monitoring shows).
+pub async fn connect(cfg: &NatsServers, name: String) -> Result<Client, SinkError> {
     let mut servers = Vec::new();
     for u in &cfg.urls {
         let addr: ServerAddr = u
@@ -20,9 +21,9 @@ pub async fn connect(cfg: &SinkConfig) -> Result<Client, SinkError> {
         servers.push(addr);
     }
     let mut options = ConnectOptions::new()
-        .name(format!("clicktap sink {}", cfg.id))
+        .name(name)
         .connection_timeout(cfg.connect_timeout)
-        .request_timeout(Some(cfg.publish_timeout))
+        .request_timeout(Some(cfg.request_timeout))
         // Each server once per connect, with no delay of the client's own (0 would mean
         // "for ever"): after a connection is lost, the client's next attempt is past
         // this and the client closes.

@@ -12,10 +12,10 @@
 //!
 //! A reload that changes `[[sinks]]` is refused as needing a restart (`live::restart`).
 
-mod connect;
+pub mod connect;
 pub mod health;
 pub mod publish;
-mod stream;
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

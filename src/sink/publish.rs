@@ -126,7 +126,7 @@ impl Publisher {
         let cfg = &self.cfg;
         let id = cfg.id.as_str();
         let client = tokio::select! {
-            c = connect::connect(cfg) => c?,
+            c = connect::connect(&cfg.nats, format!("clicktap sink {id}")) => c?,
             _ = stop.changed() => return Ok(Ended::Stopped),
         };
         let js = jetstream::ContextBuilder::new()

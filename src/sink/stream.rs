@@ -78,7 +78,8 @@ pub async fn ensure(
     }
 }
 
-fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+/// Whether the server answered that the stream does not exist.
+pub fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     matches!(
         e.kind(),
         jetstream::context::GetStreamErrorKind::JetStream(j)

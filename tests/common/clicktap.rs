@@ -355,20 +355,7 @@ impl Clicktap {
 
     /// Sends a signal and waits (bounded) for the exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args([signal, &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "clicktap did not exit after {signal}:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        signal_and_wait(&mut self.child, signal, &self.log)
     }
 
     pub fn stop(&mut self) -> ExitStatus {
@@ -445,6 +432,26 @@ impl Clicktap {
     /// One metric's value (sum over label sets matching `labels`, e.g. `reason="full"`).
     pub fn metric(&self, name: &str, labels: &str) -> f64 {
         metric_in(&self.admin_get("/metrics"), name, labels)
+    }
+}
+
+/// Sends `signal` to `child` and waits (bounded) for its exit; on a timeout the test
+/// fails with the process's log.
+pub fn signal_and_wait(child: &mut Child, signal: &str, log: &Path) -> ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill").args([signal, &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not exit after {signal}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -7,6 +7,7 @@ pub mod exchange;
 pub mod load;
 pub mod origin;
 pub mod receiver;
+pub mod relay;
 pub mod server;
 pub mod upstream;
 pub mod visitor;

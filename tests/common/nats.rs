@@ -2,6 +2,8 @@
 //! store in a directory of the test's, on a free loopback port; stopped and started
 //! again on the same port and store, and read back through a JetStream consumer.
 
+#![allow(dead_code)]
+
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -18,6 +20,8 @@ pub struct Nats {
     auth: Option<(String, String)>,
     /// TLS required, with the test certificate: the CA file clients check it against.
     tls_ca: Option<PathBuf>,
+    /// Arguments of a cluster member (its name and routes).
+    cluster: Vec<String>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -55,6 +59,7 @@ impl Nats {
             port: crate::common::free_port(),
             store: dir.join("nats-store"),
             log: dir.join("nats.log"),
+            cluster: Vec::new(),
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -74,9 +79,80 @@ impl Nats {
         self.tls_ca.as_deref()
     }
 
+    /// `n` servers routed to each other in one cluster on loopback, JetStream on each,
+    /// each with its store under `dir`; returns once each one's JetStream answers.
+    pub fn start_cluster(dir: &Path, n: usize) -> Vec<Nats> {
+        let routes: Vec<u16> = (0..n).map(|_| crate::common::free_port()).collect();
+        let list = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut servers: Vec<Nats> = (0..n)
+            .map(|i| Nats {
+                tls_ca: None,
+                auth: None,
+                child: None,
+                port: crate::common::free_port(),
+                store: dir.join(format!("nats-store-{i}")),
+                log: dir.join(format!("nats-{i}.log")),
+                cluster: vec![
+                    "-n".into(),
+                    format!("n{i}"),
+                    "--cluster_name".into(),
+                    "clicktap-test".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{}", routes[i]),
+                    "--routes".into(),
+                    list.clone(),
+                ],
+                rt: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            })
+            .collect();
+        // All first: a member alone has no JetStream quorum to answer with.
+        for s in &mut servers {
+            s.spawn();
+        }
+        for s in &servers {
+            s.wait_ready();
+        }
+        servers
+    }
+
+    /// SIGKILL: the server ends at once, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Removes a consumer, as an operator (or a lost server) would.
+    pub fn delete_consumer(&self, stream: &str, consumer: &str) {
+        let js = self.context();
+        self.rt
+            .block_on(async {
+                js.get_stream(stream)
+                    .await?
+                    .delete_consumer(consumer)
+                    .await
+                    .map(|_| ())
+                    .map_err(async_nats::Error::from)
+            })
+            .expect("delete the consumer");
+    }
+
     /// Starts the server again (same port, same store) and waits until JetStream
     /// answers.
     pub fn restart(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    fn spawn(&mut self) {
         assert!(self.child.is_none(), "nats-server is running");
         // Debian installs it in /usr/sbin, which a user's PATH may lack.
         let bin = if Path::new("/usr/sbin/nats-server").exists() {
@@ -107,6 +183,7 @@ impl Nats {
                     p.clone(),
                 ]
             }))
+            .args(&self.cluster)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -117,16 +194,24 @@ impl Nats {
                 )
             });
         self.child = Some(child);
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let up: Result<(), String> = self.rt.block_on(async {
                 let c = self.client().await.map_err(|e| e.to_string())?;
                 // JetStream answers: a stream that is not there is a JetStream error,
-                // not a failed request.
+                // not a failed request (and, in a cluster, not "temporarily unavailable"
+                // while no meta leader is elected).
                 match jetstream::new(c).get_stream("READINESS").await {
                     Ok(_) => Ok(()),
                     Err(e) => match e.kind() {
-                        jetstream::context::GetStreamErrorKind::JetStream(_) => Ok(()),
+                        jetstream::context::GetStreamErrorKind::JetStream(j)
+                            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                        {
+                            Ok(())
+                        }
                         _ => Err(e.to_string()),
                     },
                 }
@@ -197,6 +282,51 @@ impl Nats {
         self.rt.block_on(async {
             match js.get_stream(name).await {
                 Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+                Err(_) => 0,
+            }
+        })
+    }
+
+    /// The server name (`n0`, `n1`, ...) of the stream's leader in a cluster.
+    pub fn stream_leader(&self, name: &str) -> Option<String> {
+        let js = self.context();
+        self.rt.block_on(async {
+            let mut s = js.get_stream(name).await.ok()?;
+            s.info().await.ok()?.cluster.clone()?.leader
+        })
+    }
+
+    /// A consumer's settings as the server holds them.
+    pub fn consumer_config(&self, stream: &str, consumer: &str) -> jetstream::consumer::Config {
+        let js = self.context();
+        self.rt.block_on(async {
+            js.get_stream(stream)
+                .await
+                .expect("the stream exists")
+                .consumer_info(consumer)
+                .await
+                .expect("the consumer exists")
+                .config
+        })
+    }
+
+    /// Publishes `payload` on `subject` (core NATS) and flushes.
+    pub fn publish(&self, subject: &str, payload: &str) {
+        self.rt.block_on(async {
+            let c = self.client().await.expect("connect to nats");
+            c.publish(subject.to_string(), payload.to_string().into())
+                .await
+                .expect("publish");
+            c.flush().await.expect("flush");
+        })
+    }
+
+    /// Bytes the stream stores.
+    pub fn bytes(&self, name: &str) -> u64 {
+        let js = self.context();
+        self.rt.block_on(async {
+            match js.get_stream(name).await {
+                Ok(mut s) => s.info().await.map(|i| i.state.bytes).unwrap_or(0),
                 Err(_) => 0,
             }
         })

@@ -8,8 +8,8 @@ use super::guard;
 use super::log::Answer;
 use super::member::Member;
 use super::retry;
-use super::sent::Sent;
 use super::sender::Sender;
+use super::sent::Sent;
 use crate::click::ClickKind;
 use crate::config::{Format, LinkMeta, WebhookConfig};
 

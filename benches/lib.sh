@@ -133,10 +133,10 @@ wait_port() {
 
 # Free loopback ports for every server either script starts.
 pick_ports() {
-  mapfile -t PORTS < <("$TOOLS" ports 7)
+  mapfile -t PORTS < <("$TOOLS" ports 8)
   ORIGIN_PORT=${PORTS[0]} PROXY_PORT=${PORTS[1]} ADMIN_PORT=${PORTS[2]}
   RECEIVER_PORT=${PORTS[3]} NGINX_PROXY_PORT=${PORTS[4]} HOOK_PORT=${PORTS[5]}
-  NATS_PORT=${PORTS[6]}
+  NATS_PORT=${PORTS[6]} RELAY_ADMIN_PORT=${PORTS[7]}
   ORIGIN=127.0.0.1:$ORIGIN_PORT HOOK=127.0.0.1:$HOOK_PORT
 }
 LINK_PATH="/r/spring-sale?utm_source=newsletter&utm_medium=email&utm_campaign=bench"
@@ -271,6 +271,32 @@ clicktap_conf() {
     fi
   } >"$file"
   check_conf "$file"
+}
+
+# relay_conf FILE: the relay part's `clicktap relay` file: the bench webhook (as
+# clicktap_conf's `receiver` one, WEBHOOK_SETS too) from the publish part's stream.
+relay_conf() {
+  {
+    echo '[relay]'
+    echo "urls = [\"nats://127.0.0.1:$NATS_PORT\"]"
+    echo 'stream = "CLICKS"'
+    echo '[delivery]'
+    echo 'allow_private_targets = true'
+    echo 'allow_http = true'
+    echo '[admin]'
+    echo "listen = \"127.0.0.1:$RELAY_ADMIN_PORT\""
+    echo 'metrics_public = true'
+    echo '[log]'
+    echo 'level = "warn"'
+    echo '[[webhooks]]'
+    echo 'id = "bench"'
+    echo "url = \"http://127.0.0.1:$RECEIVER_PORT/hook\""
+    echo 'format = "native"'
+    echo 'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"'
+    local s
+    for s in "${WEBHOOK_SETS[@]}"; do echo "${s%%=*} = ${s#*=}"; done
+  } >"$1"
+  check_conf "$1"
 }
 
 check_conf() { "$CLICKTAP" check --config "$1" >/dev/null || { cat "$1" >&2; exit 1; }; }

@@ -23,7 +23,8 @@
 # delivery (events/s drained from a filled queue, unbatched and batched),
 # click-to-webhook latency at a paced rate, and the visitor's latency at a fixed rate
 # well below saturation (b, f and d, open loop), and publishing: the events/s one
-# clicktap publishes from a filled queue into a NATS JetStream stream. Prints a markdown table and writes
+# clicktap publishes from a filled queue into a NATS JetStream stream, and relay:
+# click-to-webhook latency through a sidecar, nats-server and `clicktap relay`. Prints a markdown table and writes
 # bench-results/<date>[-label].{json,md}. Every process it starts is stopped on exit.
 set -euo pipefail
 
@@ -38,11 +39,13 @@ Usage: bash benches/run.sh [options]
   --wrk-threads N       wrk threads (default 1)
   --contenders LIST     subset of a,b,c,d,e,f,g,h,i,j (default a,b,c,d,e,f,h,i,j; g is
                         the lean-Pingora experiment, benches/lean_pingora.rs)
-  --parts LIST          subset of proxy,delivery,latency,visitor,paced,publish
-                        (default all six); visitor: redirect latency of b, f and d
+  --parts LIST          subset of proxy,delivery,latency,visitor,paced,publish,relay
+                        (default all seven); visitor: redirect latency of b, f and d
                         at a fixed rate; paced: d's and h's CPU per delivered click
                         at a fixed click rate both keep up with; publish: events/s
-                        from a filled queue into a local nats-server's JetStream
+                        from a filled queue into a local nats-server's JetStream;
+                        relay: the latency part's clicks through a sidecar, NATS
+                        and clicktap relay
   --pin                 wrk on CPU 1, everything else on CPU 0 (taskset)
   --wrk-cpus LIST       taskset CPU list for wrk (overrides --pin's choice)
   --server-cpus LIST    taskset CPU list for servers and the origin
@@ -72,7 +75,7 @@ EOF
 }
 
 ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 WRK_THREADS=1
-CONTENDERS=a,b,c,d,e,f,h,i,j PARTS=proxy,delivery,latency,visitor,paced,publish
+CONTENDERS=a,b,c,d,e,f,h,i,j PARTS=proxy,delivery,latency,visitor,paced,publish,relay
 WRK_CPUS="" SERVER_CPUS="" ORIGIN_KIND="" NGINX_WORKERS=1 SYSLOG_NG_WORKERS=4
 FILL_SECONDS=5 LATENCY_RATE=1000 LATENCY_SECONDS=10 LABEL="" BUILD=1 SMOKE=0
 VISITOR_RATE=2000 VISITOR_SECONDS=10 PACED_RATE=4000 PACED_SECONDS=10 QUIET_BELOW=15 QUIET_TIMEOUT=60
@@ -147,11 +150,11 @@ if has h "$CONTENDERS"; then
   fi
 fi
 NATS_SERVER=""
-if has publish "$PARTS" || has j "$CONTENDERS"; then
+if has publish "$PARTS" || has relay "$PARTS" || has j "$CONTENDERS"; then
   ensure_nats_server
   if [[ -z $NATS_SERVER ]]; then
-    log "$NATS_MISSING: the publish part and contender j skipped"
-    PARTS=$(without publish "$PARTS") CONTENDERS=$(without j "$CONTENDERS")
+    log "$NATS_MISSING: the publish and relay parts and contender j skipped"
+    PARTS=$(without relay "$(without publish "$PARTS")") CONTENDERS=$(without j "$CONTENDERS")
   fi
 fi
 
@@ -503,6 +506,49 @@ measure_latency() {  # round
   log "latency round $round: $p"
 }
 
+# The relay part: the latency part's paced clicks through a fleet on one machine: a
+# sidecar publishing every event (no webhook) into a local nats-server, and one
+# `clicktap relay` delivering the bench webhook from the stream to the pace receiver.
+# Click-to-webhook latency as the latency part measures it, beside it in the report.
+measure_relay() {  # round
+  local round=$1 qdir=$RUN_DIR/relay-queue conf=$RUN_DIR/relay-sidecar.toml rconf=$RUN_DIR/relay.toml
+  local store=$RUN_DIR/relay-nats nats relay
+  rm -rf "$qdir" "$store"
+  clicktap_conf "$conf" "$qdir" true none
+  sink_conf "$conf" true
+  relay_conf "$rconf"
+  start_nats "$store"; nats=$NATS_PID
+  start_clicktap "clicktap-sidecar" "$conf"
+  start relay "$CLICKTAP" relay --config "$rconf"; relay=$STARTED
+  wait_port "$RELAY_ADMIN_PORT" "$relay" relay
+  # Ready once the relay consumes: the sidecar's sink has made the stream by then.
+  local _
+  for _ in $(seq 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$RELAY_ADMIN_PORT/readyz" 2>/dev/null && break
+    kill -0 "$relay" 2>/dev/null || { echo "relay exited; its log:" >&2; cat "$RUN_DIR/relay.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null "http://127.0.0.1:$RELAY_ADMIN_PORT/readyz" ||
+    { echo "relay not ready after 30 s; its log:" >&2; cat "$RUN_DIR/relay.log" >&2; exit 1; }
+  rm -f "$RUN_DIR/paced"
+  await_quiet
+  # shellcheck disable=SC2086
+  $WRK_PREFIX "$TOOLS" pace --url "http://127.0.0.1:$PROXY_PORT/r/latency" \
+    --receiver "127.0.0.1:$RECEIVER_PORT" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" \
+    >"$RUN_DIR/pace.json" &
+  local ppid=$!
+  "$TOOLS" sample --pid "$CLICKTAP_PID,$relay" --seconds 600 --stop-file "$RUN_DIR/paced" \
+    --exclude "$ORIGIN_PID,$HOOK_PID,$ppid,$nats" >"$RUN_DIR/proc.json" &
+  local s=$!
+  wait "$ppid"
+  touch "$RUN_DIR/paced"; wait "$s"
+  stop "$relay"; stop "$CLICKTAP_PID"; stop "$nats"
+  rm -rf "$qdir" "$store"
+  printf '{"kind":"relay","round":%d,"pace":%s,"proc":%s,"quiet":%s}\n' \
+    "$round" "$(cat "$RUN_DIR/pace.json")" "$(cat "$RUN_DIR/proc.json")" "$QUIET" >>"$RAW"
+  log "relay round $round: $(cat "$RUN_DIR/pace.json")"
+}
+
 # ---------------------------------------------------------------- the run
 start_origin
 start_hook
@@ -543,8 +589,11 @@ fi
 if has publish "$PARTS"; then
   for round in $(seq "$ROUNDS"); do measure_publish "$round"; done
 fi
-if has latency "$PARTS"; then
-  for round in $(seq "$ROUNDS"); do measure_latency "$round"; done
+if has latency "$PARTS" || has relay "$PARTS"; then
+  for round in $(seq "$ROUNDS"); do
+    if has latency "$PARTS"; then measure_latency "$round"; fi
+    if has relay "$PARTS"; then measure_relay "$round"; fi
+  done
 fi
 
 # ---------------------------------------------------------------- the report

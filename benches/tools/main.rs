@@ -20,8 +20,8 @@ mod origin;
 mod pace;
 mod procstat;
 mod report;
+mod report_fleet;
 mod report_paced;
-mod report_publish;
 mod slow;
 
 use clap::{Parser, Subcommand};

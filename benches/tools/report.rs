@@ -495,8 +495,8 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
     let paced_rate = meta["settings"]["paced_rate"].as_f64();
     let paced_ratio =
         crate::report_paced::section(&mut md, &mut result, &by_kind(&raw, "paced"), paced_rate)?;
-    let published =
-        crate::report_publish::section(&mut md, &mut result, &by_kind(&raw, "publish"))?;
+    let published = crate::report_fleet::publish(&mut md, &mut result, &by_kind(&raw, "publish"))?;
+    crate::report_fleet::relay(&mut md, &mut result, &by_kind(&raw, "relay"))?;
 
     // Targets from the issue that this run can judge.
     let mut targets = Vec::new();

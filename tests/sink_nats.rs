@@ -475,3 +475,48 @@ fn tls_with_a_ca_that_did_not_sign_the_server_is_refused() {
     assert_eq!(nats.count("CLICKS"), 0);
     assert!(ct.stop().success(), "{}", ct.log_text());
 }
+
+/// While clicks keep coming, each is published as it is stored: the sink must not fall
+/// back on its idle timer (1 s) because events arrived between its read and its wait
+/// (it once did, under any steady stream: the stream then grew in one-second steps and
+/// a relay's click-to-webhook latency spread over 0-1 s).
+#[test]
+fn a_steady_stream_of_clicks_is_published_as_it_comes_not_in_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let up = upstream::start();
+    let o = Options::default().tail(&sink(&nats, ""));
+    let mut ct = Clicktap::start(dir.path(), up.addr, &o);
+    wait_until("the sink publishing", Duration::from_secs(20), || {
+        status_sink(&ct)["state"] == "publishing"
+    });
+    let load = Load::start(ct.proxy);
+    load.wait_served(50, "clicks served");
+    // The longest time the stream's count stood still while clicks were served: with
+    // the idle timer in the way, close to a second each time; as it should be, the
+    // time of a publish and its acknowledgement (milliseconds).
+    let (mut last, mut since) = (nats.count("CLICKS"), Instant::now());
+    let mut longest = Duration::ZERO;
+    let end = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < end {
+        let n = nats.count("CLICKS");
+        if n != last {
+            longest = longest.max(since.elapsed());
+            (last, since) = (n, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    longest = longest.max(since.elapsed());
+    let served = load.finish();
+    assert!(
+        served.len() > 200,
+        "the load kept coming: {} clicks",
+        served.len()
+    );
+    assert!(
+        longest < Duration::from_millis(700),
+        "the stream stood still for {longest:?} while clicks were served\n{}",
+        ct.log_text()
+    );
+    assert!(ct.stop().success(), "{}", ct.log_text());
+}

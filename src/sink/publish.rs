@@ -234,7 +234,11 @@ impl Publisher {
             }
             lag.set(self.queue.head().saturating_sub(cursor) as i64);
             let flush_in = self.queue.flush_if_due()?.unwrap_or(Duration::from_secs(1));
-            let caught_up = batch.is_empty() && sent >= self.queue.head();
+            // With room to publish, a new event wakes the sink at once: also when events
+            // came in between the read above and here (the head's watch has moved past
+            // what it saw), which under a steady stream of clicks is nearly always.
+            // Without room, the next acknowledgement does.
+            let room = acks.len() < cfg.max_in_flight && bytes_held < cfg.max_in_flight_bytes;
             tokio::select! {
                 biased;
                 _ = stop.changed() => break Ok(Ended::Stopped),
@@ -253,7 +257,7 @@ impl Publisher {
                         Err(e) => break Err(SinkError::Publish(format!("no acknowledgement for the event at seq {seq}: {e}"))),
                     }
                 }
-                _ = head.changed(), if caught_up => {}
+                _ = head.changed(), if room => {}
                 _ = tokio::time::sleep(flush_in.min(Duration::from_secs(1))) => {}
             }
         };

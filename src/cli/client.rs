@@ -44,6 +44,21 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// clicktap's no to `what` (`GET /api/v1/...`): its status and the answer's
+    /// `message` (or its body).
+    pub fn refusal(&self, what: &str) -> anyhow::Error {
+        let why = self
+            .json()
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
+        Refusal {
+            status: self.status,
+            what: format!("{what}: {}: {why}", self.status),
+        }
+        .into()
+    }
+
     pub fn json(&self) -> anyhow::Result<Value> {
         serde_json::from_slice(&self.body).context("the answer is not JSON")
     }
@@ -104,16 +119,7 @@ impl Client {
     ) -> anyhow::Result<Value> {
         let a = self.call(method.clone(), path, body)?;
         if !(200..300).contains(&a.status) {
-            let why = a
-                .json()
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&a.body).into_owned());
-            return Err(Refusal {
-                status: a.status,
-                what: format!("{method} {path}: {}: {why}", a.status),
-            }
-            .into());
+            return Err(a.refusal(&format!("{method} {path}")));
         }
         a.json()
     }

@@ -595,16 +595,7 @@ pub fn events(c: &Client, limit: usize, filters: &[(&str, &str)]) -> anyhow::Res
     let path = format!("/api/v1/events{}", messages::query(&pairs));
     let a = c.call(Method::GET, &path, None)?;
     if a.status != 200 {
-        let why = a
-            .json()
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&a.body).into_owned());
-        return Err(Refusal {
-            status: a.status,
-            what: format!("GET /api/v1/events: {}: {why}", a.status),
-        }
-        .into());
+        return Err(a.refusal("GET /api/v1/events"));
     }
     Ok(a.body)
 }

@@ -257,3 +257,39 @@ fn the_oldest_undelivered_counts_dead_letters_too() {
     assert!(row("dead").ends_with("(dead letter)"), "{out}");
     assert!(row("main").ends_with('-'), "{out}");
 }
+
+#[test]
+fn tables_for_people_show_the_last_success_and_error_and_sizes_in_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, _servers) = running(dir.path());
+    let (code, out, err) = ct.cli(&["webhooks", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("last success") && header.contains("last error"),
+        "{out}"
+    );
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no {id} in {out}"))
+            .to_string()
+    };
+    // main delivered and never failed; dead failed every time with a 500.
+    assert!(row("main").contains(" ago"), "{out}");
+    assert!(!row("main").contains("500"), "{out}");
+    assert!(
+        row("dead").contains(" ago: ") && row("dead").contains("500"),
+        "{out}"
+    );
+    let (code, out, _) = ct.cli(&["status"]);
+    assert_eq!(code, 0);
+    let queue = out
+        .lines()
+        .find(|l| l.starts_with("queue"))
+        .unwrap_or_else(|| panic!("no queue line in {out}"));
+    assert!(
+        queue.ends_with(" B") || queue.contains("iB"),
+        "the queue's size in units: {queue}"
+    );
+}

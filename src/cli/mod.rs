@@ -61,6 +61,47 @@ fn age(ms: Option<u64>) -> String {
     }
 }
 
+/// How long ago a wall-clock time (Unix ms) was: `3m 12s ago`, or `-`.
+fn ago(ms: Option<u64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) => format!(
+            "{} ago",
+            age(Some(crate::clock::now_ms().saturating_sub(ms)))
+        ),
+    }
+}
+
+/// The last failure of a webhook's health: when, and its error cut to a table's width.
+fn last_error(h: &Value) -> String {
+    let Some(at) = h["last_failure_ms"].as_u64() else {
+        return "-".into();
+    };
+    let error = h["last_error"].as_str().unwrap_or("");
+    let cut: String = error.chars().take(60).collect();
+    let more = if cut.len() < error.len() { "…" } else { "" };
+    format!("{}: {cut}{more}", ago(Some(at)))
+}
+
+/// `1536` as `1.5 KiB`: a size for people.
+fn size(v: &Value) -> String {
+    let Some(n) = v.as_u64() else {
+        return cell(v);
+    };
+    let mut x = n as f64;
+    let mut unit = 0;
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    while x >= 1024.0 && unit < UNITS.len() - 1 {
+        x /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.1} {}", UNITS[unit])
+    }
+}
+
 /// The oldest of what waits for an attempt and of the dead letters (undelivered too),
 /// and which it is.
 fn oldest_undelivered(w: &Value) -> String {
@@ -105,9 +146,9 @@ pub fn status(c: &Client, as_json: bool) -> anyhow::Result<Done> {
         cell(&s["listeners"]["admin"])
     );
     outln!(
-        "queue    {} events, {} bytes{}",
+        "queue    {} events, {}{}",
         cell(&s["queue"]["depth"]),
-        cell(&s["queue"]["bytes"]),
+        size(&s["queue"]["bytes"]),
         if s["queue"]["available"] == true {
             ""
         } else {
@@ -281,7 +322,17 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
         print_json(&v)?;
         return Ok(Done::Ok);
     }
-    let mut t = Table::new(&["id", "format", "state", "lag", "retries", "dead", "url"]);
+    let mut t = Table::new(&[
+        "id",
+        "format",
+        "state",
+        "lag",
+        "retries",
+        "dead",
+        "last success",
+        "last error",
+        "url",
+    ]);
     for w in v["webhooks"].as_array().into_iter().flatten() {
         t.row(vec![
             cell(&w["id"]),
@@ -294,6 +345,8 @@ pub fn webhooks(c: &Client, as_json: bool) -> anyhow::Result<Done> {
             cell(&w["lag"]),
             cell(&w["retries"]),
             cell(&w["dead_letters"]),
+            ago(w["health"]["last_success_ms"].as_u64()),
+            last_error(&w["health"]),
             cell(&w["url"]),
         ]);
     }

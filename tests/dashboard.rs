@@ -361,6 +361,26 @@ async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operati
         "nothing was sent"
     );
     assert_eq!(api(&ct, "/api/v1/webhooks/down")["dead_letters"], 60);
+
+    // Its undelivered messages, listed with their errors, and one resent: the resend is
+    // an attempt now (a replay of the message), which fails again into a dead letter.
+    click(&c, "#hook-down details.messages summary").await;
+    let first = wait_text(&c, "#hook-down .messages li", "dead").await;
+    assert!(first.contains("500"), "the last error is shown: {first}");
+    at_both_widths(&c, "messages").await;
+    let replays = || {
+        api(&ct, "/api/v1/webhooks/down/deliveries?replay=true&limit=100")["deliveries"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    click(&c, "#hook-down .messages li button[data-action='Resend']").await;
+    wait_text(&c, "#hook-down .messages [data-result='Resend']", "resent 1").await;
+    wait_until(
+        "the resend attempted and dead-lettered again",
+        Duration::from_secs(20),
+        || replays() == 1 && api(&ct, "/api/v1/webhooks/down")["dead_letters"] == 60,
+    );
+
     // Accepted, the purge goes through.
     click(&c, "#hook-down button[data-action='Purge dead letters']").await;
     wait_script(

@@ -368,9 +368,67 @@ function hookCard(w) {
             `Every event stored from ${fmtTime(s)} to ${fmtTime(u)} is delivered to ${w.id} again, ` +
             "including those it already received.", "Replay"];
         }))),
-    result);
+    result,
+    messagesBox(w.id));
   if (results[w.id]) showResult(result, results[w.id]);
   return card;
+}
+
+// A webhook's undelivered messages (waiting for a retry, or dead letters), oldest
+// first, 20 a page, each with its last error and a Resend: loaded when opened.
+function messagesBox(hookId) {
+  const box = el("details", { class: "messages" },
+    el("summary", { text: "Undelivered messages" }),
+    el("ul", { class: "message-rows" }),
+    el("div", { class: "more" }));
+  box.addEventListener("toggle", () => { if (box.open) loadMessages(hookId, box, null); });
+  return box;
+}
+
+async function loadMessages(hookId, box, cursor) {
+  const id = encodeURIComponent(hookId);
+  const from = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+  let r;
+  try {
+    r = await api(`/api/v1/webhooks/${id}/messages?status=all&limit=20${from}`);
+  } catch (e) {
+    if (e instanceof SignedOut) return signedOut();
+    throw e;
+  }
+  const list = box.querySelector("ul");
+  const more = box.querySelector(".more");
+  if (cursor === null) list.replaceChildren();
+  if (!r.ok) {
+    more.replaceChildren(el("p", { class: "bad", text: (r.body && r.body.message) || String(r.status) }));
+    return;
+  }
+  for (const m of r.body.messages || []) {
+    const answer = el("span", { class: "result" });
+    const resend = async () => {
+      try {
+        const a = await post(`/api/v1/webhooks/${id}/messages/${m.seq}/resend`);
+        answer.replaceChildren(el("span", {
+          class: a.ok ? "good" : "bad", "data-result": "Resend",
+          text: a.ok ? `resent ${a.body.resent}: put back in line` : (a.body.message || String(a.status)),
+        }));
+      } catch (e) {
+        if (e instanceof SignedOut) return signedOut();
+        answer.replaceChildren(el("span", { class: "bad", text: e.message }));
+      }
+      refresh();
+    };
+    list.append(el("li", { "data-seq": String(m.seq) },
+      el("span", { text: `#${m.seq} ${m.status}, ${m.attempts} attempt${m.attempts === 1 ? "" : "s"}` }),
+      el("span", { text: [m.event_type, m.link].filter(Boolean).join(" ") }),
+      el("span", { class: "error", text: m.last_error || "" }),
+      el("button", { type: "button", "data-action": "Resend", onclick: resend }, "Resend"),
+      answer));
+  }
+  if (!list.children.length) list.append(el("li", { class: "note", text: "none: nothing waits for delivery" }));
+  const next = r.body.next_cursor;
+  more.replaceChildren(next === null || next === undefined ? "" : el("button", {
+    type: "button", "data-action": "Older messages", onclick: () => loadMessages(hookId, box, next),
+  }, "Older messages"));
 }
 
 // Dead letters are undelivered too: the oldest of what waits for an attempt and of

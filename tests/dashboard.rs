@@ -369,12 +369,20 @@ async fn the_overview_shows_health_the_log_and_events_page_back_and_bulk_operati
     assert!(first.contains("500"), "the last error is shown: {first}");
     at_both_widths(&c, "messages").await;
     let replays = || {
-        api(&ct, "/api/v1/webhooks/down/deliveries?replay=true&limit=100")["deliveries"]
+        api(
+            &ct,
+            "/api/v1/webhooks/down/deliveries?replay=true&limit=100",
+        )["deliveries"]
             .as_array()
             .map_or(0, Vec::len)
     };
     click(&c, "#hook-down .messages li button[data-action='Resend']").await;
-    wait_text(&c, "#hook-down .messages [data-result='Resend']", "resent 1").await;
+    wait_text(
+        &c,
+        "#hook-down .messages [data-result='Resend']",
+        "resent 1",
+    )
+    .await;
     wait_until(
         "the resend attempted and dead-lettered again",
         Duration::from_secs(20),

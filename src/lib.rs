@@ -35,6 +35,7 @@ pub mod deliver;
 pub mod demo;
 pub mod enrich;
 pub mod events;
+pub mod hex;
 pub mod keeper;
 pub mod live;
 pub mod logging;

@@ -1,17 +1,35 @@
 //! URLs fit for logs, answers and pages: a webhook URL may carry credentials in its
 //! userinfo or an API key in its query, and neither may leave the process that way.
 
+/// What a value taken out for being secret reads.
+pub const REDACTED: &str = "[redacted]";
+
 /// The URL without userinfo and with its query replaced by `?…`.
 pub fn url(url: &url::Url) -> String {
+    shown(url, |_| "…".into())
+}
+
+/// The URL without userinfo, its query's names kept and each value `[redacted]`
+/// (`?api_key=[redacted]`): what the delivery log shows of a request sent.
+pub fn url_with_query_names(url: &url::Url) -> String {
+    shown(url, |u| {
+        u.query_pairs()
+            .map(|(k, _)| format!("{k}={REDACTED}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    })
+}
+
+/// `url` without userinfo and query, and `?` with what `query` makes of the query when
+/// it had one.
+fn shown(url: &url::Url, query: impl Fn(&url::Url) -> String) -> String {
     let mut u = url.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);
-    let had_query = u.query().is_some();
     u.set_query(None);
-    if had_query {
-        format!("{u}?…")
-    } else {
-        u.to_string()
+    match url.query() {
+        Some(_) => format!("{u}?{}", query(url)),
+        None => u.to_string(),
     }
 }
 

@@ -68,10 +68,7 @@ impl Default for Sessions {
 impl Sessions {
     /// Opens a session for the holder of `token` (already checked); returns its id.
     pub fn open(&self, token: &str) -> String {
-        let id: String = rand::random::<[u8; 32]>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = crate::hex::encode(&rand::random::<[u8; 32]>());
         let now = Instant::now();
         let mut open = self.open.lock();
         open.retain(|_, s| now.duration_since(s.opened) < LIFETIME);

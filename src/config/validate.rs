@@ -165,11 +165,7 @@ pub(super) fn regular_file(path: &Path) -> Result<(), String> {
 /// The file's SHA-256, hex: what the status and a reload report, so that an operator
 /// can tell which file a running clicktap has.
 fn hash(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::sha256(text.as_bytes())
 }
 
 fn proxy(f: ProxyFile, p: &mut Problems) -> Option<ProxyConfig> {

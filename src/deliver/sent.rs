@@ -10,11 +10,9 @@
 
 use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// What every redacted value reads.
-pub const REDACTED: &str = "[redacted]";
+use crate::redact::REDACTED;
 
 /// A request as sent, secrets redacted.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -58,10 +56,10 @@ impl Sent {
             .or_insert_with(|| "*/*".into());
         Sent {
             method: req.method().to_string(),
-            url: url(req.url()),
+            url: crate::redact::url_with_query_names(req.url()),
             headers,
             body_bytes: body.len() as u64,
-            body_sha256: hex(&Sha256::digest(body)),
+            body_sha256: crate::hex::sha256(body),
             body: (keep_body > 0 && body.len() <= keep_body)
                 .then(|| String::from_utf8_lossy(body).into_owned()),
         }
@@ -77,10 +75,6 @@ impl Sent {
                 .sum::<usize>()
             + self.body.as_ref().map_or(0, String::len)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn add(out: &mut BTreeMap<String, String>, headers: &HeaderMap) {
@@ -143,22 +137,6 @@ fn shown(name: &str, value: &HeaderValue) -> String {
     }
 }
 
-/// The URL without userinfo, each query value redacted.
-pub fn url(u: &url::Url) -> String {
-    let mut shown = u.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    if u.query().is_some() {
-        let names: Vec<String> = u
-            .query_pairs()
-            .map(|(k, _)| format!("{k}={REDACTED}"))
-            .collect();
-        shown.set_query(None);
-        return format!("{shown}?{}", names.join("&"));
-    }
-    shown.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +173,10 @@ mod tests {
             "https://hooks.example:8443/in?api_key=[redacted]&x=[redacted]"
         );
         let with_userinfo = url::Url::parse("https://user:pw@hooks.example/in").unwrap();
-        assert_eq!(url(&with_userinfo), "https://hooks.example/in");
+        assert_eq!(
+            crate::redact::url_with_query_names(&with_userinfo),
+            "https://hooks.example/in"
+        );
         assert_eq!(s.body.as_deref(), Some("{}"));
         assert_eq!(s.body_bytes, 2);
         assert_eq!(

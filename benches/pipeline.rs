@@ -358,11 +358,86 @@ fn bench_render_sign(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the delivery log costs a webhook per attempt: what was sent captured
+/// (`Sent::of`: headers redacted, the body's SHA-256, the body kept) and the attempt
+/// recorded (JSON, LZ4 and the sled writes of a full value, amortised), with the body
+/// kept, without it, and without any record of what was sent.
+fn bench_delivery_log(c: &mut Criterion) {
+    use clicktap::deliver::log::{Answer, DeliveryLog, Recorder, Request, Sending};
+    use clicktap::deliver::sent::Sent;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cfg = config(dir.path());
+    let metrics = Arc::new(Metrics::new());
+    let queue = Queue::open(&cfg.queue, metrics.clone()).expect("the queue opens");
+    let log = DeliveryLog::open(&queue, 1 << 40, metrics).expect("the log opens");
+    let enricher = enricher(&cfg);
+    let event = enricher
+        .enrich(&raw_click(AGENTS[0].1, 1), None)
+        .expect("events serialise");
+    let body = serde_json::to_vec(&event).expect("events serialise");
+    let client = clicktap::tls::client_builder().build().expect("a client");
+    let req = client
+        .post("http://hooks.example:8080/in?source=clicktap")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "msg_2Qn9DkqfFFRzCqGh3VTTqgd4ZsC")
+        .header("webhook-id", "msg_2Qn9DkqfFFRzCqGh3VTTqgd4ZsC")
+        .header("webhook-timestamp", "1767225600")
+        .header(
+            "webhook-signature",
+            "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+        )
+        .body(body.clone())
+        .build()
+        .expect("a request");
+    let mut g = c.benchmark_group("delivery_log");
+    g.throughput(Throughput::Elements(1));
+    for keep in [4096, 0] {
+        g.bench_function(BenchmarkId::new("sent", keep), |b| {
+            b.iter(|| black_box(Sent::of(black_box(&req), &body, keep)))
+        });
+    }
+    let attempt = |n: u64, sent: Option<Sent>| Request {
+        at_ms: 1_796_400_000_000 + n,
+        answer: Answer {
+            at: "2026-12-08T00:00:00.000Z".into(),
+            outcome: None,
+            status: Some(204),
+            latency_ms: 1,
+            error: None,
+            response: String::new(),
+        },
+        sending: Sending {
+            message_id: Some(format!("msg_2Qn9DkqfFFRzCqGh3VT{n:08}")),
+            sent,
+            ..Default::default()
+        },
+        events: vec![(n, 1, event.id.to_string())],
+    };
+    for (name, keep) in [
+        ("body kept", Some(4096)),
+        ("no body", Some(0)),
+        ("nothing sent kept", None),
+    ] {
+        let recorder = Recorder::new(log.clone(), name);
+        let mut n = 0u64;
+        g.bench_function(BenchmarkId::new("capture+record", name), |b| {
+            b.iter(|| {
+                n += 1;
+                let sent = keep.map(|k| Sent::of(&req, &body, k));
+                recorder.record(attempt(n, sent)).expect("recorded");
+            })
+        });
+        recorder.flush().expect("flushed");
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_enrich,
     bench_queue,
     bench_worker,
-    bench_render_sign
+    bench_render_sign,
+    bench_delivery_log
 );
 criterion_main!(benches);

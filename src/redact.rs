@@ -23,6 +23,10 @@ pub fn url_with_query_names(url: &url::Url) -> String {
 /// `url` without userinfo and query, and `?` with what `query` makes of the query when
 /// it had one.
 fn shown(url: &url::Url, query: impl Fn(&url::Url) -> String) -> String {
+    if url.username().is_empty() && url.password().is_none() && url.query().is_none() {
+        // Nothing to take out (most webhook URLs): as it is, without parsing it again.
+        return url.as_str().to_string();
+    }
     let mut u = url.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);

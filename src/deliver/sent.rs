@@ -60,8 +60,7 @@ impl Sent {
             headers,
             body_bytes: body.len() as u64,
             body_sha256: crate::hex::sha256(body),
-            body: (keep_body > 0 && body.len() <= keep_body)
-                .then(|| String::from_utf8_lossy(body).into_owned()),
+            body: (keep_body > 0 && body.len() <= keep_body).then(|| text(body)),
         }
     }
 
@@ -74,6 +73,15 @@ impl Sent {
                 .map(|(k, v)| k.len() + v.len() + 6)
                 .sum::<usize>()
             + self.body.as_ref().map_or(0, String::len)
+    }
+}
+
+/// A body as text: checked as UTF-8 first (quick), replacing what is not only when it
+/// is not.
+fn text(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
     }
 }
 

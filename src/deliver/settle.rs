@@ -58,13 +58,13 @@ impl Webhook {
     /// record was written.
     pub(super) fn settle(&self, group: &[Member], ending: Ending) -> bool {
         match ending {
-            Ending::Answered(o) => self.settle_answer(group, &o),
-            Ending::Failed(why) => self.settle_answer(group, &Outcome::failed(why, Duration::ZERO)),
+            Ending::Answered(o) => self.settle_answer(group, o),
+            Ending::Failed(why) => self.settle_answer(group, Outcome::failed(why, Duration::ZERO)),
             Ending::Interrupted { started } => self.settle_interrupted(group, started),
         }
     }
 
-    fn settle_answer(&self, group: &[Member], o: &Outcome) -> bool {
+    fn settle_answer(&self, group: &[Member], mut o: Outcome) -> bool {
         let now = now_ms();
         let id = self.id();
         let m = &self.metrics;
@@ -74,7 +74,8 @@ impl Webhook {
         m.delivery_latency
             .with_label_values(&[id])
             .observe(o.latency.as_secs_f64());
-        self.log_attempt(group, now, o.answer(), o.sent.clone());
+        self.log_attempt(group, now, o.answer(), o.sent.take());
+        let o = &o;
         let error = o.error.as_deref().unwrap_or("");
         match o.class {
             Class::Delivered => {

@@ -8,16 +8,17 @@
 #
 #   bash benches/syslog_ng.sh [--lines N] [--rounds N] [--variants LIST] [--label NAME]
 #
-# Variants (default: all): bench (the bench's file as it is, 4 workers), workers-1,
+# Variants (default: all): bench (the bench's file as it is: 4 workers, a 200,000-line
+# window and queue, so the reader never waits for the destination), workers-1,
 # workers-2, workers-8, fetch-1000 (the source reads up to 1,000 lines a turn instead
-# of 10), stats-0 (no per-source and per-destination counters), window-200k (a
-# 200,000-line window and queue: the reader never waits for the destination).
+# of 10), stats-0 (no per-source and per-destination counters), window-10k (a
+# 10,000-line window and queue, the bench's before 2026-12-08).
 # Writes bench-results/<date>-syslog-ng[-label].{json,md}. See benches/README.md,
 # "Contender h: nginx + access log + syslog-ng".
 set -euo pipefail
 
 LINES=50000 ROUNDS=3 LABEL="" ORIGIN_KIND=""
-VARIANTS=bench,workers-1,workers-2,workers-8,fetch-1000,stats-0,window-200k
+VARIANTS=bench,workers-1,workers-2,workers-8,fetch-1000,stats-0,window-10k
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --lines) LINES=$2; shift ;;
@@ -60,9 +61,9 @@ variant_conf() {
   case $name in
     bench) ;;
     workers-*) workers=${name#workers-} ;;
-    fetch-1000) edit='s/log-iw-size(10000))/log-iw-size(10000) log-fetch-limit(1000))/' ;;
+    fetch-1000) edit='s/log-iw-size(200000))/log-iw-size(200000) log-fetch-limit(1000))/' ;;
     stats-0) edit='s/stats-level(1);/stats-level(0);/' ;;
-    window-200k) edit='s/log-iw-size(10000)/log-iw-size(200000)/; s/log-fifo-size(10000)/log-fifo-size(200000)/' ;;
+    window-10k) edit='s/log-iw-size(200000)/log-iw-size(10000)/; s/log-fifo-size(200000)/log-fifo-size(10000)/' ;;
     *) echo "unknown variant: $name" >&2; exit 2 ;;
   esac
   sed "$edit" "$ROOT/benches/conf/syslog-ng-clicks.conf" >"$file"

@@ -26,10 +26,15 @@ pub struct Sample {
     /// The machine's CPU less this process tree and the `others_exclude` trees (the
     /// origin, wrk): work of processes outside the benchmark, which it competes with.
     pub others_pct: f64,
+    /// CPU time the hypervisor took from this machine's virtual CPUs in the window
+    /// (/proc/stat's steal, 100 = one core): on a shared VM, the run was slowed by as
+    /// much, and the figures of runs with much steal are not comparable with others.
+    pub steal_pct: f64,
 }
 
-/// Busy and total jiffies of all CPUs, from the first line of /proc/stat.
-fn machine_ticks() -> (u64, u64) {
+/// Busy, total and stolen jiffies of all CPUs, from the first line of /proc/stat
+/// (busy counts steal: a stolen tick was not idle).
+fn machine_ticks() -> (u64, u64, u64) {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let f: Vec<u64> = s
         .lines()
@@ -42,7 +47,8 @@ fn machine_ticks() -> (u64, u64) {
     let total: u64 = f.iter().take(8).sum();
     // idle and iowait are fields 4 and 5.
     let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
-    (total - idle, total)
+    // steal is field 8.
+    (total - idle, total, f.get(7).copied().unwrap_or(0))
 }
 
 /// Waits until the machine's CPU use over one second falls below `below_pct` (100 =
@@ -51,9 +57,9 @@ pub fn quiet(below_pct: f64, timeout: f64) -> (f64, f64) {
     let hz = clock_ticks_per_s();
     let start = Instant::now();
     loop {
-        let (b0, _) = machine_ticks();
+        let (b0, _, _) = machine_ticks();
         std::thread::sleep(Duration::from_secs(1));
-        let (b1, _) = machine_ticks();
+        let (b1, _, _) = machine_ticks();
         let busy = 100.0 * (b1 - b0) as f64 / hz;
         let waited = start.elapsed().as_secs_f64();
         if busy < below_pct || waited >= timeout {
@@ -205,7 +211,7 @@ pub fn sample(
     // The last reading of each excluded process: one that exits before the window
     // ends (pace, whose end closes the window) keeps the CPU it had spent.
     let mut ex_last = ex0.clone();
-    let (m0, _) = machine_ticks();
+    let (m0, _, st0) = machine_ticks();
     let window = Duration::from_secs_f64(seconds);
     let (mut max, mut sum, mut n) = (0u64, 0u64, 0u64);
     let mut last;
@@ -236,7 +242,7 @@ pub fn sample(
         .map(|(b, a)| b.saturating_sub(*a))
         .sum::<u64>() as f64
         / hz;
-    let (m1, _) = machine_ticks();
+    let (m1, _, st1) = machine_ticks();
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_s = cpu1.saturating_sub(cpu0) as f64 / hz;
     let machine_s = m1.saturating_sub(m0) as f64 / hz;
@@ -250,6 +256,7 @@ pub fn sample(
         seconds: elapsed,
         machine_pct: 100.0 * machine_s / elapsed,
         others_pct: (100.0 * (machine_s - ours_s) / elapsed).max(0.0),
+        steal_pct: 100.0 * st1.saturating_sub(st0) as f64 / hz / elapsed,
         threads: threads.by_kind(),
     })
 }

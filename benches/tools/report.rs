@@ -69,6 +69,7 @@ fn proxy_figures(r: &Value) -> BTreeMap<&'static str, f64> {
         ("rss_max_mib", num(r, &["proc", "rss_max_kib"]) / 1024.0),
         ("origin_cpu_pct", num(r, &["origin_proc", "cpu_pct"])),
         ("others_pct", num(r, &["proc", "others_pct"])),
+        ("steal_pct", num(r, &["proc", "steal_pct"])),
         ("errors", errors),
         // NaN for the contenders that do not deliver: median() leaves them out.
         (
@@ -153,15 +154,17 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
             "### Proxy throughput and latency (median of rounds)\n\n\
              CPU µs/delivered click (d, h): the CPU from the start of wrk until the hook server \
              had received every click served, over the clicks delivered in that time; delivered \
-             after: the seconds that took once wrk ended.\n\n\
-             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | CPU µs/delivered click | delivered after (s) | RSS max MiB | origin CPU % | others CPU % | errors |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             after: the seconds that took once wrk ended. Others CPU %: the machine's CPU \
+             outside the bench's processes, steal included; steal %: what the hypervisor took \
+             (100 = one core).\n\n\
+             | contender | rounds | req/s | p50 ms | p99 ms | p99.9 ms | CPU % | CPU µs/req | CPU µs/delivered click | delivered after (s) | RSS max MiB | origin CPU % | others CPU % | steal % | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         )?;
         for (key, name) in CONTENDERS {
             let Some(m) = med.get(key) else { continue };
             writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 rounds[key],
                 f(m.get("rps"), 0),
                 f(m.get("p50_ms"), 3),
@@ -174,6 +177,7 @@ pub fn run(raw_path: &Path, out: &Path, meta_path: &Path) -> anyhow::Result<()> 
                 f(m.get("rss_max_mib"), 1),
                 f(m.get("origin_cpu_pct"), 0),
                 f(m.get("others_pct"), 0),
+                f(m.get("steal_pct"), 0),
                 f(m.get("errors"), 0),
             )?;
         }

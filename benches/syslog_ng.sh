@@ -25,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=$2; shift ;;
     --variants) VARIANTS=$2; shift ;;
     --label) LABEL=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

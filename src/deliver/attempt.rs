@@ -215,16 +215,15 @@ impl Sender {
                 Ok(r) => r,
                 Err(e) => return Outcome::failed(describe(&e), started.elapsed()),
             };
-            let body = req
-                .body()
-                .and_then(reqwest::Body::as_bytes)
-                .unwrap_or_default();
-            let sent = Sent::of(&req, body, self.log_body_max_bytes);
+            let sent = self.log_body_max_bytes.map(|keep| {
+                let body = req.body().and_then(reqwest::Body::as_bytes);
+                Sent::of(&req, body.unwrap_or_default(), keep)
+            });
             let resp = match self.client.execute(req).await {
                 Ok(r) => r,
                 Err(e) => {
                     let mut o = Outcome::failed(describe(&e), started.elapsed());
-                    o.sent = Some(sent);
+                    o.sent = sent;
                     return o;
                 }
             };
@@ -263,7 +262,7 @@ impl Sender {
                 retry_after,
                 latency: started.elapsed(),
                 response,
-                sent: Some(sent),
+                sent,
             };
         }
     }

@@ -21,8 +21,9 @@ pub struct Sender {
     pub(super) links: Links,
     pub(super) allow_private_targets: bool,
     pub(super) log_body_bytes: usize,
-    /// `delivery.log_body_max_bytes`: request bodies up to this are kept in the log.
-    pub(super) log_body_max_bytes: usize,
+    /// `delivery.log_body_max_bytes`, when what was sent is kept in a delivery log
+    /// (request bodies up to this with it); `None` when no log keeps it (a relay).
+    pub(super) log_body_max_bytes: Option<usize>,
 }
 
 impl Sender {
@@ -46,7 +47,15 @@ impl Sender {
             links,
             allow_private_targets: delivery.allow_private_targets,
             log_body_bytes: delivery.log_body_bytes,
-            log_body_max_bytes: delivery.log_body_max_bytes,
+            log_body_max_bytes: Some(delivery.log_body_max_bytes),
+        }
+    }
+
+    /// The same sender for a caller with no delivery log: what was sent is not captured.
+    pub fn without_log(self) -> Sender {
+        Sender {
+            log_body_max_bytes: None,
+            ..self
         }
     }
 

@@ -32,7 +32,7 @@ mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, RelayConfig};
 use crate::deliver::sender::{self, Sender};
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
@@ -55,13 +55,37 @@ pub enum RelayError {
     Publish(String),
 }
 
+/// The `[relay]` table of a relay's configuration.
+fn relay_of(cfg: &Config) -> anyhow::Result<&RelayConfig> {
+    cfg.relay
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the configuration has no [relay]"))
+}
+
+/// Connects to the relay's NATS servers as `name`; the JetStream context bounds each
+/// request by `relay.nats.request_timeout`.
+async fn jetstream(
+    relay: &RelayConfig,
+    name: String,
+) -> Result<(async_nats::Client, async_nats::jetstream::Context), SinkError> {
+    let client = crate::sink::connect::connect(&relay.nats, name).await?;
+    let js = async_nats::jetstream::ContextBuilder::new()
+        .timeout(relay.nats.request_timeout)
+        .build(client.clone());
+    Ok((client, js))
+}
+
+/// Runs `work` to its end on a runtime of its own: a command's one piece of NATS work.
+fn once<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work)
+}
+
 /// Runs the relay described by `cfg` (which has `[relay]`) until SIGTERM or SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    let relay = Arc::new(
-        cfg.relay
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("the configuration has no [relay]"))?,
-    );
+    let relay = Arc::new(relay_of(&cfg)?.clone());
     let metrics = Arc::new(Metrics::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.delivery.threads.max(1))
@@ -81,7 +105,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                 w.enabled
             })
             .map(|w| {
-                let s = Sender::new(w, client.clone(), links.clone(), metrics.clone(), &cfg.delivery);
+                let s = Sender::new(w, client.clone(), links.clone(), metrics.clone(), &cfg.delivery)
+                    .without_log();
                 Arc::new(Webhook::new(w.clone(), relay.clone(), s, metrics.clone()))
             })
             .collect();
@@ -127,22 +152,10 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
 /// `clicktap relay --reactivate <webhook>`: removes the webhook's disabled mark, so that
 /// every relay takes its messages again (within 5 s); whether it was disabled.
 pub fn reactivate(cfg: &Config, webhook: &str) -> anyhow::Result<bool> {
-    let relay = cfg
-        .relay
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("the configuration has no [relay]"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = crate::sink::connect::connect(
-            &relay.nats,
-            format!("clicktap relay reactivate {webhook}"),
-        )
-        .await?;
-        let js = async_nats::jetstream::ContextBuilder::new()
-            .timeout(relay.nats.request_timeout)
-            .build(client);
+    let relay = relay_of(cfg)?;
+    once(async {
+        let (_client, js) =
+            jetstream(relay, format!("clicktap relay reactivate {webhook}")).await?;
         let store = health::bucket(&js, relay).await?;
         Ok(health::reactivate(&store, webhook).await?)
     })

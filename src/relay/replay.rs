@@ -18,7 +18,6 @@ use crate::deliver::member::Member;
 use crate::deliver::sender::{self, Sender};
 use crate::metrics::Metrics;
 use crate::queue::Stored;
-use crate::sink::connect;
 
 /// Dead letters read at a time.
 const READ: usize = 64;
@@ -33,14 +32,8 @@ pub struct Replayed {
 
 /// Replays the dead letters of `webhook` (one of `cfg`'s) once each.
 pub fn replay(cfg: &Config, webhook: &WebhookConfig) -> anyhow::Result<Replayed> {
-    let relay = cfg
-        .relay
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("the configuration has no [relay]"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    let relay = super::relay_of(cfg)?;
+    super::once(async {
         let client = crate::deliver::client(cfg.delivery.allow_private_targets)?;
         let sender = Sender::new(
             webhook,
@@ -48,12 +41,10 @@ pub fn replay(cfg: &Config, webhook: &WebhookConfig) -> anyhow::Result<Replayed>
             sender::links(cfg.links.clone()),
             Arc::new(Metrics::new()),
             &cfg.delivery,
-        );
-        let nats =
-            connect::connect(&relay.nats, format!("clicktap relay replay {}", webhook.id)).await?;
-        let js = jetstream::ContextBuilder::new()
-            .timeout(relay.nats.request_timeout)
-            .build(nats);
+        )
+        .without_log();
+        let (_client, js) =
+            super::jetstream(relay, format!("clicktap relay replay {}", webhook.id)).await?;
         run(&js, relay, webhook, &sender).await
     })
 }

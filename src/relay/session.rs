@@ -18,7 +18,6 @@
 //! On a stop, no new pull is made and the attempts in flight get `relay.stop_timeout`;
 //! what they did not settle is handed out again by the server after `ack_wait`.
 
-use async_nats::jetstream;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::sync::Arc;
@@ -30,7 +29,6 @@ use super::health;
 use super::settle::Settled;
 use super::webhook::Webhook;
 use super::{RelayError, advisory, consumer, dead};
-use crate::sink::connect;
 
 /// How long one pull waits on the server for messages.
 pub const PULL_WAIT: Duration = Duration::from_secs(2);
@@ -96,13 +94,10 @@ impl Webhook {
     async fn session(&self, stop: &mut watch::Receiver<bool>) -> Result<Ended, RelayError> {
         let id = self.cfg.id.as_str();
         let relay = &self.relay;
-        let client = tokio::select! {
-            c = connect::connect(&relay.nats, format!("clicktap relay {id}")) => c?,
+        let (client, js) = tokio::select! {
+            c = super::jetstream(relay, format!("clicktap relay {id}")) => c?,
             _ = stop.changed() => return Ok(Ended::Stopped),
         };
-        let js = jetstream::ContextBuilder::new()
-            .timeout(relay.nats.request_timeout)
-            .build(client.clone());
         let setup = async {
             dead::ensure(&js, relay).await?;
             let stream = js.get_stream(&relay.stream).await.map_err(|e| {
